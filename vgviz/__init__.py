@@ -1,0 +1,17 @@
+"""vgviz: see, measure and fix the vanishing gradient problem."""
+__version__ = "0.1.0"
+__all__ = ["GradientProbe", "RunConfig", "Trainer", "__version__"]
+
+
+def __getattr__(name):
+    # Lazy, so that `import vgviz` (and the GUI's first paint) does not pay for torch.
+    if name == "GradientProbe":
+        from .core.probes import GradientProbe
+        return GradientProbe
+    if name == "Trainer":
+        from .core.trainer import Trainer
+        return Trainer
+    if name == "RunConfig":
+        from .core.config import RunConfig
+        return RunConfig
+    raise AttributeError(f"module 'vgviz' has no attribute {name!r}")

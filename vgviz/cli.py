@@ -1,0 +1,133 @@
+"""Command line: vgviz [gui] | presets | report.
+
+Imports no Qt unless the GUI is asked for, and no torch until a run is trained.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from .core.config import FIELD_HELP, ConfigError, RunConfig
+from .core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
+
+
+class CliError(Exception):
+    """A bad option or value: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors become one line and exit 2
+        raise CliError(message)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fields = ", ".join(f"{k} ({v})" for k, v in FIELD_HELP.items())
+    parser = _Parser(prog="vgviz", description="See, measure and fix the vanishing gradient problem.")
+    sub = parser.add_subparsers(dest="command")
+
+    gui = sub.add_parser("gui", help="open the desktop app (the default)")
+    gui.add_argument("--preset", help="preset to open (default: the last config used, else deep-sigmoid)")
+
+    sub.add_parser("presets", help="list the presets with a one-line description")
+
+    report = sub.add_parser("report", help="train headless and print per-layer gradient statistics as JSON",
+                            description=f"Config fields: {fields}.")
+    report.add_argument("--preset", help=f"start from this preset (default {DEFAULT_PRESET})")
+    report.add_argument("--config", metavar="FILE", help="TOML or JSON config file; applied after --preset")
+    report.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                        type=_key_value, help="set one config field; may be repeated")
+    report.add_argument("--steps", type=int, help="training steps (same as --set steps=N)")
+    report.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
+    report.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
+    return parser
+
+
+def resolve_config(preset: str | None, config_file: str | None,
+                   overrides: list[tuple[str, str]], steps: int | None = None,
+                   seed: int | None = None) -> RunConfig:
+    """Preset, then file, then --set, then --steps/--seed. Raises ConfigError/PresetError."""
+    config = load_preset(preset or DEFAULT_PRESET).config
+    if config_file:
+        config = load_config_file(config_file, base=config)
+    if overrides:
+        config = config.with_text_values(dict(overrides))
+    if steps is not None:
+        config = config.replace(steps=steps)
+    if seed is not None:
+        config = config.replace(seed=seed)
+    return config
+
+
+def run_report(config: RunConfig) -> dict:
+    from .core.trainer import Trainer  # torch is imported only here
+
+    trainer = Trainer(config, capture_edges=False)
+    losses: list[float] = []
+    first = last = None
+    while not trainer.finished:
+        stats = trainer.step()
+        first = first or stats
+        last = stats
+        losses.append(stats.loss)
+        if stats.diverged:
+            break
+    layers = [{"name": name, "initial": first.layer_dict(i), "final": last.layer_dict(i)}
+              for i, name in enumerate(trainer.layer_names)]
+    test_loss, test_acc = trainer.evaluate()
+    return {
+        "config": config.to_dict(),
+        "steps": len(losses),
+        "diverged": trainer.diverged,
+        "loss": losses,
+        "final": {"train_loss": last.loss, "train_accuracy": last.accuracy,
+                  "test_loss": test_loss, "test_accuracy": test_acc},
+        "layers": layers,
+    }
+
+
+def _json_safe(value):
+    """JSON has no NaN/inf: a diverged run's numbers become null rather than invalid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv or ["gui"])
+        if args.command in (None, "gui"):
+            if getattr(args, "preset", None):
+                load_preset(args.preset)  # a bad name fails here, before any window
+            from .gui.app import run_app
+            return run_app(preset=getattr(args, "preset", None))
+        if args.command == "presets":
+            for p in list_presets():
+                print(f"{p.name:<18} {p.title}: {p.description}")
+            return 0
+        if args.command == "report":
+            config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
+            print(json.dumps(_json_safe(run_report(config)), indent=args.indent))
+            return 0
+    except (CliError, ConfigError, PresetError) as err:
+        print(f"vgviz: error: {err}", file=sys.stderr)
+        return 2
+    return 0  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Qt-free core: config, data, models, probes, training, history. Never imports Qt."""

@@ -1,0 +1,86 @@
+"""A bounded history of the per-step scalars the plots draw.
+
+Memory stays fixed however long a run goes: when the buffer is full, every
+other row is dropped and from then on only every `stride`-th step is kept, so
+the history always covers the whole run at an even spacing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .stats import StepStats
+
+
+class History:
+    def __init__(self, n_layers: int, capacity: int = 20_000):
+        if capacity < 2:
+            raise ValueError("capacity must be at least 2")
+        self.n_layers = n_layers
+        self.capacity = capacity
+        self.stride = 1
+        self._n = 0
+        self._steps = np.zeros(capacity, np.int64)
+        self._loss = np.zeros(capacity)
+        self._acc = np.zeros(capacity)
+        self._grad_l2 = np.zeros((capacity, n_layers))
+        self._grad_mean = np.zeros((capacity, n_layers))
+        self._test: list[tuple[int, float, float]] = []
+        self.latest: StepStats | None = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, stats: StepStats) -> None:
+        self.latest = stats
+        if stats.test_loss is not None:
+            self._test.append((stats.step, stats.test_loss, stats.test_accuracy))
+            if len(self._test) > self.capacity:
+                self._test = self._test[::2]
+        if self._n and stats.step <= self._steps[self._n - 1]:
+            return  # a re-measurement of a step already kept
+        if stats.step % self.stride:
+            return
+        if self._n == self.capacity:
+            self._decimate()
+            if stats.step % self.stride:
+                return
+        i = self._n
+        self._steps[i] = stats.step
+        self._loss[i] = stats.loss
+        self._acc[i] = stats.accuracy
+        self._grad_l2[i] = stats.grad_l2
+        self._grad_mean[i] = stats.grad_mean_abs
+        self._n += 1
+
+    def _decimate(self) -> None:
+        self.stride *= 2
+        keep = np.flatnonzero(self._steps[: self._n] % self.stride == 0)
+        for arr in (self._steps, self._loss, self._acc, self._grad_l2, self._grad_mean):
+            arr[: len(keep)] = arr[keep]
+        self._n = len(keep)
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._steps[: self._n]
+
+    @property
+    def loss(self) -> np.ndarray:
+        return self._loss[: self._n]
+
+    @property
+    def accuracy(self) -> np.ndarray:
+        return self._acc[: self._n]
+
+    @property
+    def grad_l2(self) -> np.ndarray:
+        """(n, L) per-layer ‖dL/dW‖."""
+        return self._grad_l2[: self._n]
+
+    @property
+    def grad_mean_abs(self) -> np.ndarray:
+        return self._grad_mean[: self._n]
+
+    @property
+    def test(self) -> np.ndarray:
+        """(k, 3): step, test loss, test accuracy."""
+        return np.array(self._test, dtype=np.float64).reshape(-1, 3)

@@ -1,0 +1,61 @@
+"""StepStats: what one training step measured, as frozen, detached numpy copies."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class StepStats:
+    step: int                    # updates applied before this measurement (0 = initial weights)
+    loss: float                  # training loss of this step's batch
+    accuracy: float              # training accuracy of this step's batch
+    diverged: bool               # loss or gradients non-finite: no update was applied
+    layer_names: tuple[str, ...]  # one per Linear layer, input to output
+    grad_mean_abs: np.ndarray    # (L,) mean |dL/dW| per layer
+    grad_l2: np.ndarray          # (L,) ‖dL/dW‖ per layer
+    delta_l2: np.ndarray         # (L,) ‖dL/dz‖ per layer
+    delta_mean_abs: tuple[np.ndarray, ...]  # per layer (units,): batch mean |δ_j|
+    edge_abs: tuple[np.ndarray, ...] | None  # per layer (out, in): |dL/dW_ij|
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+
+    def __post_init__(self) -> None:
+        for arr in self._arrays():
+            arr.flags.writeable = False
+
+    def _arrays(self):
+        yield self.grad_mean_abs
+        yield self.grad_l2
+        yield self.delta_l2
+        yield from self.delta_mean_abs
+        yield from self.edge_abs or ()
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_names)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StepStats):
+            return NotImplemented
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, np.ndarray) or (isinstance(a, tuple) and a and isinstance(a[0], np.ndarray)):
+                if not isinstance(b, type(a)) or len(a) != len(b):
+                    return False
+                pairs = [(a, b)] if isinstance(a, np.ndarray) else list(zip(a, b))
+                if not all(np.array_equal(x, y, equal_nan=True) for x, y in pairs):
+                    return False
+            elif isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+                continue
+            elif a != b:
+                return False
+        return True
+
+    __hash__ = None  # mutable-looking arrays inside: not hashable
+
+    def layer_dict(self, index: int) -> dict[str, float]:
+        return {"grad_mean_abs": float(self.grad_mean_abs[index]),
+                "grad_l2": float(self.grad_l2[index]),
+                "delta_l2": float(self.delta_l2[index])}

@@ -1,0 +1,1 @@
+"""The PySide6 + pyqtgraph GUI: draws what vgviz.core computes."""
