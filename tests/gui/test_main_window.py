@@ -1,0 +1,144 @@
+"""The main window driven with qtbot: start, pause, step, reset, bad input, close, settings."""
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from vgviz.gui.main_window import MainWindow
+
+WAIT_MS = 30_000  # first run imports torch in the worker thread
+
+
+@pytest.fixture
+def window(qtbot):
+    w = MainWindow(preset="deep-sigmoid")
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
+    yield w
+    w.close()
+
+
+def test_start_pause_and_the_diagram_changes(window, qtbot):
+    buckets_at_0 = window.network.drawn_edge_buckets().copy()
+    assert window.history.latest.step == 0
+    window.start()
+    qtbot.waitUntil(lambda: window.step_count >= 20, timeout=WAIT_MS)
+    window.pause()
+    qtbot.wait(150)  # a step in flight may land after pause
+    stopped_at = window.step_count
+    qtbot.wait(400)
+    assert window.step_count == stopped_at, "training went on after pause"
+    assert stopped_at >= 20
+    qtbot.waitUntil(lambda: window.history.latest.step >= 19, timeout=5000)
+    buckets_later = window.network.drawn_edge_buckets()
+    assert buckets_later.shape == buckets_at_0.shape
+    assert not np.array_equal(buckets_later, buckets_at_0), "edge colours did not change after 20 steps"
+    assert f"step {stopped_at:,}" in window._status_step.text()
+
+
+def test_space_toggles_training_and_step_button_steps_once(window, qtbot):
+    window.activateWindow()
+    window.setFocus()
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.step_count >= 3, timeout=WAIT_MS)
+    assert window.panel.start_button.text() == "Pause"
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not window.worker.is_running, timeout=2000)
+    qtbot.wait(150)
+    before = window.step_count
+    qtbot.mouseClick(window.panel.step_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.step_count == before + 1, timeout=5000)
+    qtbot.wait(200)
+    assert window.step_count == before + 1
+
+
+def test_closing_while_training_finishes_the_thread(qtbot):
+    w = MainWindow(preset="deep-relu-he")
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.history is not None, timeout=WAIT_MS)
+    w.start()
+    qtbot.waitUntil(lambda: w.step_count >= 5, timeout=WAIT_MS)
+    worker = w.worker
+    assert worker.isRunning()
+    w.close()
+    assert worker.isFinished()
+
+
+def test_reset_applies_edited_fields(window, qtbot):
+    window.panel.editors["activation"].setCurrentText("relu")
+    window.panel.editors["init"].setCurrentText("he")
+    assert window.panel.pending_label.isVisibleTo(window.panel)
+    qtbot.mouseClick(window.panel.reset_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.history is not None and window.history.latest is not None, timeout=WAIT_MS)
+    assert window.config.activation == "relu" and window.config.init == "he"
+    assert window.preset_name is None  # no longer the preset's config
+    g = window.history.latest.grad_mean_abs
+    assert 0.1 < g[0] / g[-2] < 10  # ReLU + He: the first layer gets a comparable gradient
+
+
+@pytest.mark.parametrize("text, field", [("nan", "lr"), ("-1", "lr"), ("fast", "lr")])
+def test_bad_field_shows_a_message_and_keeps_running(window, qtbot, text, field):
+    running_worker = window.worker
+    window.panel.editors["lr"].setText(text)
+    window.reset_run()
+    assert window.panel.error_label.isVisibleTo(window.panel)
+    assert window.panel.error_label.text().startswith(f"{field}:")
+    assert window.worker is running_worker  # the old run is untouched
+    window.start()
+    qtbot.waitUntil(lambda: window.step_count >= 2, timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("body, field", [
+    ("depth = 0", "depth"), ("width = -3", "width"), ('activation = "swish"', "activation"),
+    ("lr = nan", "lr"), ("[[[", "cannot be parsed"),
+])
+def test_bad_config_file_shows_a_message(window, tmp_path, body, field):
+    path = tmp_path / "bad.toml"
+    path.write_text(body + "\n")
+    assert window.open_config(str(path)) is False
+    message = window.panel.error_label.text()
+    assert field in message and "bad.toml" in message
+    assert "\n" not in message
+    assert window.worker is not None and window.worker.isRunning()
+
+
+def test_divergence_is_reported_not_raised(qtbot, tmp_path):
+    path = tmp_path / "boom.toml"
+    path.write_text('activation = "relu"\ninit = "he"\ndepth = 12\nwidth = 64\nlr = 10.0\n')
+    w = MainWindow(preset="deep-relu-he")
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_config(str(path))
+    qtbot.waitUntil(lambda: w.history is not None, timeout=WAIT_MS)
+    w.start()
+    qtbot.waitUntil(lambda: "diverged" in w.panel.error_label.text(), timeout=WAIT_MS)
+    assert not w.worker.is_running
+    assert w.worker.isRunning()  # the thread is alive, waiting for Reset
+    w.close()
+
+
+def test_settings_remember_config_and_geometry(qtbot):
+    w = MainWindow(preset="shallow-sigmoid")
+    qtbot.addWidget(w)
+    w.resize(1111, 777)
+    w.show()
+    qtbot.waitUntil(lambda: w.history is not None, timeout=WAIT_MS)
+    w.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.config == w.config and again.config.depth == 2
+    assert again.preset_name == "shallow-sigmoid"
+    assert (again.width(), again.height()) == (1111, 777)
+    again.close()
+
+
+def test_corrupt_saved_settings_fall_back_to_default(qtbot):
+    settings = QtCore.QSettings("vgviz", "vgviz")
+    settings.setValue("last_config", "{not json")
+    settings.sync()
+    w = MainWindow()
+    qtbot.addWidget(w)
+    assert w.preset_name == "deep-sigmoid"
+    assert "saved config could not be used" in w.panel.error_label.text()
+    w.close()

@@ -1,0 +1,39 @@
+"""QApplication set-up and main(). torch is imported by the worker, after the window shows."""
+from __future__ import annotations
+
+import sys
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+
+def apply_dark_palette(app: QtWidgets.QApplication) -> None:
+    app.setStyle("Fusion")
+    p = QtGui.QPalette()
+    role = QtGui.QPalette.ColorRole
+    base, window, text = QtGui.QColor(30, 30, 34), QtGui.QColor(40, 40, 46), QtGui.QColor(225, 225, 230)
+    for r, c in ((role.Window, window), (role.WindowText, text), (role.Base, base),
+                 (role.AlternateBase, window), (role.Text, text), (role.Button, window),
+                 (role.ButtonText, text), (role.ToolTipBase, QtGui.QColor(250, 250, 235)),
+                 (role.ToolTipText, QtGui.QColor(20, 20, 20)), (role.Highlight, QtGui.QColor(70, 110, 200)),
+                 (role.HighlightedText, QtGui.QColor(255, 255, 255)), (role.Mid, QtGui.QColor(150, 150, 160))):
+        p.setColor(r, c)
+    app.setPalette(p)
+
+
+def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        QtCore.QCoreApplication.setOrganizationName("vgviz")
+        QtCore.QCoreApplication.setApplicationName("vgviz")
+        app = QtWidgets.QApplication(argv if argv is not None else sys.argv[:1])
+        apply_dark_palette(app)
+    return app
+
+
+def run_app(preset: str | None = None) -> int:
+    app = make_app()
+    from .main_window import MainWindow
+
+    window = MainWindow(preset=preset)
+    window.show()
+    return app.exec()

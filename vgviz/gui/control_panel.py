@@ -1,0 +1,158 @@
+"""The control panel: preset, every RunConfig field, Start/Pause, Step, Reset."""
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+from ..core.config import CHOICES, FIELD_HELP, INT_RANGES, ConfigError, RunConfig
+from ..core.presets import Preset
+
+
+class ControlPanel(QtWidgets.QWidget):
+    preset_chosen = QtCore.Signal(str)
+    config_edited = QtCore.Signal()
+
+    def __init__(self, presets: list[Preset], parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.presets = {p.name: p for p in presets}
+        self.setMinimumWidth(250)
+        self.setMaximumWidth(340)
+        outer = QtWidgets.QVBoxLayout(self)
+
+        self.preset_box = QtWidgets.QComboBox()
+        for p in presets:
+            self.preset_box.addItem(p.title, p.name)
+            self.preset_box.setItemData(self.preset_box.count() - 1, p.description, QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.preset_box.setToolTip("Load a preset: fills every field and starts a fresh run.")
+        self.preset_box.activated.connect(self._on_preset_activated)
+        self.preset_text = QtWidgets.QLabel()
+        self.preset_text.setWordWrap(True)
+        self.preset_text.setStyleSheet("color: palette(mid); font-size: 11px;")
+        outer.addWidget(QtWidgets.QLabel("<b>Preset</b>"))
+        outer.addWidget(self.preset_box)
+        outer.addWidget(self.preset_text)
+
+        form = QtWidgets.QFormLayout()
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.editors: dict[str, QtWidgets.QWidget] = {}
+        for name in RunConfig.field_names():
+            editor = self._make_editor(name)
+            editor.setToolTip(FIELD_HELP.get(name, name))
+            self.editors[name] = editor
+            form.addRow(name.replace("_", " "), editor)
+        box = QtWidgets.QGroupBox("Run configuration")
+        box.setLayout(form)
+        outer.addWidget(box)
+
+        self.pending_label = QtWidgets.QLabel("Changed: press Reset to apply.")
+        self.pending_label.setStyleSheet("color: #f0b429;")
+        self.pending_label.hide()
+        outer.addWidget(self.pending_label)
+
+        self.error_label = QtWidgets.QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #ff6b6b; font-weight: bold;")
+        self.error_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.hide()
+        outer.addWidget(self.error_label)
+
+        buttons = QtWidgets.QGridLayout()
+        self.start_button = QtWidgets.QPushButton("Start")
+        self.step_button = QtWidgets.QPushButton("Step")
+        self.reset_button = QtWidgets.QPushButton("Reset")
+        buttons.addWidget(self.start_button, 0, 0, 1, 2)
+        buttons.addWidget(self.step_button, 1, 0)
+        buttons.addWidget(self.reset_button, 1, 1)
+        outer.addLayout(buttons)
+        self.auto_range_box = QtWidgets.QCheckBox("Auto colour range")
+        self.auto_range_box.setToolTip("Off: the colour scale is fixed at the first step of a run,\n"
+                                       "so colours compare across steps. On: re-fit every frame.")
+        outer.addWidget(self.auto_range_box)
+        outer.addStretch(1)
+        self._loading = False
+
+    def _make_editor(self, name: str) -> QtWidgets.QWidget:
+        if name in CHOICES:
+            w = QtWidgets.QComboBox()
+            w.addItems(list(CHOICES[name]))
+            w.currentIndexChanged.connect(self._on_edited)
+            return w
+        if name in INT_RANGES:
+            lo, hi = INT_RANGES[name]
+            w = QtWidgets.QSpinBox()
+            w.setRange(lo, hi)
+            w.setKeyboardTracking(False)
+            if name == "steps":
+                w.setSingleStep(1000)
+            w.valueChanged.connect(self._on_edited)
+            return w
+        w = QtWidgets.QLineEdit()  # lr: free text so 1e-3 can be typed; checked by RunConfig
+        w.textEdited.connect(self._on_edited)
+        return w
+
+    # -- values --------------------------------------------------------------
+    def raw_values(self) -> dict[str, str]:
+        out = {}
+        for name, w in self.editors.items():
+            if isinstance(w, QtWidgets.QComboBox):
+                out[name] = w.currentText()
+            elif isinstance(w, QtWidgets.QSpinBox):
+                out[name] = str(w.value())
+            else:
+                out[name] = w.text()
+        return out
+
+    def config(self) -> RunConfig:
+        """The config in the fields; raises ConfigError naming the bad field."""
+        return RunConfig().with_text_values(self.raw_values())
+
+    def set_config(self, config: RunConfig) -> None:
+        self._loading = True
+        try:
+            for name, value in config.to_dict().items():
+                w = self.editors[name]
+                if isinstance(w, QtWidgets.QComboBox):
+                    w.setCurrentText(str(value))
+                elif isinstance(w, QtWidgets.QSpinBox):
+                    w.setValue(int(value))
+                else:
+                    w.setText(f"{value:g}")
+        finally:
+            self._loading = False
+        self.set_pending(False)
+
+    def select_preset(self, name: str | None) -> None:
+        index = self.preset_box.findData(name) if name else -1
+        self.preset_box.setCurrentIndex(index)
+        self.preset_text.setText(self.presets[name].description if name in self.presets else
+                                 "Custom configuration.")
+
+    # -- feedback ------------------------------------------------------------
+    def show_error(self, message: str | None) -> None:
+        self.error_label.setText(message or "")
+        self.error_label.setVisible(bool(message))
+
+    def set_pending(self, pending: bool) -> None:
+        self.pending_label.setVisible(pending)
+        self.reset_button.setText("Apply && reset" if pending else "Reset")
+
+    def set_running(self, running: bool) -> None:
+        self.start_button.setText("Pause" if running else "Start")
+
+    # -- handlers ------------------------------------------------------------
+    def _on_preset_activated(self, index: int) -> None:
+        name = self.preset_box.itemData(index)
+        if name:
+            self.preset_chosen.emit(name)
+
+    def _on_edited(self, *_args) -> None:
+        if self._loading:
+            return
+        self.set_pending(True)
+        self.config_edited.emit()
+
+
+def validate_fields(panel: ControlPanel) -> tuple[RunConfig | None, str | None]:
+    try:
+        return panel.config(), None
+    except ConfigError as err:
+        return None, str(err)

@@ -1,0 +1,395 @@
+"""The main window: wiring only. Views draw what the worker's StepStats say."""
+from __future__ import annotations
+
+import json
+import time
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ..core.config import ConfigError, RunConfig
+from ..core.history import History
+from ..core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
+from .control_panel import ControlPanel, validate_fields
+from .network_view import NetworkView, layer_colors
+from .plots import TrainingPlots
+from .worker import TrainingWorker
+
+DISPLAY_HZ = 30
+PLOT_EVERY_N_TICKS = 3  # plots at ~10 Hz: their cost grows with history length
+STOP_TIMEOUT_MS = 1000
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, preset: str | None = None):
+        super().__init__()
+        self.setWindowTitle("vgviz — vanishing gradients, visible")
+        self.settings = QtCore.QSettings("vgviz", "vgviz")
+        self.worker: TrainingWorker | None = None
+        self.history: History | None = None
+        self.config: RunConfig | None = None
+        self.preset_name: str | None = None
+        self._old_workers: list[TrainingWorker] = []
+        self._tick_count = 0
+        self._rate_samples: list[tuple[float, int]] = []
+        self._state = "starting"
+        self._closed = False
+
+        self.panel = ControlPanel(list_presets())
+        self.network = NetworkView()
+        self.plots = TrainingPlots()
+
+        centre = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        centre.addWidget(self.network)
+        centre.addWidget(self.plots)
+        centre.setStretchFactor(0, 3)
+        centre.setStretchFactor(1, 2)
+        self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.panel)
+        self.splitter.addWidget(centre)
+        self.splitter.setStretchFactor(1, 1)
+        self.centre_splitter = centre
+        self.setCentralWidget(self.splitter)
+
+        self._status_step = QtWidgets.QLabel()
+        self._status_loss = QtWidgets.QLabel()
+        self._status_rate = QtWidgets.QLabel()
+        for w in (self._status_step, self._status_loss, self._status_rate):
+            self.statusBar().addPermanentWidget(w)
+
+        self._build_actions()
+        self.panel.start_button.clicked.connect(self.toggle_running)
+        self.panel.step_button.clicked.connect(self.step_once)
+        self.panel.reset_button.clicked.connect(self.reset_run)
+        self.panel.preset_chosen.connect(self.load_preset)
+        self.panel.auto_range_box.toggled.connect(self._on_auto_range_toggled)
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(1000 // DISPLAY_HZ)
+        self.timer.timeout.connect(self._on_tick)
+
+        self._restore_settings(preset)
+
+    # -- actions -------------------------------------------------------------
+    def _build_actions(self) -> None:
+        def action(text, slot, shortcut=None, tip=None, menu=None):
+            a = QtGui.QAction(text, self)
+            if shortcut:
+                a.setShortcut(QtGui.QKeySequence(shortcut))
+            a.setToolTip(f"{tip or text} ({QtGui.QKeySequence(shortcut).toString()})" if shortcut else tip or text)
+            a.triggered.connect(slot)
+            if menu is not None:
+                menu.addAction(a)
+            self.addAction(a)
+            return a
+
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        action("&Open config…", self.open_config_dialog, "Ctrl+O", "Load a TOML/JSON config file", file_menu)
+        action("&Save config…", self.save_config_dialog, "Ctrl+Shift+O", "Save the current config as TOML", file_menu)
+        file_menu.addSeparator()
+        action("&Quit", self.close, "Ctrl+Q", menu=file_menu)
+
+        run_menu = bar.addMenu("&Run")
+        self.start_action = action("Start / Pause", self.toggle_running, "Space", "Start or pause training", run_menu)
+        self.step_action = action("Step one training step", self.step_once, "S", "Run exactly one training step", run_menu)
+        self.reset_action = action("Reset", self.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
+
+        view_menu = bar.addMenu("&View")
+        self.auto_range_action = QtGui.QAction("Auto colour range", self, checkable=True)
+        self.auto_range_action.setShortcut(QtGui.QKeySequence("A"))
+        self.auto_range_action.toggled.connect(self.panel.auto_range_box.setChecked)
+        view_menu.addAction(self.auto_range_action)
+        self.addAction(self.auto_range_action)
+
+        help_menu = bar.addMenu("&Help")
+        action("Keyboard shortcuts", self._show_shortcuts, "F1", menu=help_menu)
+        action("About vgviz", self._show_about, menu=help_menu)
+
+        self.panel.start_button.setToolTip("Start or pause training (Space)")
+        self.panel.step_button.setToolTip("Run exactly one training step (S)")
+        self.panel.reset_button.setToolTip("Apply the fields and start a fresh run (Ctrl+R)")
+
+    # -- runs ----------------------------------------------------------------
+    def load_preset(self, name: str) -> None:
+        try:
+            preset = load_preset(name)
+        except PresetError as err:
+            self.show_error(str(err))
+            return
+        self.preset_name = name
+        self.panel.set_config(preset.config)
+        self.panel.select_preset(name)
+        self.start_run(preset.config)
+
+    def reset_run(self) -> None:
+        config, error = validate_fields(self.panel)
+        if error:
+            self.show_error(error)
+            return
+        if self.preset_name and config != load_preset(self.preset_name).config:
+            self.preset_name = None
+            self.panel.select_preset(None)
+        self.start_run(config)
+
+    def start_run(self, config: RunConfig) -> None:
+        """Stop the current run (if any) and build a fresh one in a new worker thread."""
+        self._stop_worker()
+        self.show_error(None)
+        self.panel.set_pending(False)
+        self.config = config
+        self.history = None
+        self.network.reset()
+        self.plots.clear()
+        self._rate_samples.clear()
+        self._set_state("building model…")
+        worker = TrainingWorker(config, self)
+        worker.ready.connect(self._on_ready)
+        worker.failed.connect(self._on_failed)
+        worker.diverged.connect(self._on_diverged)
+        worker.run_finished.connect(self._on_finished)
+        worker.state_changed.connect(self._on_running_changed)
+        self.worker = worker
+        worker.start()
+        self.timer.start()
+        self.setWindowTitle(f"vgviz — {self.preset_name or 'custom'} · {config.summary()}")
+
+    def toggle_running(self) -> None:
+        w = self.worker
+        if w is None or w.trainer is None:
+            return
+        if w.is_running:
+            w.pause()
+        elif w.trainer.finished:
+            self._set_state(f"finished {w.trainer.step_count} steps — raise 'steps' or Reset")
+        elif w.trainer.diverged:
+            self._set_state("diverged — Reset to start again")
+        else:
+            w.start_training()
+
+    def start(self) -> None:
+        if self.worker is not None and not self.worker.is_running:
+            self.toggle_running()
+
+    def pause(self) -> None:
+        if self.worker is not None and self.worker.is_running:
+            self.worker.pause()
+
+    def step_once(self) -> None:
+        w = self.worker
+        if w is not None and w.trainer is not None and not w.is_running:
+            w.step_once()
+
+    @property
+    def step_count(self) -> int:
+        """Training steps applied so far in the current run."""
+        w = self.worker
+        return 0 if w is None or w.trainer is None else w.trainer.step_count
+
+    def _stop_worker(self) -> None:
+        w = self.worker
+        self.worker = None
+        if w is None:
+            return
+        for sig in (w.ready, w.failed, w.diverged, w.run_finished, w.state_changed):
+            sig.disconnect()
+        w.request_stop()
+        if not w.wait(STOP_TIMEOUT_MS):
+            # Still importing torch or mid-step: let it finish on its own, keep a reference.
+            self._old_workers.append(w)
+            w.finished.connect(lambda w=w: self._old_workers.remove(w) if w in self._old_workers else None)
+
+    # -- worker signals --------------------------------------------------------
+    def _on_ready(self, stats) -> None:
+        self.history = History(stats.n_layers)
+        colors = layer_colors(stats.n_layers)
+        self.network.set_layer_colors(colors)
+        self.plots.set_layers(list(stats.layer_names), colors)
+        self._set_state("ready — press Space to train")
+        self._on_tick()
+
+    def _on_failed(self, message: str) -> None:
+        self.show_error(message)
+        self._set_state("error")
+
+    def _on_diverged(self, stats) -> None:
+        self.show_error(f"Training diverged at step {stats.step}: the loss or a gradient is not finite "
+                        f"(loss = {stats.loss}). Lower the learning rate and press Reset.")
+        self._set_state("diverged")
+
+    def _on_finished(self, steps: int) -> None:
+        self._set_state(f"finished {steps} steps")
+
+    def _on_running_changed(self, running: bool) -> None:
+        self.panel.set_running(running)
+        if running:
+            self._set_state("training")
+        elif self._state == "training":
+            self._set_state("paused")
+
+    def _on_auto_range_toggled(self, on: bool) -> None:
+        self.auto_range_action.setChecked(on)
+        self.network.set_auto_range(on)
+
+    # -- display ---------------------------------------------------------------
+    def _on_tick(self) -> None:
+        w = self.worker
+        if w is None or self.history is None:
+            return
+        new = w.drain()
+        for stats in new:
+            self.history.append(stats)
+        self._tick_count += 1
+        now = time.monotonic()
+        steps_done = self.step_count
+        self._rate_samples.append((now, steps_done))
+        while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > 2.0:
+            self._rate_samples.pop(0)
+        if not new:
+            self._update_rate(now, steps_done)
+            return
+        latest = self.history.latest
+        self.network.show_stats(latest)
+        if self._tick_count % PLOT_EVERY_N_TICKS == 0 or not w.is_running:
+            self.plots.update_from(self.history)
+        self._status_step.setText(f"step {steps_done:,}")
+        loss = f"loss {latest.loss:.4g} · acc {latest.accuracy:.0%}"
+        test = self.history.test
+        if len(test):
+            loss += f" · test acc {test[-1, 2]:.0%}"
+        self._status_loss.setText(loss)
+        self._update_rate(now, steps_done)
+
+    def _update_rate(self, now: float, steps_done: int) -> None:
+        t0, s0 = self._rate_samples[0]
+        rate = (steps_done - s0) / (now - t0) if now > t0 else 0.0
+        self._status_rate.setText(f"{rate:,.0f} steps/s" if self.worker and self.worker.is_running else "")
+
+    def _set_state(self, text: str) -> None:
+        self._state = text
+        self.statusBar().showMessage(text)
+
+    def show_error(self, message: str | None) -> None:
+        self.panel.show_error(message)
+        if message:
+            self.statusBar().showMessage(message.splitlines()[0], 10_000)
+
+    # -- config files ------------------------------------------------------------
+    def open_config_dialog(self) -> None:
+        folder = self.settings.value("last_folder", "")
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open config", folder, "Config (*.toml *.json)")
+        if path:
+            self.settings.setValue("last_folder", str(QtCore.QFileInfo(path).absolutePath()))
+            self.open_config(path)
+
+    def open_config(self, path: str) -> bool:
+        """Load a config file into the fields and start it; a bad file shows a message."""
+        try:
+            config = load_config_file(path)
+        except PresetError as err:
+            self.show_error(str(err))
+            return False
+        self.preset_name = None
+        self.panel.select_preset(None)
+        self.panel.set_config(config)
+        self.start_run(config)
+        return True
+
+    def save_config_dialog(self) -> None:
+        config, error = validate_fields(self.panel)
+        if error:
+            self.show_error(error)
+            return
+        folder = self.settings.value("last_folder", "")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save config", f"{folder}/vgviz-config.toml",
+                                                        "TOML (*.toml)")
+        if not path:
+            return
+        lines = ["[config]"] + [f"{k} = {json.dumps(v)}" for k, v in config.to_dict().items()]
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(lines) + "\n")
+        except OSError as err:
+            self.show_error(f"cannot write {path}: {err.strerror or err}")
+            return
+        self.settings.setValue("last_folder", str(QtCore.QFileInfo(path).absolutePath()))
+        self.statusBar().showMessage(f"saved {path}", 5000)
+
+    # -- settings ------------------------------------------------------------------
+    def _restore_settings(self, preset: str | None) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1400, 860)
+        for key, splitter in (("splitter", self.splitter), ("centre_splitter", self.centre_splitter)):
+            state = self.settings.value(key)
+            if state is not None:
+                splitter.restoreState(state)
+        self.panel.auto_range_box.setChecked(self.settings.value("auto_range", False, type=bool))
+        config, name, problem = self._initial_config(preset)
+        self.preset_name = name
+        self.panel.set_config(config)
+        self.panel.select_preset(name)
+        self.config = config
+        self.show_error(problem)
+        # Start the run (whose thread imports torch) once the window has painted.
+        QtCore.QTimer.singleShot(50, self._start_first_run)
+
+    def _start_first_run(self) -> None:
+        if self.worker is None and not self._closed:
+            self.start_run(self.config)
+
+    def _initial_config(self, preset: str | None) -> tuple[RunConfig, str | None, str | None]:
+        """The preset asked for, else the last config used, else the default preset."""
+        if preset:
+            return load_preset(preset).config, preset, None
+        saved = self.settings.value("last_config")
+        if saved:
+            try:
+                config = RunConfig.from_dict(json.loads(saved))
+            except (ValueError, TypeError, AttributeError, ConfigError) as err:
+                return (load_preset(DEFAULT_PRESET).config, DEFAULT_PRESET,
+                        f"The saved config could not be used ({err}); opened the default preset.")
+            saved_preset = self.settings.value("last_preset") or None
+            if saved_preset in self.panel.presets and load_preset(saved_preset).config == config:
+                return config, saved_preset, None
+            return config, None, None
+        return load_preset(DEFAULT_PRESET).config, DEFAULT_PRESET, None
+
+    def _save_settings(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("splitter", self.splitter.saveState())
+        self.settings.setValue("centre_splitter", self.centre_splitter.saveState())
+        self.settings.setValue("auto_range", self.panel.auto_range_box.isChecked())
+        if self.config is not None:
+            self.settings.setValue("last_config", json.dumps(self.config.to_dict()))
+            self.settings.setValue("last_preset", self.preset_name or "")
+        self.settings.sync()
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self._closed = True
+        self.timer.stop()
+        self._save_settings()
+        self._stop_worker()
+        for w in list(self._old_workers):
+            w.wait(STOP_TIMEOUT_MS)
+        super().closeEvent(event)
+
+    # -- help ----------------------------------------------------------------------
+    def _show_shortcuts(self) -> None:
+        QtWidgets.QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HTML)
+
+    def _show_about(self) -> None:
+        from .. import __version__
+        QtWidgets.QMessageBox.about(self, "About vgviz",
+                                    f"<b>vgviz {__version__}</b><p>See, measure and fix the vanishing "
+                                    "gradient problem.</p>")
+
+
+SHORTCUTS_HTML = """<table>
+<tr><td><b>Space</b></td><td>start / pause training</td></tr>
+<tr><td><b>S</b></td><td>one training step (while paused)</td></tr>
+<tr><td><b>Ctrl+R</b></td><td>apply the fields and reset the run</td></tr>
+<tr><td><b>A</b></td><td>auto colour range on/off</td></tr>
+<tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open / save a config file</td></tr>
+<tr><td><b>F1</b></td><td>this list</td></tr>
+<tr><td><b>Ctrl+Q</b></td><td>quit</td></tr>
+</table>"""

@@ -1,0 +1,132 @@
+"""pyqtgraph panels: loss, per-layer gradient norm over steps, gradient-flow bars."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ..core.history import History
+from ..core.stats import StepStats
+
+pg.setConfigOptions(background=(30, 30, 34), foreground=(215, 215, 220), antialias=False)
+
+TINY = 1e-30  # log axes cannot show 0; an exactly-zero gradient is drawn at the floor
+
+
+class Log10Axis(pg.AxisItem):
+    """Left axis for data already in log10: ticks read 1e-6, 1e-4 …"""
+
+    def tickStrings(self, values, scale, spacing):
+        return [f"1e{int(round(v))}" if abs(v - round(v)) < 1e-6 else "" for v in values]
+
+    def tickValues(self, minVal, maxVal, size):
+        lo, hi = math.floor(minVal), math.ceil(maxVal)
+        step = max(1, math.ceil((hi - lo) / 8))
+        return [(step, list(range(lo, hi + 1, step)))]
+
+
+def _plot(title: str, left: str, bottom: str, **kw) -> pg.PlotWidget:
+    w = pg.PlotWidget(**kw)
+    w.setTitle(title, size="10pt")
+    w.setLabel("left", left)
+    w.setLabel("bottom", bottom)
+    w.showGrid(x=True, y=True, alpha=0.2)
+    w.setMenuEnabled(False)
+    w.setMinimumSize(200, 150)
+    return w
+
+
+class TrainingPlots(QtWidgets.QWidget):
+    """Three plots side by side; `update_from(history)` redraws them from the history."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.loss_plot = _plot("Loss", "cross-entropy", "step")
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self._train_curve = self.loss_plot.plot(name="train", pen=pg.mkPen("#e0e0e0", width=1.5))
+        self._test_curve = self.loss_plot.plot(name="test", pen=None, symbol="o", symbolSize=5,
+                                               symbolBrush="#ff9f43", symbolPen=None)
+        self.loss_plot.setToolTip("Training loss of every step's batch; dots: test-set loss.")
+
+        self.norm_plot = _plot("Gradient norm per layer", "‖dL/dW‖", "step")
+        self.norm_plot.setLogMode(y=True)
+        self.norm_plot.setToolTip("‖dL/dW‖ of every Linear layer over training (log scale).\n"
+                                  "Curve colours match the layer labels in the diagram.")
+        self._norm_curves: list[pg.PlotDataItem] = []
+
+        self.flow_plot = _plot("Gradient flow (now)", "mean |dL/dW|", "layer",
+                               axisItems={"left": Log10Axis("left")})
+        self.flow_plot.setToolTip("Mean |dL/dW| of each layer at the latest step (log scale).\n"
+                                  "Short bars on the left are the vanishing gradient.")
+        self._bars: pg.BarGraphItem | None = None
+
+        for p in (self.loss_plot, self.norm_plot):
+            p.setClipToView(True)
+            p.setDownsampling(auto=True, mode="peak")
+
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for p in (self.loss_plot, self.norm_plot, self.flow_plot):
+            layout.addWidget(p)
+        self._names: list[str] = []
+        self._colors: list[QtGui.QColor] = []
+
+    def set_layers(self, names: list[str], colors: list[QtGui.QColor]) -> None:
+        """One gradient-norm curve and bar per Linear layer, in the diagram's colours."""
+        self._names, self._colors = list(names), list(colors)
+        for c in self._norm_curves:
+            self.norm_plot.removeItem(c)
+        self._norm_curves = [self.norm_plot.plot(pen=pg.mkPen(col, width=1.5), name=name)
+                             for name, col in zip(names, colors)]
+        if self._bars is not None:
+            self.flow_plot.removeItem(self._bars)
+            self._bars = None
+        ticks = [(i, n.replace("hidden", "h")) for i, n in enumerate(names)]
+        step = max(1, math.ceil(len(ticks) / 12))
+        self.flow_plot.getAxis("bottom").setTicks([ticks[::step]])
+        self.clear()
+
+    def clear(self) -> None:
+        self._train_curve.setData([], [])
+        self._test_curve.setData([], [])
+        for c in self._norm_curves:
+            c.setData([], [])
+        if self._bars is not None:
+            self.flow_plot.removeItem(self._bars)
+            self._bars = None
+
+    def update_from(self, history: History) -> None:
+        steps = history.steps
+        if len(steps) == 0:
+            return
+        self._train_curve.setData(steps, _finite(history.loss))
+        test = history.test
+        self._test_curve.setData(test[:, 0], _finite(test[:, 1]))
+        norms = history.grad_l2
+        for i, curve in enumerate(self._norm_curves):
+            curve.setData(steps, np.maximum(_finite(norms[:, i]), TINY))
+        if history.latest is not None:
+            self.show_flow(history.latest)
+
+    def show_flow(self, stats: StepStats) -> None:
+        values = np.log10(np.maximum(_finite(stats.grad_mean_abs), TINY))
+        if not np.isfinite(values).any():
+            return
+        floor = math.floor(np.nanmin(values)) - 1
+        heights = np.nan_to_num(values - floor, nan=0.0)
+        x = np.arange(len(values))
+        brushes = self._colors or None
+        if self._bars is None:
+            self._bars = pg.BarGraphItem(x=x, height=heights, y0=floor, width=0.8, brushes=brushes, pen=None)
+            self.flow_plot.addItem(self._bars)
+        else:
+            self._bars.setOpts(x=x, height=heights, y0=floor, brushes=brushes)
+        self.flow_plot.setYRange(floor, max(floor + 1, math.ceil(np.nanmax(values))), padding=0.02)
+        self.flow_plot.setXRange(-0.6, len(values) - 0.4, padding=0)
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    return np.where(np.isfinite(a), a, np.nan)

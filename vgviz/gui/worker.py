@@ -1,0 +1,123 @@
+"""TrainingWorker: runs a Trainer in a QThread; the GUI polls what it published.
+
+The thread has no event loop, so control is by thread-safe flags checked between
+steps (pause, step-once, stop). Stats are not sent by a signal per step: a fast
+trainer would flood the GUI and, through the GIL, a slow GUI would starve the
+trainer (PERF-NOTES). The worker appends each StepStats to a bounded deque; the
+GUI drains it at display rate. Signals are used only for rare state changes.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import traceback
+
+from PySide6 import QtCore
+
+from ..core.config import RunConfig
+
+# At 30 Hz draining and thousands of steps/s this is far more than one frame
+# needs; it only bounds memory if the GUI stalls.
+LOG_LIMIT = 20_000
+
+
+class TrainingWorker(QtCore.QThread):
+    ready = QtCore.Signal(object)        # StepStats of the initial weights (step 0, no update)
+    failed = QtCore.Signal(str)          # the run could not be built or crashed: a message
+    diverged = QtCore.Signal(object)     # StepStats with a non-finite loss or gradient
+    run_finished = QtCore.Signal(int)    # config.steps reached
+    state_changed = QtCore.Signal(bool)  # running?
+
+    def __init__(self, config: RunConfig, parent: QtCore.QObject | None = None):
+        super().__init__(parent)
+        self.config = config
+        self.trainer = None
+        self._log: collections.deque = collections.deque(maxlen=LOG_LIMIT)
+        self._running = threading.Event()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._pending_steps = 0
+
+    # -- control (any thread) ------------------------------------------------
+    def start_training(self) -> None:
+        self._running.set()
+        self._wake.set()
+        self.state_changed.emit(True)
+
+    def pause(self) -> None:
+        self._running.clear()
+        self.state_changed.emit(False)
+
+    def step_once(self, n: int = 1) -> None:
+        with self._lock:
+            self._pending_steps += n
+        self._wake.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._running.clear()
+        self._wake.set()
+
+    @property
+    def is_running(self) -> bool:
+        return self._running.is_set()
+
+    def drain(self) -> list:
+        """Every StepStats published since the last call, oldest first."""
+        out = []
+        log = self._log
+        while log:
+            out.append(log.popleft())
+        return out
+
+    # -- the thread ----------------------------------------------------------
+    def run(self) -> None:
+        try:
+            import torch  # first import happens here, off the GUI thread
+
+            torch.set_num_threads(1)  # leave a core for the GUI
+            from ..core.trainer import Trainer
+
+            self.trainer = Trainer(self.config)
+            initial = self.trainer.measure()
+        except Exception as err:  # noqa: BLE001 - the GUI must get a message, not a dead thread
+            self.failed.emit(f"could not start the run: {err}")
+            return
+        self._log.append(initial)
+        self.ready.emit(initial)
+        try:
+            self._loop()
+        except Exception:  # noqa: BLE001
+            self._running.clear()
+            self.failed.emit("training stopped by an error:\n" + traceback.format_exc(limit=3))
+
+    def _loop(self) -> None:
+        trainer = self.trainer
+        while not self._stop.is_set():
+            with self._lock:
+                take_one = self._pending_steps > 0
+                if take_one:
+                    self._pending_steps -= 1
+            if not (take_one or self._running.is_set()):
+                self._wake.wait(0.1)
+                self._wake.clear()
+                continue
+            if trainer.finished or trainer.diverged:
+                self._stop_running()
+                continue
+            stats = trainer.step()
+            self._log.append(stats)
+            if stats.diverged:
+                self._stop_running()
+                self.diverged.emit(stats)
+            elif trainer.finished:
+                self._stop_running()
+                self.run_finished.emit(trainer.step_count)
+
+    def _stop_running(self) -> None:
+        with self._lock:
+            self._pending_steps = 0
+        if self._running.is_set():
+            self._running.clear()
+            self.state_changed.emit(False)
