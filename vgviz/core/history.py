@@ -41,7 +41,10 @@ class History:
         if stats.step % self.stride:
             return
         if self._n == self.capacity:
-            self._decimate()
+            # One halving may free nothing (rows appended every k-th step can all
+            # lie on the doubled grid already), so double until there is room.
+            while self._n == self.capacity:
+                self._decimate()
             if stats.step % self.stride:
                 return
         i = self._n
