@@ -27,6 +27,20 @@ class Log10Axis(pg.AxisItem):
         return [(step, list(range(lo, hi + 1, step)))]
 
 
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average (NaN-tolerant) so a noisy per-batch curve shows its trend."""
+    if window <= 1 or len(values) < 2:
+        return values
+    ok = np.isfinite(values)
+    csum = np.concatenate([[0.0], np.cumsum(np.where(ok, values, 0.0))])
+    ccount = np.concatenate([[0], np.cumsum(ok)])
+    idx = np.arange(1, len(values) + 1)
+    start = np.maximum(idx - window, 0)
+    count = ccount[idx] - ccount[start]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, (csum[idx] - csum[start]) / count, np.nan)
+
+
 def _plot(title: str, left: str, bottom: str, **kw) -> pg.PlotWidget:
     w = pg.PlotWidget(**kw)
     w.setTitle(title, size="10pt")
@@ -35,6 +49,7 @@ def _plot(title: str, left: str, bottom: str, **kw) -> pg.PlotWidget:
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
     w.setMinimumSize(200, 150)
+    w.getAxis("left").enableAutoSIPrefix(False)
     return w
 
 
@@ -45,14 +60,17 @@ class TrainingPlots(QtWidgets.QWidget):
         super().__init__(parent)
         self.loss_plot = _plot("Loss", "cross-entropy", "step")
         self.loss_plot.addLegend(offset=(-10, 10))
-        self._train_curve = self.loss_plot.plot(name="train", pen=pg.mkPen("#e0e0e0", width=1.5))
+        self._raw_curve = self.loss_plot.plot(pen=pg.mkPen((200, 200, 210, 70), width=1))
+        self._train_curve = self.loss_plot.plot(name="train (smoothed)", pen=pg.mkPen("#e0e0e0", width=2))
         self._test_curve = self.loss_plot.plot(name="test", pen=None, symbol="o", symbolSize=5,
                                                symbolBrush="#ff9f43", symbolPen=None)
-        self.loss_plot.setToolTip("Training loss of every step's batch; dots: test-set loss.")
+        self.loss_plot.setToolTip("Faint: training loss of every step's batch; bright: its moving average\n"
+                                  "over 1/100 of the steps shown; dots: test-set loss.")
 
-        self.norm_plot = _plot("Gradient norm per layer", "‖dL/dW‖", "step")
-        self.norm_plot.setLogMode(y=True)
-        self.norm_plot.setToolTip("‖dL/dW‖ of every Linear layer over training (log scale).\n"
+        self.norm_plot = _plot("Gradient norm per layer", "‖dL/dW‖", "step",
+                               axisItems={"left": Log10Axis("left")})
+        self.norm_plot.setToolTip("‖dL/dW‖ of every Linear layer over training (log scale), as a moving\n"
+                                  "average over 1/100 of the steps shown (in log space).\n"
                                   "Curve colours match the layer labels in the diagram.")
         self._norm_curves: list[pg.PlotDataItem] = []
 
@@ -89,6 +107,7 @@ class TrainingPlots(QtWidgets.QWidget):
         self.clear()
 
     def clear(self) -> None:
+        self._raw_curve.setData([], [])
         self._train_curve.setData([], [])
         self._test_curve.setData([], [])
         for c in self._norm_curves:
@@ -101,12 +120,15 @@ class TrainingPlots(QtWidgets.QWidget):
         steps = history.steps
         if len(steps) == 0:
             return
-        self._train_curve.setData(steps, _finite(history.loss))
+        window = len(steps) // 100
+        loss = _finite(history.loss)
+        self._raw_curve.setData(steps, loss)
+        self._train_curve.setData(steps, smooth(loss, window))
         test = history.test
         self._test_curve.setData(test[:, 0], _finite(test[:, 1]))
-        norms = history.grad_l2
+        log_norms = np.log10(np.maximum(_finite(history.grad_l2), TINY))
         for i, curve in enumerate(self._norm_curves):
-            curve.setData(steps, np.maximum(_finite(norms[:, i]), TINY))
+            curve.setData(steps, smooth(log_norms[:, i], window))
         if history.latest is not None:
             self.show_flow(history.latest)
 
