@@ -1,0 +1,705 @@
+"""NetworkView: the network diagram, coloured by gradient magnitude.
+
+Edges are coloured by |dL/dW_ij| and nodes by the batch-mean |δ_j| of their
+neuron, on one log colour scale (viridis: perceptually uniform and
+colour-blind safe) with a colour bar at the right. The scale is locked at the
+first stats of a run so that colours of later steps can be compared with it
+(``set_auto_range(True)`` re-fits every frame instead).
+
+Drawing cost (PERF-NOTES: a paint holds the GIL and steals training time):
+
+* geometry (column x, node y) is computed on resize / topology change only;
+* ``show_stats`` selects the drawn edges and their colour buckets (numpy);
+* ``paintEvent`` gathers the line coordinates of the drawn edges into one
+  C-contiguous (n, 4) float64 buffer sorted by bucket and hands each bucket's
+  slice to ``QPainter.drawLines`` without creating Python objects; nodes are
+  drawn with one ``drawPoints`` per bucket (round pens) or, for tall columns,
+  as a one-pixel-per-neuron image strip.
+* Above ``edge_budget`` edges (default 4,000) only the strongest edges of each
+  layer pair are drawn, and the caption says so (vgviz.core.topology).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyqtgraph as pg
+import shiboken6
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from vgviz.core import topology as topo
+from vgviz.core.stats import StepStats
+
+N_BUCKETS = 64
+BACKGROUND = QtGui.QColor("#14161b")
+TEXT = QtGui.QColor("#d8dbe2")
+DIM_TEXT = QtGui.QColor("#9aa0ab")
+NODE_OUTLINE = QtGui.QColor("#6b7180")
+INPUT_NODE = QtGui.QColor("#9aa0a6")
+HIGHLIGHT = QtGui.QColor("#ffffff")
+ANTIALIAS_MAX_EDGES = 1000
+ANTIALIAS_MAX_NODES = 600
+MAX_NODE_SPACING = 36.0
+MAX_NODE_RADIUS = 9.0
+MIN_NODE_RADIUS = 2.0     # below this a column is drawn as a strip
+EDGE_HIT_PX = 4.0
+_SIZEOF_LINE = 4 * 8      # QLineF = 4 doubles
+_SIZEOF_POINT = 2 * 8
+
+
+def layer_colors(n: int) -> list[QtGui.QColor]:
+    """``n`` distinguishable colours for layers 0..n-1 (first hidden layer ...
+    output), readable as text and curves on a dark background: a hue sweep from
+    orange through green and blue to magenta at constant, high lightness."""
+    if n <= 0:
+        return []
+    if n == 1:
+        return [QtGui.QColor.fromHslF(0.08, 0.85, 0.62)]
+    hues = np.linspace(0.08, 0.08 + 0.80, n) % 1.0
+    return [QtGui.QColor.fromHslF(float(h), 0.80, 0.64) for h in hues]
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3e}"
+
+
+def _decade_label(e: int) -> str:
+    return f"1e{e}"
+
+
+class NetworkView(QtWidgets.QWidget):
+    """The gradient-coloured network diagram. Views only read: ``show_stats``."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None, *,
+                 edge_budget: int = topo.DEFAULT_EDGE_BUDGET, n_buckets: int = N_BUCKETS,
+                 colormap: str = "viridis"):
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setMinimumSize(320, 200)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
+        self._budget = int(edge_budget)
+        self._k = int(n_buckets)
+        self._lut = np.ascontiguousarray(pg.colormap.get(colormap).getLookupTable(nPts=self._k, alpha=False))
+        self._qcolors = [QtGui.QColor(int(r), int(g), int(b)) for r, g, b in self._lut]
+        self._argb = (0xFF000000 | (self._lut[:, 0].astype(np.uint32) << 16)
+                      | (self._lut[:, 1].astype(np.uint32) << 8) | self._lut[:, 2].astype(np.uint32))
+        self._colorbar_img = self._make_colorbar_image()
+        self._thin_pens = [self._pen(c, 0.0) for c in self._qcolors]
+        self._wide_pens = [self._pen(c, 0.8 + 2.2 * b / max(self._k - 1, 1)) for b, c in enumerate(self._qcolors)]
+        self._layer_colors: list[QtGui.QColor] = []
+        self._auto = False
+        self.last_paint_ms = 0.0
+        self._clear()
+
+    # -- public API ------------------------------------------------------------
+    def show_stats(self, stats: StepStats | None) -> None:
+        """Show one step's numbers: recolour (and re-select edges). Cheap; call at display rate."""
+        if stats is None:
+            self._stats = None
+            self.update()
+            return
+        if stats is self._stats and not self._auto:
+            return                      # same frame again: nothing to recompute
+        has_input = stats.edge_abs is not None and len(stats.edge_abs) > 0
+        if has_input:
+            sizes = topo.layer_sizes(stats.edge_abs)
+        else:
+            sizes = [len(d) for d in stats.delta_mean_abs]
+        if sizes != self._sizes or has_input != self._has_input:
+            if self._sizes:              # a different network: a new run
+                self._range = None
+            self._sizes, self._has_input = sizes, has_input
+            self._layout_dirty = True
+        self._stats = stats
+        if self._auto or self._range is None:
+            source = stats.edge_abs if has_input else stats.delta_mean_abs
+            self._range = topo.default_color_range(source)
+            self._range_step = stats.step
+        lo, hi = self._range
+        # edges: which are drawn, and their buckets, in fixed order (pair-major, flat index)
+        if has_input:
+            sel = topo.reduce_edges(stats.edge_abs, max(self._budget, len(stats.edge_abs)))
+            self._sel = sel
+            values = [e.ravel()[i] for e, i in zip(stats.edge_abs, sel.indices)]
+            self._edge_values = np.concatenate(values).astype(np.float64) if values else np.zeros(0)
+            self._edge_pair_start = np.concatenate([[0], np.cumsum([len(i) for i in sel.indices])])
+            self._edge_buckets = topo.bin_log(self._edge_values, lo, hi, self._k)
+        else:
+            self._sel = None
+            self._edge_values = np.zeros(0)
+            self._edge_pair_start = np.zeros(1, dtype=np.intp)
+            self._edge_buckets = np.zeros(0, dtype=np.intp)
+        self._node_buckets = [topo.bin_log(d, lo, hi, self._k) for d in stats.delta_mean_abs]
+        self._colors_dirty = True
+        self._hover = None
+        self.update()
+
+    def reset(self) -> None:
+        """Forget the stats and unlock the colour range: a new run starts."""
+        self._clear()
+        self.update()
+
+    def set_layer_colors(self, colors: list[QtGui.QColor]) -> None:
+        """One colour per Linear layer (0 = first hidden layer ... last = output),
+        used for the layer labels so they match the plot curves."""
+        self._layer_colors = [QtGui.QColor(c) for c in colors]
+        self.update()
+
+    def set_auto_range(self, on: bool) -> None:
+        """On: re-fit the colour range to every frame. Off (default): keep it fixed
+        for the run (locked now, at the stats shown)."""
+        self._auto = bool(on)
+        if self._stats is not None:
+            if on:
+                self.show_stats(self._stats)
+            else:
+                self._range_step = self._stats.step
+                self.update()
+
+    def auto_range(self) -> bool:
+        return self._auto
+
+    def color_range(self) -> tuple[float, float] | None:
+        """(lo, hi) of the log colour scale; None before the first stats of a run."""
+        return self._range
+
+    def caption(self) -> str:
+        """The sentence under the diagram saying what is drawn."""
+        return self._caption_text()
+
+    def drawn_edge_count(self) -> int:
+        return int(len(self._edge_buckets))
+
+    def drawn_edge_buckets(self, layer: int | None = None) -> np.ndarray:
+        """Colour bucket (0 = weakest) of every drawn edge, pair by pair, each pair
+        in flat (out, in) index order; ``layer`` selects one layer pair (0 = input → hidden1)."""
+        if layer is None:
+            return self._edge_buckets.copy()
+        a, b = self._edge_pair_start[layer], self._edge_pair_start[layer + 1]
+        return self._edge_buckets[a:b].copy()
+
+    def node_buckets(self, layer: int) -> np.ndarray:
+        """Colour bucket of every neuron of Linear layer ``layer``."""
+        return self._node_buckets[layer].copy()
+
+    def node_position(self, layer: int, index: int) -> QtCore.QPointF:
+        """Widget position of a node; ``layer`` -1 is the input column, 0.. the Linear layers."""
+        self._ensure_layout()
+        col = self._column_of_layer(layer)
+        return QtCore.QPointF(float(self._layout.x[col]), float(self._layout.y[col][index]))
+
+    def edge_midpoint(self, layer: int, out_index: int, in_index: int) -> QtCore.QPointF:
+        """Widget position of the middle of edge w[out, in] of Linear layer ``layer``."""
+        a = self.node_position(layer - 1, in_index)
+        b = self.node_position(layer, out_index)
+        return (a + b) / 2.0
+
+    def tooltip_at(self, pos: QtCore.QPointF | QtCore.QPoint) -> str:
+        """The hover text for a widget position: the nearest node or drawn edge, or a
+        column header's layer summary; '' if nothing is near."""
+        hit = self._hit(QtCore.QPointF(pos))
+        return self._hit_text(hit)
+
+    # -- state -----------------------------------------------------------------
+    def _clear(self) -> None:
+        self._stats: StepStats | None = None
+        self._range: tuple[float, float] | None = None
+        self._range_step = 0
+        self._sizes: list[int] = []
+        self._has_input = False
+        self._sel: topo.EdgeSelection | None = None
+        self._edge_values = np.zeros(0)
+        self._edge_pair_start = np.zeros(1, dtype=np.intp)
+        self._edge_buckets = np.zeros(0, dtype=np.intp)
+        self._node_buckets: list[np.ndarray] = []
+        self._layout = topo.layout_nodes([], (0, 0, 1, 1))
+        self._layout_dirty = True
+        self._colors_dirty = True
+        self._hover = None
+        self._hover_text = ""
+        # paint buffers (kept alive while Qt reads them)
+        self._line_buf = np.zeros((0, 4))
+        self._line_slices: list[tuple[int, int, int]] = []
+        self._line_order = np.zeros(0, dtype=np.intp)
+        self._point_buf = np.zeros((0, 2))
+        self._point_slices: list[tuple[int, int, int]] = []
+        self._input_buf = np.zeros((0, 2))
+        self._strips: list[tuple[QtCore.QRectF, QtGui.QImage]] = []
+        self._ensure_layout()
+
+    def _column_of_layer(self, layer: int) -> int:
+        return layer + 1 if self._has_input else layer
+
+    def _layer_of_column(self, col: int) -> int:
+        return col - 1 if self._has_input else col
+
+    # -- layout ------------------------------------------------------------------
+    @staticmethod
+    def _pen(color: QtGui.QColor, width: float) -> QtGui.QPen:
+        pen = QtGui.QPen(color)
+        pen.setWidthF(width)
+        pen.setCapStyle(QtCore.Qt.PenCapStyle.FlatCap)
+        return pen
+
+    def _make_colorbar_image(self) -> QtGui.QImage:
+        img = QtGui.QImage(1, self._k, QtGui.QImage.Format.Format_RGB32)
+        for b in range(self._k):
+            img.setPixelColor(0, self._k - 1 - b, self._qcolors[b])   # strongest at the top
+        return img
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        self._layout_dirty = True
+        super().resizeEvent(event)
+
+    def _fonts(self) -> tuple[QtGui.QFont, QtGui.QFont]:
+        label = QtGui.QFont(self.font())
+        label.setPointSizeF(max(8.0, label.pointSizeF() * 0.95))
+        small = QtGui.QFont(self.font())
+        small.setPointSizeF(max(7.5, small.pointSizeF() * 0.85))
+        return label, small
+
+    def _ensure_layout(self) -> None:
+        if not self._layout_dirty:
+            return
+        self._layout_dirty = False
+        self._colors_dirty = True
+        label_font, small_font = self._fonts()
+        fm = QtGui.QFontMetricsF(label_font)
+        sfm = QtGui.QFontMetricsF(small_font)
+        w, h = float(self.width()), float(self.height())
+        line_h = fm.height()
+        bar_label_w = sfm.horizontalAdvance("≤1e-88") + 6
+        self._bar_w = 14.0
+        right = self._bar_w + bar_label_w + 14
+        ncols = max(len(self._sizes), 1)
+        avail = max(w - 12 - right, 10.0)
+        label_w = max(fm.horizontalAdvance(f"hidden{max(ncols, 10)}"), fm.horizontalAdvance("‖∇W‖ 8.8e-88")) + 10
+        # inset the columns so the first and last labels, centred on their columns, fit
+        inset = 0.0
+        if ncols > 1:
+            for _ in range(3):
+                inset = max(0.0, label_w / 2 - (avail - 2 * inset) / ncols / 2)
+        gap = (avail - 2 * inset) / ncols
+        # column labels: thin out (and stagger on two rows) so they never overlap
+        stride, rows = 1, 1
+        if label_w > gap:
+            rows = 2
+            stride = max(1, math.ceil(label_w / (2 * gap)))
+        self._label_stride, self._label_rows = stride, rows
+        top = 6 + rows * 2 * line_h + 8
+        caption_h = 2 * sfm.height() + 10
+        self._diagram = QtCore.QRectF(6, top, avail, max(h - top - caption_h, 10))
+        self._label_band = QtCore.QRectF(6, 4, avail, top - 6)
+        self._caption_rect = QtCore.QRectF(8, h - caption_h + 2, w - 16, caption_h - 4)
+        bar_top = self._diagram.top() + 2 * sfm.height()
+        self._bar_rect = QtCore.QRectF(w - right + 8, bar_top, self._bar_w,
+                                       max(self._diagram.bottom() - bar_top - sfm.height() / 2, 10))
+        d = self._diagram
+        pad = 4.0
+        self._layout = topo.layout_nodes(self._sizes, (d.left() + inset, d.top() + pad, d.width() - 2 * inset,
+                                                        d.height() - 2 * pad),
+                                         max_spacing=MAX_NODE_SPACING)
+        lay = self._layout
+        # one radius for all circle columns; a column whose neurons are too close
+        # vertically for circles (or wider than STRIP_THRESHOLD) becomes a strip,
+        # one pixel row band per neuron. Narrow column gaps only shrink the circles.
+        self._strip_cols = np.array([n > topo.STRIP_THRESHOLD or 0.42 * lay.spacing[c] < MIN_NODE_RADIUS
+                                     for c, n in enumerate(self._sizes)], dtype=bool)
+        radius = min(MAX_NODE_RADIUS, 0.2 * lay.column_gap)
+        circle_spacing = [lay.spacing[c] for c in range(len(self._sizes)) if not self._strip_cols[c]]
+        if circle_spacing:
+            radius = min(radius, 0.42 * min(circle_spacing))
+        self._radius = max(radius, 1.0)
+        self._strip_w = float(np.clip(0.3 * lay.column_gap, 2.0, 10.0))
+        self._input_buf = (np.ascontiguousarray(lay.positions(0), dtype=np.float64)
+                           if self._has_input and self._sizes else np.zeros((0, 2)))
+        if self._has_input and self._strip_cols[0]:
+            self._input_buf = np.zeros((0, 2))
+
+    # -- colour buffers ---------------------------------------------------------
+    def _ensure_buffers(self) -> None:
+        self._ensure_layout()
+        if not self._colors_dirty:
+            return
+        self._colors_dirty = False
+        lay = self._layout
+        # edges: gather line coordinates, then sort by bucket (weak first) into one buffer
+        if self._sel is not None and len(self._edge_buckets):
+            parts = []
+            for l, idx in enumerate(self._sel.indices):
+                n_in = self._sizes[l]
+                i, j = idx % n_in, idx // n_in
+                seg = np.empty((len(idx), 4))
+                seg[:, 0] = lay.x[l]
+                seg[:, 1] = lay.y[l][i]
+                seg[:, 2] = lay.x[l + 1]
+                seg[:, 3] = lay.y[l + 1][j]
+                parts.append(seg)
+            lines = np.concatenate(parts)
+            order = np.argsort(self._edge_buckets, kind="stable")
+            self._line_order = order
+            self._line_buf = np.ascontiguousarray(lines[order])
+            self._line_slices = self._slices(self._edge_buckets[order])
+        else:
+            self._line_order = np.zeros(0, dtype=np.intp)
+            self._line_buf = np.zeros((0, 4))
+            self._line_slices = []
+        # nodes of Linear layers: circles (points grouped by bucket) or strips (an image column)
+        pts, bks = [], []
+        self._strips = []
+        for layer, buckets in enumerate(self._node_buckets):
+            col = self._column_of_layer(layer)
+            if col >= len(self._sizes):
+                continue
+            if self._strip_cols[col]:
+                self._strips.append((self._strip_rect(col), self._strip_image(buckets)))
+            else:
+                pts.append(lay.positions(col))
+                bks.append(buckets)
+        if self._has_input and self._strip_cols[0]:
+            img = QtGui.QImage(1, self._sizes[0], QtGui.QImage.Format.Format_RGB32)
+            img.fill(INPUT_NODE)
+            self._strips.insert(0, (self._strip_rect(0), img))
+        if pts:
+            allb = np.concatenate(bks)
+            order = np.argsort(allb, kind="stable")
+            self._point_buf = np.ascontiguousarray(np.concatenate(pts)[order], dtype=np.float64)
+            self._point_slices = self._slices(allb[order])
+        else:
+            self._point_buf = np.zeros((0, 2))
+            self._point_slices = []
+
+    @staticmethod
+    def _slices(sorted_buckets: np.ndarray) -> list[tuple[int, int, int]]:
+        """(bucket, start, end) runs of a sorted bucket array."""
+        if not len(sorted_buckets):
+            return []
+        cuts = np.flatnonzero(np.diff(sorted_buckets)) + 1
+        starts = np.concatenate([[0], cuts])
+        ends = np.concatenate([cuts, [len(sorted_buckets)]])
+        return [(int(sorted_buckets[s]), int(s), int(e)) for s, e in zip(starts, ends)]
+
+    def _strip_rect(self, col: int) -> QtCore.QRectF:
+        lay = self._layout
+        ys, s = lay.y[col], lay.spacing[col]
+        return QtCore.QRectF(lay.x[col] - self._strip_w / 2, ys[0] - s / 2, self._strip_w, s * len(ys))
+
+    def _strip_image(self, buckets: np.ndarray) -> QtGui.QImage:
+        px = np.ascontiguousarray(self._argb[buckets])
+        img = QtGui.QImage(px.data, 1, len(px), 4, QtGui.QImage.Format.Format_RGB32)
+        return img.copy()   # own the pixels
+
+    # -- painting -----------------------------------------------------------------
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:
+        t0 = time.perf_counter()
+        self._ensure_buffers()
+        p = QtGui.QPainter(self)
+        try:
+            p.fillRect(self.rect(), BACKGROUND)
+            if self._sizes and self._stats is not None:
+                self._paint_diagram(p)
+                self._paint_labels(p)
+                self._paint_colorbar(p)
+            else:
+                p.setPen(DIM_TEXT)
+                p.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter,
+                           "No run yet: start training to see the gradients flow")
+            self._paint_caption(p)
+        finally:
+            p.end()
+        self.last_paint_ms = (time.perf_counter() - t0) * 1000.0
+
+    def _paint_diagram(self, p: QtGui.QPainter) -> None:
+        d = self._diagram
+        p.setClipRect(d.adjusted(-2, -2, 2, 2))
+        n_edges = len(self._line_buf)
+        small = n_edges <= ANTIALIAS_MAX_EDGES
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, small)
+        pens = self._wide_pens if small else self._thin_pens
+        base = self._line_buf.ctypes.data
+        for b, s, e in self._line_slices:
+            p.setPen(pens[b])
+            p.drawLines(shiboken6.wrapInstance(base + s * _SIZEOF_LINE, QtCore.QLineF), e - s)
+        # nodes
+        n_points = len(self._point_buf) + len(self._input_buf)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, n_points <= ANTIALIAS_MAX_NODES)
+        r = self._radius
+        round_pen = QtGui.QPen(NODE_OUTLINE)
+        round_pen.setCapStyle(QtCore.Qt.PenCapStyle.RoundCap)
+        if n_points:
+            round_pen.setWidthF(2 * r + 2)
+            p.setPen(round_pen)
+            for buf in (self._input_buf, self._point_buf):
+                if len(buf):
+                    p.drawPoints(shiboken6.wrapInstance(buf.ctypes.data, QtCore.QPointF), len(buf))
+            round_pen.setWidthF(2 * r)
+            if len(self._input_buf):
+                round_pen.setColor(INPUT_NODE)
+                p.setPen(round_pen)
+                p.drawPoints(shiboken6.wrapInstance(self._input_buf.ctypes.data, QtCore.QPointF),
+                             len(self._input_buf))
+            base = self._point_buf.ctypes.data
+            for b, s, e in self._point_slices:
+                round_pen.setColor(self._qcolors[b])
+                p.setPen(round_pen)
+                p.drawPoints(shiboken6.wrapInstance(base + s * _SIZEOF_POINT, QtCore.QPointF), e - s)
+        if self._strips:
+            p.setPen(QtGui.QPen(NODE_OUTLINE, 1.0))
+            p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, False)
+            for rect, img in self._strips:
+                p.drawImage(rect, img)
+                p.drawRect(rect.adjusted(-0.5, -0.5, 0.5, 0.5))
+        self._paint_hover(p)
+        p.setClipping(False)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+
+    def _paint_hover(self, p: QtGui.QPainter) -> None:
+        hit = self._hover
+        if hit is None:
+            return
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+        if hit[0] == "edge":
+            seg = self._line_buf[hit[1]]
+            p.setPen(QtGui.QPen(HIGHLIGHT, 2.0))
+            p.drawLine(QtCore.QLineF(*seg))
+        elif hit[0] == "node":
+            col, idx = hit[1], hit[2]
+            x, y = self._layout.x[col], self._layout.y[col][idx]
+            p.setPen(QtGui.QPen(HIGHLIGHT, 1.5))
+            p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+            if self._strip_cols[col]:
+                s = self._layout.spacing[col]
+                p.drawRect(QtCore.QRectF(x - self._strip_w / 2 - 2, y - s / 2 - 1, self._strip_w + 4, s + 2))
+            else:
+                rr = self._radius + 2.5
+                p.drawEllipse(QtCore.QPointF(x, y), rr, rr)
+
+    def _column_labels(self) -> list[int]:
+        n = len(self._sizes)
+        return [c for c in range(n) if (n - 1 - c) % self._label_stride == 0]
+
+    def _paint_labels(self, p: QtGui.QPainter) -> None:
+        label_font, _ = self._fonts()
+        p.setFont(label_font)
+        fm = QtGui.QFontMetricsF(label_font)
+        line_h = fm.height()
+        stats = self._stats
+        n_layers = stats.n_layers
+        colors = self._layer_colors if len(self._layer_colors) >= n_layers else layer_colors(n_layers)
+        band = self._label_band
+        labelled = self._column_labels()
+        # stagger: the row alternates along the labelled columns (output on the bottom row)
+        for k, col in enumerate(reversed(labelled)):
+            row = (self._label_rows - 1 - k % self._label_rows) if self._label_rows > 1 else 0
+            x = float(self._layout.x[col])
+            top = band.top() + row * 2 * line_h
+            layer = self._layer_of_column(col)
+            if layer < 0:
+                p.setPen(DIM_TEXT)
+                lines = ("input", f"{self._sizes[0]} feature{'s' if self._sizes[0] != 1 else ''}")
+            else:
+                p.setPen(colors[layer])
+                lines = (stats.layer_names[layer], f"‖∇W‖ {stats.grad_l2[layer]:.1e}")
+            for i, text in enumerate(lines):
+                wdt = fm.horizontalAdvance(text)
+                left = min(max(x - wdt / 2, band.left()), band.right() - wdt)
+                p.drawText(QtCore.QPointF(left, top + i * line_h + fm.ascent()), text)
+
+    def _paint_colorbar(self, p: QtGui.QPainter) -> None:
+        if self._range is None:
+            return
+        _, small = self._fonts()
+        p.setFont(small)
+        fm = QtGui.QFontMetricsF(small)
+        bar = self._bar_rect
+        p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, False)
+        p.drawImage(bar, self._colorbar_img)
+        p.setPen(QtGui.QPen(NODE_OUTLINE, 1.0))
+        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        p.drawRect(bar)
+        p.setPen(TEXT)
+        title_font = QtGui.QFont(small)
+        title_font.setBold(True)
+        p.setFont(title_font)
+        title = "|dL/dW|" if self._sel is not None else "mean |δ|"
+        tw = QtGui.QFontMetricsF(title_font).horizontalAdvance(title)
+        p.drawText(QtCore.QPointF(min(bar.left() - 4, self.width() - tw - 4), self._diagram.top() + fm.ascent()),
+                   title)
+        p.setFont(small)
+        lo, hi = self._range
+        llo, lhi = math.log10(lo), math.log10(hi)
+        exps = list(range(math.ceil(llo - 1e-9), math.floor(lhi + 1e-9) + 1))
+        if not exps:
+            return
+        # thin the decade ticks so labels do not overlap
+        per = max(1, math.ceil(fm.height() / max(bar.height() / max(lhi - llo, 1e-9), 1e-9)))
+        keep = exps[::per]             # from the bottom ("<= lo"), and always the top decade
+        if keep[-1] != exps[-1]:
+            if len(keep) > 1:
+                keep[-1] = exps[-1]
+            else:
+                keep.append(exps[-1])
+        for e in exps:
+            y = bar.bottom() - (e - llo) / (lhi - llo) * bar.height()
+            p.setPen(QtGui.QPen(TEXT, 1.0))
+            p.drawLine(QtCore.QLineF(bar.right(), y, bar.right() + 4, y))
+            if e not in keep:
+                continue
+            text = _decade_label(e)
+            if abs(e - llo) < 1e-9:
+                text = "≤" + text
+            elif abs(e - lhi) < 1e-9:
+                text = "≥" + text
+            p.drawText(QtCore.QPointF(bar.right() + 6, y + fm.ascent() / 2 - 1), text)
+
+    def _caption_text(self) -> str:
+        stats = self._stats
+        if stats is None:
+            return ""
+        parts = [f"step {stats.step}"]
+        if stats.diverged:
+            parts.append("DIVERGED (non-finite loss or gradients)")
+        if self._sel is not None:
+            strips = [s for c, s in enumerate(self._sizes) if self._strip_cols_safe(c)]
+            parts.append(topo.describe_selection(self._sel, strip_sizes=strips))
+        else:
+            parts.append("nodes only (this run records no per-edge gradients)")
+        return " · ".join(parts)
+
+    def _strip_cols_safe(self, c: int) -> bool:
+        self._ensure_layout()
+        return bool(self._strip_cols[c]) if c < len(self._strip_cols) else False
+
+    def _legend_text(self) -> str:
+        if self._range is None:
+            return ""
+        lo, hi = self._range
+        how = ("re-fitted every frame" if self._auto
+               else f"fixed for this run at step {self._range_step}")
+        what = "edges: |dL/dW_ij|, nodes: batch-mean |δ_j|, one" if self._sel is not None else "nodes: batch-mean |δ_j|,"
+        text = f"{what} log colour scale {lo:.0e} … {hi:.0e}, {how}"
+        if self._label_stride > 1:
+            text += f"; labels every {self._label_stride} layers, hover a column header for the rest"
+        return text
+
+    def _paint_caption(self, p: QtGui.QPainter) -> None:
+        _, small = self._fonts()
+        fm = QtGui.QFontMetricsF(small)
+        p.setFont(small)
+        rect = self._caption_rect if not self._layout_dirty else QtCore.QRectF(self.rect())
+        w = int(rect.width())
+        p.setPen(TEXT)
+        p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.ascent()),
+                   fm.elidedText(self._caption_text(), QtCore.Qt.TextElideMode.ElideRight, w))
+        p.setPen(DIM_TEXT)
+        p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.height() + fm.ascent()),
+                   fm.elidedText(self._legend_text(), QtCore.Qt.TextElideMode.ElideRight, w))
+
+    # -- hover ----------------------------------------------------------------------
+    def _hit(self, pos: QtCore.QPointF):
+        """('node', col, index) | ('edge', sorted_index) | ('layer', col) | None."""
+        if self._stats is None or not self._sizes:
+            return None
+        self._ensure_buffers()
+        lay = self._layout
+        x, y = pos.x(), pos.y()
+        if self._label_band.contains(pos):
+            col = int(np.argmin(np.abs(lay.x - x)))
+            return ("layer", col)
+        if not self._diagram.adjusted(-4, -4, 4, 4).contains(pos):
+            return None
+        # nearest node: nearest column, then nearest row
+        col = int(np.argmin(np.abs(lay.x - x)))
+        ys = lay.y[col]
+        if len(ys):
+            s = lay.spacing[col]
+            idx = int(np.clip(round((y - ys[0]) / s), 0, len(ys) - 1)) if s > 0 else 0
+            if self._strip_cols[col]:
+                near = abs(x - lay.x[col]) <= self._strip_w / 2 + 3 and abs(y - ys[idx]) <= s / 2 + 1
+            else:
+                reach = max(self._radius, 4.0) + 1.5
+                near = (x - lay.x[col]) ** 2 + (y - ys[idx]) ** 2 <= reach ** 2
+            if near:
+                return ("node", col, idx)
+        # nearest drawn edge (vectorised point-to-segment distance)
+        buf = self._line_buf
+        if len(buf):
+            x1, y1, x2, y2 = buf[:, 0], buf[:, 1], buf[:, 2], buf[:, 3]
+            dx, dy = x2 - x1, y2 - y1
+            ll = dx * dx + dy * dy
+            with np.errstate(invalid="ignore", divide="ignore"):
+                t = np.clip(((x - x1) * dx + (y - y1) * dy) / ll, 0.0, 1.0)
+            t = np.nan_to_num(t)
+            dist2 = (x1 + t * dx - x) ** 2 + (y1 + t * dy - y) ** 2
+            i = int(np.argmax(np.where(dist2 == dist2.min(), np.arange(len(buf)), -1)))  # topmost = drawn last
+            if dist2[i] <= EDGE_HIT_PX ** 2:
+                return ("edge", i)
+        return None
+
+    def _column_name(self, col: int) -> str:
+        layer = self._layer_of_column(col)
+        return "input" if layer < 0 else self._stats.layer_names[layer]
+
+    def _hit_text(self, hit) -> str:
+        if hit is None:
+            return ""
+        stats = self._stats
+        kind = hit[0]
+        if kind == "node":
+            col, idx = hit[1], hit[2]
+            layer = self._layer_of_column(col)
+            if layer < 0:
+                return f"input · feature {idx} (inputs have no gradient)"
+            v = float(stats.delta_mean_abs[layer][idx])
+            return f"{stats.layer_names[layer]} · neuron {idx} · mean |δ| = {_fmt(v)}"
+        if kind == "edge":
+            k = int(self._line_order[hit[1]])
+            layer = int(np.searchsorted(self._edge_pair_start, k, side="right") - 1)
+            flat = int(self._sel.indices[layer][k - self._edge_pair_start[layer]])
+            n_in = self._sizes[layer]
+            j, i = divmod(flat, n_in)
+            src = "input" if layer == 0 else stats.layer_names[layer - 1]
+            return (f"{src} → {stats.layer_names[layer]} · w[{j}, {i}] · "
+                    f"|dL/dW| = {_fmt(float(self._edge_values[k]))}")
+        if kind == "layer":
+            col = hit[1]
+            layer = self._layer_of_column(col)
+            if layer < 0:
+                return f"input · {self._sizes[0]} features"
+            n = len(stats.delta_mean_abs[layer])
+            return (f"{stats.layer_names[layer]} · {n} neurons · ‖∇W‖ = {_fmt(float(stats.grad_l2[layer]))} · "
+                    f"mean |dL/dW| = {_fmt(float(stats.grad_mean_abs[layer]))} · "
+                    f"‖δ‖ = {_fmt(float(stats.delta_l2[layer]))}")
+        return ""
+
+    def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
+        pos = event.position()
+        hit = self._hit(pos)
+        text = self._hit_text(hit)
+        if hit != self._hover:
+            self._hover = hit
+            self.update()
+        if text != self._hover_text:
+            self._hover_text = text
+            if text:
+                QtWidgets.QToolTip.showText(event.globalPosition().toPoint(), text, self)
+            else:
+                QtWidgets.QToolTip.hideText()
+        super().mouseMoveEvent(event)
+
+    def leaveEvent(self, event: QtCore.QEvent) -> None:
+        if self._hover is not None:
+            self._hover = None
+            self.update()
+        self._hover_text = ""
+        QtWidgets.QToolTip.hideText()
+        super().leaveEvent(event)
+
+    def hover_text(self) -> str:
+        """The tooltip text of the last mouse position ('' if nothing was under it)."""
+        return self._hover_text
+
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(900, 520)
