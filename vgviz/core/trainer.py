@@ -60,6 +60,20 @@ class Trainer:
         """The gradients the next step would see, without updating the weights."""
         return self._forward_backward(self.step_count)
 
+    def trace(self, example: int | None = None):
+        """A BackpropTrace of the next step's batch (or of one training example) at the
+        current weights; the weights, gradients and step count are left as they are."""
+        from .trace import record
+
+        if example is None:
+            idx = torch.from_numpy(self.batch_indices(self.step_count))
+        else:
+            if not 0 <= example < len(self._x_train):
+                raise ValueError(f"example: must be from 0 to {len(self._x_train) - 1}; got {example}")
+            idx = torch.tensor([example])
+        return record(self.model, self._x_train[idx], self._y_train[idx], self.loss_fn,
+                      layer_names=list(self.layer_names))
+
     def evaluate(self) -> tuple[float, float]:
         """Test-set loss and accuracy."""
         with torch.no_grad():

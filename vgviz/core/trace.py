@@ -1,0 +1,199 @@
+"""BackpropTrace: one forward and one backward pass, recorded as frames a view can step through.
+
+    trace = record(model, x, y, loss_fn)
+    trace.frames          # forward frames input→output, the loss frame, then backward frames output→input
+    frame.phase           # "forward" | "backward" (the loss frame is the last forward frame, kind "loss")
+    frame.layer           # index of the Linear layer, 0 = nearest the input
+    frame.delta           # backward frames: dL/dz of that layer, (batch, units)
+
+Works for any nn.Sequential of nn.Linear layers and element-wise activations.
+The numbers come from autograd (retain_grad on every pre-activation z), and each
+backward frame also holds the chain rule evaluated by hand,
+δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ), so a view can show both and a test can compare them.
+The model's weights and gradients are left exactly as they were.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int
+    phase: str                    # "forward" | "backward"
+    kind: str                     # "linear" | "activation" | "loss" | "input"
+    layer: int | None             # Linear index (0 = nearest the input); None for the loss frame
+    label: str                    # "F3 forward · layer 3", "B5 backward · layer 2"
+    z: np.ndarray | None = None         # pre-activation of this layer (batch, units)
+    a: np.ndarray | None = None         # activation output f(z) (batch, units); z itself for the output layer
+    fprime: np.ndarray | None = None    # f′(z) (batch, units); None where no activation follows
+    delta: np.ndarray | None = None     # backward: dL/dz (batch, units), from autograd
+    delta_chain: np.ndarray | None = None  # backward: (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ), by hand (output layer: = delta)
+    grad_w: np.ndarray | None = None    # backward: dL/dW of this layer (out, in)
+    delta_norm: float | None = None     # ‖δˡ‖
+    shrink: float | None = None         # ‖δˡ‖ / ‖δˡ⁺¹‖ (None at the output layer)
+    cumulative: float | None = None     # ‖δˡ‖ / ‖δᴸ‖, since the output layer
+    fprime_mean: float | None = None    # mean f′(zˡ) over batch and units
+    grad_w_mean_abs: float | None = None  # mean |dL/dWˡ|
+    loss: float | None = None           # the loss frame
+
+    @property
+    def grad_w_abs(self) -> np.ndarray | None:
+        return None if self.grad_w is None else np.abs(self.grad_w)
+
+
+@dataclass(frozen=True)
+class BackpropTrace:
+    frames: tuple[Frame, ...]
+    layer_names: tuple[str, ...]      # one per Linear layer
+    layer_sizes: tuple[int, ...]      # input size, then each Linear's out_features
+    activations: tuple[str, ...]      # name of the activation after each Linear ("" for none)
+    weights: tuple[np.ndarray, ...]   # W of each Linear at recording time
+    x: np.ndarray                     # the input batch
+    loss: float
+    input_grad: np.ndarray            # dL/dx (batch, features)
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def forward_frames(self) -> tuple[Frame, ...]:
+        return tuple(f for f in self.frames if f.phase == "forward")
+
+    @property
+    def backward_frames(self) -> tuple[Frame, ...]:
+        return tuple(f for f in self.frames if f.phase == "backward")
+
+    def backward_frame(self, layer: int) -> Frame:
+        return next(f for f in self.frames if f.phase == "backward" and f.layer == layer)
+
+    def forward_frame(self, layer: int) -> Frame:
+        return next(f for f in self.frames if f.phase == "forward" and f.layer == layer)
+
+
+class TraceError(ValueError):
+    """The model is not a chain of Linear layers and element-wise activations."""
+
+
+def _split_sequential(model: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]]:
+    if not isinstance(model, nn.Sequential):
+        raise TraceError(f"record() needs an nn.Sequential of Linear layers and activations, got {type(model).__name__}")
+    pairs: list[tuple[nn.Linear, nn.Module | None]] = []
+    for module in model:
+        if isinstance(module, nn.Linear):
+            pairs.append((module, None))
+        elif pairs and pairs[-1][1] is None:
+            pairs[-1] = (pairs[-1][0], module)  # the element-wise activation after that Linear
+        else:
+            raise TraceError(f"record(): {type(module).__name__} must follow a Linear layer")
+    if not pairs:
+        raise TraceError("record(): the model has no Linear layer")
+    return pairs
+
+
+def _elementwise_derivative(act: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """f′(z) for an element-wise f, by autograd: d/dz Σ f(z) = f′(z) element by element."""
+    zc = z.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = act(zc)
+        (g,) = torch.autograd.grad(out.sum(), zc)
+    return g
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    arr = t.detach().cpu().numpy().copy()
+    arr.flags.writeable = False
+    return arr
+
+
+def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
+           layer_names: list[str] | None = None) -> BackpropTrace:
+    """Run one forward and backward pass of `model` on (x, y) and return its frames.
+
+    `loss_fn(output, y)` must return a scalar. Parameter gradients and the
+    model's train/eval mode are restored afterwards; the weights are not changed.
+    """
+    pairs = _split_sequential(model)
+    params = list(model.parameters())
+    saved_grads = [None if p.grad is None else p.grad.clone() for p in params]
+    zs: list[torch.Tensor] = []
+    acts: list[torch.Tensor] = []
+    fprimes: list[torch.Tensor | None] = []
+    try:
+        with torch.enable_grad():
+            h = x.detach().clone().requires_grad_(True)
+            x_in = h
+            for linear, act in pairs:
+                z = linear(h)
+                z.retain_grad()
+                zs.append(z)
+                if act is not None:
+                    fprimes.append(_elementwise_derivative(act, z))
+                    h = act(z)
+                else:
+                    fprimes.append(None)
+                    h = z
+                acts.append(h)
+            loss = loss_fn(h, y)
+            for p in params:
+                p.grad = None
+            loss.backward()
+        deltas = [z.grad.detach().clone() for z in zs]
+        grad_ws = [linear.weight.grad.detach().clone() for linear, _ in pairs]
+        input_grad = x_in.grad.detach().clone()
+    finally:
+        for p, g in zip(params, saved_grads):
+            p.grad = g
+
+    n = len(pairs)
+    names = list(layer_names) if layer_names else [f"hidden{i + 1}" for i in range(n - 1)] + ["output"]
+    frames: list[Frame] = []
+    for i in range(n):
+        k = len(frames) + 1
+        frames.append(Frame(index=len(frames), phase="forward", kind="linear", layer=i,
+                            label=f"F{k} forward · layer {i + 1} ({names[i]})",
+                            z=_np(zs[i]), a=_np(acts[i]),
+                            fprime=None if fprimes[i] is None else _np(fprimes[i]),
+                            fprime_mean=None if fprimes[i] is None else float(fprimes[i].mean())))
+    loss_value = float(loss.detach())
+    frames.append(Frame(index=len(frames), phase="forward", kind="loss", layer=None,
+                        label=f"F{len(frames) + 1} loss = {loss_value:.4g}", loss=loss_value,
+                        a=_np(acts[-1])))
+    top_norm = float(deltas[-1].norm())
+    for b, i in enumerate(range(n - 1, -1, -1)):
+        delta = deltas[i]
+        if i == n - 1:
+            chain = delta
+            shrink = None
+        else:
+            chain = (deltas[i + 1] @ pairs[i + 1][0].weight.detach()) * fprimes[i] if fprimes[i] is not None \
+                else deltas[i + 1] @ pairs[i + 1][0].weight.detach()
+            above = float(deltas[i + 1].norm())
+            shrink = float(delta.norm()) / above if above > 0 else float("nan")
+        norm = float(delta.norm())
+        frames.append(Frame(
+            index=len(frames), phase="backward", kind="linear", layer=i,
+            label=f"B{b + 1} backward · layer {i + 1} ({names[i]})",
+            z=_np(zs[i]), a=_np(acts[i]),
+            fprime=None if fprimes[i] is None else _np(fprimes[i]),
+            fprime_mean=None if fprimes[i] is None else float(fprimes[i].mean()),
+            delta=_np(delta), delta_chain=_np(chain), grad_w=_np(grad_ws[i]),
+            delta_norm=norm, shrink=shrink,
+            cumulative=norm / top_norm if top_norm > 0 else float("nan"),
+            grad_w_mean_abs=float(grad_ws[i].abs().mean()),
+        ))
+    return BackpropTrace(
+        frames=tuple(frames),
+        layer_names=tuple(names),
+        layer_sizes=(pairs[0][0].in_features,) + tuple(lin.out_features for lin, _ in pairs),
+        activations=tuple("" if act is None else type(act).__name__.lower() for _, act in pairs),
+        weights=tuple(_np(lin.weight) for lin, _ in pairs),
+        x=_np(x),
+        loss=loss_value,
+        input_grad=_np(input_grad),
+    )
