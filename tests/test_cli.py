@@ -1,0 +1,186 @@
+"""The command line: presets, report (JSON schema and numbers), one-line errors with exit code 2."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vgviz.cli import main
+from vgviz.core.config import RunConfig
+from vgviz.core.presets import list_presets, load_preset
+
+LAYER_KEYS = {"grad_mean_abs", "grad_l2", "delta_l2"}
+
+
+def strict_json(text: str):
+    def no_constants(name):
+        raise AssertionError(f"report JSON contains {name}, which JSON does not allow")
+    return json.loads(text, parse_constant=no_constants)
+
+
+def report(capsys, *args):
+    code = main(["report", *args])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert err == ""
+    return strict_json(out)
+
+
+def fails(capsys, argv, *needles):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("vgviz: error: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_presets_lists_names_titles_descriptions(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    presets = list_presets()
+    assert len(lines) == len(presets) == 3
+    for line, p in zip(lines, presets):
+        assert line.startswith(p.name + " ")
+        assert p.title in line and p.description in line
+    assert [line.split()[0] for line in lines] == ["deep-sigmoid", "deep-relu-he", "shallow-sigmoid"]
+
+
+def test_report_schema_and_numbers(capsys):
+    from vgviz.core.trainer import Trainer
+
+    doc = report(capsys, "--preset", "deep-sigmoid", "--steps", "5")
+    config = load_preset("deep-sigmoid").config.replace(steps=5)
+    assert {"config", "steps", "loss", "layers"} <= set(doc)
+    assert list(doc["config"]) == list(RunConfig.field_names())
+    assert doc["config"] == config.to_dict()
+    assert doc["steps"] == 5
+    assert len(doc["loss"]) == 5 and all(isinstance(v, float) for v in doc["loss"])
+    assert doc["diverged"] is False
+
+    names = [layer["name"] for layer in doc["layers"]]
+    assert names == [f"hidden{i}" for i in range(1, 9)] + ["output"]
+    for layer in doc["layers"]:
+        assert set(layer) == {"name", "initial", "final"}
+        for key in ("initial", "final"):
+            assert set(layer[key]) == LAYER_KEYS
+            assert all(isinstance(v, float) and v > 0 for v in layer[key].values())
+
+    # "initial" is exactly what the trainer measures on the first batch
+    trainer = Trainer(config)
+    first = trainer.measure()
+    assert doc["loss"][0] == first.loss
+    for i, layer in enumerate(doc["layers"]):
+        assert layer["initial"] == first.layer_dict(i)
+    # the losses are the five steps' losses; "final" is the fifth step's measurement
+    losses = [trainer.step().loss for _ in range(4)]
+    last = trainer.step()
+    assert last.step == 4
+    assert doc["loss"] == losses + [last.loss]
+    for i, layer in enumerate(doc["layers"]):
+        assert layer["final"] == last.layer_dict(i)
+    assert doc["final"]["train_loss"] == last.loss
+    assert doc["final"]["test_loss"] == trainer.evaluate()[0]
+
+    # the point of the preset: the first layer's gradient has vanished
+    assert doc["layers"][0]["initial"]["grad_mean_abs"] < doc["layers"][-2]["initial"]["grad_mean_abs"] / 100
+
+
+def test_report_options_apply_in_order(capsys, tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[config]\ndepth = 3\nwidth = 6\nactivation = "tanh"\nsteps = 4\nseed = 5\n', encoding="utf-8")
+    doc = report(capsys, "--preset", "deep-relu-he", "--config", str(cfg),
+                 "--set", "width=5", "--set", "steps=3", "--set", "seed=6", "--steps", "2", "--seed", "7")
+    c = doc["config"]
+    assert c["init"] == "he" and c["lr"] == 0.05            # from the preset
+    assert c["depth"] == 3 and c["activation"] == "tanh"    # from the file
+    assert c["width"] == 5                                   # --set beats the file
+    assert c["steps"] == 2 and c["seed"] == 7                # --steps/--seed beat --set
+    assert doc["steps"] == 2 and len(doc["loss"]) == 2
+    assert [layer["name"] for layer in doc["layers"]] == ["hidden1", "hidden2", "hidden3", "output"]
+
+
+def test_seed_changes_the_numbers(capsys):
+    a = report(capsys, "--preset", "shallow-sigmoid", "--steps", "1")
+    b = report(capsys, "--preset", "shallow-sigmoid", "--steps", "1")
+    c = report(capsys, "--preset", "shallow-sigmoid", "--steps", "1", "--seed", "1")
+    assert a == b
+    assert a["loss"] != c["loss"] and c["config"]["seed"] == 1
+
+
+def test_report_output_is_a_config_file(capsys, tmp_path):
+    doc = report(capsys, "--preset", "shallow-sigmoid", "--steps", "1", "--set", "width=3")
+    f = tmp_path / "report.json"
+    f.write_text(json.dumps(doc), encoding="utf-8")
+    again = report(capsys, "--config", str(f))
+    assert again == doc
+
+
+def test_diverged_report_is_valid_json(capsys):
+    doc = report(capsys, "--preset", "deep-relu-he", "--set", "lr=10", "--steps", "15")
+    assert doc["diverged"] is True
+    assert doc["steps"] == len(doc["loss"]) < 15  # stops at the first diverged step
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["report", "--set", "depth=0"], ["depth", "1 to 100"]),
+    (["report", "--set", "width=-3"], ["width", "1 to 512"]),
+    (["report", "--set", "lr=nan"], ["lr", "> 0"]),
+    (["report", "--set", "lr=0"], ["lr", "> 0"]),
+    (["report", "--set", "activation=swish"], ["activation", "sigmoid, tanh, relu"]),
+    (["report", "--set", "depth=four"], ["depth", "integer"]),
+    (["report", "--set", "colour=red"], ["colour", "unknown field"]),
+    (["report", "--set", "depth"], ["KEY=VALUE", "depth"]),
+    (["report", "--steps", "0"], ["steps", "1 to"]),
+    (["report", "--steps", "many"], ["--steps", "many"]),
+    (["report", "--seed", "-1"], ["seed", "0 to"]),
+    (["report", "--preset", "nope"], ["nope", "deep-sigmoid"]),
+    (["report", "--config", "/nonexistent/run.toml"], ["/nonexistent/run.toml", "cannot read"]),
+    (["report", "--bogus"], ["--bogus"]),
+    (["frobnicate"], ["frobnicate"]),
+])
+def test_bad_input_exits_2_with_one_line(capsys, argv, needles):
+    fails(capsys, argv, *needles)
+
+
+def test_bad_config_file_contents(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("depth = = 1\n", encoding="utf-8")
+    fails(capsys, ["report", "--config", str(bad)], "bad.toml", "cannot be parsed")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"config": {"depth": 0}}', encoding="utf-8")
+    fails(capsys, ["report", "--config", str(wrong)], "wrong.json", "depth")
+
+
+def run_module(*args):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    return subprocess.run([sys.executable, "-m", "vgviz.cli", *args], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_console_entry_report():
+    proc = run_module("report", "--preset", "shallow-sigmoid", "--steps", "2", "--indent", "2")
+    assert proc.returncode == 0, proc.stderr
+    doc = strict_json(proc.stdout)
+    assert doc["steps"] == 2 and [layer["name"] for layer in doc["layers"]] == ["hidden1", "hidden2", "output"]
+    assert "\n  " in proc.stdout  # --indent applied
+
+
+def test_console_entry_presets_and_errors():
+    proc = run_module("presets")
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 3
+    proc = run_module("report", "--set", "width=-3")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [proc.stderr.strip()] and "width" in proc.stderr
+    # a bad preset for the GUI fails before any window or Qt import
+    proc = run_module("gui", "--preset", "nope")
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "nope" in proc.stderr
