@@ -143,3 +143,16 @@ def test_with_real_trainer_stats():
         roomy.append(trainer.step())
     np.testing.assert_array_equal(roomy.steps, np.arange(9))
     assert roomy.test[:, 0].tolist() == [0, 2, 4, 6, 8]
+
+
+def test_a_remeasured_step_adds_no_second_test_point():
+    from vgviz.core.presets import load_preset
+    from vgviz.core.trainer import Trainer
+    from vgviz.core.history import History
+
+    trainer = Trainer(load_preset("shallow-sigmoid").config)
+    history = History(3)
+    history.append(trainer.measure())   # the GUI's step-0 snapshot
+    history.append(trainer.step())      # step 0 again, then the update
+    assert history.test[:, 0].tolist() == [0.0]
+    assert history.steps.tolist() == [0]

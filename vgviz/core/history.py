@@ -32,7 +32,7 @@ class History:
 
     def append(self, stats: StepStats) -> None:
         self.latest = stats
-        if stats.test_loss is not None:
+        if stats.test_loss is not None and not (self._test and stats.step <= self._test[-1][0]):
             self._test.append((stats.step, stats.test_loss, stats.test_accuracy))
             if len(self._test) > self.capacity:
                 self._test = self._test[::2]

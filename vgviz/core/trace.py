@@ -14,6 +14,7 @@ The model's weights and gradients are left exactly as they were.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -197,3 +198,86 @@ def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
         loss=loss_value,
         input_grad=_np(input_grad),
     )
+
+
+@dataclass(frozen=True)
+class FrameDisplay:
+    """What the diagram shows for one frame: values per node and per edge, None where a
+    layer is not lit yet. Columns are input, then one per Linear layer."""
+
+    quantity: str                                 # "activation" | "gradient"
+    input_values: np.ndarray                      # mean |x| per input feature
+    node_values: tuple[np.ndarray | None, ...]    # per Linear layer: mean |a| or mean |δ| per unit
+    edge_values: tuple[np.ndarray | None, ...]    # per Linear layer (out, in): |W| or |dL/dW|
+    color_range: tuple[float, float]
+    focus_layer: int | None                       # the layer this frame is about
+    caption: str
+
+
+def _log_range(arrays: list[np.ndarray], decades: int = 6) -> tuple[float, float]:
+    values = np.concatenate([np.abs(a).ravel() for a in arrays]) if arrays else np.zeros(1)
+    values = values[np.isfinite(values) & (values > 0)]
+    if not len(values):
+        return 1e-6, 1.0
+    hi = 10.0 ** math.ceil(math.log10(values.max()))
+    return hi / 10.0 ** decades, hi
+
+
+def frame_display(trace: BackpropTrace, index: int) -> FrameDisplay:
+    """Forward frames light |a| layer by layer (edges: |W|, the weights the signal passes);
+    backward frames light |δ| and |dL/dW| from the output down to the frame's layer. The
+    colour range is fixed across the trace's frames of each kind, so fading reads true."""
+    frame = trace.frames[index]
+    n = len(trace.layer_names)
+    input_values = np.abs(trace.x).reshape(-1, trace.x.shape[-1]).mean(0)
+    if frame.phase == "forward":
+        last = n - 1 if frame.layer is None else frame.layer
+        acts = [np.abs(trace.forward_frame(i).a).reshape(-1, trace.layer_sizes[i + 1]).mean(0) for i in range(n)]
+        lo, hi = _log_range(acts + [np.abs(w) for w in trace.weights] + [input_values])
+        nodes = tuple(acts[i] if i <= last else None for i in range(n))
+        edges = tuple(np.abs(trace.weights[i]) if i <= last else None for i in range(n))
+        what = "loss computed at the output" if frame.layer is None else \
+            f"signal reaches {trace.layer_names[frame.layer]}"
+        caption = f"{frame.label} · nodes: mean |a|, edges: |W| · {what}"
+        return FrameDisplay("activation", input_values, nodes, edges, (lo, hi), frame.layer, caption)
+    backs = trace.backward_frames
+    deltas = {f.layer: np.abs(f.delta).reshape(-1, trace.layer_sizes[f.layer + 1]).mean(0) for f in backs}
+    # 8 decades: a deep sigmoid net's first layer still gets a colour, not just the floor
+    lo, hi = _log_range(list(deltas.values()) + [np.abs(f.grad_w) for f in backs], decades=8)
+    nodes = tuple(deltas[i] if i >= frame.layer else None for i in range(n))
+    edges = tuple(np.abs(trace.backward_frame(i).grad_w) if i >= frame.layer else None for i in range(n))
+    caption = (f"{frame.label} · nodes: mean |δ| = |dL/dz|, edges: |dL/dW| · "
+               f"‖δ‖ = {frame.delta_norm:.3g}, ×{frame.cumulative:.3g} of the output's")
+    return FrameDisplay("gradient", np.zeros_like(input_values), nodes, edges, (lo, hi), frame.layer, caption)
+
+
+def explain(trace: BackpropTrace, index: int) -> list[tuple[str, str]]:
+    """The panel's text for a frame as (label, value) rows with real numbers."""
+    f = trace.frames[index]
+    rows: list[tuple[str, str]] = [("frame", f"{index + 1} of {len(trace)} · {f.label}")]
+    if f.kind == "loss":
+        rows.append(("loss L", f"{f.loss:.6g}"))
+        rows.append(("next", "δ at the output = dL/dz, then backward layer by layer"))
+        return rows
+    name = trace.layer_names[f.layer]
+    act = trace.activations[f.layer] or "none"
+    if f.phase == "forward":
+        rows.append(("layer", f"{name}: z = W·a + b, a = {act}(z)"))
+        rows.append(("mean |z|", f"{np.abs(f.z).mean():.4g}"))
+        rows.append(("mean |a|", f"{np.abs(f.a).mean():.4g}"))
+        if f.fprime is not None:
+            rows.append(("mean f′(z)", f"{f.fprime_mean:.4g}" + ("  (sigmoid′ ≤ 0.25)" if act == "sigmoid" else "")))
+        return rows
+    n = len(trace.layer_names)
+    if f.layer == n - 1:
+        rows.append(("rule", f"δᴸ = dL/dz at the output ({name})"))
+    else:
+        rows.append(("rule", f"δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)   (l = {name}, f = {act})"))
+    rows.append(("‖δˡ‖", f"{f.delta_norm:.4g}"))
+    if f.shrink is not None:
+        rows.append(("shrink ‖δˡ‖/‖δˡ⁺¹‖", f"×{f.shrink:.4g}"))
+    if f.fprime_mean is not None:
+        rows.append(("mean f′(zˡ)", f"{f.fprime_mean:.4g}" + ("  (sigmoid′ ≤ 0.25)" if act == "sigmoid" else "")))
+    rows.append(("since output ‖δˡ‖/‖δᴸ‖", f"×{f.cumulative:.4g}"))
+    rows.append(("mean |dL/dWˡ|", f"{f.grad_w_mean_abs:.4g}"))
+    return rows
