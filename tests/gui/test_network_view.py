@@ -172,3 +172,16 @@ def test_layer_colours(view, sigmoid_run):
     img = view.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB32)
     arr = np.frombuffer(img.constBits(), dtype=np.uint32, count=1000 * 600).reshape(600, 1000)
     assert (arr[:40] == 0xFFFF0000).sum() > 20               # the labels are drawn in the layer colour
+
+
+def test_non_finite_gradients_are_marked(view, sigmoid_run):
+    import dataclasses
+    _, later = sigmoid_run
+    bad = dataclasses.replace(
+        later, diverged=True,
+        edge_abs=tuple(np.full(e.shape, np.nan, dtype=e.dtype) for e in later.edge_abs),
+        delta_mean_abs=tuple(np.full(d.shape, np.inf) for d in later.delta_mean_abs))
+    view.show_stats(bad)
+    assert np.all(view.drawn_edge_buckets() == 64) and np.all(view.node_buckets(0) == 64)
+    assert "DIVERGED" in view.caption() and "red = NaN/inf" in view.caption()
+    assert distinct_colours(view.grab().toImage()) > 10

@@ -38,6 +38,7 @@ DIM_TEXT = QtGui.QColor("#9aa0ab")
 NODE_OUTLINE = QtGui.QColor("#6b7180")
 INPUT_NODE = QtGui.QColor("#9aa0a6")
 HIGHLIGHT = QtGui.QColor("#ffffff")
+NON_FINITE = QtGui.QColor("#ff3b30")   # NaN / inf gradients: a colour viridis never uses
 ANTIALIAS_MAX_EDGES = 1000
 ANTIALIAS_MAX_NODES = 600
 MAX_NODE_SPACING = 36.0
@@ -82,12 +83,14 @@ class NetworkView(QtWidgets.QWidget):
         self._budget = int(edge_budget)
         self._k = int(n_buckets)
         self._lut = np.ascontiguousarray(pg.colormap.get(colormap).getLookupTable(nPts=self._k, alpha=False))
-        self._qcolors = [QtGui.QColor(int(r), int(g), int(b)) for r, g, b in self._lut]
-        self._argb = (0xFF000000 | (self._lut[:, 0].astype(np.uint32) << 16)
-                      | (self._lut[:, 1].astype(np.uint32) << 8) | self._lut[:, 2].astype(np.uint32))
+        # buckets 0..k-1 follow the colour map; bucket k marks non-finite values (a diverged step)
+        self._qcolors = [QtGui.QColor(int(r), int(g), int(b)) for r, g, b in self._lut] + [NON_FINITE]
+        lut = np.vstack([self._lut, [[NON_FINITE.red(), NON_FINITE.green(), NON_FINITE.blue()]]]).astype(np.uint32)
+        self._argb = 0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]
         self._colorbar_img = self._make_colorbar_image()
         self._thin_pens = [self._pen(c, 0.0) for c in self._qcolors]
-        self._wide_pens = [self._pen(c, 0.8 + 2.2 * b / max(self._k - 1, 1)) for b, c in enumerate(self._qcolors)]
+        self._wide_pens = [self._pen(c, 0.8 + 2.2 * min(b, self._k - 1) / max(self._k - 1, 1))
+                           for b, c in enumerate(self._qcolors)]
         self._layer_colors: list[QtGui.QColor] = []
         self._auto = False
         self.last_paint_ms = 0.0
@@ -125,16 +128,23 @@ class NetworkView(QtWidgets.QWidget):
             values = [e.ravel()[i] for e, i in zip(stats.edge_abs, sel.indices)]
             self._edge_values = np.concatenate(values).astype(np.float64) if values else np.zeros(0)
             self._edge_pair_start = np.concatenate([[0], np.cumsum([len(i) for i in sel.indices])])
-            self._edge_buckets = topo.bin_log(self._edge_values, lo, hi, self._k)
+            self._edge_buckets = self._bin(self._edge_values)
         else:
             self._sel = None
             self._edge_values = np.zeros(0)
             self._edge_pair_start = np.zeros(1, dtype=np.intp)
             self._edge_buckets = np.zeros(0, dtype=np.intp)
-        self._node_buckets = [topo.bin_log(d, lo, hi, self._k) for d in stats.delta_mean_abs]
+        self._node_buckets = [self._bin(d) for d in stats.delta_mean_abs]
         self._colors_dirty = True
         self._hover = None
         self.update()
+
+    def _bin(self, values: np.ndarray) -> np.ndarray:
+        buckets = topo.bin_log(values, *self._range, self._k)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            buckets[bad] = self._k
+        return buckets
 
     def reset(self) -> None:
         """Forget the stats and unlock the colour range: a new run starts."""
@@ -173,8 +183,9 @@ class NetworkView(QtWidgets.QWidget):
         return int(len(self._edge_buckets))
 
     def drawn_edge_buckets(self, layer: int | None = None) -> np.ndarray:
-        """Colour bucket (0 = weakest) of every drawn edge, pair by pair, each pair
-        in flat (out, in) index order; ``layer`` selects one layer pair (0 = input → hidden1)."""
+        """Colour bucket (0 = weakest ... n_buckets-1 = strongest, n_buckets = NaN/inf) of
+        every drawn edge, pair by pair, each pair in flat (out, in) index order;
+        ``layer`` selects one layer pair (0 = input → hidden1)."""
         if layer is None:
             return self._edge_buckets.copy()
         a, b = self._edge_pair_start[layer], self._edge_pair_start[layer + 1]
@@ -559,8 +570,10 @@ class NetworkView(QtWidgets.QWidget):
         if stats is None:
             return ""
         parts = [f"step {stats.step}"]
-        if stats.diverged:
-            parts.append("DIVERGED (non-finite loss or gradients)")
+        nonfinite = bool((self._edge_buckets == self._k).any()
+                         or any((nb == self._k).any() for nb in self._node_buckets))
+        if stats.diverged or nonfinite:
+            parts.append("DIVERGED: non-finite loss or gradients" + (", red = NaN/inf" if nonfinite else ""))
         if self._sel is not None:
             strips = [s for c, s in enumerate(self._sizes) if self._strip_cols_safe(c)]
             parts.append(topo.describe_selection(self._sel, strip_sizes=strips))
