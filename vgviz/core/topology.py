@@ -22,10 +22,10 @@ from typing import Sequence
 import numpy as np
 
 #: Above this many edges the diagram draws only the strongest edges of each
-#: layer pair. Chosen by measuring paint time (see NetworkView): at 4,000
-#: edges without antialiasing a frame of a 20x64 or 50x128 net paints in a few ms,
-#: well inside the ~10 ms PERF-NOTES allows, while full detail of 20x64
-#: (78k edges) costs ~100 ms.
+#: layer pair. Chosen by measuring NetworkView's paint at 1000x600 on a 2-core
+#: machine (20x64 ReLU net, medians): 2,000 edges ~6 ms, 4,000 ~8 ms, 8,000
+#: ~11 ms, 16,000 ~20 ms, all 78k edges ~55 ms. 4,000 keeps a frame inside the
+#: ~10 ms PERF-NOTES allows (a paint holds the GIL and stalls training).
 DEFAULT_EDGE_BUDGET = 4000
 
 #: Columns wider than this many neurons are drawn as thin strips, not circles.

@@ -120,7 +120,6 @@ class NetworkView(QtWidgets.QWidget):
             source = stats.edge_abs if has_input else stats.delta_mean_abs
             self._range = topo.default_color_range(source)
             self._range_step = stats.step
-        lo, hi = self._range
         # edges: which are drawn, and their buckets, in fixed order (pair-major, flat index)
         if has_input:
             sel = topo.reduce_edges(stats.edge_abs, max(self._budget, len(stats.edge_abs)))
@@ -575,15 +574,12 @@ class NetworkView(QtWidgets.QWidget):
         if stats.diverged or nonfinite:
             parts.append("DIVERGED: non-finite loss or gradients" + (", red = NaN/inf" if nonfinite else ""))
         if self._sel is not None:
-            strips = [s for c, s in enumerate(self._sizes) if self._strip_cols_safe(c)]
+            self._ensure_layout()
+            strips = [n for n, strip in zip(self._sizes, self._strip_cols) if strip]
             parts.append(topo.describe_selection(self._sel, strip_sizes=strips))
         else:
             parts.append("nodes only (this run records no per-edge gradients)")
         return " · ".join(parts)
-
-    def _strip_cols_safe(self, c: int) -> bool:
-        self._ensure_layout()
-        return bool(self._strip_cols[c]) if c < len(self._strip_cols) else False
 
     def _legend_text(self) -> str:
         if self._range is None:
@@ -601,7 +597,7 @@ class NetworkView(QtWidgets.QWidget):
         _, small = self._fonts()
         fm = QtGui.QFontMetricsF(small)
         p.setFont(small)
-        rect = self._caption_rect if not self._layout_dirty else QtCore.QRectF(self.rect())
+        rect = self._caption_rect
         w = int(rect.width())
         p.setPen(TEXT)
         p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.ascent()),
