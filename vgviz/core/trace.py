@@ -212,6 +212,10 @@ class FrameDisplay:
     color_range: tuple[float, float]
     focus_layer: int | None                       # the layer this frame is about
     caption: str
+    layer_names: tuple[str, ...] = ()
+    layer_sizes: tuple[int, ...] = ()             # input size, then each Linear's out_features
+    layer_notes: tuple[str, ...] = ()             # per layer, under its name: "‖δ‖ 1.2e-08"; "" if unlit
+    legend: str = ""                              # what the colours mean
 
 
 def _log_range(arrays: list[np.ndarray], decades: int = 6) -> tuple[float, float]:
@@ -238,17 +242,24 @@ def frame_display(trace: BackpropTrace, index: int) -> FrameDisplay:
         edges = tuple(np.abs(trace.weights[i]) if i <= last else None for i in range(n))
         what = "loss computed at the output" if frame.layer is None else \
             f"signal reaches {trace.layer_names[frame.layer]}"
-        caption = f"{frame.label} · nodes: mean |a|, edges: |W| · {what}"
-        return FrameDisplay("activation", input_values, nodes, edges, (lo, hi), frame.layer, caption)
+        caption = f"{frame.label} · {what}"
+        notes = tuple(f"mean |a| {acts[i].mean():.2g}" if i <= last else "" for i in range(n))
+        legend = (f"forward pass: nodes mean |a| over the batch, edges |W|; log colour scale {lo:.0e} … {hi:.0e} "
+                  "fixed for this pass; grey = not reached yet")
+        return FrameDisplay("activation", input_values, nodes, edges, (lo, hi), frame.layer, caption,
+                            trace.layer_names, trace.layer_sizes, notes, legend)
     backs = trace.backward_frames
     deltas = {f.layer: np.abs(f.delta).reshape(-1, trace.layer_sizes[f.layer + 1]).mean(0) for f in backs}
     # 8 decades: a deep sigmoid net's first layer still gets a colour, not just the floor
     lo, hi = _log_range(list(deltas.values()) + [np.abs(f.grad_w) for f in backs], decades=8)
     nodes = tuple(deltas[i] if i >= frame.layer else None for i in range(n))
     edges = tuple(np.abs(trace.backward_frame(i).grad_w) if i >= frame.layer else None for i in range(n))
-    caption = (f"{frame.label} · nodes: mean |δ| = |dL/dz|, edges: |dL/dW| · "
-               f"‖δ‖ = {frame.delta_norm:.3g}, ×{frame.cumulative:.3g} of the output's")
-    return FrameDisplay("gradient", np.zeros_like(input_values), nodes, edges, (lo, hi), frame.layer, caption)
+    caption = f"{frame.label} · ‖δ‖ = {frame.delta_norm:.3g}, ×{frame.cumulative:.3g} of the output's"
+    notes = tuple(f"‖δ‖ {trace.backward_frame(i).delta_norm:.1e}" if i >= frame.layer else "" for i in range(n))
+    legend = (f"backward pass: nodes mean |δ| = |dL/dz|, edges |dL/dW|; log colour scale {lo:.0e} … {hi:.0e} "
+              "fixed for this pass; grey = error signal not arrived yet")
+    return FrameDisplay("gradient", np.zeros_like(input_values), nodes, edges, (lo, hi), frame.layer, caption,
+                        trace.layer_names, trace.layer_sizes, notes, legend)
 
 
 def explain(trace: BackpropTrace, index: int) -> list[tuple[str, str]]:
@@ -280,4 +291,10 @@ def explain(trace: BackpropTrace, index: int) -> list[tuple[str, str]]:
         rows.append(("mean f′(zˡ)", f"{f.fprime_mean:.4g}" + ("  (sigmoid′ ≤ 0.25)" if act == "sigmoid" else "")))
     rows.append(("since output ‖δˡ‖/‖δᴸ‖", f"×{f.cumulative:.4g}"))
     rows.append(("mean |dL/dWˡ|", f"{f.grad_w_mean_abs:.4g}"))
+    if all(size == 1 for size in trace.layer_sizes) and trace.x.size == 1:
+        # the scalar chain: one factor w·f′(z) per layer, and their running product
+        w = float(trace.weights[f.layer].item())
+        fp = 1.0 if f.fprime is None else float(f.fprime.item())
+        rows.append(("factor wₗ·f′(zₗ)", f"{w:.4g} × {fp:.4g} = {w * fp:.4g}"))
+        rows.append(("running product = dL/da below", f"{float(f.delta.item()) * w:.4g}"))
     return rows

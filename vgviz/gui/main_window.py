@@ -12,6 +12,7 @@ from ..core.presets import DEFAULT_PRESET, PresetError, list_presets, load_confi
 from .control_panel import ControlPanel, validate_fields
 from .network_view import NetworkView, layer_colors
 from .plots import TrainingPlots
+from .stepper import StepperPanel
 from .worker import TrainingWorker
 
 DISPLAY_HZ = 30
@@ -49,6 +50,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.centre_splitter = centre
         self.setCentralWidget(self.splitter)
+
+        # Backprop stepping: a trace (data) and a cursor; the diagram draws the cursor's frame.
+        self.stepper = StepperPanel()
+        self.stepper_dock = QtWidgets.QDockWidget("Backprop stepper", self)
+        self.stepper_dock.setObjectName("stepper_dock")
+        self.stepper_dock.setWidget(self.stepper)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.stepper_dock)
+        self.stepper_dock.hide()
+        self.stepping = False
+        self.stepper.cursor_changed.connect(self._on_frame_changed)
+        self.stepper.record_requested.connect(self.record_trace)
+        self.stepper.chain_requested.connect(self.record_chain)
+        self.stepper.leave_requested.connect(self.leave_stepping)
 
         self._status_step = QtWidgets.QLabel()
         self._status_loss = QtWidgets.QLabel()
@@ -90,9 +104,21 @@ class MainWindow(QtWidgets.QMainWindow):
         action("&Quit", self.close, "Ctrl+Q", menu=file_menu)
 
         run_menu = bar.addMenu("&Run")
-        self.start_action = action("Start / Pause", self.toggle_running, "Space", "Start or pause training", run_menu)
+        self.start_action = action("Start / Pause", self.space_pressed, "Space",
+                                   "Start or pause training (while stepping: play or pause the frames)", run_menu)
         self.step_action = action("Step one training step", self.step_once, "S", "Run exactly one training step", run_menu)
         self.reset_action = action("Reset", self.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
+
+        step_menu = bar.addMenu("&Backprop")
+        self.next_frame_action = action("Step backprop / next frame", self.next_frame, "Right",
+                                        "Pause and record one forward + backward pass, or go to the next frame",
+                                        step_menu)
+        action("Previous frame", self.prev_frame, "Left", menu=step_menu)
+        action("First frame", lambda: self.stepping and self.stepper.home(), "Home", menu=step_menu)
+        action("Last frame", lambda: self.stepping and self.stepper.end(), "End", menu=step_menu)
+        action("Record a new pass", lambda: self.record_trace(None), "Ctrl+Right",
+               "Record a new pass at the current weights", step_menu)
+        action("Back to live view", self.leave_stepping, "Escape", menu=step_menu)
 
         view_menu = bar.addMenu("&View")
         self.auto_range_action = QtGui.QAction("Auto colour range", self, checkable=True)
@@ -100,6 +126,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.auto_range_action.toggled.connect(self.panel.auto_range_box.setChecked)
         view_menu.addAction(self.auto_range_action)
         self.addAction(self.auto_range_action)
+        stepper_toggle = self.stepper_dock.toggleViewAction()
+        stepper_toggle.setShortcut(QtGui.QKeySequence("Ctrl+B"))
+        view_menu.addAction(stepper_toggle)
 
         help_menu = bar.addMenu("&Help")
         action("Keyboard shortcuts", self._show_shortcuts, "F1", menu=help_menu)
@@ -134,6 +163,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def start_run(self, config: RunConfig) -> None:
         """Stop the current run (if any) and build a fresh one in a new worker thread."""
         self._stop_worker()
+        self.leave_stepping()
         self.show_error(None)
         self.panel.set_pending(False)
         self.config = config
@@ -148,6 +178,8 @@ class MainWindow(QtWidgets.QMainWindow):
         worker.diverged.connect(self._on_diverged)
         worker.run_finished.connect(self._on_finished)
         worker.state_changed.connect(self._on_running_changed)
+        worker.trace_ready.connect(self._on_trace_ready)
+        worker.trace_failed.connect(self.show_error)
         self.worker = worker
         worker.start()
         self.timer.start()
@@ -164,7 +196,79 @@ class MainWindow(QtWidgets.QMainWindow):
         elif w.trainer.diverged:
             self._set_state("diverged — Reset to start again")
         else:
+            self.leave_stepping()
             w.start_training()
+
+    def space_pressed(self) -> None:
+        if self.stepping:
+            self.stepper.toggle_play()
+        else:
+            self.toggle_running()
+
+    # -- backprop stepping -------------------------------------------------------
+    def next_frame(self) -> None:
+        """→: the first press pauses training and records a pass; later presses step it."""
+        if self.stepping and self.stepper.trace is not None:
+            self.stepper.next()
+        else:
+            self.record_trace(None)
+
+    def prev_frame(self) -> None:
+        if self.stepping:
+            self.stepper.prev()
+
+    def record_trace(self, example: int | None = None) -> None:
+        w = self.worker
+        if w is None or w.trainer is None:
+            return
+        self.pause()
+        self.stepping = True
+        self.stepper_dock.show()
+        w.request_trace(example)
+
+    def record_chain(self, layers: int, activation: str, weights_text: str, x_text: str) -> None:
+        from ..core.scalar_chain import ChainError, chain_numbers, record_scalar_chain
+
+        try:
+            parts = [float(p) for p in weights_text.replace(";", ",").split(",") if p.strip()]
+            weights = parts[0] if len(parts) == 1 else parts
+            x = float(x_text)
+            trace = record_scalar_chain(layers, activation, weights, x)
+        except ValueError as err:  # ChainError is a ValueError; so is float('abc')
+            message = str(err) if isinstance(err, ChainError) else f"not a number: {err}"
+            self.stepper.show_chain_error(message)
+            return
+        self.pause()
+        self.stepping = True
+        self.stepper_dock.show()
+        self.stepper.show_chain_numbers(chain_numbers(trace))
+        self._show_trace(trace)
+
+    def _on_trace_ready(self, trace) -> None:
+        if self.stepping:
+            self._show_trace(trace)
+
+    def _show_trace(self, trace) -> None:
+        self.stepper.set_trace(trace, 0)
+        self._on_frame_changed(self.stepper.cursor)
+        self._set_state("stepping through one backpropagation — ← → Home End, Space plays, Esc returns")
+
+    def _on_frame_changed(self, index: int) -> None:
+        from ..core.trace import frame_display
+
+        if self.stepping and self.stepper.trace is not None:
+            self.network.show_frame(frame_display(self.stepper.trace, index))
+
+    def leave_stepping(self) -> None:
+        if not self.stepping:
+            return
+        self.stepping = False
+        self.stepper.stop_play()
+        self.stepper.set_trace(None)
+        self.network.show_frame(None)
+        if self.history is not None and self.history.latest is not None:
+            self.network.show_stats(self.history.latest)
+        self._set_state("paused")
 
     def start(self) -> None:
         if self.worker is not None and not self.worker.is_running:
@@ -190,7 +294,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker = None
         if w is None:
             return
-        for sig in (w.ready, w.failed, w.diverged, w.run_finished, w.state_changed):
+        for sig in (w.ready, w.failed, w.diverged, w.run_finished, w.state_changed, w.trace_ready,
+                    w.trace_failed):
             sig.disconnect()
         w.request_stop()
         if not w.wait(STOP_TIMEOUT_MS):
@@ -248,7 +353,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self._update_rate(now, steps_done)
             return
         latest = self.history.latest
-        self.network.show_stats(latest)
+        if not self.stepping:
+            self.network.show_stats(latest)
         if self._tick_count % PLOT_EVERY_N_TICKS == 0 or not w.is_running:
             self.plots.update_from(self.history)
         self._status_step.setText(f"step {steps_done:,}")
@@ -387,6 +493,12 @@ class MainWindow(QtWidgets.QMainWindow):
 SHORTCUTS_HTML = """<table>
 <tr><td><b>Space</b></td><td>start / pause training</td></tr>
 <tr><td><b>S</b></td><td>one training step (while paused)</td></tr>
+<tr><td><b>→</b></td><td>step backprop: pause and record a pass, then next frame</td></tr>
+<tr><td><b>←</b> / <b>Home</b> / <b>End</b></td><td>previous / first / last frame</td></tr>
+<tr><td><b>Space</b> (stepping)</td><td>play / pause the frames</td></tr>
+<tr><td><b>Ctrl+→</b></td><td>record a new pass at the current weights</td></tr>
+<tr><td><b>Esc</b></td><td>back to the live view</td></tr>
+<tr><td><b>Ctrl+B</b></td><td>show / hide the stepper panel</td></tr>
 <tr><td><b>Ctrl+R</b></td><td>apply the fields and reset the run</td></tr>
 <tr><td><b>A</b></td><td>auto colour range on/off</td></tr>
 <tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open / save a config file</td></tr>

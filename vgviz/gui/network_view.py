@@ -30,6 +30,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core import topology as topo
 from vgviz.core.stats import StepStats
+from vgviz.core.trace import FrameDisplay
 
 N_BUCKETS = 64
 BACKGROUND = QtGui.QColor("#14161b")
@@ -38,6 +39,7 @@ DIM_TEXT = QtGui.QColor("#9aa0ab")
 NODE_OUTLINE = QtGui.QColor("#6b7180")
 INPUT_NODE = QtGui.QColor("#9aa0a6")
 HIGHLIGHT = QtGui.QColor("#ffffff")
+UNLIT = QtGui.QColor("#3a3e48")         # backprop frames: layers the signal has not reached yet
 NON_FINITE = QtGui.QColor("#ff3b30")   # NaN / inf gradients: a colour viridis never uses
 ANTIALIAS_MAX_EDGES = 1000
 ANTIALIAS_MAX_NODES = 600
@@ -83,14 +85,18 @@ class NetworkView(QtWidgets.QWidget):
         self._budget = int(edge_budget)
         self._k = int(n_buckets)
         self._lut = np.ascontiguousarray(pg.colormap.get(colormap).getLookupTable(nPts=self._k, alpha=False))
-        # buckets 0..k-1 follow the colour map; bucket k marks non-finite values (a diverged step)
-        self._qcolors = [QtGui.QColor(int(r), int(g), int(b)) for r, g, b in self._lut] + [NON_FINITE]
-        lut = np.vstack([self._lut, [[NON_FINITE.red(), NON_FINITE.green(), NON_FINITE.blue()]]]).astype(np.uint32)
+        # buckets 0..k-1 follow the colour map; bucket k marks non-finite values (a diverged step);
+        # bucket k+1 marks layers a backprop frame has not lit yet
+        self._qcolors = [QtGui.QColor(int(r), int(g), int(b)) for r, g, b in self._lut] + [NON_FINITE, UNLIT]
+        lut = np.vstack([self._lut, [[c.red(), c.green(), c.blue()] for c in (NON_FINITE, UNLIT)]]).astype(np.uint32)
         self._argb = 0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]
         self._colorbar_img = self._make_colorbar_image()
         self._thin_pens = [self._pen(c, 0.0) for c in self._qcolors]
         self._wide_pens = [self._pen(c, 0.8 + 2.2 * min(b, self._k - 1) / max(self._k - 1, 1))
                            for b, c in enumerate(self._qcolors)]
+        self._wide_pens[self._k + 1] = self._pen(UNLIT, 0.8)
+        self._frame: FrameDisplay | None = None
+        self._live_range: tuple[float, float] | None = None
         self._layer_colors: list[QtGui.QColor] = []
         self._auto = False
         self.last_paint_ms = 0.0
@@ -138,6 +144,53 @@ class NetworkView(QtWidgets.QWidget):
         self._hover = None
         self.update()
 
+    def show_frame(self, display: FrameDisplay | None) -> None:
+        """Show one backprop frame (vgviz.core.trace.frame_display) instead of live stats;
+        layers the frame has not reached are grey. None returns to the live view: the
+        caller then shows the latest stats again, on the run's own colour range."""
+        if display is None:
+            if self._frame is not None:
+                self._frame = None
+                self._range = self._live_range
+                self._stats = None
+                self._colors_dirty = True
+                self.update()
+            return
+        if self._frame is None:
+            self._live_range = self._range
+        self._frame = display
+        sizes = display.layer_sizes
+        edges = tuple(e if e is not None else np.zeros((sizes[i + 1], sizes[i]))
+                      for i, e in enumerate(display.edge_values))
+        nodes = tuple(v if v is not None else np.zeros(sizes[i + 1]) for i, v in enumerate(display.node_values))
+        zeros = np.zeros(len(nodes))
+        stats = StepStats(step=0, loss=float("nan"), accuracy=float("nan"), diverged=False,
+                          layer_names=tuple(display.layer_names), grad_mean_abs=zeros, grad_l2=zeros.copy(),
+                          delta_l2=zeros.copy(), delta_mean_abs=nodes, edge_abs=edges)
+        auto, self._auto = self._auto, False
+        self._range = display.color_range
+        self._stats = None
+        try:
+            self.show_stats(stats)
+        finally:
+            self._auto = auto
+        self._range = display.color_range
+        unlit = self._k + 1
+        for layer, values in enumerate(display.edge_values):
+            if values is None:
+                a, b = self._edge_pair_start[layer], self._edge_pair_start[layer + 1]
+                self._edge_buckets[a:b] = unlit
+        for layer, values in enumerate(display.node_values):
+            if values is None:
+                self._node_buckets[layer][:] = unlit
+        self._colors_dirty = True
+        self.update()
+
+    @property
+    def frame_display(self) -> FrameDisplay | None:
+        """The backprop frame shown, or None in the live view."""
+        return self._frame
+
     def _bin(self, values: np.ndarray) -> np.ndarray:
         buckets = topo.bin_log(values, *self._range, self._k)
         bad = ~np.isfinite(values)
@@ -147,6 +200,7 @@ class NetworkView(QtWidgets.QWidget):
 
     def reset(self) -> None:
         """Forget the stats and unlock the colour range: a new run starts."""
+        self._frame = None
         self._clear()
         self.update()
 
@@ -348,7 +402,7 @@ class NetworkView(QtWidgets.QWidget):
                 seg[:, 3] = lay.y[l + 1][j]
                 parts.append(seg)
             lines = np.concatenate(parts)
-            order = np.argsort(self._edge_buckets, kind="stable")
+            order = np.argsort(self._draw_order_key(self._edge_buckets), kind="stable")
             self._line_order = order
             self._line_buf = np.ascontiguousarray(lines[order])
             self._line_slices = self._slices(self._edge_buckets[order])
@@ -374,12 +428,16 @@ class NetworkView(QtWidgets.QWidget):
             self._strips.insert(0, (self._strip_rect(0), img))
         if pts:
             allb = np.concatenate(bks)
-            order = np.argsort(allb, kind="stable")
+            order = np.argsort(self._draw_order_key(allb), kind="stable")
             self._point_buf = np.ascontiguousarray(np.concatenate(pts)[order], dtype=np.float64)
             self._point_slices = self._slices(allb[order])
         else:
             self._point_buf = np.zeros((0, 2))
             self._point_slices = []
+
+    def _draw_order_key(self, buckets: np.ndarray) -> np.ndarray:
+        """Weak first so strong edges sit on top; unlit (grey) below everything."""
+        return np.where(buckets == self._k + 1, -1, buckets)
 
     @staticmethod
     def _slices(sorted_buckets: np.ndarray) -> list[tuple[int, int, int]]:
@@ -509,6 +567,10 @@ class NetworkView(QtWidgets.QWidget):
             if layer < 0:
                 p.setPen(DIM_TEXT)
                 lines = ("input", f"{self._sizes[0]} feature{'s' if self._sizes[0] != 1 else ''}")
+            elif self._frame is not None:
+                note = self._frame.layer_notes[layer] if layer < len(self._frame.layer_notes) else ""
+                p.setPen(colors[layer] if note else DIM_TEXT)
+                lines = (stats.layer_names[layer], note)
             else:
                 p.setPen(colors[layer])
                 lines = (stats.layer_names[layer], f"‖∇W‖ {stats.grad_l2[layer]:.1e}")
@@ -533,7 +595,10 @@ class NetworkView(QtWidgets.QWidget):
         title_font = QtGui.QFont(small)
         title_font.setBold(True)
         p.setFont(title_font)
-        title = "|dL/dW|" if self._sel is not None else "mean |δ|"
+        if self._frame is not None:
+            title = "|a|, |W|" if self._frame.quantity == "activation" else "|δ|, |dL/dW|"
+        else:
+            title = "|dL/dW|" if self._sel is not None else "mean |δ|"
         tw = QtGui.QFontMetricsF(title_font).horizontalAdvance(title)
         p.drawText(QtCore.QPointF(min(bar.left() - 4, self.width() - tw - 4), self._diagram.top() + fm.ascent()),
                    title)
@@ -565,6 +630,8 @@ class NetworkView(QtWidgets.QWidget):
             p.drawText(QtCore.QPointF(bar.right() + 6, y + fm.ascent() / 2 - 1), text)
 
     def _caption_text(self) -> str:
+        if self._frame is not None:
+            return self._frame.caption
         stats = self._stats
         if stats is None:
             return ""
@@ -582,6 +649,8 @@ class NetworkView(QtWidgets.QWidget):
         return " · ".join(parts)
 
     def _legend_text(self) -> str:
+        if self._frame is not None:
+            return self._frame.legend
         if self._range is None:
             return ""
         lo, hi = self._range
@@ -662,6 +731,11 @@ class NetworkView(QtWidgets.QWidget):
             if layer < 0:
                 return f"input · feature {idx} (inputs have no gradient)"
             v = float(stats.delta_mean_abs[layer][idx])
+            if self._frame is not None:
+                if self._frame.node_values[layer] is None:
+                    return f"{stats.layer_names[layer]} · neuron {idx} · not reached yet in this frame"
+                what = "mean |a|" if self._frame.quantity == "activation" else "mean |δ|"
+                return f"{stats.layer_names[layer]} · neuron {idx} · {what} = {_fmt(v)}"
             return f"{stats.layer_names[layer]} · neuron {idx} · mean |δ| = {_fmt(v)}"
         if kind == "edge":
             k = int(self._line_order[hit[1]])
@@ -670,13 +744,20 @@ class NetworkView(QtWidgets.QWidget):
             n_in = self._sizes[layer]
             j, i = divmod(flat, n_in)
             src = "input" if layer == 0 else stats.layer_names[layer - 1]
+            what = "|dL/dW|"
+            if self._frame is not None:
+                if self._frame.edge_values[layer] is None:
+                    return f"{src} → {stats.layer_names[layer]} · w[{j}, {i}] · not reached yet in this frame"
+                what = "|W|" if self._frame.quantity == "activation" else "|dL/dW|"
             return (f"{src} → {stats.layer_names[layer]} · w[{j}, {i}] · "
-                    f"|dL/dW| = {_fmt(float(self._edge_values[k]))}")
+                    f"{what} = {_fmt(float(self._edge_values[k]))}")
         if kind == "layer":
             col = hit[1]
             layer = self._layer_of_column(col)
             if layer < 0:
                 return f"input · {self._sizes[0]} features"
+            if self._frame is not None:
+                return f"{stats.layer_names[layer]} · {self._frame.layer_notes[layer] or 'not reached yet'}"
             n = len(stats.delta_mean_abs[layer])
             return (f"{stats.layer_names[layer]} · {n} neurons · ‖∇W‖ = {_fmt(float(stats.grad_l2[layer]))} · "
                     f"mean |dL/dW| = {_fmt(float(stats.grad_mean_abs[layer]))} · "

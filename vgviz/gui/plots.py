@@ -50,6 +50,7 @@ def _plot(title: str, left: str, bottom: str, **kw) -> pg.PlotWidget:
     w.setMenuEnabled(False)
     w.setMinimumSize(200, 150)
     w.getAxis("left").enableAutoSIPrefix(False)
+    w.getAxis("bottom").enableAutoSIPrefix(False)
     return w
 
 

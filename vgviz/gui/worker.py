@@ -27,6 +27,8 @@ class TrainingWorker(QtCore.QThread):
     diverged = QtCore.Signal(object)     # StepStats with a non-finite loss or gradient
     run_finished = QtCore.Signal(int)    # config.steps reached
     state_changed = QtCore.Signal(bool)  # running?
+    trace_ready = QtCore.Signal(object)  # BackpropTrace recorded at the current weights
+    trace_failed = QtCore.Signal(str)
 
     def __init__(self, config: RunConfig, parent: QtCore.QObject | None = None):
         super().__init__(parent)
@@ -38,6 +40,7 @@ class TrainingWorker(QtCore.QThread):
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._pending_steps = 0
+        self._trace_request: tuple[int | None] | None = None
 
     # -- control (any thread) ------------------------------------------------
     def start_training(self) -> None:
@@ -52,6 +55,13 @@ class TrainingWorker(QtCore.QThread):
     def step_once(self, n: int = 1) -> None:
         with self._lock:
             self._pending_steps += n
+        self._wake.set()
+
+    def request_trace(self, example: int | None = None) -> None:
+        """Record a BackpropTrace of the next batch (or one example) in this thread;
+        trace_ready delivers it. The weights and the step count do not change."""
+        with self._lock:
+            self._trace_request = (example,)
         self._wake.set()
 
     def request_stop(self) -> None:
@@ -99,6 +109,9 @@ class TrainingWorker(QtCore.QThread):
                 take_one = self._pending_steps > 0
                 if take_one:
                     self._pending_steps -= 1
+                trace_request, self._trace_request = self._trace_request, None
+            if trace_request is not None:
+                self._record_trace(trace_request[0])
             if not (take_one or self._running.is_set()):
                 self._wake.wait(0.1)
                 self._wake.clear()
@@ -114,6 +127,14 @@ class TrainingWorker(QtCore.QThread):
             elif trainer.finished:
                 self._stop_running()
                 self.run_finished.emit(trainer.step_count)
+
+    def _record_trace(self, example: int | None) -> None:
+        try:
+            trace = self.trainer.trace(example)
+        except Exception as err:  # noqa: BLE001 - a message for the GUI, never a dead thread
+            self.trace_failed.emit(f"could not record the backprop trace: {err}")
+            return
+        self.trace_ready.emit(trace)
 
     def _stop_running(self) -> None:
         with self._lock:
