@@ -1,0 +1,233 @@
+"""The live window while training runs flat out: GUI responsiveness, training
+throughput with the window live vs headless, and the diagram's redraw rate.
+
+    .venv/bin/python benchmarks/bench_gui.py [--live 10] [--headless 5] [--cycles 2]
+
+Set-up: vgviz.gui.main_window.MainWindow on the offscreen platform at
+1280x800, settings in a temporary folder, the deep-relu-he preset changed to
+depth 20, width 64, batch 128 (benchmarks/_common.py BENCH_CONFIG), loaded
+with window.open_config(<temp TOML>) exactly as File > Open config does.
+torch.set_num_threads(1) in this process (the worker sets the same).
+
+Phases, interleaved: headless, live, headless, live, ..., headless.
+
+  headless  the window's run is paused; a separate Trainer of the same config
+            steps in the main thread (no Qt event processing) for --headless s
+  live      window.start(): the worker thread trains flat out while the main
+            window runs its normal event loop (diagram at its 30 Hz display
+            tick, plots every 3rd tick, status bar) for --live s
+
+Measured in live phases:
+  (a) lateness of a 10 ms PreciseTimer in the GUI thread: every interval
+      minus 10 ms; p95 and max. Target p95 <= 30 ms.
+  (b) training steps/s (window.step_count) divided by the mean steps/s of the
+      headless phases before and after it. Target >= 0.7.
+  (c) NetworkView redraw rate: QEvent.Paint events reaching window.network
+      (an event filter counts them) per second. Target >= 20 fps.
+Also printed: the diagram's median paintEvent time (view.last_paint_ms) and
+the plots' repaint count.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (BENCH_CONFIG, isolate_settings, machine_line, median, offscreen,  # noqa: E402
+                     quantile, quiet_qt, table, verdict)
+
+offscreen()
+
+import torch  # noqa: E402
+from PySide6 import QtCore, QtWidgets  # noqa: E402
+
+from vgviz.core.config import RunConfig  # noqa: E402
+from vgviz.core.trainer import Trainer  # noqa: E402
+
+LATENESS_TARGET_MS = 30.0
+RATIO_TARGET = 0.7
+FPS_TARGET = 20.0
+PROBE_MS = 10
+
+
+class PaintCounter(QtCore.QObject):
+    """Counts QEvent.Paint reaching a widget; samples the view's last paint time."""
+
+    def __init__(self, view=None):
+        super().__init__()
+        self.view = view
+        self.count = 0
+        self.paint_ms: list[float] = []
+
+    def eventFilter(self, obj, event):  # noqa: N802 - Qt name
+        if event.type() == QtCore.QEvent.Type.Paint:
+            self.count += 1
+            if self.view is not None and getattr(self.view, "last_paint_ms", 0.0):
+                self.paint_ms.append(self.view.last_paint_ms)  # the previous paint's time
+        return False
+
+
+class LatenessProbe(QtCore.QObject):
+    """A 10 ms timer in the GUI thread; records how late each timeout comes."""
+
+    def __init__(self, interval_ms: int = PROBE_MS):
+        super().__init__()
+        self.interval = interval_ms / 1000.0
+        self.timer = QtCore.QTimer(self)
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+        self.late_ms: list[float] = []
+        self._last = None
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.late_ms.append(max(0.0, (now - self._last - self.interval) * 1000.0))
+        self._last = now
+
+
+def run_loop(seconds: float) -> None:
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+
+def wait_until(app, predicate, timeout: float) -> bool:
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def headless_rate(trainer: Trainer, seconds: float) -> float:
+    n, t0 = 0, time.perf_counter()
+    end = t0 + seconds
+    while True:
+        trainer.step()
+        n += 1
+        if n % 10 == 0 and time.perf_counter() >= end:
+            break
+    return n / (time.perf_counter() - t0)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--live", type=float, default=10.0, help="seconds per live phase")
+    ap.add_argument("--headless", type=float, default=5.0, help="seconds per headless phase")
+    ap.add_argument("--cycles", type=int, default=2, help="live phases (each between two headless ones)")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(1)
+    quiet_qt()
+    settings_dir = isolate_settings()
+    from vgviz.gui.app import make_app
+    from vgviz.gui.main_window import MainWindow
+
+    app = make_app(["bench_gui"])
+    config = RunConfig(**BENCH_CONFIG)
+    print("bench_gui: live window vs headless training")
+    print(machine_line())
+    print(f"window 1280x800 offscreen; run {config.summary()}; settings in {settings_dir}")
+    print(f"phases: headless {args.headless:g} s / live {args.live:g} s, {args.cycles} live phases, interleaved")
+
+    window = MainWindow()
+    window.resize(1280, 800)
+    window.show()
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as fh:
+        fh.write("[config]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in config.to_dict().items()))
+        toml_path = fh.name
+    if not window.open_config(toml_path):
+        print("could not load the benchmark config into the window")
+        return 2
+    if not wait_until(app, lambda: window.history is not None, 60):
+        print("the run did not become ready within 60 s")
+        return 2
+    if window.config != config:
+        print(f"warning: the window runs {window.config}, not the benchmark config")
+
+    view_paints = PaintCounter(window.network)
+    window.network.installEventFilter(view_paints)
+    plot_paints = PaintCounter()
+    for w in (window.plots.loss_plot, window.plots.norm_plot, window.plots.flow_plot):
+        w.viewport().installEventFilter(plot_paints)
+    probe = LatenessProbe()
+
+    headless = Trainer(config)
+    for _ in range(50):
+        headless.step()
+
+    # warm the live path (first frames compute the layout, plots create items)
+    window.start()
+    run_loop(1.5)
+
+    h_rates: list[float] = []
+    live: list[dict] = []
+    window.pause()
+    wait_until(app, lambda: not window.worker.is_running, 5)
+    run_loop(0.2)   # let the worker finish its step
+    h_rates.append(headless_rate(headless, args.headless))
+    for _ in range(args.cycles):
+        window.start()
+        run_loop(0.3)                          # the worker is up to speed
+        s0, t0 = window.step_count, time.perf_counter()
+        paints0, plots0, n_paint_ms = view_paints.count, plot_paints.count, len(view_paints.paint_ms)
+        n_late = len(probe.late_ms)
+        probe.start()
+        run_loop(args.live)
+        probe.stop()
+        s1, t1 = window.step_count, time.perf_counter()
+        dt = t1 - t0
+        live.append(dict(rate=(s1 - s0) / dt, fps=(view_paints.count - paints0) / dt,
+                         plot_fps=(plot_paints.count - plots0) / dt,
+                         late=probe.late_ms[n_late:], paint_ms=view_paints.paint_ms[n_paint_ms:]))
+        window.pause()
+        wait_until(app, lambda: not window.worker.is_running, 5)
+        run_loop(0.2)
+        h_rates.append(headless_rate(headless, args.headless))
+
+    rows = []
+    ratios = []
+    for i, ph in enumerate(live):
+        base = (h_rates[i] + h_rates[i + 1]) / 2
+        ratios.append(ph["rate"] / base)
+        rows.append([f"live {i + 1}", f"{ph['rate']:.0f}", f"{base:.0f}", f"{ph['rate'] / base:.2f}",
+                     f"{ph['fps']:.1f}", f"{median(ph['paint_ms']) if ph['paint_ms'] else float('nan'):.1f}",
+                     f"{ph['plot_fps'] / 3:.1f}",
+                     f"{quantile(ph['late'], 0.5):.1f}", f"{quantile(ph['late'], 0.95):.1f}",
+                     f"{max(ph['late']) if ph['late'] else float('nan'):.0f}"])
+    print()
+    print("headless steps/s: " + ", ".join(f"{r:.0f}" for r in h_rates))
+    print(table(["phase", "live steps/s", "headless steps/s", "ratio", "diagram fps", "paint ms",
+                 "plot fps (each)", "late p50 ms", "late p95 ms", "late max ms"], rows))
+    all_late = [x for ph in live for x in ph["late"]]
+    p95 = quantile(all_late, 0.95)
+    live_rate = sum(ph["rate"] for ph in live) / len(live)
+    ratio = live_rate / (sum(h_rates) / len(h_rates))
+    fps = sum(ph["fps"] for ph in live) / len(live)
+    print(f"\n{len(all_late)} timer intervals; window title: {window.windowTitle()}")
+    print(verdict("GUI responsiveness", p95 <= LATENESS_TARGET_MS,
+                  f"p95 lateness of a 10 ms timer = {p95:.1f} ms (target <= {LATENESS_TARGET_MS:g})"))
+    print(verdict("training with the window live", ratio >= RATIO_TARGET,
+                  f"live / headless steps/s = {ratio:.2f} (target >= {RATIO_TARGET}; per phase "
+                  + ", ".join(f"{r:.2f}" for r in ratios) + ")"))
+    print(verdict("diagram redraw rate", fps >= FPS_TARGET, f"{fps:.1f} fps (target >= {FPS_TARGET:g})"))
+    window.close()
+    Path(toml_path).unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""Cost of vgviz's instrumentation: Trainer.step() vs a plain PyTorch step.
+
+    .venv/bin/python benchmarks/bench_step.py [--rounds 24] [--block 50]
+
+Model: the 20x64 MLP of the targets (depth 20, width 64, relu, he init, SGD
+lr 0.05, batch 128, spiral data; benchmarks/_common.py BENCH_CONFIG),
+torch.set_num_threads(1) for every arm.
+
+Arms, each its own model (same architecture and initial weights, built by
+vgviz.core.models.build_mlp from the same RunConfig), trained independently:
+
+  plain A   the baseline: zero_grad, forward, CrossEntropyLoss, backward,
+            SGD step, loss.item()
+  plain B   a second, identical plain loop: plain B / plain A is the noise floor
+  vgviz     Trainer(config).step(): GradientProbe hooks, per-layer norms,
+            per-neuron |delta|, per-edge |dL/dW| copied to numpy, StepStats,
+            a test-set evaluation every eval_every=50 steps (the app's default)
+  no edges  Trainer(config, capture_edges=False).step()
+  no eval   Trainer(config with eval_every=10**6).step(): instrumentation alone
+  sketch    NOT vgviz code: the same StepStats computed another way, to show
+            what the instrumentation could cost (--no-sketch leaves it out):
+            delta = dL/dz from one torch.autograd.grad(loss, params + zs)
+            call instead of per-layer forward hooks + Python tensor hooks,
+            and every statistic from two concatenated tensors (all |dL/dW|
+            as one flat array, all deltas as one (batch, units) matrix in a
+            reused buffer) with numpy reduceat per layer, instead of ~100
+            small torch ops on fresh tensors.
+            Checked equal to Trainer's numbers (rtol 1e-5) at start-up.
+  sketch/10 the sketch computing delta only on every 10th step (the frames a
+            30 Hz display can show); |dW| per edge and per layer every step.
+
+Batches: every arm samples its batch the way Trainer does, the same
+numpy Generator permutation of (seed, step) followed by a tensor gather, so
+sampling cost is identical on both sides and the ratio is the instrumentation.
+
+One round runs a block of `--block` steps of every arm, in a shuffled order;
+each arm's block time is divided by plain A's block time of the same round;
+the table shows the median (and min–max) of these ratios over the rounds.
+Target: vgviz / plain <= 1.15.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import BENCH_CONFIG, machine_line, median, spread, table, verdict  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from vgviz.core.config import RunConfig  # noqa: E402
+from vgviz.core.data import make_dataset  # noqa: E402
+from vgviz.core.models import build_mlp  # noqa: E402
+from vgviz.core.stats import StepStats  # noqa: E402
+from vgviz.core.trainer import Trainer  # noqa: E402
+
+TARGET = 1.15
+
+
+def batch_indices(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:
+    """Exactly what Trainer.batch_indices does (same cost)."""
+    if batch_size >= n:
+        return np.arange(n)
+    rng = np.random.default_rng([seed, step])
+    return rng.permutation(n)[:batch_size]
+
+
+class PlainLoop:
+    """The same model, data, batches and optimizer, with nothing measured."""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        data = make_dataset(config.dataset, config.seed)
+        self.model = build_mlp(config, data.n_features, data.n_classes)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr)
+        self.x = torch.from_numpy(data.x_train)
+        self.y = torch.from_numpy(data.y_train)
+        self.step_count = 0
+
+    def step(self) -> float:
+        c = self.config
+        idx = torch.from_numpy(batch_indices(c.seed, self.step_count, len(self.x), c.batch_size))
+        x, y = self.x[idx], self.y[idx]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(x), y)
+        loss.backward()
+        self.optimizer.step()
+        self.step_count += 1
+        return loss.item()
+
+
+class SketchLoop(PlainLoop):
+    """What Trainer.step() computes (a StepStats of the batch, then the update),
+    with delta taken by torch.autograd.grad and the statistics batched.
+
+    detail_every=k > 1: delta (per-neuron |delta|, ||delta||) only every k-th
+    step, i.e. only for the frames a GUI can show (~30 Hz of a few hundred
+    steps/s); the other steps use a plain backward and carry NaN deltas. The
+    per-step numbers History keeps (loss, accuracy, ||dW||, mean |dW|) and the
+    per-edge |dW| are computed on every step.
+    """
+
+    def __init__(self, config: RunConfig, detail_every: int = 1):
+        super().__init__(config)
+        self.detail_every = detail_every
+        self.params = list(self.model.parameters())
+        self.linears = [m for m in self.model if isinstance(m, nn.Linear)]
+        ids = [id(p) for p in self.params]
+        self.weight_pos = [ids.index(id(m.weight)) for m in self.linears]
+        counts = [m.weight.numel() for m in self.linears]
+        units = [m.out_features for m in self.linears]
+        self.counts = np.array(counts, dtype=np.float64)
+        self.w_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
+        self.u_offsets = np.concatenate([[0], np.cumsum(units)[:-1]]).astype(np.intp)
+        w_bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+        u_bounds = np.concatenate([[0], np.cumsum(units)]).tolist()
+        self.w_slices = [(a, b, tuple(m.weight.shape)) for a, b, m in zip(w_bounds, w_bounds[1:], self.linears)]
+        self.u_slices = list(zip(u_bounds, u_bounds[1:]))
+        self.n_units = u_bounds[-1]
+        self.nan_delta_l2 = np.full(len(units), np.nan)
+        self.nan_delta_mean = tuple(np.full(u, np.nan) for u in units)
+        self.names = tuple(f"hidden{i + 1}" for i in range(len(self.linears) - 1)) + ("output",)
+        data = make_dataset(config.dataset, config.seed)
+        self.x_test, self.y_test = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
+        self._dbuf = self._abuf = None
+
+    def _delta_buffers(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._dbuf is None or self._dbuf.shape[0] != batch:
+            self._dbuf, self._abuf = torch.empty(batch, self.n_units), torch.empty(batch, self.n_units)
+        return self._dbuf, self._abuf
+
+    def forward_backward(self, step: int) -> StepStats:
+        c = self.config
+        idx = torch.from_numpy(batch_indices(c.seed, step, len(self.x), c.batch_size))
+        x, y = self.x[idx], self.y[idx]
+        detail = step % self.detail_every == 0
+        n_p = len(self.params)
+        if detail:
+            zs, h = [], x
+            for layer in self.model:
+                h = layer(h)
+                if isinstance(layer, nn.Linear):
+                    zs.append(h)
+            loss = self.loss_fn(h, y)
+            grads = torch.autograd.grad(loss, self.params + zs)
+            for p, g in zip(self.params, grads[:n_p]):
+                p.grad = g
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            h = self.model(x)
+            loss = self.loss_fn(h, y)
+            loss.backward()
+            grads = [p.grad for p in self.params]
+        with torch.no_grad():
+            flat = torch.cat([grads[i].reshape(-1) for i in self.weight_pos]).abs_().numpy()
+            if detail:
+                d, a = self._delta_buffers(len(y))
+                torch.cat(grads[n_p:], 1, out=d)          # (batch, all units), reused buffer
+                torch.abs(d, out=a)
+                per_neuron = a.sum(0).div_(len(y)).numpy()
+                delta_sq = d.mul_(d).sum(0).numpy()
+            accuracy = (h.argmax(1) == y).float().mean().item()
+        loss_value = loss.item()
+        grad_l1 = np.add.reduceat(flat, self.w_offsets, dtype=np.float64)
+        grad_l2 = np.sqrt(np.add.reduceat(np.square(flat, dtype=np.float64), self.w_offsets))
+        if detail:
+            delta_l2 = np.sqrt(np.add.reduceat(delta_sq.astype(np.float64), self.u_offsets))
+            delta_mean = tuple(per_neuron[a:b] for a, b in self.u_slices)
+        else:
+            delta_l2, delta_mean = self.nan_delta_l2, self.nan_delta_mean
+        edges = tuple(flat[a:b].reshape(shape) for a, b, shape in self.w_slices)
+        diverged = not (np.isfinite(loss_value) and np.isfinite(grad_l2).all())
+        test_loss = test_acc = None
+        if step % c.eval_every == 0 and not diverged:
+            with torch.no_grad():
+                logits = self.model(self.x_test)
+                test_loss = self.loss_fn(logits, self.y_test).item()
+                test_acc = (logits.argmax(1) == self.y_test).float().mean().item()
+        return StepStats(step=step, loss=loss_value, accuracy=accuracy, diverged=diverged,
+                         layer_names=self.names, grad_mean_abs=grad_l1 / self.counts, grad_l2=grad_l2,
+                         delta_l2=delta_l2, delta_mean_abs=delta_mean,
+                         edge_abs=edges, test_loss=test_loss, test_accuracy=test_acc)
+
+    def step(self) -> StepStats:
+        stats = self.forward_backward(self.step_count)
+        if not stats.diverged:
+            self.optimizer.step()
+        self.step_count += 1
+        return stats
+
+
+def check_sketch(config: RunConfig) -> str:
+    """The sketch's numbers must be Trainer's numbers, or its timing means nothing."""
+    trainer, sketch = Trainer(config), SketchLoop(config)
+    for _ in range(5):
+        a, b = trainer.step(), sketch.step()
+    for name in ("grad_mean_abs", "grad_l2", "delta_l2"):
+        if not np.allclose(getattr(a, name), getattr(b, name), rtol=1e-5, atol=0):
+            return f"MISMATCH in {name}"
+    if not all(np.allclose(p, q, rtol=1e-5, atol=1e-12) for p, q in zip(a.delta_mean_abs, b.delta_mean_abs)):
+        return "MISMATCH in delta_mean_abs"
+    if not all(np.array_equal(p, q) for p, q in zip(a.edge_abs, b.edge_abs)):
+        return "MISMATCH in edge_abs"
+    return "equal to Trainer's (rtol 1e-5) after 5 steps"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--block", type=int, default=50, help="steps per arm per round")
+    ap.add_argument("--warmup", type=int, default=100, help="steps per arm before timing")
+    ap.add_argument("--no-sketch", action="store_true", help="leave out the sketch arm")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(1)
+    config = RunConfig(**BENCH_CONFIG)  # eval_every = 50, as in the app
+    arms = {
+        "plain A": PlainLoop(config),
+        "plain B": PlainLoop(config),
+        "vgviz": Trainer(config),
+        "no edges": Trainer(config, capture_edges=False),
+        "no eval": Trainer(config.replace(eval_every=1_000_000)),
+    }
+    if not args.no_sketch:
+        arms["sketch"] = SketchLoop(config)
+        arms["sketch/10"] = SketchLoop(config, detail_every=10)
+    labels = {
+        "plain A": "plain PyTorch step (baseline)",
+        "plain B": "plain PyTorch step again (noise floor)",
+        "vgviz": "Trainer.step(), full capture, eval every 50",
+        "no edges": "Trainer.step(), capture_edges=False",
+        "no eval": "Trainer.step(), full capture, no eval",
+        "sketch": "sketch, not vgviz: autograd.grad + batched stats",
+        "sketch/10": "same sketch, delta only every 10th step",
+    }
+    print("bench_step: instrumented vs plain training step")
+    print(machine_line())
+    print(f"model {config.depth}x{config.width} {config.activation}/{config.init}, batch {config.batch_size}, "
+          f"{config.optimizer} lr {config.lr:g}, torch threads {torch.get_num_threads()}; "
+          f"{args.rounds} rounds x {args.block} steps per arm, shuffled order; "
+          "every arm samples its batches like Trainer (numpy permutation + gather)")
+
+    if not args.no_sketch:
+        print(f"sketch numbers: {check_sketch(config)}")
+    for arm in arms.values():
+        for _ in range(args.warmup):
+            arm.step()
+
+    rng = random.Random(0)
+    names = list(arms)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    t_start = time.perf_counter()
+    for _ in range(args.rounds):
+        order = names[:]
+        rng.shuffle(order)
+        for name in order:
+            step = arms[name].step
+            t0 = time.perf_counter()
+            for _ in range(args.block):
+                step()
+            times[name].append((time.perf_counter() - t0) / args.block)
+    elapsed = time.perf_counter() - t_start
+
+    base = times["plain A"]
+    ratios = {n: [t / b for t, b in zip(times[n], base)] for n in names}
+    rows = []
+    for n in names:
+        rows.append([labels[n], f"{median(times[n]) * 1e3:.2f}",
+                     f"{median(ratios[n]):.3f}", spread(ratios[n])])
+    print()
+    print(table(["arm", "ms/step (median)", "ratio to plain A", "min–max"], rows))
+    print(f"\n({elapsed:.0f} s of timed steps; ratios are per round, then the median over rounds)")
+    r = median(ratios["vgviz"])
+    floor = median(ratios["plain B"])
+    diverged = [n for n in ("vgviz", "no edges", "no eval") if arms[n].diverged]
+    if "sketch" in ratios:
+        print(f"sketch of a cheaper capture (same StepStats): {median(ratios['sketch']):.3f} x plain; "
+              f"with delta only every 10th step: {median(ratios['sketch/10']):.3f} x plain")
+    if diverged:
+        print(f"note: {', '.join(diverged)} diverged (no optimizer updates after that)")
+    print(verdict("instrumented step", r <= TARGET,
+                  f"Trainer.step() / plain = {r:.3f} (target <= {TARGET}); noise floor plain/plain = {floor:.3f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
