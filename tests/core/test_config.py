@@ -24,7 +24,7 @@ BAD = [
     ("activation", "swish", "sigmoid, tanh, relu"),
     ("activation", 3, "sigmoid, tanh, relu"),
     ("dataset", "mnist", "spiral, moons, circles, xor, blobs"),
-    ("init", "glorot", "default, xavier, he, small"),
+    ("init", "glorot", "default, xavier, xavier_uniform, xavier_normal, he, he_uniform, he_normal, lecun_normal, orthogonal, small, nielsen"),
     ("optimizer", "rmsprop", "sgd, adam"),
     ("depth", True, "integer from 1 to 100"),
     ("batch_size", False, "integer from 1 to 4096"),

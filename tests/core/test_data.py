@@ -11,7 +11,22 @@ CLASSES = {"spiral": 2, "moons": 2, "circles": 2, "xor": 2, "blobs": 3}
 
 
 def test_every_config_dataset_exists():
-    assert set(DATASETS) == set(CLASSES)
+    assert set(DATASETS) == set(CLASSES) | {"digits"}
+
+
+def test_digits_are_the_real_8x8_images():
+    d = make_dataset("digits", 0)
+    assert d.n_classes == 10 and d.n_features == 64
+    assert len(d.x_train) + len(d.x_test) == 1797
+    assert len(d.x_test) == round(1797 * 0.2)
+    x = np.concatenate([d.x_train, d.x_test])
+    assert x.min() == 0.0 and x.max() == 1.0          # pixels 0..16 scaled to 0..1
+    assert np.all(np.isclose(x * 16, np.round(x * 16), atol=1e-5))  # integer counts underneath
+    counts = np.bincount(np.concatenate([d.y_train, d.y_test]), minlength=10)
+    assert counts.min() >= 170 and counts.max() <= 190   # the optdigits test set: 174..183 per digit
+    same = make_dataset("digits", 0)
+    assert np.array_equal(same.x_train, d.x_train)
+    assert not np.array_equal(make_dataset("digits", 1).y_train, d.y_train)  # the split is seeded
 
 
 @pytest.mark.parametrize("name", sorted(CLASSES))

@@ -10,10 +10,14 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-DATASETS = ("spiral", "moons", "circles", "xor", "blobs")
-ACTIVATIONS = ("sigmoid", "tanh", "relu")
-INITS = ("default", "xavier", "he", "small")
+DATASETS = ("spiral", "moons", "circles", "xor", "blobs", "digits")
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "identity")
+INITS = ("default", "xavier", "xavier_uniform", "xavier_normal", "he", "he_uniform", "he_normal",
+         "lecun_normal", "orthogonal", "small", "nielsen")
 OPTIMIZERS = ("sgd", "adam")
+NORMS = ("none", "batchnorm", "layernorm")
+LOSSES = ("cross_entropy", "mse")
+DTYPES = ("float32", "float64", "bfloat16")
 
 # Integer fields: (low, high) inclusive.
 INT_RANGES = {
@@ -24,29 +28,48 @@ INT_RANGES = {
     "seed": (0, 2**31 - 1),
     "eval_every": (1, 1_000_000),
 }
-# Float fields: (low, high), low exclusive, high inclusive.
+# Float fields: (low, high, low_inclusive); high is inclusive.
 FLOAT_RANGES = {
-    "lr": (0.0, 10.0),
+    "lr": (0.0, 10.0, False),
+    "momentum": (0.0, 0.999, True),
+    "leaky_slope": (0.0, 1.0, False),
+    "init_std": (0.0, 100.0, False),
+    "clip_norm": (0.0, 1e6, True),
+    "clip_value": (0.0, 1e6, True),
 }
+BOOL_FIELDS = ("residual",)
 CHOICES = {
     "dataset": DATASETS,
     "activation": ACTIVATIONS,
     "init": INITS,
     "optimizer": OPTIMIZERS,
+    "norm": NORMS,
+    "loss": LOSSES,
+    "dtype": DTYPES,
 }
 
 FIELD_HELP = {
-    "dataset": "the 2-D training set",
+    "dataset": "the training set: 2-D toys, or digits (8×8 handwritten digits, 1,797 images)",
     "depth": "number of hidden layers",
     "width": "units in each hidden layer",
     "activation": "non-linearity after every hidden layer",
-    "init": "weight initialisation (default = PyTorch's)",
+    "init": "weight initialisation (default = PyTorch's; xavier = xavier_uniform; he = he_normal, fan-in; "
+            "small = N(0, init_std²); nielsen = N(0,1)/√fan_in weights and N(0,1) biases)",
     "optimizer": "update rule",
     "lr": "learning rate",
     "batch_size": "examples per training step",
     "steps": "training steps in a run",
     "seed": "seed for data, weights and batches",
     "eval_every": "steps between test-set evaluations",
+    "momentum": "SGD momentum (0 = plain SGD; ignored by adam)",
+    "leaky_slope": "negative slope of leaky_relu",
+    "init_std": "standard deviation of the 'small' init",
+    "norm": "normalisation after every hidden Linear layer (before the activation)",
+    "residual": "residual blocks f(W₂·f(W₁x) + x) instead of a plain stack",
+    "clip_norm": "clip the global gradient norm to this value (0 = off)",
+    "clip_value": "clip every gradient element to ±this value (0 = off)",
+    "loss": "cross_entropy on logits, or mse against one-hot targets",
+    "dtype": "number format of weights, data and gradients",
 }
 
 
@@ -71,6 +94,15 @@ class RunConfig:
     steps: int = 5000
     seed: int = 0
     eval_every: int = 50
+    momentum: float = 0.0
+    leaky_slope: float = 0.01
+    init_std: float = 0.01
+    norm: str = "none"
+    residual: bool = False
+    clip_norm: float = 0.0
+    clip_value: float = 0.0
+    loss: str = "cross_entropy"
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -107,9 +139,26 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def summary(self) -> str:
-        """One line for captions and window titles."""
-        return (f"{self.dataset} · {self.depth}×{self.width} {self.activation} · "
-                f"init {self.init} · {self.optimizer} lr {self.lr:g} · batch {self.batch_size} · seed {self.seed}")
+        """One line for captions and window titles: every field that differs from the plain default."""
+        extras = []
+        if self.norm != "none":
+            extras.append(self.norm)
+        if self.residual:
+            extras.append("residual")
+        if self.clip_norm:
+            extras.append(f"clip ‖g‖ {self.clip_norm:g}")
+        if self.clip_value:
+            extras.append(f"clip |g| {self.clip_value:g}")
+        if self.loss != "cross_entropy":
+            extras.append(self.loss)
+        if self.dtype != "float32":
+            extras.append(self.dtype)
+        optimizer = self.optimizer + (f" momentum {self.momentum:g}" if self.optimizer == "sgd" and self.momentum else "")
+        init = self.init + (f" σ {self.init_std:g}" if self.init == "small" else "")
+        activation = self.activation + (f"({self.leaky_slope:g})" if self.activation == "leaky_relu" else "")
+        parts = [self.dataset, f"{self.depth}×{self.width} {activation}", f"init {init}",
+                 f"{optimizer} lr {self.lr:g}", f"batch {self.batch_size}", *extras, f"seed {self.seed}"]
+        return " · ".join(parts)
 
 
 def _parse_text(name: str, text: str) -> Any:
@@ -124,9 +173,20 @@ def _parse_text(name: str, text: str) -> Any:
         try:
             return float(text)
         except ValueError:
-            lo, hi = FLOAT_RANGES[name]
-            raise ConfigError(name, f"must be a number > {lo:g} and ≤ {hi:g}, got {text!r}") from None
+            raise ConfigError(name, f"{_float_range_text(name)}; got {text!r}") from None
+    if name in BOOL_FIELDS:
+        lowered = text.lower()
+        if lowered in ("true", "yes", "on", "1"):
+            return True
+        if lowered in ("false", "no", "off", "0"):
+            return False
+        raise ConfigError(name, f"must be true or false; got {text!r}")
     return text
+
+
+def _float_range_text(name: str) -> str:
+    lo, hi, lo_inclusive = FLOAT_RANGES[name]
+    return f"must be a finite number {'≥' if lo_inclusive else '>'} {lo:g} and ≤ {hi:g}"
 
 
 def _check(name: str, value: Any) -> Any:
@@ -144,9 +204,17 @@ def _check(name: str, value: Any) -> Any:
             raise ConfigError(name, f"must be an integer from {lo} to {hi}; got {value!r}")
         return value
     if name in FLOAT_RANGES:
-        lo, hi = FLOAT_RANGES[name]
+        lo, hi, lo_inclusive = FLOAT_RANGES[name]
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value) or not lo < value <= hi:
-            raise ConfigError(name, f"must be a finite number > {lo:g} and ≤ {hi:g}; got {value!r}")
+        if ok and math.isfinite(value):
+            ok = (lo <= value if lo_inclusive else lo < value) and value <= hi
+        else:
+            ok = False
+        if not ok:
+            raise ConfigError(name, f"{_float_range_text(name)}; got {value!r}")
         return float(value)
+    if name in BOOL_FIELDS:
+        if not isinstance(value, bool):
+            raise ConfigError(name, f"must be true or false; got {value!r}")
+        return value
     raise ConfigError(name, "unknown field")  # pragma: no cover - every field is in a table

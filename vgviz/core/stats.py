@@ -20,6 +20,11 @@ class StepStats:
     edge_abs: tuple[np.ndarray, ...] | None  # per layer (out, in): |dL/dW_ij|
     test_loss: float | None = None
     test_accuracy: float | None = None
+    activation_std: np.ndarray | None = None   # (H,) std of each hidden activation's output: the forward signal
+    skip_grad: np.ndarray | None = None        # (B,) mean |dL/du| at each residual sum (the skip path)
+    skip_connections: tuple[tuple[int, int], ...] = ()  # (a, b): Linear a's output skips to Linear b's
+    grad_norm_total: float | None = None       # global ‖g‖ before clipping
+    clipped: bool = False                      # clipping changed this step's gradients
 
     def __post_init__(self) -> None:
         for arr in self._arrays():
@@ -31,6 +36,9 @@ class StepStats:
         yield self.delta_l2
         yield from self.delta_mean_abs
         yield from self.edge_abs or ()
+        for extra in (self.activation_std, self.skip_grad):
+            if extra is not None:
+                yield extra
 
     @property
     def n_layers(self) -> int:
@@ -54,6 +62,14 @@ class StepStats:
         return True
 
     __hash__ = None  # mutable-looking arrays inside: not hashable
+
+    @property
+    def zero_grad_fraction(self) -> np.ndarray | None:
+        """Per Linear layer, the fraction of weight gradients that are exactly 0
+        (underflow in low precision, or dead units)."""
+        if self.edge_abs is None:
+            return None
+        return np.array([float((e == 0).mean()) for e in self.edge_abs])
 
     def layer_dict(self, index: int) -> dict[str, float]:
         return {"grad_mean_abs": float(self.grad_mean_abs[index]),

@@ -9,9 +9,19 @@ from torch import nn
 
 from .config import RunConfig
 from .data import make_dataset
-from .models import build_mlp, layer_labels
+from .models import DTYPES, build_model, layer_labels
 from .probes import GradientProbe
 from .stats import StepStats
+
+
+def make_loss(name: str, n_classes: int):
+    if name == "mse":
+        def mse(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            # squared error of the outputs against one-hot targets, as in Nielsen's quadratic cost
+            target = nn.functional.one_hot(y, n_classes).to(logits.dtype)
+            return nn.functional.mse_loss(logits, target)
+        return mse
+    return nn.CrossEntropyLoss()
 
 
 class Trainer:
@@ -19,17 +29,21 @@ class Trainer:
         self.config = config
         self.capture_edges = capture_edges
         self.data = make_dataset(config.dataset, config.seed)
-        self.model = build_mlp(config, self.data.n_features, self.data.n_classes)
+        self.model = build_model(config, self.data.n_features, self.data.n_classes)
         self.probe = GradientProbe(self.model)
         self.layer_names = tuple(layer_labels(len(self.probe.linear_names)))
-        self.loss_fn = nn.CrossEntropyLoss()
+        self.skip_connections = tuple(self.model.skip_connections()) if hasattr(self.model, "skip_connections") else ()
+        self.dtype = DTYPES[config.dtype]
+        self.loss_fn = make_loss(config.loss, self.data.n_classes)
+        params = list(self.model.parameters())
         if config.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+            self.optimizer = torch.optim.Adam(params, lr=config.lr)
         else:
-            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr)
-        self._x_train = torch.from_numpy(self.data.x_train)
+            self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
+        self._params = params
+        self._x_train = torch.from_numpy(self.data.x_train).to(self.dtype)
         self._y_train = torch.from_numpy(self.data.y_train)
-        self._x_test = torch.from_numpy(self.data.x_test)
+        self._x_test = torch.from_numpy(self.data.x_test).to(self.dtype)
         self._y_test = torch.from_numpy(self.data.y_test)
         self.step_count = 0
         self.diverged = False
@@ -75,11 +89,16 @@ class Trainer:
                       layer_names=list(self.layer_names))
 
     def evaluate(self) -> tuple[float, float]:
-        """Test-set loss and accuracy."""
-        with torch.no_grad():
-            logits = self.model(self._x_test)
-            loss = self.loss_fn(logits, self._y_test).item()
-            acc = (logits.argmax(1) == self._y_test).float().mean().item()
+        """Test-set loss and accuracy (normalisation layers in eval mode)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                logits = self.model(self._x_test)
+                loss = float(self.loss_fn(logits, self._y_test))
+                acc = (logits.argmax(1) == self._y_test).float().mean().item()
+        finally:
+            self.model.train(was_training)
         return loss, acc
 
     def _forward_backward(self, step: int) -> StepStats:
@@ -89,10 +108,11 @@ class Trainer:
         logits = self.model(x)
         loss = self.loss_fn(logits, y)
         loss.backward()
-        cap = self.probe.capture(edges=self.capture_edges)
+        cap = self.probe.capture(edges=self.capture_edges)  # before clipping: the gradient as computed
         loss_value = loss.item()
         accuracy = (logits.detach().argmax(1) == y).float().mean().item()
         diverged = not (math.isfinite(loss_value) and np.isfinite(cap.grad_l2).all())
+        clipped = False if diverged else self._clip(cap.grad_norm_total)
         test_loss = test_acc = None
         if step % self.config.eval_every == 0 and not diverged:
             test_loss, test_acc = self.evaluate()
@@ -102,4 +122,21 @@ class Trainer:
             grad_mean_abs=cap.grad_mean_abs, grad_l2=cap.grad_l2, delta_l2=cap.delta_l2,
             delta_mean_abs=cap.delta_mean_abs, edge_abs=cap.edge_abs,
             test_loss=test_loss, test_accuracy=test_acc,
+            activation_std=cap.activation_std, skip_grad=cap.skip_grad_mean_abs,
+            skip_connections=self.skip_connections, grad_norm_total=cap.grad_norm_total, clipped=clipped,
         )
+
+    def _clip(self, total_norm: float) -> bool:
+        """Apply clip_value then clip_norm; True if either changed a gradient."""
+        clipped = False
+        if self.config.clip_value:
+            limit = self.config.clip_value
+            grads = [p.grad for p in self._params if p.grad is not None]
+            biggest = max(float(n) for n in torch._foreach_norm(grads, float("inf"))) if grads else 0.0
+            if biggest > limit:
+                torch.nn.utils.clip_grad_value_(self._params, limit)
+                clipped = True
+        if self.config.clip_norm:
+            before = float(torch.nn.utils.clip_grad_norm_(self._params, self.config.clip_norm))
+            clipped = clipped or before > self.config.clip_norm
+        return clipped

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from ..core.config import CHOICES, FIELD_HELP, INT_RANGES, ConfigError, RunConfig
+from ..core.config import BOOL_FIELDS, CHOICES, FIELD_HELP, INT_RANGES, ConfigError, RunConfig
 from ..core.presets import Preset
 
 
@@ -41,7 +41,14 @@ class ControlPanel(QtWidgets.QWidget):
             form.addRow(name.replace("_", " "), editor)
         box = QtWidgets.QGroupBox("Run configuration")
         box.setLayout(form)
-        outer.addWidget(box)
+        # The fields scroll; preset, messages and buttons stay in view at any window height.
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidget(box)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumHeight(120)
+        outer.addWidget(scroll, 1)
 
         self.pending_label = QtWidgets.QLabel("Changed: press Reset to apply.")
         self.pending_label.setStyleSheet("color: #f0b429;")
@@ -67,10 +74,13 @@ class ControlPanel(QtWidgets.QWidget):
         self.auto_range_box.setToolTip("Off: the colour scale is fixed at the first step of a run,\n"
                                        "so colours compare across steps. On: re-fit every frame.")
         outer.addWidget(self.auto_range_box)
-        outer.addStretch(1)
         self._loading = False
 
     def _make_editor(self, name: str) -> QtWidgets.QWidget:
+        if name in BOOL_FIELDS:
+            w = QtWidgets.QCheckBox()
+            w.toggled.connect(self._on_edited)
+            return w
         if name in CHOICES:
             w = QtWidgets.QComboBox()
             w.addItems(list(CHOICES[name]))
@@ -93,7 +103,9 @@ class ControlPanel(QtWidgets.QWidget):
     def raw_values(self) -> dict[str, str]:
         out = {}
         for name, w in self.editors.items():
-            if isinstance(w, QtWidgets.QComboBox):
+            if isinstance(w, QtWidgets.QCheckBox):
+                out[name] = "true" if w.isChecked() else "false"
+            elif isinstance(w, QtWidgets.QComboBox):
                 out[name] = w.currentText()
             elif isinstance(w, QtWidgets.QSpinBox):
                 out[name] = str(w.value())
@@ -110,7 +122,9 @@ class ControlPanel(QtWidgets.QWidget):
         try:
             for name, value in config.to_dict().items():
                 w = self.editors[name]
-                if isinstance(w, QtWidgets.QComboBox):
+                if isinstance(w, QtWidgets.QCheckBox):
+                    w.setChecked(bool(value))
+                elif isinstance(w, QtWidgets.QComboBox):
                     w.setCurrentText(str(value))
                 elif isinstance(w, QtWidgets.QSpinBox):
                     w.setValue(int(value))

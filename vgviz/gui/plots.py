@@ -102,7 +102,7 @@ class TrainingPlots(QtWidgets.QWidget):
         if self._bars is not None:
             self.flow_plot.removeItem(self._bars)
             self._bars = None
-        ticks = [(i, n.replace("hidden", "h")) for i, n in enumerate(names)]
+        ticks = [(i, n.replace("hidden", "h").replace("output", "out")) for i, n in enumerate(names)]
         step = max(1, math.ceil(len(ticks) / 12))
         self.flow_plot.getAxis("bottom").setTicks([ticks[::step]])
         self.clear()
