@@ -116,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             from .gui.app import run_app
             return run_app(preset=getattr(args, "preset", None))
         if args.command == "presets":
-            for p in list_presets():
-                print(f"{p.name:<18} {p.title}: {p.description}")
+            presets = list_presets()
+            pad = max(len(p.name) for p in presets)
+            for p in presets:
+                print(f"{p.name:<{pad}}  {p.title}: {p.description}")
             return 0
         if args.command == "report":
             config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
