@@ -6,8 +6,10 @@ from different runs do not compare, ratios from the same run do.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -51,6 +53,7 @@ def isolate_settings() -> str:
     from PySide6.QtCore import QSettings
 
     folder = tempfile.mkdtemp(prefix="vgviz-bench-settings-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, folder)
     return folder
