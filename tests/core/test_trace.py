@@ -94,10 +94,78 @@ def test_record_leaves_weights_and_grads_untouched():
 
 
 def test_record_rejects_models_it_cannot_explain():
-    with pytest.raises(TraceError, match="nn.Sequential"):
-        record(nn.Linear(2, 2), torch.randn(1, 2), None, lambda o, y: o.sum())
+    with pytest.raises(TraceError, match="no Linear layer"):
+        record(nn.Sequential(nn.ReLU()), torch.randn(1, 2), None, lambda o, y: o.sum())
     with pytest.raises(TraceError, match="must follow a Linear"):
         record(nn.Sequential(nn.ReLU(), nn.Linear(2, 2)), torch.randn(1, 2), None, lambda o, y: o.sum())
+    with pytest.raises(TraceError, match="Conv1d"):
+        record(nn.Sequential(nn.Linear(4, 4), nn.Conv1d(1, 1, 1)), torch.randn(1, 4), None, lambda o, y: o.sum())
+    single = record(nn.Linear(3, 2), torch.randn(4, 3), None, lambda o, y: o.sum())  # one layer is a chain too
+    assert [f.kind for f in single.frames] == ["linear", "loss", "linear"]
+
+
+def _trainer_trace(**changes):
+    from vgviz.core.config import RunConfig
+    from vgviz.core.trainer import Trainer
+
+    trainer = Trainer(RunConfig(depth=4, width=6, **changes))
+    return trainer, trainer.trace()
+
+
+def test_batchnorm_layers_get_their_own_frames_and_running_stats_are_kept():
+    trainer, _ = _trainer_trace(norm="batchnorm")
+    bn = trainer.model[1]
+    before = (bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone())
+    trace = trainer.trace()
+    assert torch.equal(bn.running_mean, before[0]) and torch.equal(bn.running_var, before[1])
+    assert torch.equal(bn.num_batches_tracked, before[2])
+    kinds = [f.kind for f in trace.frames]
+    assert kinds.count("norm") == 8  # 4 hidden layers: a forward and a backward frame each
+    # backward frame of a norm output: dL/d(norm output), by autograd
+    idx = torch.from_numpy(trainer.batch_indices(0))
+    x, y = trainer._x_train[idx], trainer._y_train[idx]
+    normed = []
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        normed.append(output)
+
+    hook = bn.register_forward_hook(keep)
+    trainer.model.zero_grad()
+    trainer.loss_fn(trainer.model(x), y).backward()
+    hook.remove()
+    frame = next(f for f in trace.backward_frames if f.kind == "norm" and f.layer == 0)
+    np.testing.assert_allclose(frame.delta, normed[0].grad.numpy(), rtol=1e-5, atol=1e-10)
+    # the hand chain rule is only claimed for plain chains
+    assert all(f.delta_chain is None for f in trace.backward_frames if f.kind == "linear" and f.layer < 4)
+
+
+def test_residual_frames_split_the_gradient_into_skip_and_branch():
+    trainer, trace = _trainer_trace(residual=True, activation="relu", init="he")
+    skips = [f for f in trace.backward_frames if f.kind == "residual"]
+    assert len(skips) == 2 and [f.layer for f in skips] == [3, 2]  # blocks of Linear 1-2 and 3
+    block = trainer.model.blocks[1]
+    idx = torch.from_numpy(trainer.batch_indices(0))
+    x, y = trainer._x_train[idx], trainer._y_train[idx]
+    captured = {}
+
+    def keep(module, inputs, output):
+        inputs[0].retain_grad()
+        module.last_sum.retain_grad()
+        captured["x"], captured["u"] = inputs[0], module.last_sum
+
+    hook = block.register_forward_hook(keep)
+    trainer.model.zero_grad()
+    trainer.loss_fn(trainer.model(x), y).backward()
+    hook.remove()
+    frame = skips[0]
+    np.testing.assert_allclose(frame.delta, captured["u"].grad.numpy(), rtol=1e-5, atol=1e-10)   # skip part
+    np.testing.assert_allclose(frame.delta + frame.delta_chain, captured["x"].grad.numpy(), rtol=1e-4, atol=1e-9)
+    # frame_display and explain handle the new kinds
+    from vgviz.core.trace import explain, frame_display
+    for i in range(len(trace)):
+        frame_display(trace, i)
+        assert explain(trace, i)
 
 
 def test_trace_of_a_vgviz_trainer_model():

@@ -71,30 +71,19 @@ class BackpropTrace:
         return tuple(f for f in self.frames if f.phase == "backward")
 
     def backward_frame(self, layer: int) -> Frame:
-        return next(f for f in self.frames if f.phase == "backward" and f.layer == layer)
+        """The backward frame of Linear layer `layer`."""
+        return next(f for f in self.frames if f.phase == "backward" and f.kind == "linear" and f.layer == layer)
 
     def forward_frame(self, layer: int) -> Frame:
-        return next(f for f in self.frames if f.phase == "forward" and f.layer == layer)
+        """The forward frame of Linear layer `layer`."""
+        return next(f for f in self.frames if f.phase == "forward" and f.kind == "linear" and f.layer == layer)
 
 
 class TraceError(ValueError):
-    """The model is not a chain of Linear layers and element-wise activations."""
+    """The model holds a layer the trace cannot explain."""
 
 
-def _split_sequential(model: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]]:
-    if not isinstance(model, nn.Sequential):
-        raise TraceError(f"record() needs an nn.Sequential of Linear layers and activations, got {type(model).__name__}")
-    pairs: list[tuple[nn.Linear, nn.Module | None]] = []
-    for module in model:
-        if isinstance(module, nn.Linear):
-            pairs.append((module, None))
-        elif pairs and pairs[-1][1] is None:
-            pairs[-1] = (pairs[-1][0], module)  # the element-wise activation after that Linear
-        else:
-            raise TraceError(f"record(): {type(module).__name__} must follow a Linear layer")
-    if not pairs:
-        raise TraceError("record(): the model has no Linear layer")
-    return pairs
+_PASSIVE = (nn.Dropout, nn.Identity, nn.Sequential, nn.ModuleList)
 
 
 def _elementwise_derivative(act: nn.Module, z: torch.Tensor) -> torch.Tensor:
@@ -107,97 +96,221 @@ def _elementwise_derivative(act: nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
-    arr = t.detach().cpu().numpy().copy()
+    t = t.detach()
+    if t.dtype not in (torch.float32, torch.float64, torch.int64, torch.bool):
+        t = t.float()  # numpy has no bfloat16
+    arr = t.cpu().numpy().copy()
     arr.flags.writeable = False
     return arr
+
+
+def _check_supported(model: nn.Module) -> None:
+    from .models import ACTIVATION_TYPES, NORM_TYPES
+
+    if not any(isinstance(m, nn.Linear) for m in model.modules()):
+        raise TraceError("record(): the model has no Linear layer")
+    for name, m in model.named_modules():
+        if next(m.children(), None) is not None:
+            continue  # containers: their leaves are checked
+        if not isinstance(m, (nn.Linear, *NORM_TYPES, *ACTIVATION_TYPES, *_PASSIVE)):
+            raise TraceError(f"record(): cannot explain layer {name or type(m).__name__} ({type(m).__name__}); "
+                             "it handles Linear layers, element-wise activations, batch/layer norm and residual blocks")
+
+
+class _Recorder:
+    """Forward hooks that note, in call order, every Linear output z, norm output, activation
+    (its input and output) and residual sum u, keeping their gradients for the backward frames."""
+
+    def __init__(self, model: nn.Module):
+        from .models import ACTIVATION_TYPES, NORM_TYPES
+
+        self.events: list[tuple] = []
+        self.linears: list[nn.Linear] = []
+        self.handles = []
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                self.handles.append(m.register_forward_hook(self._on_linear))
+            elif isinstance(m, NORM_TYPES):
+                self.handles.append(m.register_forward_hook(self._on_norm))
+            elif isinstance(m, ACTIVATION_TYPES) and not isinstance(m, nn.Identity):
+                self.handles.append(m.register_forward_hook(self._on_activation))
+            elif hasattr(m, "last_sum"):
+                self.handles.append(m.register_forward_hook(self._on_residual))
+
+    def _on_linear(self, module, inputs, output):
+        output.retain_grad()
+        self.linears.append(module)
+        self.events.append(("linear", len(self.linears) - 1, output))
+
+    def _on_norm(self, module, inputs, output):
+        if not self.linears:
+            raise TraceError(f"record(): {type(module).__name__} must follow a Linear layer")
+        output.retain_grad()
+        self.events.append(("norm", len(self.linears) - 1, output, module))
+
+    def _on_activation(self, module, inputs, output):
+        if not self.linears:
+            raise TraceError(f"record(): {type(module).__name__} must follow a Linear layer")
+        self.events.append(("activation", len(self.linears) - 1, inputs[0], output, module))
+
+    def _on_residual(self, module, inputs, output):
+        u, x = module.last_sum, inputs[0]
+        u.retain_grad()
+        x.retain_grad()
+        self.events.append(("residual", len(self.linears) - 1, u, x))
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
 
 
 def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
            layer_names: list[str] | None = None) -> BackpropTrace:
     """Run one forward and backward pass of `model` on (x, y) and return its frames.
 
-    `loss_fn(output, y)` must return a scalar. Parameter gradients and the
-    model's train/eval mode are restored afterwards; the weights are not changed.
+    `loss_fn(output, y)` must return a scalar. Parameter gradients, normalisation
+    running statistics and the model's train/eval mode are restored afterwards;
+    the weights are not changed.
     """
-    pairs = _split_sequential(model)
+    from .models import NORM_TYPES
+
+    _check_supported(model)
     params = list(model.parameters())
     saved_grads = [None if p.grad is None else p.grad.clone() for p in params]
-    zs: list[torch.Tensor] = []
-    acts: list[torch.Tensor] = []
-    fprimes: list[torch.Tensor | None] = []
+    norm_buffers = [(b, b.detach().clone()) for m in model.modules() if isinstance(m, NORM_TYPES)
+                    for b in m.buffers()]
+    recorder = _Recorder(model)
     try:
         with torch.enable_grad():
-            h = x.detach().clone().requires_grad_(True)
-            x_in = h
-            for linear, act in pairs:
-                z = linear(h)
-                z.retain_grad()
-                zs.append(z)
-                if act is not None:
-                    fprimes.append(_elementwise_derivative(act, z))
-                    h = act(z)
-                else:
-                    fprimes.append(None)
-                    h = z
-                acts.append(h)
-            loss = loss_fn(h, y)
+            x_in = x.detach().clone().requires_grad_(True)
+            out = model(x_in)
+            loss = loss_fn(out, y)
             for p in params:
                 p.grad = None
             loss.backward()
-        deltas = [z.grad.detach().clone() for z in zs]
-        grad_ws = [linear.weight.grad.detach().clone() for linear, _ in pairs]
+        events = recorder.events
+        linears = recorder.linears
         input_grad = x_in.grad.detach().clone()
+        grad_ws = [lin.weight.grad.detach().clone() for lin in linears]
     finally:
+        recorder.close()
         for p, g in zip(params, saved_grads):
             p.grad = g
+        with torch.no_grad():
+            for buf, saved in norm_buffers:
+                buf.copy_(saved)
 
-    n = len(pairs)
+    n = len(linears)
     names = list(layer_names) if layer_names else [f"hidden{i + 1}" for i in range(n - 1)] + ["output"]
+    zs = {e[1]: e[2] for e in events if e[0] == "linear"}
+    # the activation applied after each Linear (after its norm, or after a residual sum)
+    acts: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    for e in events:
+        if e[0] == "activation" and e[1] not in acts:
+            _, i, act_in, act_out, module = e
+            acts[i] = (act_in, act_out, _elementwise_derivative(module, act_in))
+    plain_chain = not any(e[0] in ("norm", "residual") for e in events)
+
+    def layer_output(i):
+        return acts[i][1] if i in acts else zs[i]
+
+    def fprime(i):
+        return acts[i][2] if i in acts else None
+
     frames: list[Frame] = []
-    for i in range(n):
+    for e in events:
         k = len(frames) + 1
-        frames.append(Frame(index=len(frames), phase="forward", kind="linear", layer=i,
-                            label=f"F{k} forward · layer {i + 1} ({names[i]})",
-                            z=_np(zs[i]), a=_np(acts[i]),
-                            fprime=None if fprimes[i] is None else _np(fprimes[i]),
-                            fprime_mean=None if fprimes[i] is None else float(fprimes[i].mean())))
+        if e[0] == "linear":
+            i = e[1]
+            fp = fprime(i)
+            frames.append(Frame(index=len(frames), phase="forward", kind="linear", layer=i,
+                                label=f"F{k} forward · layer {i + 1} ({names[i]})",
+                                z=_np(zs[i]), a=_np(layer_output(i)),
+                                fprime=None if fp is None else _np(fp),
+                                fprime_mean=None if fp is None else float(fp.float().mean())))
+        elif e[0] == "norm":
+            i, normed, module = e[1], e[2], e[3]
+            frames.append(Frame(index=len(frames), phase="forward", kind="norm", layer=i,
+                                label=f"F{k} forward · {type(module).__name__} after layer {i + 1} ({names[i]})",
+                                z=_np(zs[i]), a=_np(normed)))
     loss_value = float(loss.detach())
     frames.append(Frame(index=len(frames), phase="forward", kind="loss", layer=None,
-                        label=f"F{len(frames) + 1} loss = {loss_value:.4g}", loss=loss_value,
-                        a=_np(acts[-1])))
-    top_norm = float(deltas[-1].norm())
-    for b, i in enumerate(range(n - 1, -1, -1)):
-        delta = deltas[i]
-        if i == n - 1:
-            chain = delta
-            shrink = None
-        else:
-            chain = (deltas[i + 1] @ pairs[i + 1][0].weight.detach()) * fprimes[i] if fprimes[i] is not None \
-                else deltas[i + 1] @ pairs[i + 1][0].weight.detach()
-            above = float(deltas[i + 1].norm())
-            shrink = float(delta.norm()) / above if above > 0 else float("nan")
-        norm = float(delta.norm())
-        frames.append(Frame(
-            index=len(frames), phase="backward", kind="linear", layer=i,
-            label=f"B{b + 1} backward · layer {i + 1} ({names[i]})",
-            z=_np(zs[i]), a=_np(acts[i]),
-            fprime=None if fprimes[i] is None else _np(fprimes[i]),
-            fprime_mean=None if fprimes[i] is None else float(fprimes[i].mean()),
-            delta=_np(delta), delta_chain=_np(chain), grad_w=_np(grad_ws[i]),
-            delta_norm=norm, shrink=shrink,
-            cumulative=norm / top_norm if top_norm > 0 else float("nan"),
-            grad_w_mean_abs=float(grad_ws[i].abs().mean()),
-        ))
+                        label=f"F{len(frames) + 1} loss = {loss_value:.4g}", loss=loss_value, a=_np(out)))
+
+    top_norm = float(zs[n - 1].grad.norm())
+    b = 0
+    for e in reversed(events):
+        if e[0] not in ("linear", "norm", "residual"):
+            continue
+        b += 1
+        k = len(frames)
+        if e[0] == "linear":
+            i = e[1]
+            delta = zs[i].grad
+            fp = fprime(i)
+            shrink, chain = None, delta
+            if i < n - 1:
+                above = float(zs[i + 1].grad.norm())
+                shrink = float(delta.norm()) / above if above > 0 else float("nan")
+                if plain_chain:
+                    chain = zs[i + 1].grad @ linears[i + 1].weight.detach()
+                    if fp is not None:
+                        chain = chain * fp
+                else:
+                    chain = None
+            norm = float(delta.norm())
+            frames.append(Frame(
+                index=k, phase="backward", kind="linear", layer=i,
+                label=f"B{b} backward · layer {i + 1} ({names[i]})",
+                z=_np(zs[i]), a=_np(layer_output(i)),
+                fprime=None if fp is None else _np(fp),
+                fprime_mean=None if fp is None else float(fp.float().mean()),
+                delta=_np(delta), delta_chain=None if chain is None else _np(chain), grad_w=_np(grad_ws[i]),
+                delta_norm=norm, shrink=shrink,
+                cumulative=norm / top_norm if top_norm > 0 else float("nan"),
+                grad_w_mean_abs=float(grad_ws[i].float().abs().mean()),
+            ))
+        elif e[0] == "norm":
+            i, normed, module = e[1], e[2], e[3]
+            g = normed.grad
+            norm = float(g.norm())
+            frames.append(Frame(
+                index=k, phase="backward", kind="norm", layer=i,
+                label=f"B{b} backward · {type(module).__name__} after layer {i + 1} ({names[i]})",
+                z=_np(zs[i]), a=_np(normed), delta=_np(g), delta_norm=norm,
+                cumulative=norm / top_norm if top_norm > 0 else float("nan"),
+            ))
+        else:  # a residual sum u = branch + x: dL/dx = (branch part) + dL/du (skip part)
+            i, u, block_in = e[1], e[2], e[3]
+            skip = u.grad
+            branch = block_in.grad - skip
+            norm = float(skip.norm())
+            frames.append(Frame(
+                index=k, phase="backward", kind="residual", layer=i,
+                label=f"B{b} backward · skip path around layers up to {i + 1} ({names[i]})",
+                a=_np(u), delta=_np(skip), delta_chain=_np(branch), delta_norm=norm,
+                shrink=float(branch.norm()) / norm if norm > 0 else float("nan"),
+                cumulative=norm / top_norm if top_norm > 0 else float("nan"),
+            ))
+    sizes = (linears[0].in_features,) + tuple(lin.out_features for lin in linears)
+    activation_names = tuple(_activation_name(events, i) for i in range(n))
     return BackpropTrace(
         frames=tuple(frames),
         layer_names=tuple(names),
-        layer_sizes=(pairs[0][0].in_features,) + tuple(lin.out_features for lin, _ in pairs),
-        activations=tuple("" if act is None else type(act).__name__.lower() for _, act in pairs),
-        weights=tuple(_np(lin.weight) for lin, _ in pairs),
+        layer_sizes=sizes,
+        activations=activation_names,
+        weights=tuple(_np(lin.weight) for lin in linears),
         x=_np(x),
         loss=loss_value,
         input_grad=_np(input_grad),
     )
+
+
+def _activation_name(events, i: int) -> str:
+    for e in events:
+        if e[0] == "activation" and e[1] == i:
+            return type(e[4]).__name__.lower()
+    return ""
 
 
 @dataclass(frozen=True)
@@ -248,7 +361,7 @@ def frame_display(trace: BackpropTrace, index: int) -> FrameDisplay:
                   "fixed for this pass; grey = not reached yet")
         return FrameDisplay("activation", input_values, nodes, edges, (lo, hi), frame.layer, caption,
                             trace.layer_names, trace.layer_sizes, notes, legend)
-    backs = trace.backward_frames
+    backs = [f for f in trace.backward_frames if f.kind == "linear"]
     deltas = {f.layer: np.abs(f.delta).reshape(-1, trace.layer_sizes[f.layer + 1]).mean(0) for f in backs}
     # 8 decades: a deep sigmoid net's first layer still gets a colour, not just the floor
     lo, hi = _log_range(list(deltas.values()) + [np.abs(f.grad_w) for f in backs], decades=8)
@@ -272,6 +385,22 @@ def explain(trace: BackpropTrace, index: int) -> list[tuple[str, str]]:
         return rows
     name = trace.layer_names[f.layer]
     act = trace.activations[f.layer] or "none"
+    if f.kind == "norm":
+        if f.phase == "forward":
+            rows.append(("layer", f"normalisation after {name}: each unit rescaled to mean 0, std 1, then γ·x̂ + β"))
+            rows.append(("std of z → after norm", f"{np.std(f.z):.4g} → {np.std(f.a):.4g}"))
+        else:
+            rows.append(("rule", f"gradient at the normalised output of {name}, before it passes the norm"))
+            rows.append(("‖dL/d(norm out)‖", f"{f.delta_norm:.4g}"))
+            rows.append(("since output", f"×{f.cumulative:.4g}"))
+        return rows
+    if f.kind == "residual":
+        rows.append(("rule", "u = branch(x) + x, so dL/dx = (branch part) + dL/du (skip part, unchanged)"))
+        rows.append(("‖dL/du‖ = ‖skip part‖", f"{f.delta_norm:.4g}"))
+        rows.append(("‖branch part‖", f"{float(np.linalg.norm(f.delta_chain)):.4g}"))
+        rows.append(("branch / skip", f"×{f.shrink:.4g}"))
+        rows.append(("since output", f"×{f.cumulative:.4g}"))
+        return rows
     if f.phase == "forward":
         rows.append(("layer", f"{name}: z = W·a + b, a = {act}(z)"))
         rows.append(("mean |z|", f"{np.abs(f.z).mean():.4g}"))
