@@ -19,7 +19,8 @@ else:  # pragma: no cover
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PYSIDE = {"pyside6", "pyside6-essentials", "pyside6-addons"}
-PRESETS = {"deep-sigmoid.toml", "deep-relu-he.toml", "shallow-sigmoid.toml"}
+# every preset file in the repository; the installed package must serve the same set
+PRESETS = {p.name for p in (Path(__file__).resolve().parents[1] / "resources" / "presets").glob("*.toml")}
 
 try:
     from packaging.requirements import Requirement
