@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_CONFIG, machine_line, median, offscreen, quantile, table, verdict  # noqa: E402
+from _common import BENCH_CONFIG, machine_line, median, offscreen, quantile, quiet_qt, table, verdict  # noqa: E402
 
 offscreen()
 
@@ -64,6 +64,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
+    quiet_qt()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     print("bench_diagram: NetworkView frame time (offscreen)")
     print(machine_line())

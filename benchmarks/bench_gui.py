@@ -30,6 +30,7 @@ the plots' repaint count.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -147,10 +148,12 @@ def main(argv=None) -> int:
     window.resize(1280, 800)
     window.show()
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as fh:
-        fh.write("[config]\n" + "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in config.to_dict().items()))
+        # written the way File > Save config writes it (TOML values via json.dumps)
+        fh.write("[config]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in config.to_dict().items()))
         toml_path = fh.name
     if not window.open_config(toml_path):
-        print("could not load the benchmark config into the window")
+        print("could not load the benchmark config into the window: "
+              + window.panel.error_label.text())
         return 2
     if not wait_until(app, lambda: window.history is not None, 60):
         print("the run did not become ready within 60 s")

@@ -21,13 +21,14 @@ vgviz.core.models.build_mlp from the same RunConfig), trained independently:
             what the instrumentation could cost (--no-sketch leaves it out):
             delta = dL/dz from one torch.autograd.grad(loss, params + zs)
             call instead of per-layer forward hooks + Python tensor hooks,
-            and every statistic from two concatenated tensors (all |dL/dW|
+            and every statistic from a few concatenated tensors (all |dL/dp|
             as one flat array, all deltas as one (batch, units) matrix in a
-            reused buffer) with numpy reduceat per layer, instead of ~100
-            small torch ops on fresh tensors.
+            reused buffer, all activations stacked) with numpy reduceat per
+            layer, instead of ~150 small torch ops on fresh tensors.
             Checked equal to Trainer's numbers (rtol 1e-5) at start-up.
-  sketch/10 the sketch computing delta only on every 10th step (the frames a
-            30 Hz display can show); |dW| per edge and per layer every step.
+  sketch/10 the sketch computing the display-only numbers (per-edge |dW|,
+            delta, activation std) only on every 10th step (the frames a
+            30 Hz display can show); per-layer |dW| norms every step.
 
 Batches: every arm samples its batch the way Trainer does, the same
 numpy Generator permutation of (seed, step) followed by a tensor gather, so
@@ -55,7 +56,7 @@ from torch import nn  # noqa: E402
 
 from vgviz.core.config import RunConfig  # noqa: E402
 from vgviz.core.data import make_dataset  # noqa: E402
-from vgviz.core.models import build_mlp  # noqa: E402
+from vgviz.core import models  # noqa: E402
 from vgviz.core.stats import StepStats  # noqa: E402
 from vgviz.core.trainer import Trainer  # noqa: E402
 
@@ -76,7 +77,8 @@ class PlainLoop:
     def __init__(self, config: RunConfig):
         self.config = config
         data = make_dataset(config.dataset, config.seed)
-        self.model = build_mlp(config, data.n_features, data.n_classes)
+        build = getattr(models, "build_model", None) or models.build_mlp   # what Trainer builds
+        self.model = build(config, data.n_features, data.n_classes)
         self.loss_fn = nn.CrossEntropyLoss()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr)
         self.x = torch.from_numpy(data.x_train)
@@ -96,35 +98,43 @@ class PlainLoop:
 
 
 class SketchLoop(PlainLoop):
-    """What Trainer.step() computes (a StepStats of the batch, then the update),
-    with delta taken by torch.autograd.grad and the statistics batched.
+    """What Trainer.step() computes for this config (a StepStats of the batch:
+    loss, accuracy, per-layer |dW| and ||dW||, per-edge |dW|, ||delta|| and
+    per-neuron mean |delta|, activation std, global ||g||, a test evaluation
+    every eval_every steps; then the update), with delta taken by
+    torch.autograd.grad and the statistics batched.
 
-    detail_every=k > 1: delta (per-neuron |delta|, ||delta||) only every k-th
-    step, i.e. only for the frames a GUI can show (~30 Hz of a few hundred
-    steps/s); the other steps use a plain backward and carry NaN deltas. The
-    per-step numbers History keeps (loss, accuracy, ||dW||, mean |dW|) and the
-    per-edge |dW| are computed on every step.
+    detail_every=k > 1: the display-only numbers (per-edge |dW|, delta,
+    activation std) only every k-th step, i.e. only for the frames a GUI can
+    show (~30 Hz of a few hundred steps/s); the other steps use a plain
+    backward, two torch._foreach_norm calls for what History keeps (||dW||,
+    mean |dW|) and the global norm, and carry NaN / None for the rest.
     """
 
     def __init__(self, config: RunConfig, detail_every: int = 1):
         super().__init__(config)
+        if not isinstance(self.model, nn.Sequential):
+            raise TypeError("the sketch handles a plain nn.Sequential MLP only")
         self.detail_every = detail_every
         self.params = list(self.model.parameters())
         self.linears = [m for m in self.model if isinstance(m, nn.Linear)]
+        self.act_index = [i for i, m in enumerate(self.model) if isinstance(m, models.ACTIVATION_TYPES)
+                          and not isinstance(m, nn.Identity)] if hasattr(models, "ACTIVATION_TYPES") else []
         ids = [id(p) for p in self.params]
         self.weight_pos = [ids.index(id(m.weight)) for m in self.linears]
-        counts = [m.weight.numel() for m in self.linears]
+        p_bounds = np.concatenate([[0], np.cumsum([p.numel() for p in self.params])]).astype(np.intp)
+        self.p_offsets = p_bounds[:-1]
         units = [m.out_features for m in self.linears]
-        self.counts = np.array(counts, dtype=np.float64)
-        self.w_offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
+        self.counts = np.array([m.weight.numel() for m in self.linears], dtype=np.float64)
         self.u_offsets = np.concatenate([[0], np.cumsum(units)[:-1]]).astype(np.intp)
-        w_bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
         u_bounds = np.concatenate([[0], np.cumsum(units)]).tolist()
-        self.w_slices = [(a, b, tuple(m.weight.shape)) for a, b, m in zip(w_bounds, w_bounds[1:], self.linears)]
+        self.w_slices = [(int(p_bounds[i]), int(p_bounds[i + 1]), tuple(self.params[i].shape))
+                         for i in self.weight_pos]
         self.u_slices = list(zip(u_bounds, u_bounds[1:]))
         self.n_units = u_bounds[-1]
         self.nan_delta_l2 = np.full(len(units), np.nan)
         self.nan_delta_mean = tuple(np.full(u, np.nan) for u in units)
+        self.nan_act = np.full(len(self.act_index), np.nan)
         self.names = tuple(f"hidden{i + 1}" for i in range(len(self.linears) - 1)) + ("output",)
         data = make_dataset(config.dataset, config.seed)
         self.x_test, self.y_test = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
@@ -142,11 +152,14 @@ class SketchLoop(PlainLoop):
         detail = step % self.detail_every == 0
         n_p = len(self.params)
         if detail:
-            zs, h = [], x
-            for layer in self.model:
+            zs, acts, h = [], [], x
+            act_set = set(self.act_index)
+            for i, layer in enumerate(self.model):
                 h = layer(h)
                 if isinstance(layer, nn.Linear):
                     zs.append(h)
+                elif i in act_set:
+                    acts.append(h)
             loss = self.loss_fn(h, y)
             grads = torch.autograd.grad(loss, self.params + zs)
             for p, g in zip(self.params, grads[:n_p]):
@@ -158,23 +171,36 @@ class SketchLoop(PlainLoop):
             loss.backward()
             grads = [p.grad for p in self.params]
         with torch.no_grad():
-            flat = torch.cat([grads[i].reshape(-1) for i in self.weight_pos]).abs_().numpy()
             if detail:
+                flat = torch.cat([g.reshape(-1) for g in grads[:n_p]]).abs_().numpy()   # every parameter
                 d, a = self._delta_buffers(len(y))
                 torch.cat(grads[n_p:], 1, out=d)          # (batch, all units), reused buffer
                 torch.abs(d, out=a)
                 per_neuron = a.sum(0).div_(len(y)).numpy()
                 delta_sq = d.mul_(d).sum(0).numpy()
+                if acts:   # two-pass std in float32 (torch's std along a dim is ~10x slower)
+                    st = torch.stack(acts).reshape(len(acts), -1)
+                    dev = st - st.mean(1, keepdim=True)
+                    act_std = dev.mul_(dev).sum(1).div_(st.shape[1] - 1).sqrt_().double().numpy()
+                else:
+                    act_std = self.nan_act[:0]
+            else:                                          # what History keeps, and the global norm
+                g = list(grads)
+                norms = torch.stack(list(torch._foreach_norm(g, 1)) + list(torch._foreach_norm(g, 2)))
+                norms = norms.double().numpy()
             accuracy = (h.argmax(1) == y).float().mean().item()
         loss_value = loss.item()
-        grad_l1 = np.add.reduceat(flat, self.w_offsets, dtype=np.float64)
-        grad_l2 = np.sqrt(np.add.reduceat(np.square(flat, dtype=np.float64), self.w_offsets))
         if detail:
+            l1 = np.add.reduceat(flat, self.p_offsets, dtype=np.float64)
+            sq = np.add.reduceat(np.square(flat, dtype=np.float64), self.p_offsets)
             delta_l2 = np.sqrt(np.add.reduceat(delta_sq.astype(np.float64), self.u_offsets))
             delta_mean = tuple(per_neuron[a:b] for a, b in self.u_slices)
+            edges = tuple(flat[a:b].reshape(shape) for a, b, shape in self.w_slices)
         else:
-            delta_l2, delta_mean = self.nan_delta_l2, self.nan_delta_mean
-        edges = tuple(flat[a:b].reshape(shape) for a, b, shape in self.w_slices)
+            l1, sq = norms[:n_p], norms[n_p:] ** 2
+            delta_l2, delta_mean, act_std, edges = self.nan_delta_l2, self.nan_delta_mean, self.nan_act, None
+        grad_l1, grad_l2 = l1[self.weight_pos], np.sqrt(sq[self.weight_pos])
+        total = float(np.sqrt(sq.sum()))
         diverged = not (np.isfinite(loss_value) and np.isfinite(grad_l2).all())
         test_loss = test_acc = None
         if step % c.eval_every == 0 and not diverged:
@@ -182,10 +208,13 @@ class SketchLoop(PlainLoop):
                 logits = self.model(self.x_test)
                 test_loss = self.loss_fn(logits, self.y_test).item()
                 test_acc = (logits.argmax(1) == self.y_test).float().mean().item()
+        extra = {}
+        if "activation_std" in StepStats.__dataclass_fields__:
+            extra = dict(activation_std=act_std, grad_norm_total=total)
         return StepStats(step=step, loss=loss_value, accuracy=accuracy, diverged=diverged,
                          layer_names=self.names, grad_mean_abs=grad_l1 / self.counts, grad_l2=grad_l2,
                          delta_l2=delta_l2, delta_mean_abs=delta_mean,
-                         edge_abs=edges, test_loss=test_loss, test_accuracy=test_acc)
+                         edge_abs=edges, test_loss=test_loss, test_accuracy=test_acc, **extra)
 
     def step(self) -> StepStats:
         stats = self.forward_backward(self.step_count)
@@ -200,13 +229,18 @@ def check_sketch(config: RunConfig) -> str:
     trainer, sketch = Trainer(config), SketchLoop(config)
     for _ in range(5):
         a, b = trainer.step(), sketch.step()
-    for name in ("grad_mean_abs", "grad_l2", "delta_l2"):
-        if not np.allclose(getattr(a, name), getattr(b, name), rtol=1e-5, atol=0):
+    for name in ("grad_mean_abs", "grad_l2", "delta_l2", "activation_std", "grad_norm_total"):
+        va, vb = getattr(a, name, None), getattr(b, name, None)
+        if va is None and vb is None:
+            continue
+        if va is None or vb is None or not np.allclose(va, vb, rtol=1e-5, atol=0):
             return f"MISMATCH in {name}"
     if not all(np.allclose(p, q, rtol=1e-5, atol=1e-12) for p, q in zip(a.delta_mean_abs, b.delta_mean_abs)):
         return "MISMATCH in delta_mean_abs"
     if not all(np.array_equal(p, q) for p, q in zip(a.edge_abs, b.edge_abs)):
         return "MISMATCH in edge_abs"
+    if a.loss != b.loss or a.accuracy != b.accuracy or a.test_loss != b.test_loss:
+        return "MISMATCH in loss/accuracy/test loss"
     return "equal to Trainer's (rtol 1e-5) after 5 steps"
 
 
@@ -237,7 +271,7 @@ def main(argv=None) -> int:
         "no edges": "Trainer.step(), capture_edges=False",
         "no eval": "Trainer.step(), full capture, no eval",
         "sketch": "sketch, not vgviz: autograd.grad + batched stats",
-        "sketch/10": "same sketch, delta only every 10th step",
+        "sketch/10": "sketch, display-only stats every 10th step",
     }
     print("bench_step: instrumented vs plain training step")
     print(machine_line())
@@ -281,7 +315,7 @@ def main(argv=None) -> int:
     diverged = [n for n in ("vgviz", "no edges", "no eval") if arms[n].diverged]
     if "sketch" in ratios:
         print(f"sketch of a cheaper capture (same StepStats): {median(ratios['sketch']):.3f} x plain; "
-              f"with delta only every 10th step: {median(ratios['sketch/10']):.3f} x plain")
+              f"with the display-only stats every 10th step: {median(ratios['sketch/10']):.3f} x plain")
     if diverged:
         print(f"note: {', '.join(diverged)} diverged (no optimizer updates after that)")
     print(verdict("instrumented step", r <= TARGET,
