@@ -24,6 +24,8 @@ class History:
         self._acc = np.zeros(capacity)
         self._grad_l2 = np.zeros((capacity, n_layers))
         self._grad_mean = np.zeros((capacity, n_layers))
+        self._total = np.zeros(capacity)        # global ‖g‖ before clipping
+        self._clipped = np.zeros(capacity, bool)
         self._test: list[tuple[int, float, float]] = []
         self.latest: StepStats | None = None
 
@@ -53,12 +55,14 @@ class History:
         self._acc[i] = stats.accuracy
         self._grad_l2[i] = stats.grad_l2
         self._grad_mean[i] = stats.grad_mean_abs
+        self._total[i] = np.nan if stats.grad_norm_total is None else stats.grad_norm_total
+        self._clipped[i] = stats.clipped
         self._n += 1
 
     def _decimate(self) -> None:
         self.stride *= 2
         keep = np.flatnonzero(self._steps[: self._n] % self.stride == 0)
-        for arr in (self._steps, self._loss, self._acc, self._grad_l2, self._grad_mean):
+        for arr in (self._steps, self._loss, self._acc, self._grad_l2, self._grad_mean, self._total, self._clipped):
             arr[: len(keep)] = arr[keep]
         self._n = len(keep)
 
@@ -82,6 +86,16 @@ class History:
     @property
     def grad_mean_abs(self) -> np.ndarray:
         return self._grad_mean[: self._n]
+
+    @property
+    def grad_norm_total(self) -> np.ndarray:
+        """Global gradient norm before clipping, per kept step."""
+        return self._total[: self._n]
+
+    @property
+    def clipped(self) -> np.ndarray:
+        """Whether clipping changed the gradient, per kept step."""
+        return self._clipped[: self._n]
 
     @property
     def test(self) -> np.ndarray:

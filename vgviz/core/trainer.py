@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,6 +23,16 @@ def make_loss(name: str, n_classes: int):
             return nn.functional.mse_loss(logits, target)
         return mse
     return nn.CrossEntropyLoss()
+
+
+@dataclass(frozen=True)
+class DecisionSurface:
+    """The model's prediction over a grid of the 2-D input plane."""
+
+    extent: tuple[float, float, float, float]  # x0, x1, y0, y1 of the grid
+    predicted: np.ndarray                      # (res, res) class index, row = y
+    confidence: np.ndarray                     # (res, res) softmax probability of that class
+    step: int
 
 
 class Trainer:
@@ -87,6 +98,30 @@ class Trainer:
             idx = torch.tensor([example])
         return record(self.model, self._x_train[idx], self._y_train[idx], self.loss_fn,
                       layer_names=list(self.layer_names))
+
+    def decision_surface(self, resolution: int = 64) -> DecisionSurface | None:
+        """Predicted class and confidence on a grid around the data (2-D data sets only)."""
+        if self.data.n_features != 2:
+            return None
+        pts = np.concatenate([self.data.x_train, self.data.x_test])
+        lo, hi = pts.min(0), pts.max(0)
+        pad = 0.1 * (hi - lo)
+        lo, hi = lo - pad, hi + pad
+        gx = np.linspace(lo[0], hi[0], resolution)
+        gy = np.linspace(lo[1], hi[1], resolution)
+        grid = np.stack(np.meshgrid(gx, gy), -1).reshape(-1, 2)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                logits = self.model(torch.from_numpy(grid).to(self.dtype)).float()
+                probs = torch.softmax(logits, 1)
+                conf, pred = probs.max(1)
+        finally:
+            self.model.train(was_training)
+        shape = (resolution, resolution)
+        return DecisionSurface((float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])),
+                               pred.numpy().reshape(shape), conf.numpy().reshape(shape), self.step_count)
 
     def evaluate(self) -> tuple[float, float]:
         """Test-set loss and accuracy (normalisation layers in eval mode)."""

@@ -23,6 +23,8 @@ class ControlPanel(QtWidgets.QWidget):
             self.preset_box.addItem(p.title, p.name)
             self.preset_box.setItemData(self.preset_box.count() - 1, p.description, QtCore.Qt.ItemDataRole.ToolTipRole)
         self.preset_box.setToolTip("Load a preset: fills every field and starts a fresh run.")
+        self.preset_box.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.preset_box.setMinimumContentsLength(16)
         self.preset_box.activated.connect(self._on_preset_activated)
         self.preset_text = QtWidgets.QLabel()
         self.preset_text.setWordWrap(True)

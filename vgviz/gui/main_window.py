@@ -10,6 +10,7 @@ from ..core.config import ConfigError, RunConfig
 from ..core.history import History
 from ..core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
 from .control_panel import ControlPanel, validate_fields
+from .decision_view import DecisionView
 from .network_view import NetworkView, layer_colors
 from .plots import TrainingPlots
 from .stepper import StepperPanel
@@ -55,8 +56,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stepper = StepperPanel()
         self.stepper_dock = QtWidgets.QDockWidget("Backprop stepper", self)
         self.stepper_dock.setObjectName("stepper_dock")
-        self.stepper_dock.setWidget(self.stepper)
+        stepper_scroll = QtWidgets.QScrollArea()
+        stepper_scroll.setWidget(self.stepper)
+        stepper_scroll.setWidgetResizable(True)
+        stepper_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.stepper_dock.setWidget(stepper_scroll)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.stepper_dock)
+        self.decision = DecisionView()
+        self.decision_dock = QtWidgets.QDockWidget("Decision boundary", self)
+        self.decision_dock.setObjectName("decision_dock")
+        self.decision_dock.setWidget(self.decision)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.decision_dock)
+        self.tabifyDockWidget(self.decision_dock, self.stepper_dock)
+        self.decision_dock.raise_()
+        self.decision.setMinimumWidth(200)
         self.stepper_dock.hide()
         self.stepping = False
         self.stepper.cursor_changed.connect(self._on_frame_changed)
@@ -129,6 +142,9 @@ class MainWindow(QtWidgets.QMainWindow):
         stepper_toggle = self.stepper_dock.toggleViewAction()
         stepper_toggle.setShortcut(QtGui.QKeySequence("Ctrl+B"))
         view_menu.addAction(stepper_toggle)
+        decision_toggle = self.decision_dock.toggleViewAction()
+        decision_toggle.setShortcut(QtGui.QKeySequence("Ctrl+D"))
+        view_menu.addAction(decision_toggle)
 
         help_menu = bar.addMenu("&Help")
         action("Keyboard shortcuts", self._show_shortcuts, "F1", menu=help_menu)
@@ -223,7 +239,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.pause()
         self.stepping = True
-        self.stepper_dock.show()
+        self._show_stepper_dock()
         w.request_trace(example)
 
     def record_chain(self, layers: int, activation: str, weights_text: str, x_text: str) -> None:
@@ -240,9 +256,15 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.pause()
         self.stepping = True
-        self.stepper_dock.show()
+        self._show_stepper_dock()
         self.stepper.show_chain_numbers(chain_numbers(trace))
         self._show_trace(trace)
+
+    def _show_stepper_dock(self) -> None:
+        self.stepper_dock.show()
+        self.stepper_dock.raise_()
+        if self.stepper_dock.width() < self.stepper.minimumWidth() + 30:
+            self.resizeDocks([self.stepper_dock], [self.stepper.minimumWidth() + 60], QtCore.Qt.Orientation.Horizontal)
 
     def _on_trace_ready(self, trace) -> None:
         if self.stepping:
@@ -309,6 +331,8 @@ class MainWindow(QtWidgets.QMainWindow):
         colors = layer_colors(stats.n_layers)
         self.network.set_layer_colors(colors)
         self.plots.set_layers(list(stats.layer_names), colors)
+        data = self.worker.trainer.data if self.worker is not None and self.worker.trainer is not None else None
+        self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
         self._set_state("ready — press Space to train")
         self._on_tick()
 
@@ -349,6 +373,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._rate_samples.append((now, steps_done))
         while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > 2.0:
             self._rate_samples.pop(0)
+        self.decision.show_surface(w.surface)
         if not new:
             self._update_rate(now, steps_done)
             return
@@ -429,6 +454,9 @@ class MainWindow(QtWidgets.QMainWindow):
             state = self.settings.value(key)
             if state is not None:
                 splitter.restoreState(state)
+        window_state = self.settings.value("window_state")
+        if window_state is not None:
+            self.restoreState(window_state)
         self.panel.auto_range_box.setChecked(self.settings.value("auto_range", False, type=bool))
         config, name, problem = self._initial_config(preset)
         self.preset_name = name
@@ -462,6 +490,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
         self.settings.setValue("splitter", self.splitter.saveState())
         self.settings.setValue("centre_splitter", self.centre_splitter.saveState())
         self.settings.setValue("auto_range", self.panel.auto_range_box.isChecked())
@@ -499,6 +528,7 @@ SHORTCUTS_HTML = """<table>
 <tr><td><b>Ctrl+→</b></td><td>record a new pass at the current weights</td></tr>
 <tr><td><b>Esc</b></td><td>back to the live view</td></tr>
 <tr><td><b>Ctrl+B</b></td><td>show / hide the stepper panel</td></tr>
+<tr><td><b>Ctrl+D</b></td><td>show / hide the decision boundary</td></tr>
 <tr><td><b>Ctrl+R</b></td><td>apply the fields and reset the run</td></tr>
 <tr><td><b>A</b></td><td>auto colour range on/off</td></tr>
 <tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open / save a config file</td></tr>

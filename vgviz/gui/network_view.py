@@ -47,6 +47,7 @@ MAX_NODE_SPACING = 36.0
 MAX_NODE_RADIUS = 9.0
 MIN_NODE_RADIUS = 2.0     # below this a column is drawn as a strip
 EDGE_HIT_PX = 4.0
+SKIP_ARC_ROOM = 26.0      # px below the nodes for residual skip paths
 _SIZEOF_LINE = 4 * 8      # QLineF = 4 doubles
 _SIZEOF_POINT = 2 * 8
 
@@ -140,6 +141,10 @@ class NetworkView(QtWidgets.QWidget):
             self._edge_pair_start = np.zeros(1, dtype=np.intp)
             self._edge_buckets = np.zeros(0, dtype=np.intp)
         self._node_buckets = [self._bin(d) for d in stats.delta_mean_abs]
+        skips = stats.skip_grad if stats.skip_grad is not None else np.zeros(0)
+        self._skip_buckets = self._bin(np.asarray(skips, dtype=np.float64)) if len(skips) else np.zeros(0, np.intp)
+        if bool(stats.skip_connections) != bool(self._skips_drawn):
+            self._layout_dirty = True  # make (or give back) room for the arcs
         self._colors_dirty = True
         self._hover = None
         self.update()
@@ -278,6 +283,8 @@ class NetworkView(QtWidgets.QWidget):
         self._edge_pair_start = np.zeros(1, dtype=np.intp)
         self._edge_buckets = np.zeros(0, dtype=np.intp)
         self._node_buckets: list[np.ndarray] = []
+        self._skip_buckets = np.zeros(0, np.intp)
+        self._skips_drawn: tuple = ()
         self._layout = topo.layout_nodes([], (0, 0, 1, 1))
         self._layout_dirty = True
         self._colors_dirty = True
@@ -362,8 +369,9 @@ class NetworkView(QtWidgets.QWidget):
                                        max(self._diagram.bottom() - bar_top - sfm.height() / 2, 10))
         d = self._diagram
         pad = 4.0
+        arc_room = SKIP_ARC_ROOM if self._skip_pairs() else 0.0  # skip paths run below the nodes
         self._layout = topo.layout_nodes(self._sizes, (d.left() + inset, d.top() + pad, d.width() - 2 * inset,
-                                                        d.height() - 2 * pad),
+                                                        d.height() - 2 * pad - arc_room),
                                          max_spacing=MAX_NODE_SPACING)
         lay = self._layout
         # one radius for all circle columns; a column whose neurons are too close
@@ -519,16 +527,50 @@ class NetworkView(QtWidgets.QWidget):
             for rect, img in self._strips:
                 p.drawImage(rect, img)
                 p.drawRect(rect.adjusted(-0.5, -0.5, 0.5, 0.5))
+        self._paint_skips(p)
         self._paint_hover(p)
         p.setClipping(False)
         p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+
+    def _skip_pairs(self) -> tuple[tuple[int, int], ...]:
+        stats = self._stats
+        return tuple(stats.skip_connections) if stats is not None and self._has_input else ()
+
+    def _skip_arc(self, a: int, b: int) -> QtGui.QPainterPath:
+        """The path of the skip from Linear a's output column to Linear b's, below the nodes."""
+        lay = self._layout
+        ca, cb = self._column_of_layer(a), self._column_of_layer(b)
+        y0 = max(float(lay.y[ca][-1]), float(lay.y[cb][-1])) + self._radius + 3
+        depth = SKIP_ARC_ROOM - 6
+        path = QtGui.QPainterPath(QtCore.QPointF(lay.x[ca], y0))
+        path.cubicTo(QtCore.QPointF(lay.x[ca], y0 + depth), QtCore.QPointF(lay.x[cb], y0 + depth),
+                     QtCore.QPointF(lay.x[cb], y0))
+        return path
+
+    def _paint_skips(self, p: QtGui.QPainter) -> None:
+        pairs = self._skip_pairs()
+        self._skips_drawn = pairs
+        if not pairs:
+            return
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        for k, (a, b) in enumerate(pairs):
+            bucket = int(self._skip_buckets[k]) if k < len(self._skip_buckets) else self._k + 1
+            pen = QtGui.QPen(self._qcolors[bucket], 3.0)
+            pen.setCapStyle(QtCore.Qt.PenCapStyle.RoundCap)
+            p.setPen(pen)
+            p.drawPath(self._skip_arc(a, b))
 
     def _paint_hover(self, p: QtGui.QPainter) -> None:
         hit = self._hover
         if hit is None:
             return
         p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
-        if hit[0] == "edge":
+        if hit[0] == "skip":
+            p.setPen(QtGui.QPen(HIGHLIGHT, 1.5))
+            p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+            p.drawPath(self._skip_arc(*self._skip_pairs()[hit[1]]))
+        elif hit[0] == "edge":
             seg = self._line_buf[hit[1]]
             p.setPen(QtGui.QPen(HIGHLIGHT, 2.0))
             p.drawLine(QtCore.QLineF(*seg))
@@ -657,6 +699,8 @@ class NetworkView(QtWidgets.QWidget):
         how = ("re-fitted every frame" if self._auto
                else f"fixed for this run at step {self._range_step}")
         what = "edges: |dL/dW_ij|, nodes: batch-mean |δ_j|, one" if self._sel is not None else "nodes: batch-mean |δ_j|,"
+        if self._skip_pairs():
+            what = what.replace("nodes:", "arcs below: skip paths by mean |dL/du|, nodes:")
         text = f"{what} log colour scale {lo:.0e} … {hi:.0e}, {how}"
         if self._label_stride > 1:
             text += f"; labels every {self._label_stride} layers, hover a column header for the rest"
@@ -701,6 +745,11 @@ class NetworkView(QtWidgets.QWidget):
                 near = (x - lay.x[col]) ** 2 + (y - ys[idx]) ** 2 <= reach ** 2
             if near:
                 return ("node", col, idx)
+        for k, (a, b) in enumerate(self._skip_pairs()):
+            stroker = QtGui.QPainterPathStroker()
+            stroker.setWidth(8.0)
+            if stroker.createStroke(self._skip_arc(a, b)).contains(pos):
+                return ("skip", k)
         # nearest drawn edge (vectorised point-to-segment distance)
         buf = self._line_buf
         if len(buf):
@@ -751,6 +800,12 @@ class NetworkView(QtWidgets.QWidget):
                 what = "|W|" if self._frame.quantity == "activation" else "|dL/dW|"
             return (f"{src} → {stats.layer_names[layer]} · w[{j}, {i}] · "
                     f"{what} = {_fmt(float(self._edge_values[k]))}")
+        if kind == "skip":
+            k = hit[1]
+            a, b = stats.skip_connections[k]
+            value = float(stats.skip_grad[k]) if stats.skip_grad is not None else float("nan")
+            return (f"skip path {stats.layer_names[a]} → {stats.layer_names[b]} · carries mean |dL/du| = "
+                    f"{_fmt(value)} back past the block unchanged")
         if kind == "layer":
             col = hit[1]
             layer = self._layer_of_column(col)

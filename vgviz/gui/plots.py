@@ -48,7 +48,7 @@ def _plot(title: str, left: str, bottom: str, **kw) -> pg.PlotWidget:
     w.setLabel("bottom", bottom)
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
-    w.setMinimumSize(200, 150)
+    w.setMinimumSize(130, 120)
     w.getAxis("left").enableAutoSIPrefix(False)
     w.getAxis("bottom").enableAutoSIPrefix(False)
     return w
@@ -68,18 +68,31 @@ class TrainingPlots(QtWidgets.QWidget):
         self.loss_plot.setToolTip("Faint: training loss of every step's batch; bright: its moving average\n"
                                   "over 1/100 of the steps shown; dots: test-set loss.")
 
-        self.norm_plot = _plot("Gradient norm per layer", "‖dL/dW‖", "step",
+        self.norm_plot = _plot("Gradient norms", "‖dL/dW‖", "step",
                                axisItems={"left": Log10Axis("left")})
         self.norm_plot.setToolTip("‖dL/dW‖ of every Linear layer over training (log scale), as a moving\n"
                                   "average over 1/100 of the steps shown (in log space).\n"
-                                  "Curve colours match the layer labels in the diagram.")
+                                  "Curve colours match the layer labels in the diagram. With clipping on:\n"
+                                  "dashed = global norm before clipping, red marks = steps where it fired.")
         self._norm_curves: list[pg.PlotDataItem] = []
+        # the global norm before clipping, and red ticks where clipping fired
+        self._total_curve = self.norm_plot.plot(pen=pg.mkPen((235, 235, 235, 160), width=1.2,
+                                                             style=QtCore.Qt.PenStyle.DashLine))
+        self._clip_marks = self.norm_plot.plot(pen=None, symbol="t", symbolSize=5,
+                                               symbolBrush="#ff5c5c", symbolPen=None)
 
-        self.flow_plot = _plot("Gradient flow (now)", "mean |dL/dW|", "layer",
+        self.flow_plot = _plot("Gradient flow", "mean |dL/dW|", "layer",
                                axisItems={"left": Log10Axis("left")})
         self.flow_plot.setToolTip("Mean |dL/dW| of each layer at the latest step (log scale).\n"
                                   "Short bars on the left are the vanishing gradient.")
         self._bars: pg.BarGraphItem | None = None
+
+        self.signal_plot = _plot("Forward signal", "std of activations", "hidden layer",
+                                 axisItems={"left": Log10Axis("left")})
+        self.signal_plot.setToolTip("Standard deviation of each hidden layer's activations at the latest step\n"
+                                    "(log scale). Xavier and He init are designed to keep it flat across depth.")
+        self._signal_curve = self.signal_plot.plot(pen=pg.mkPen("#8fd3ff", width=2), symbol="o", symbolSize=6,
+                                                   symbolBrush="#8fd3ff", symbolPen=None)
 
         for p in (self.loss_plot, self.norm_plot):
             p.setClipToView(True)
@@ -87,7 +100,7 @@ class TrainingPlots(QtWidgets.QWidget):
 
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for p in (self.loss_plot, self.norm_plot, self.flow_plot):
+        for p in (self.loss_plot, self.norm_plot, self.flow_plot, self.signal_plot):
             layout.addWidget(p)
         self._names: list[str] = []
         self._colors: list[QtGui.QColor] = []
@@ -103,7 +116,7 @@ class TrainingPlots(QtWidgets.QWidget):
             self.flow_plot.removeItem(self._bars)
             self._bars = None
         ticks = [(i, n.replace("hidden", "h").replace("output", "out")) for i, n in enumerate(names)]
-        step = max(1, math.ceil(len(ticks) / 12))
+        step = max(1, math.ceil(len(ticks) / 7))
         self.flow_plot.getAxis("bottom").setTicks([ticks[::step]])
         self.clear()
 
@@ -112,6 +125,8 @@ class TrainingPlots(QtWidgets.QWidget):
         self._train_curve.setData([], [])
         self._test_curve.setData([], [])
         for c in self._norm_curves:
+            c.setData([], [])
+        for c in (self._total_curve, self._clip_marks, self._signal_curve):
             c.setData([], [])
         if self._bars is not None:
             self.flow_plot.removeItem(self._bars)
@@ -130,8 +145,14 @@ class TrainingPlots(QtWidgets.QWidget):
         log_norms = np.log10(np.maximum(_finite(history.grad_l2), TINY))
         for i, curve in enumerate(self._norm_curves):
             curve.setData(steps, smooth(log_norms[:, i], window))
+        clipped = history.clipped
+        if clipped.any():
+            log_total = np.log10(np.maximum(_finite(history.grad_norm_total), TINY))
+            self._total_curve.setData(steps, log_total)
+            self._clip_marks.setData(steps[clipped], log_total[clipped])
         if history.latest is not None:
             self.show_flow(history.latest)
+            self.show_signal(history.latest)
 
     def show_flow(self, stats: StepStats) -> None:
         values = np.log10(np.maximum(_finite(stats.grad_mean_abs), TINY))
@@ -148,6 +169,18 @@ class TrainingPlots(QtWidgets.QWidget):
             self._bars.setOpts(x=x, height=heights, y0=floor, brushes=brushes)
         self.flow_plot.setYRange(floor, max(floor + 1, math.ceil(np.nanmax(values))), padding=0.02)
         self.flow_plot.setXRange(-0.6, len(values) - 0.4, padding=0)
+
+
+    def show_signal(self, stats: StepStats) -> None:
+        std = stats.activation_std
+        if std is None or not len(std):
+            self._signal_curve.setData([], [])
+            return
+        values = np.log10(np.maximum(_finite(std), TINY))
+        self._signal_curve.setData(np.arange(1, len(values) + 1), values)
+        finite = values[np.isfinite(values)]
+        if len(finite):
+            self.signal_plot.setYRange(math.floor(finite.min()) - 0.2, math.ceil(finite.max()) + 0.2, padding=0)
 
 
 def _finite(a: np.ndarray) -> np.ndarray:

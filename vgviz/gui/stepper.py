@@ -24,7 +24,7 @@ class StepperPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.trace: BackpropTrace | None = None
         self.cursor = 0
-        self.setMinimumWidth(390)
+        self.setMinimumWidth(300)
         layout = QtWidgets.QVBoxLayout(self)
 
         source = QtWidgets.QHBoxLayout()

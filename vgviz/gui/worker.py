@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 import traceback
 
 from PySide6 import QtCore
@@ -19,6 +20,7 @@ from ..core.config import RunConfig
 # At 30 Hz draining and thousands of steps/s this is far more than one frame
 # needs; it only bounds memory if the GUI stalls.
 LOG_LIMIT = 20_000
+SURFACE_PERIOD_S = 0.5  # the decision boundary is recomputed at most this often while training
 
 
 class TrainingWorker(QtCore.QThread):
@@ -41,6 +43,8 @@ class TrainingWorker(QtCore.QThread):
         self._lock = threading.Lock()
         self._pending_steps = 0
         self._trace_request: tuple[int | None] | None = None
+        self.surface = None  # latest DecisionSurface (2-D data), replaced as a whole: safe to read
+        self._surface_time = 0.0
 
     # -- control (any thread) ------------------------------------------------
     def start_training(self) -> None:
@@ -95,6 +99,7 @@ class TrainingWorker(QtCore.QThread):
             self.failed.emit(f"could not start the run: {err}")
             return
         self._log.append(initial)
+        self._update_surface(force=True)
         self.ready.emit(initial)
         try:
             self._loop()
@@ -113,6 +118,8 @@ class TrainingWorker(QtCore.QThread):
             if trace_request is not None:
                 self._record_trace(trace_request[0])
             if not (take_one or self._running.is_set()):
+                if self.surface is not None and self.surface.step != trainer.step_count:
+                    self._update_surface(force=True)  # just paused: show the final weights' boundary
                 self._wake.wait(0.1)
                 self._wake.clear()
                 continue
@@ -121,12 +128,20 @@ class TrainingWorker(QtCore.QThread):
                 continue
             stats = trainer.step()
             self._log.append(stats)
+            # while paused (single steps) every new state is shown; while training, at most 2 Hz
+            self._update_surface(force=not self._running.is_set())
             if stats.diverged:
                 self._stop_running()
                 self.diverged.emit(stats)
             elif trainer.finished:
                 self._stop_running()
                 self.run_finished.emit(trainer.step_count)
+
+    def _update_surface(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._surface_time >= SURFACE_PERIOD_S:
+            self._surface_time = now
+            self.surface = self.trainer.decision_surface()
 
     def _record_trace(self, example: int | None) -> None:
         try:

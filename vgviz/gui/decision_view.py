@@ -1,0 +1,74 @@
+"""The decision boundary of a 2-D data set: the predicted class over the input plane, the data on top."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtWidgets
+
+# One colour per class (colour-blind-safe Okabe–Ito hues).
+CLASS_COLORS = np.array([(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (204, 121, 167),
+                         (213, 94, 0), (0, 114, 178), (160, 160, 160), (255, 255, 255), (120, 80, 200)])
+
+
+class DecisionView(QtWidgets.QWidget):
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.plot = pg.PlotWidget()
+        self.plot.setAspectLocked(True)
+        self.plot.setMenuEnabled(False)
+        self.plot.setTitle("Decision boundary", size="10pt")
+        self.plot.setToolTip("Background: the class the network predicts at each point of the input plane,\n"
+                             "brighter where it is more confident. Dots: the training data, by class.")
+        self.image = pg.ImageItem()
+        self.plot.addItem(self.image)
+        self.points = pg.ScatterPlotItem(size=4, pen=pg.mkPen((20, 20, 20, 200), width=0.6))
+        self.plot.addItem(self.points)
+        self.message = QtWidgets.QLabel()
+        self.message.setWordWrap(True)
+        self.message.hide()
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.plot)
+        layout.addWidget(self.message)
+        self.surface = None
+        self._data_key = None
+
+    def sizeHint(self):
+        from PySide6 import QtCore
+
+        return QtCore.QSize(300, 300)
+
+    def set_data(self, x: np.ndarray | None, y: np.ndarray | None) -> None:
+        """The training points (2-D); None (or other dimensions) hides the view with a message."""
+        if x is None or x.shape[1] != 2:
+            self.points.setData([])
+            self.image.clear()
+            self.surface = None
+            dims = "" if x is None else f"{x.shape[1]}-D "
+            self.message.setText(f"This data set has {dims}inputs: there is no plane to draw a boundary in.")
+            self.message.show()
+            self.plot.hide()
+            return
+        self.message.hide()
+        self.plot.show()
+        brushes = [pg.mkBrush(*CLASS_COLORS[c % len(CLASS_COLORS)]) for c in y]
+        self.points.setData(x=x[:, 0], y=x[:, 1], brush=brushes)
+
+    def show_surface(self, surface) -> None:
+        """Draw a vgviz.core.trainer.DecisionSurface (or nothing if it is unchanged)."""
+        if surface is None or surface is self.surface:
+            return
+        self.surface = surface
+        colors = CLASS_COLORS[surface.predicted % len(CLASS_COLORS)].astype(np.float64)
+        # confident regions in the class colour, uncertain ones fade toward the background
+        n_classes = max(int(surface.predicted.max()) + 1, 2)
+        confidence = np.nan_to_num(surface.confidence, nan=0.0)  # a diverged net predicts nothing
+        certainty = np.clip((confidence - 1 / n_classes) / (1 - 1 / n_classes), 0, 1)
+        alpha = 0.25 + 0.6 * certainty[..., None]
+        background = np.array([30, 30, 34], dtype=np.float64)
+        rgb = (background + alpha * (colors - background)).astype(np.uint8)
+        # ImageItem indexes [x, y]: transpose the (row = y, col = x) grid
+        self.image.setImage(np.transpose(rgb, (1, 0, 2)), autoLevels=False, levels=(0, 255))
+        x0, x1, y0, y1 = surface.extent
+        self.image.setRect(x0, y0, x1 - x0, y1 - y0)
+        self.plot.setTitle(f"Decision boundary · step {surface.step}", size="10pt")
