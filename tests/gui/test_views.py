@@ -1,0 +1,116 @@
+"""The panels that show the model options: forward signal, clipping marks, skip arcs, decision boundary."""
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from vgviz.core.config import RunConfig
+from vgviz.core.history import History
+from vgviz.core.presets import load_preset
+from vgviz.core.trainer import Trainer
+from vgviz.gui.decision_view import DecisionView
+from vgviz.gui.network_view import NetworkView, layer_colors
+from vgviz.gui.plots import TrainingPlots
+
+
+def _history(config, steps):
+    trainer = Trainer(config)
+    history = None
+    for _ in range(steps):
+        stats = trainer.step()
+        history = history or History(stats.n_layers)
+        history.append(stats)
+    return trainer, history
+
+
+def test_forward_signal_plot_draws_each_hidden_layers_std(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    _, history = _history(load_preset("relu30-xavier").config, 2)
+    plots.set_layers(list(history.latest.layer_names), layer_colors(history.latest.n_layers))
+    plots.update_from(history)
+    x, y = plots._signal_curve.getData()
+    assert list(x) == list(range(1, 31))
+    np.testing.assert_allclose(10 ** y, history.latest.activation_std, rtol=1e-9)
+    assert y[-1] < y[0] - 2.5  # Xavier in a ReLU net: the signal falls by ~3 decades over 30 layers
+
+
+def test_clipping_marks_sit_on_the_clipped_steps(qtbot):
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    config = load_preset("exploding-clipped").config
+    _, history = _history(config.replace(clip_norm=300.0), 12)  # clips most steps, not all
+    assert 0 < history.clipped.sum() < len(history)
+    plots.set_layers(list(history.latest.layer_names), layer_colors(history.latest.n_layers))
+    plots.update_from(history)
+    marks_x, marks_y = plots._clip_marks.getData()
+    assert list(marks_x) == list(history.steps[history.clipped])
+    np.testing.assert_allclose(10 ** marks_y, history.grad_norm_total[history.clipped], rtol=1e-9)
+    assert (10 ** marks_y > 300.0).all()  # marked steps had a norm above the threshold, before clipping
+    plots.clear()
+    assert plots._clip_marks.getData()[0] is None or len(plots._clip_marks.getData()[0]) == 0
+
+
+def test_skip_arcs_are_drawn_and_explain_themselves(qtbot):
+    view = NetworkView()
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    trainer = Trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
+    stats = trainer.measure()
+    view.show_stats(stats)
+    qtbot.waitExposed(view)
+    image = view.grab().toImage()
+    assert image.width() > 0
+    assert view._skip_pairs() == ((0, 2), (2, 4))
+    arc = view._skip_arc(0, 2)
+    text = view.tooltip_at(arc.pointAtPercent(0.5))
+    assert "skip path hidden1 → hidden3" in text
+    assert f"{stats.skip_grad[0]:.3e}" in text
+    assert "skip paths" in view._legend_text()
+
+
+def test_decision_boundary_for_2d_data_and_a_message_otherwise(qtbot):
+    view = DecisionView()
+    qtbot.addWidget(view)
+    view.resize(300, 300)
+    view.show()
+    trainer, _ = _history(load_preset("deep-relu-he").config, 100)
+    view.set_data(trainer.data.x_train, trainer.data.y_train)
+    surface = trainer.decision_surface()
+    view.show_surface(surface)
+    assert view.image.image.shape == (64, 64, 3)
+    # the colour under a training point matches the class the model predicts there
+    assert len(np.unique(surface.predicted)) == 2
+    assert not view.message.isVisibleTo(view)
+    digits = Trainer(RunConfig(dataset="digits", depth=1, width=8))
+    assert digits.decision_surface() is None
+    view.set_data(digits.data.x_train, digits.data.y_train)
+    assert view.message.isVisibleTo(view) and "64-D" in view.message.text()
+
+
+def test_decision_surface_matches_the_model():
+    import torch
+
+    trainer, _ = _history(load_preset("deep-relu-he").config, 50)
+    s = trainer.decision_surface(resolution=16)
+    x0, x1, y0, y1 = s.extent
+    px, py = np.linspace(x0, x1, 16)[5], np.linspace(y0, y1, 16)[9]
+    with torch.no_grad():
+        probs = torch.softmax(trainer.model(torch.tensor([[px, py]], dtype=torch.float32)), 1)[0]
+    assert s.predicted[9, 5] == int(probs.argmax())
+    assert s.confidence[9, 5] == pytest.approx(float(probs.max()), rel=1e-5)
+
+
+def test_main_window_shows_the_decision_boundary(qtbot):
+    from vgviz.gui.main_window import MainWindow
+
+    w = MainWindow(preset="deep-relu-he")
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.history is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: w.decision.surface is not None, timeout=5_000)
+    assert w.decision.surface.step == 0
+    w.step_once()
+    qtbot.waitUntil(lambda: w.decision.surface is not None and w.decision.surface.step == 1, timeout=5_000)
+    w.close()
+    assert QtCore.QSettings("vgviz", "vgviz").value("window_state") is not None
