@@ -276,7 +276,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._set_state("stepping through one backpropagation — ← → Home End, Space plays, Esc returns")
 
     def _on_frame_changed(self, index: int) -> None:
-        from ..core.trace import frame_display
+        from ..core.frames import frame_display
 
         if self.stepping and self.stepper.trace is not None:
             self.network.show_frame(frame_display(self.stepper.trace, index))

@@ -30,7 +30,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core import topology as topo
 from vgviz.core.stats import StepStats
-from vgviz.core.trace import FrameDisplay
+from vgviz.core.frames import FrameDisplay
 
 N_BUCKETS = 64
 BACKGROUND = QtGui.QColor("#14161b")

@@ -9,7 +9,7 @@ import html
 
 from PySide6 import QtCore, QtWidgets
 
-from ..core.trace import BackpropTrace, explain
+from ..core.frames import BackpropTrace, explain
 
 CHAIN_ACTIVATIONS = ("identity", "sigmoid", "tanh")
 
