@@ -91,6 +91,10 @@ def run_report(config: RunConfig) -> dict:
         "final": {"train_loss": last.loss, "train_accuracy": last.accuracy,
                   "test_loss": test_loss, "test_accuracy": test_acc},
         "layers": layers,
+        # fraction of each weight gradient that is exactly 0: dead units, or underflow in low precision
+        "zero_gradients": [{"name": name, "initial": float(first.grad_zero_fraction[i]),
+                            "final": float(last.grad_zero_fraction[i])}
+                           for i, name in enumerate(trainer.layer_names)],
     }
 
 

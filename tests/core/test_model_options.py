@@ -201,7 +201,13 @@ def test_float64_and_bfloat16_runs():
 def test_zero_gradient_fraction_shows_underflow():
     # exact zeros (dead ReLUs, underflow in low precision) are counted per layer
     stats = Trainer(RunConfig(depth=3, width=16, activation="relu", init="small", init_std=1e-3)).measure()
-    frac = stats.zero_grad_fraction
+    frac = stats.grad_zero_fraction
     assert frac.shape == (4,)
     expected = [float((e == 0).mean()) for e in stats.edge_abs]
     assert np.allclose(frac, expected)
+    assert frac.max() > 0  # dead units give exactly-zero rows
+    from vgviz.cli import run_report
+    report = run_report(RunConfig(depth=3, width=16, activation="relu", init="small", init_std=1e-3, steps=2))
+    zeros = report["zero_gradients"]
+    assert [z["name"] for z in zeros] == [layer["name"] for layer in report["layers"]]
+    assert zeros[0]["initial"] == pytest.approx(expected[0])

@@ -40,6 +40,7 @@ class LayerCapture:
     activation_std: np.ndarray               # (A,) std of each activation module's output (forward signal)
     skip_grad_mean_abs: np.ndarray           # (B,) mean |dL/du| at each residual sum u (skip path)
     grad_norm_total: float                   # ‖g‖ over every parameter gradient
+    grad_zero_fraction: np.ndarray           # (L,) fraction of dL/dW entries exactly 0 (underflow, dead units)
 
 
 class GradientProbe:
@@ -144,11 +145,12 @@ class GradientProbe:
         with torch.no_grad():
             l1 = _norms(weights, 1)
             l2 = _norms(weights, 2)
+            l0 = _norms(weights, 0)  # the count of non-zero entries
             d2 = _norms(deltas, 2)
             total = torch.linalg.vector_norm(torch.stack([n.double() for n in _norms(all_grads, 2)]))
             extra = [a.double().std() if a.numel() > 1 else a.double().sum() * 0 for a in self._activations]
             extra += [s.double().abs().mean() for s in skips]
-            scalars = torch.stack([t.double() for t in l1 + l2 + d2] + extra + [total]).cpu().numpy()
+            scalars = torch.stack([t.double() for t in l1 + l2 + d2 + l0] + extra + [total]).cpu().numpy()
             per_neuron = torch.cat([d.abs().reshape(-1, d.shape[-1]).mean(0) for d in deltas]).double().cpu().numpy()
             flat_edges = None
             if edges:
@@ -172,7 +174,8 @@ class GradientProbe:
             delta_l2=scalars[2 * n:3 * n],
             delta_mean_abs=delta_mean,
             edge_abs=edge_abs,
-            activation_std=scalars[3 * n:3 * n + n_act],
-            skip_grad_mean_abs=scalars[3 * n + n_act:-1],
+            activation_std=scalars[4 * n:4 * n + n_act],
+            skip_grad_mean_abs=scalars[4 * n + n_act:-1],
             grad_norm_total=float(scalars[-1]),
+            grad_zero_fraction=1.0 - scalars[3 * n:4 * n] / counts,
         )

@@ -25,6 +25,7 @@ class StepStats:
     skip_connections: tuple[tuple[int, int], ...] = ()  # (a, b): Linear a's output skips to Linear b's
     grad_norm_total: float | None = None       # global ‖g‖ before clipping
     clipped: bool = False                      # clipping changed this step's gradients
+    grad_zero_fraction: np.ndarray | None = None  # (L,) fraction of dL/dW entries exactly 0
 
     def __post_init__(self) -> None:
         for arr in self._arrays():
@@ -36,7 +37,7 @@ class StepStats:
         yield self.delta_l2
         yield from self.delta_mean_abs
         yield from self.edge_abs or ()
-        for extra in (self.activation_std, self.skip_grad):
+        for extra in (self.activation_std, self.skip_grad, self.grad_zero_fraction):
             if extra is not None:
                 yield extra
 
@@ -62,14 +63,6 @@ class StepStats:
         return True
 
     __hash__ = None  # mutable-looking arrays inside: not hashable
-
-    @property
-    def zero_grad_fraction(self) -> np.ndarray | None:
-        """Per Linear layer, the fraction of weight gradients that are exactly 0
-        (underflow in low precision, or dead units)."""
-        if self.edge_abs is None:
-            return None
-        return np.array([float((e == 0).mean()) for e in self.edge_abs])
 
     def layer_dict(self, index: int) -> dict[str, float]:
         return {"grad_mean_abs": float(self.grad_mean_abs[index]),

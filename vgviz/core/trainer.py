@@ -159,6 +159,7 @@ class Trainer:
             test_loss=test_loss, test_accuracy=test_acc,
             activation_std=cap.activation_std, skip_grad=cap.skip_grad_mean_abs,
             skip_connections=self.skip_connections, grad_norm_total=cap.grad_norm_total, clipped=clipped,
+            grad_zero_fraction=cap.grad_zero_fraction,
         )
 
     def _clip(self, total_norm: float) -> bool:

@@ -814,9 +814,13 @@ class NetworkView(QtWidgets.QWidget):
             if self._frame is not None:
                 return f"{stats.layer_names[layer]} · {self._frame.layer_notes[layer] or 'not reached yet'}"
             n = len(stats.delta_mean_abs[layer])
-            return (f"{stats.layer_names[layer]} · {n} neurons · ‖∇W‖ = {_fmt(float(stats.grad_l2[layer]))} · "
+            text = (f"{stats.layer_names[layer]} · {n} neurons · ‖∇W‖ = {_fmt(float(stats.grad_l2[layer]))} · "
                     f"mean |dL/dW| = {_fmt(float(stats.grad_mean_abs[layer]))} · "
                     f"‖δ‖ = {_fmt(float(stats.delta_l2[layer]))}")
+            zeros = stats.grad_zero_fraction
+            if zeros is not None and zeros[layer] > 0:
+                text += f" · {zeros[layer]:.1%} of dL/dW exactly 0 (dead units or underflow)"
+            return text
         return ""
 
     def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
