@@ -94,6 +94,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer.setInterval(1000 // DISPLAY_HZ)
         self.timer.timeout.connect(self._on_tick)
 
+        # The diagram holds the keyboard focus, so Space/arrows reach the window's shortcuts
+        # instead of opening a combo box or pressing a button.
+        self.network.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+        self.setFocusProxy(self.network)
+        self.network.setFocus()
         self._restore_settings(preset)
 
     # -- actions -------------------------------------------------------------
