@@ -4,9 +4,10 @@
 
 A diagnostic for bench_gui: vgviz.gui.plots.TrainingPlots (1000x300,
 offscreen) for a 20x64 network (21 Linear layers: 21 gradient-norm curves),
-fed a History of synthetic StepStats (random loss and norms, a test point
-every 50 steps). For each history length: `update_from(history)` and a
-synchronous repaint of each plot's viewport, medians of --repeats updates.
+fed a History of synthetic StepStats (random loss, norms and activation
+std, a test point every 50 steps). For each history length: `update_from(history)` and a
+synchronous repaint of each plot's viewport (every pg.PlotWidget the panel
+holds), medians of --repeats updates.
 The main window runs this at ~10 Hz (every 3rd tick of its 30 Hz timer), so
 "GUI ms per s" = 10 x (update + all repaints): the share of the GUI thread,
 and, through the GIL, of the training thread's time.
@@ -49,19 +50,28 @@ def main(argv=None) -> int:
     names = tuple(f"hidden{i + 1}" for i in range(N_LAYERS - 1)) + ("output",)
     rng = np.random.default_rng(0)
 
+    fields = StepStats.__dataclass_fields__
+
     def stats(step: int) -> StepStats:
         test = step % 50 == 0
+        extra = {}
+        if "activation_std" in fields:
+            extra["activation_std"] = rng.random(N_LAYERS - 1)
+        if "grad_norm_total" in fields:
+            extra["grad_norm_total"] = float(rng.random())
         return StepStats(step=step, loss=float(rng.random()), accuracy=0.5, diverged=False, layer_names=names,
                          grad_mean_abs=rng.random(N_LAYERS) * 1e-3, grad_l2=rng.random(N_LAYERS),
                          delta_l2=rng.random(N_LAYERS), delta_mean_abs=(), edge_abs=None,
-                         test_loss=0.5 if test else None, test_accuracy=0.5 if test else None)
+                         test_loss=0.5 if test else None, test_accuracy=0.5 if test else None, **extra)
 
     plots = TrainingPlots()
     plots.resize(1000, 300)
     plots.show()
     plots.set_layers(list(names), layer_colors(N_LAYERS))
     app.processEvents()
-    widgets = {"loss": plots.loss_plot, "norm": plots.norm_plot, "flow": plots.flow_plot}
+    # every plot the panel has (loss, norm, flow, and whatever is added later), by attribute name
+    widgets = {name[:-5] if name.endswith("_plot") else name: w
+               for name, w in vars(plots).items() if isinstance(w, pg.PlotWidget)}
     history = History(N_LAYERS)
     step = 0
 
@@ -85,8 +95,8 @@ def main(argv=None) -> int:
         u = median(upd)
         r = {k: median(v) for k, v in rep.items()}
         total = u + sum(r.values())
-        return [label, f"{len(history):,}", f"{u:.1f}", f"{r['loss']:.1f}", f"{r['norm']:.1f}",
-                f"{r['flow']:.1f}", f"{total:.1f}", f"{total * PLOT_HZ:.0f}"]
+        return ([label, f"{len(history):,}", f"{u:.1f}"] + [f"{r[k]:.1f}" for k in widgets]
+                + [f"{total:.1f}", f"{total * PLOT_HZ:.0f}"])
 
     print("bench_plots: TrainingPlots update + repaint vs history length (1000x300, 21 layers)")
     print(machine_line())
@@ -96,7 +106,7 @@ def main(argv=None) -> int:
             history.append(stats(step))
             step += 1
         rows.append(measure(f"{n:,} steps"))
-    for w in (plots.loss_plot, plots.norm_plot):
+    for w in widgets.values():
         for item in w.listDataItems():
             pen = item.opts.get("pen")
             if pen is not None:
@@ -107,8 +117,8 @@ def main(argv=None) -> int:
                     item.setPen(p)
     rows.append(measure(f"{step:,} steps, 1 px pens"))
     print()
-    print(table(["history", "rows kept", "update_from ms", "loss repaint", "norm repaint", "flow repaint",
-                 "total ms", f"GUI ms per s at {PLOT_HZ} Hz"], rows))
+    print(table(["history", "rows kept", "update_from ms"] + [f"{k} repaint" for k in widgets]
+                + ["total ms", f"GUI ms per s at {PLOT_HZ} Hz"], rows))
     return 0
 
 
