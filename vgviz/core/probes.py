@@ -37,7 +37,7 @@ class LayerCapture:
     delta_l2: np.ndarray             # (L,) ‖δ‖ over batch × units
     delta_mean_abs: tuple[np.ndarray, ...]   # per layer (units,): batch mean |δ_j|
     edge_abs: tuple[np.ndarray, ...] | None  # per layer (out, in): |dL/dW_ij|
-    activation_std: np.ndarray               # (A,) std of each activation module's output (forward signal)
+    activation_std: np.ndarray               # (L-1,) std of the input of every Linear but the first (forward signal)
     skip_grad_mean_abs: np.ndarray           # (B,) mean |dL/du| at each residual sum u (skip path)
     grad_norm_total: float                   # ‖g‖ over every parameter gradient
     grad_zero_fraction: np.ndarray           # (L,) fraction of dL/dW entries exactly 0 (underflow, dead units)
@@ -45,28 +45,19 @@ class LayerCapture:
 
 class GradientProbe:
     def __init__(self, model: nn.Module):
-        from .models import ACTIVATION_TYPES
-
         self.model = model
         self._linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
         self._deltas: dict[int, torch.Tensor] = {}
+        # The forward signal: the input of every Linear layer but the first (for a stack of
+        # layers, the previous layer's activation output) — read from the same hook, for free.
+        self._inputs: dict[int, torch.Tensor] = {}
+        self._skip_grads: dict[int, torch.Tensor] = {}
         self._handles = [m.register_forward_hook(self._make_forward_hook(i))
                          for i, (_, m) in enumerate(self._linears)]
-        # The forward signal: outputs of element-wise activation modules, in call order.
-        self._activations: list[torch.Tensor] = []
-        self._skip_grads: dict[int, torch.Tensor] = {}
-        for m in model.modules():
-            if isinstance(m, ACTIVATION_TYPES) and not isinstance(m, nn.Identity):
-                self._handles.append(m.register_forward_hook(self._store_activation))
-        self._handles.append(model.register_forward_pre_hook(lambda module, inputs: self._activations.clear()))
         # Residual blocks (vgviz.core.models.ResidualBlock) keep their sum u in `last_sum`.
         self._blocks = [m for m in model.modules() if hasattr(m, "last_sum")]
         for i, block in enumerate(self._blocks):
             self._handles.append(block.register_forward_hook(self._make_block_hook(i)))
-
-    def _store_activation(self, module, inputs, output) -> None:
-        if isinstance(output, torch.Tensor) and output.requires_grad:
-            self._activations.append(output.detach())
 
     def _make_block_hook(self, index: int):
         grads = self._skip_grads
@@ -83,7 +74,7 @@ class GradientProbe:
 
     # -- hooks ---------------------------------------------------------------
     def _make_forward_hook(self, index: int):
-        deltas = self._deltas
+        deltas, layer_inputs = self._deltas, self._inputs
 
         def store(grad: torch.Tensor) -> None:
             deltas[index] = grad
@@ -91,6 +82,8 @@ class GradientProbe:
         def forward_hook(module, inputs, output):
             if isinstance(output, torch.Tensor) and output.requires_grad:
                 output.register_hook(store)
+                if index:
+                    layer_inputs[index] = inputs[0]
 
         return forward_hook
 
@@ -99,7 +92,7 @@ class GradientProbe:
             h.remove()
         self._handles = []
         self._deltas.clear()
-        self._activations.clear()
+        self._inputs.clear()
         self._skip_grads.clear()
 
     def __enter__(self) -> "GradientProbe":
@@ -132,50 +125,73 @@ class GradientProbe:
         return self._deltas.get(index)
 
     def capture(self, edges: bool = True) -> LayerCapture:
-        """Numbers of every Linear layer from the last backward pass."""
+        """Numbers of every Linear layer from the last backward pass.
+
+        A handful of large tensor operations rather than a few per layer: the δ of all
+        layers are concatenated along the unit axis (they share the batch axis), the
+        weight gradients are flattened into one vector, and per-layer sums are cut out
+        with numpy's reduceat. This keeps the probe's cost flat in the number of layers.
+        """
         weights = [m.weight.grad for _, m in self._linears]
         if any(w is None for w in weights):
             raise RuntimeError("GradientProbe.capture(): call loss.backward() first")
         deltas = [self._deltas.get(i) for i in range(len(self._linears))]
         if any(d is None for d in deltas):
             raise RuntimeError("GradientProbe.capture(): a Linear layer saw no backward pass")
+        n = len(weights)
         all_grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        skips = [self._skip_grads.get(i) for i in range(len(self._blocks))]
-        skips = [s for s in skips if s is not None]
+        skips = [self._skip_grads[i] for i in range(len(self._blocks)) if i in self._skip_grads]
+        inputs = [self._inputs[i] for i in range(1, n) if i in self._inputs]
+        units = np.array([d.shape[-1] for d in deltas])
+        unit_starts = np.concatenate([[0], np.cumsum(units)[:-1]])
         with torch.no_grad():
-            l1 = _norms(weights, 1)
-            l2 = _norms(weights, 2)
-            l0 = _norms(weights, 0)  # the count of non-zero entries
-            d2 = _norms(deltas, 2)
-            total = torch.linalg.vector_norm(torch.stack([n.double() for n in _norms(all_grads, 2)]))
-            extra = [a.double().std() if a.numel() > 1 else a.double().sum() * 0 for a in self._activations]
-            extra += [s.double().abs().mean() for s in skips]
-            scalars = torch.stack([t.double() for t in l1 + l2 + d2 + l0] + extra + [total]).cpu().numpy()
-            per_neuron = torch.cat([d.abs().reshape(-1, d.shape[-1]).mean(0) for d in deltas]).double().cpu().numpy()
+            norms = torch.stack(_norms(weights, 1) + _norms(weights, 2) + _norms(weights, 0)
+                                + _norms(all_grads, 2) + [s.abs().mean() for s in skips]).double().cpu().numpy()
+            rows = [d.reshape(-1, d.shape[-1]) for d in deltas]
+            same_batch = len({r.shape[0] for r in rows}) == 1
+            if same_batch:
+                flat_d = torch.cat(rows, 1).double()
+                per_unit = torch.stack([flat_d.abs().mean(0), (flat_d * flat_d).sum(0)]).cpu().numpy()
+                delta_mean_flat, delta_sq = per_unit[0], per_unit[1]
+            else:  # a model that applies its Linear layers to differently shaped inputs
+                delta_mean_flat = torch.cat([r.abs().double().mean(0) for r in rows]).cpu().numpy()
+                delta_sq = torch.cat([(r.double() ** 2).sum(0) for r in rows]).cpu().numpy()
+            act_std = np.zeros(0)
+            act_rows = [a.reshape(-1, a.shape[-1]) for a in inputs]
+            if act_rows and len({r.shape[0] for r in act_rows}) == 1:
+                flat_a = torch.cat(act_rows, 1).double()
+                sums = torch.stack([flat_a.sum(0), (flat_a * flat_a).sum(0)]).cpu().numpy()
+                a_units = np.array([r.shape[1] for r in act_rows])
+                a_starts = np.concatenate([[0], np.cumsum(a_units)[:-1]])
+                s1 = np.add.reduceat(sums[0], a_starts)
+                s2 = np.add.reduceat(sums[1], a_starts)
+                count = a_units * act_rows[0].shape[0]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    act_std = np.sqrt(np.maximum(s2 - s1 * s1 / count, 0) / np.maximum(count - 1, 1))
+            elif act_rows:
+                act_std = torch.stack([r.double().std() for r in act_rows]).cpu().numpy()
             flat_edges = None
             if edges:
-                flat = torch.cat([w.abs().flatten() for w in weights])
+                flat = torch.cat([w.reshape(-1) for w in weights]).abs()
                 if flat.dtype not in (torch.float32, torch.float64):
                     flat = flat.float()  # numpy has no bfloat16/half
                 flat_edges = flat.cpu().numpy()
-        n = len(weights)
-        n_act = len(self._activations)
         counts = np.array([w.numel() for w in weights], dtype=np.float64)
-        units = [d.shape[-1] for d in deltas]
-        delta_mean = tuple(np.split(per_neuron, np.cumsum(units)[:-1]))
+        delta_mean = tuple(np.split(delta_mean_flat, unit_starts[1:]))
         edge_abs = None
         if flat_edges is not None:
-            parts = np.split(flat_edges, np.cumsum([w.numel() for w in weights])[:-1])
+            parts = np.split(flat_edges, np.cumsum(counts.astype(np.int64))[:-1])
             edge_abs = tuple(p.reshape(w.shape) for p, w in zip(parts, weights))
+        n_all = len(all_grads)
         return LayerCapture(
             names=tuple(self.linear_names),
-            grad_mean_abs=scalars[:n] / counts,
-            grad_l2=scalars[n:2 * n],
-            delta_l2=scalars[2 * n:3 * n],
+            grad_mean_abs=norms[:n] / counts,
+            grad_l2=norms[n:2 * n],
+            delta_l2=np.sqrt(np.add.reduceat(delta_sq, unit_starts)),
             delta_mean_abs=delta_mean,
             edge_abs=edge_abs,
-            activation_std=scalars[4 * n:4 * n + n_act],
-            skip_grad_mean_abs=scalars[4 * n + n_act:-1],
-            grad_norm_total=float(scalars[-1]),
-            grad_zero_fraction=1.0 - scalars[3 * n:4 * n] / counts,
+            activation_std=act_std,
+            skip_grad_mean_abs=norms[3 * n + n_all:],
+            grad_norm_total=float(np.sqrt(np.sum(norms[3 * n:3 * n + n_all] ** 2))),
+            grad_zero_fraction=1.0 - norms[2 * n:3 * n] / counts,
         )
