@@ -142,42 +142,47 @@ class GradientProbe:
         all_grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         skips = [self._skip_grads[i] for i in range(len(self._blocks)) if i in self._skip_grads]
         inputs = [self._inputs[i] for i in range(1, n) if i in self._inputs]
-        units = np.array([d.shape[-1] for d in deltas])
-        unit_starts = np.concatenate([[0], np.cumsum(units)[:-1]])
+        unit_starts = np.cumsum([d.shape[-1] for d in deltas])[:-1]
         with torch.no_grad():
-            norms = torch.stack(_norms(weights, 1) + _norms(weights, 2) + _norms(weights, 0)
-                                + _norms(all_grads, 2) + [s.abs().mean() for s in skips]).double().cpu().numpy()
             rows = [d.reshape(-1, d.shape[-1]) for d in deltas]
-            same_batch = len({r.shape[0] for r in rows}) == 1
-            if same_batch:
-                flat_d = torch.cat(rows, 1).double()
-                per_unit = torch.stack([flat_d.abs().mean(0), (flat_d * flat_d).sum(0)]).cpu().numpy()
-                delta_mean_flat, delta_sq = per_unit[0], per_unit[1]
+            norms = torch.stack(_norms(weights, 1) + _norms(weights, 2) + _norms(weights, 0)
+                                + _norms(rows, 2) + _norms(all_grads, 2)
+                                + [s.abs().mean() for s in skips]).double().cpu().numpy()
+            if len({r.shape[0] for r in rows}) == 1:
+                delta_mean_flat = torch.cat(rows, 1).abs().mean(0)
             else:  # a model that applies its Linear layers to differently shaped inputs
-                delta_mean_flat = torch.cat([r.abs().double().mean(0) for r in rows]).cpu().numpy()
-                delta_sq = torch.cat([(r.double() ** 2).sum(0) for r in rows]).cpu().numpy()
+                delta_mean_flat = torch.cat([r.abs().mean(0) for r in rows])
+            delta_mean_flat = delta_mean_flat.double().cpu().numpy()
             act_std = np.zeros(0)
             act_rows = [a.reshape(-1, a.shape[-1]) for a in inputs]
             if act_rows and len({r.shape[0] for r in act_rows}) == 1:
-                flat_a = torch.cat(act_rows, 1).double()
-                sums = torch.stack([flat_a.sum(0), (flat_a * flat_a).sum(0)]).cpu().numpy()
+                # per-unit sums of the data shifted by its first row (which keeps float32 from
+                # cancelling when a unit's mean dwarfs its spread), then per-layer variance =
+                # mean of the units' variances + variance of their means
+                flat_a = torch.cat(act_rows, 1)
+                shift = flat_a[0]
+                centred = flat_a - shift
+                sums = torch.stack([centred.sum(0), (centred * centred).sum(0), shift]).double().cpu().numpy()
+                batch = flat_a.shape[0]
                 a_units = np.array([r.shape[1] for r in act_rows])
                 a_starts = np.concatenate([[0], np.cumsum(a_units)[:-1]])
-                s1 = np.add.reduceat(sums[0], a_starts)
-                s2 = np.add.reduceat(sums[1], a_starts)
-                count = a_units * act_rows[0].shape[0]
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    act_std = np.sqrt(np.maximum(s2 - s1 * s1 / count, 0) / np.maximum(count - 1, 1))
+                with np.errstate(invalid="ignore", over="ignore"):  # a diverged net: inf/NaN pass through
+                    mean = sums[2] + sums[0] / batch
+                    var = np.maximum(sums[1] / batch - (sums[0] / batch) ** 2, 0.0)
+                    layer_mean = np.add.reduceat(mean, a_starts) / a_units
+                    within = np.add.reduceat(var, a_starts) / a_units
+                    between = np.add.reduceat((mean - np.repeat(layer_mean, a_units)) ** 2, a_starts) / a_units
+                    act_std = np.sqrt(within + between)
             elif act_rows:
-                act_std = torch.stack([r.double().std() for r in act_rows]).cpu().numpy()
+                act_std = torch.stack([r.double().std(correction=0) for r in act_rows]).cpu().numpy()
             flat_edges = None
             if edges:
-                flat = torch.cat([w.reshape(-1) for w in weights]).abs()
+                flat = torch.cat([w.reshape(-1) for w in weights]).abs_()
                 if flat.dtype not in (torch.float32, torch.float64):
                     flat = flat.float()  # numpy has no bfloat16/half
                 flat_edges = flat.cpu().numpy()
         counts = np.array([w.numel() for w in weights], dtype=np.float64)
-        delta_mean = tuple(np.split(delta_mean_flat, unit_starts[1:]))
+        delta_mean = tuple(np.split(delta_mean_flat, unit_starts))
         edge_abs = None
         if flat_edges is not None:
             parts = np.split(flat_edges, np.cumsum(counts.astype(np.int64))[:-1])
@@ -187,11 +192,11 @@ class GradientProbe:
             names=tuple(self.linear_names),
             grad_mean_abs=norms[:n] / counts,
             grad_l2=norms[n:2 * n],
-            delta_l2=np.sqrt(np.add.reduceat(delta_sq, unit_starts)),
+            delta_l2=norms[3 * n:4 * n],
             delta_mean_abs=delta_mean,
             edge_abs=edge_abs,
             activation_std=act_std,
-            skip_grad_mean_abs=norms[3 * n + n_all:],
-            grad_norm_total=float(np.sqrt(np.sum(norms[3 * n:3 * n + n_all] ** 2))),
+            skip_grad_mean_abs=norms[4 * n + n_all:],
+            grad_norm_total=float(np.sqrt(np.sum(norms[4 * n:4 * n + n_all] ** 2))),
             grad_zero_fraction=1.0 - norms[2 * n:3 * n] / counts,
         )
