@@ -1,0 +1,297 @@
+"""Backpropagation through time, recorded as frames: forward t = 1..T, the loss, backward t = T..1.
+
+    trace = record_recurrent(model, x, y, loss_fn)    # model: vgviz.core.recurrent.RecurrentNet
+    trace.frames          # T forward frames, the loss frame, T backward frames
+    frame.t               # the time step a frame is about (1..T; 0 for the loss frame)
+    frame.delta_norm      # backward: ‖∂L/∂h_t‖ (all layers), equal to StepStats.timestep_grad[t - 1]
+    frame.shrink          # backward: ‖∂L/∂h_t‖ / ‖∂L/∂h_(t+1)‖, the factor one step back cost
+    trace.explain(i)      # the stepper's rows for frame i
+
+A RecurrentTrace is a BackpropTrace (frames, loss, weights, x, input_grad …), so
+the stepper and anything else that walks frames can use it. The gradients come
+from the same unrolled pass the trainer measures (RecurrentNet.unroll with its
+zero probes); gate values are computed from the recorded states for display.
+For the vanilla RNN each backward frame also holds the chain rule evaluated by
+hand for the top layer, ∂L/∂h_t = (∂L/∂h_(t+1) ⊙ tanh′) · W_hh, and how far it
+is from autograd's. The model's weights and gradients are left as they were.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .recurrent import SYMBOLS, RecurrentNet
+from .trace import BackpropTrace, Frame, _np
+
+RULES = {
+    "rnn": "h_t = tanh(W_ih·x_t + W_hh·h_(t−1) + b)",
+    "lstm": "c_t = f⊙c_(t−1) + i⊙g,  h_t = o⊙tanh(c_t)   (gates i f g o from x_t and h_(t−1))",
+    "gru": "h_t = (1−z)⊙n + z⊙h_(t−1)   (gates r z, candidate n)",
+}
+BACK_RULES = {
+    "rnn": "∂L/∂h_t = W_hhᵀ (∂L/∂h_(t+1) ⊙ tanh′): one factor W_hh·tanh′ per step",
+    "lstm": "∂L/∂h_t = W_hhᵀ ∂L/∂gates_(t+1); the cell path ∂L/∂c_t = f_(t+1)⊙∂L/∂c_(t+1) + … keeps it",
+    "gru": "∂L/∂h_t = z_(t+1)⊙∂L/∂h_(t+1) + W_hhᵀ(…): the z path passes it on unchanged where z ≈ 1",
+}
+FACTORS = {"rnn": "mean tanh′", "lstm": "mean forget gate f", "gru": "mean update gate z"}
+
+
+@dataclass(frozen=True)
+class TimeFrame(Frame):
+    """A frame about one time step (kind "timestep") or the loss (kind "loss").
+
+    Forward: `a` = h_t of the top layer (batch, width), `fprime` = tanh′ (rnn).
+    Backward: `delta` = ∂L/∂h_t of the top layer, `delta_norm` over every layer,
+    `delta_chain` the chain rule by hand (rnn), `fprime_mean` the mean of the factor
+    the gradient passed on its way from t+1 back to t (tanh′, f or z at t+1)."""
+
+    t: int = 0
+    token: str = ""                          # example 1's token at t ("A" … "D"; "" without tokens)
+    gates: tuple[tuple[str, float], ...] = ()  # forward: mean of each gate at t (top layer)
+    state_mean_abs: float | None = None      # forward: mean |h_t|
+    cell_grad_norm: float | None = None      # lstm backward: ‖∂L/∂c_t‖ (all layers)
+    chain_error: float | None = None         # rnn backward: max |autograd − chain rule by hand|
+
+
+@dataclass(frozen=True)
+class TimeDisplay:
+    """What the unrolled view shows for one frame: a value per time step (NaN = not reached yet)."""
+
+    quantity: str               # "activation" (mean |h_t|) | "gradient" (‖∂L/∂h_t‖)
+    values: np.ndarray          # (T,)
+    focus: int | None           # the time step the frame is about (1..T); None = the loss
+    color_range: tuple[float, float]
+    caption: str
+    legend: str
+    loss_lit: bool              # the loss box has been reached
+
+
+@dataclass(frozen=True)
+class RecurrentTrace(BackpropTrace):
+    model_kind: str = "rnn"
+    seq_len: int = 0
+    depth: int = 1
+    tokens: np.ndarray | None = None          # (batch, T) symbols, if known
+    timestep_grad: np.ndarray | None = None   # (T,) ‖∂L/∂h_t‖, all layers
+    cell_grad: np.ndarray | None = None       # (T,) ‖∂L/∂c_t‖ (lstm)
+    state_mean_abs: np.ndarray | None = None  # (T,) mean |h_t| of the top layer
+
+    def time_frame(self, phase: str, t: int) -> TimeFrame:
+        return next(f for f in self.frames if f.phase == phase and f.kind == "timestep" and f.t == t)
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.x.shape[0])
+
+    def display(self, index: int) -> TimeDisplay:
+        """Forward frames light mean |h| for t ≤ the frame's step; backward frames light
+        ‖∂L/∂h_t‖ from T down to the frame's step. One colour range per quantity for the pass."""
+        f = self.frames[index]
+        steps = np.arange(1, self.seq_len + 1)
+        if f.phase == "forward":
+            last = self.seq_len if f.kind == "loss" else f.t
+            values = np.where(steps <= last, self.state_mean_abs, np.nan)
+            lo, hi = _range(self.state_mean_abs, decades=3)
+            legend = (f"forward: each column is h_t, coloured by mean |h_t| (log {lo:.0e} … {hi:.0e}); "
+                      "grey = not computed yet")
+            return TimeDisplay("activation", values, None if f.kind == "loss" else f.t, (lo, hi),
+                               _caption(self, f), legend, f.kind == "loss")
+        values = np.where(steps >= f.t, self.timestep_grad, np.nan)
+        lo, hi = _range(self.timestep_grad, decades=None)
+        legend = (f"backward: each column coloured by ‖∂L/∂h_t‖ (log {lo:.0e} … {hi:.0e}, fixed for this pass); "
+                  "grey = the gradient has not got there yet")
+        return TimeDisplay("gradient", values, f.t, (lo, hi), _caption(self, f), legend, True)
+
+    def explain(self, index: int) -> list[tuple[str, str]]:
+        """The stepper's rows for a frame, with the numbers of this pass."""
+        f = self.frames[index]
+        top = " (top layer)" if self.depth > 1 else ""
+        rows: list[tuple[str, str]] = [("frame", f"{index + 1} of {len(self)} · {f.label}")]
+        if f.kind == "loss":
+            rows.append(("loss L", f"{f.loss:.6g}  (ln 4 = {math.log(4):.4g} is a guess among A B C D)"))
+            rows.append(("target", "the class of the first token, x_1 — T − 1 steps before the loss"))
+            rows.append(("next", "∂L/∂h_T from the output layer, then backward through time, t = T … 1"))
+            return rows
+        if f.phase == "forward":
+            rows.append(("step", f"{self.model_kind}: {RULES[self.model_kind]}"))
+            if f.token:
+                role = "the token to recall (marked)" if f.t == 1 else "noise"
+                rows.append(("input x_t", f"{f.token} — {role}  (example 1 of {self.batch_size})"))
+            rows.append((f"mean |h_t|{top}", f"{f.state_mean_abs:.4g}"))
+            for name, value in f.gates:
+                rows.append((f"mean {name}{top}", f"{value:.4g}"))
+            return rows
+        rows.append(("rule", BACK_RULES[self.model_kind]))
+        rows.append(("‖∂L/∂h_t‖", f"{f.delta_norm:.4g}" + (" (every layer)" if self.depth > 1 else "")))
+        if f.shrink is not None:
+            rows.append(("shrink ‖∂L/∂h_t‖ / ‖∂L/∂h_(t+1)‖", f"×{f.shrink:.4g}"))
+            if f.fprime_mean is not None:
+                rows.append((f"{FACTORS[self.model_kind]} at t+1{top}", f"{f.fprime_mean:.4g}"))
+        else:
+            rows.append(("start", "∂L/∂h_T = W_outᵀ ∂L/∂logits: straight from the output layer"))
+        rows.append(("since the loss ‖∂L/∂h_t‖ / ‖∂L/∂h_T‖", f"×{f.cumulative:.4g}  ({self.seq_len - f.t} steps back)"))
+        if f.cell_grad_norm is not None:
+            rows.append(("‖∂L/∂c_t‖ (cell state)", f"{f.cell_grad_norm:.4g}"))
+        if f.chain_error is not None:
+            rows.append(("chain rule by hand vs autograd", f"max |difference| {f.chain_error:.2g}"))
+        return rows
+
+
+def _range(values: np.ndarray | None, decades: int | None) -> tuple[float, float]:
+    v = np.asarray(values if values is not None else [], dtype=np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not len(v):
+        return 1e-8, 1.0
+    hi = 10.0 ** math.ceil(math.log10(v.max()))
+    lo = 10.0 ** math.floor(math.log10(v.min()))
+    if decades is not None:
+        lo = min(lo, hi / 10.0 ** decades)
+    if lo >= hi:
+        lo = hi / 10.0
+    return lo, hi
+
+
+def _caption(trace: RecurrentTrace, f: TimeFrame) -> str:
+    if f.kind == "loss":
+        return f"{f.label} · the output layer reads h_T"
+    if f.phase == "forward":
+        return f"{f.label} · h_{f.t} computed from x_{f.t} and h_{f.t - 1}"
+    back = trace.seq_len - f.t
+    return (f"{f.label} · ‖∂L/∂h_{f.t}‖ = {f.delta_norm:.3g}, ×{f.cumulative:.3g} of ‖∂L/∂h_T‖ "
+            f"after {back} step{'s' if back != 1 else ''} back")
+
+
+def record_recurrent(model: RecurrentNet, x: torch.Tensor, y: torch.Tensor, loss_fn,
+                     tokens: np.ndarray | None = None) -> RecurrentTrace:
+    """One forward and backward pass of `model` on (x, y), as frames per time step.
+
+    `loss_fn(logits, y)` must return a scalar. Parameter gradients and the
+    model's train/eval mode are left as they were; the weights are not changed.
+    """
+    if not isinstance(model, RecurrentNet):
+        raise TypeError(f"record_recurrent() needs a RecurrentNet, got {type(model).__name__}")
+    kind, depth = model.kind, model.depth
+    params = list(model.parameters())
+    saved = [None if p.grad is None else p.grad.clone() for p in params]
+    try:
+        with torch.enable_grad():
+            x_in = x.detach().clone().requires_grad_(True)
+            run = model.unroll(x_in, probe=True, probe_cells=kind == "lstm")
+            logits = run.logits
+            logits.retain_grad()
+            loss = loss_fn(logits, y)
+            for p in params:
+                p.grad = None
+            loss.backward()
+        state = [g.detach().clone() for g in run.state_grads()]
+        cell = [p.grad.detach().clone() for p in run.cell_probes] if run.cell_probes else None
+        logits_grad = logits.grad.detach().clone()
+        input_grad = x_in.grad.detach().clone()
+    finally:
+        for p, g in zip(params, saved):
+            p.grad = g
+
+    steps = x.shape[1]
+    with torch.no_grad():
+        norms = _norm_per_t(state)
+        cell_norms = _norm_per_t(cell) if cell else None
+        top_h = [h.detach() for h in run.hidden[-1]]
+        below = [h.detach() for h in run.hidden[-2]] if depth > 1 else list(x_in.detach().unbind(1))
+        gate_means, factors, fprimes = _gates(model, depth - 1, below, top_h)
+        w_hh = model.cell_weights(depth - 1)[1].detach()
+        top_grad = state[-1]
+    norms_np = norms.numpy()
+    cell_np = None if cell_norms is None else cell_norms.numpy()
+    mean_abs = np.array([float(h.abs().double().mean()) for h in top_h])
+    first_tokens = tokens[0] if tokens is not None else None
+
+    frames: list[TimeFrame] = []
+    for t in range(1, steps + 1):
+        token = SYMBOLS[int(first_tokens[t - 1])] if first_tokens is not None else ""
+        frames.append(TimeFrame(
+            index=len(frames), phase="forward", kind="timestep", layer=None,
+            label=f"F{t} forward · t = {t}" + (f" · token {token}" if token else ""),
+            a=_np(top_h[t - 1]), fprime=None if fprimes is None else _np(fprimes[t - 1]),
+            fprime_mean=None if fprimes is None else float(fprimes[t - 1].double().mean()),
+            t=t, token=token, gates=gate_means[t - 1], state_mean_abs=float(mean_abs[t - 1])))
+    loss_value = float(loss.detach())
+    frames.append(TimeFrame(index=len(frames), phase="forward", kind="loss", layer=None,
+                            label=f"F{steps + 1} loss = {loss_value:.4g}", loss=loss_value,
+                            a=_np(logits.detach()), t=0))
+    top_norm = float(norms_np[-1])
+    for k, t in enumerate(range(steps, 0, -1)):
+        delta = top_grad[t - 1]
+        if t == steps:
+            chain = logits_grad @ model.head.weight.detach()
+            shrink = factor = None
+        else:
+            after = top_grad[t]
+            chain = (after * fprimes[t]) @ w_hh if kind == "rnn" else None
+            above = float(norms_np[t])
+            shrink = float(norms_np[t - 1]) / above if above > 0 else float("nan")
+            factor = factors[t]
+        # the top layer's h_t feeds only h_(t+1) of that layer (and the output layer at T)
+        error = None if chain is None else float((chain - delta).abs().max())
+        norm = float(norms_np[t - 1])
+        frames.append(TimeFrame(
+            index=len(frames), phase="backward", kind="timestep", layer=None,
+            label=f"B{k + 1} backward · t = {t}",
+            a=_np(top_h[t - 1]), delta=_np(delta), delta_chain=None if chain is None else _np(chain),
+            delta_norm=norm, shrink=shrink, cumulative=norm / top_norm if top_norm > 0 else float("nan"),
+            fprime_mean=factor, t=t, token=SYMBOLS[int(first_tokens[t - 1])] if first_tokens is not None else "",
+            cell_grad_norm=None if cell_np is None else float(cell_np[t - 1]), chain_error=error))
+
+    matrices = model.weight_matrices()
+    width = model.hidden_size
+    return RecurrentTrace(
+        frames=tuple(frames),
+        layer_names=tuple(name for name, _ in matrices),
+        layer_sizes=(x.shape[-1],) + (width,) * depth + (model.head.out_features,),
+        activations=tuple("" if name == "output" else kind for name, _ in matrices),
+        weights=tuple(_np(p) for _, p in matrices),
+        x=_np(x),
+        loss=loss_value,
+        input_grad=_np(input_grad),
+        meta={"model": kind},
+        model_kind=kind, seq_len=steps, depth=depth,
+        tokens=None if tokens is None else np.array(tokens),
+        timestep_grad=norms_np, cell_grad=cell_np, state_mean_abs=mean_abs,
+    )
+
+
+def _norm_per_t(grads: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack([g.double().square().sum(dim=(1, 2)) for g in grads]).sum(0).sqrt()
+
+
+def _gates(model: RecurrentNet, layer: int, inputs: list[torch.Tensor], states: list[torch.Tensor]):
+    """Per t (0-based): mean of each gate, the backward factor's mean, and tanh′ (rnn, per unit)."""
+    w_ih, w_hh, b_ih, b_hh = (w.detach() for w in model.cell_weights(layer))
+    width = model.hidden_size
+    kind = model.kind
+    h_prev = torch.zeros_like(states[0])
+    means, factors, fprimes = [], [], ([] if kind == "rnn" else None)
+    for t, (inp, h) in enumerate(zip(inputs, states)):
+        if kind == "rnn":
+            fp = 1.0 - h.square()
+            fprimes.append(fp)
+            factor = float(fp.double().mean())
+            means.append((("tanh′(pre-activation)", factor),))
+        elif kind == "lstm":
+            gates = inp @ w_ih.T + b_ih + h_prev @ w_hh.T + b_hh
+            i, f, _, o = gates.split(width, dim=1)
+            i, f, o = (float(torch.sigmoid(g).double().mean()) for g in (i, f, o))
+            means.append((("forget gate f", f), ("input gate i", i), ("output gate o", o)))
+            factor = f
+        else:
+            gi = inp @ w_ih.T + b_ih
+            gh = h_prev @ w_hh.T + b_hh
+            r = float(torch.sigmoid(gi[:, :width] + gh[:, :width]).double().mean())
+            z = float(torch.sigmoid(gi[:, width:2 * width] + gh[:, width:2 * width]).double().mean())
+            means.append((("update gate z (keep)", z), ("reset gate r", r)))
+            factor = z
+        factors.append(factor)
+        h_prev = h
+    return means, factors, fprimes
