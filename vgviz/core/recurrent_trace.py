@@ -52,7 +52,7 @@ class TimeFrame(Frame):
     token: str = ""                          # example 1's token at t ("A" … "D"; "" without tokens)
     gates: tuple[tuple[str, float], ...] = ()  # forward: mean of each gate at t (top layer)
     state_mean_abs: float | None = None      # forward: mean |h_t|
-    cell_grad_norm: float | None = None      # lstm backward: ‖∂L/∂c_t‖ (all layers)
+    cell_grad_norm: float | None = None      # lstm backward: ‖∂L/∂c_t‖ (all layers, total: via h_t and c_(t+1))
     chain_error: float | None = None         # rnn backward: max |autograd − chain rule by hand|
 
 
@@ -86,6 +86,13 @@ class RecurrentTrace(BackpropTrace):
     def batch_size(self) -> int:
         return int(self.x.shape[0])
 
+    @property
+    def token_text(self) -> str:
+        """Example 1's tokens as letters ("BADC…"), or "" if the trace has no tokens."""
+        if self.tokens is None:
+            return ""
+        return "".join(SYMBOLS[int(i)] for i in self.tokens[0])
+
     def display(self, index: int) -> TimeDisplay:
         """Forward frames light mean |h| for t ≤ the frame's step; backward frames light
         ‖∂L/∂h_t‖ from T down to the frame's step. One colour range per quantity for the pass."""
@@ -118,7 +125,7 @@ class RecurrentTrace(BackpropTrace):
         if f.phase == "forward":
             rows.append(("step", f"{self.model_kind}: {RULES[self.model_kind]}"))
             if f.token:
-                role = "the token to recall (marked)" if f.t == 1 else "noise"
+                role = "the token to recall" if f.t == 1 else "noise"
                 rows.append(("input x_t", f"{f.token} — {role}  (example 1 of {self.batch_size})"))
             rows.append((f"mean |h_t|{top}", f"{f.state_mean_abs:.4g}"))
             for name, value in f.gates:
@@ -197,6 +204,8 @@ def record_recurrent(model: RecurrentNet, x: torch.Tensor, y: torch.Tensor, loss
     steps = x.shape[1]
     with torch.no_grad():
         norms = _norm_per_t(state)
+        if cell:
+            cell = _total_cell_grads(model, x_in.detach(), run, state, cell)
         cell_norms = _norm_per_t(cell) if cell else None
         top_h = [h.detach() for h in run.hidden[-1]]
         below = [h.detach() for h in run.hidden[-2]] if depth > 1 else list(x_in.detach().unbind(1))
@@ -260,6 +269,27 @@ def record_recurrent(model: RecurrentNet, x: torch.Tensor, y: torch.Tensor, loss
         tokens=None if tokens is None else np.array(tokens),
         timestep_grad=norms_np, cell_grad=cell_np, state_mean_abs=mean_abs,
     )
+
+
+def _total_cell_grads(model: RecurrentNet, x: torch.Tensor, run, state: list[torch.Tensor],
+                      after: list[torch.Tensor]) -> list[torch.Tensor]:
+    """∂L/∂c_t of every LSTM layer, (T, batch, width) each. The cell probe sees c_t only where the
+    next step reads it (torch.lstm_cell returns h_t and c_t together); h_t = o_t⊙tanh(c_t) adds
+    ∂L/∂h_t ⊙ o_t ⊙ (1 − tanh²c_t)."""
+    width = model.hidden_size
+    inputs = list(x.unbind(1))
+    out = []
+    for layer in range(model.depth):
+        w_ih, w_hh, b_ih, b_hh = (w.detach() for w in model.cell_weights(layer))
+        hs = [h.detach() for h in run.hidden[layer]]
+        cs = [c.detach() for c in run.cells[layer]]
+        prev = [torch.zeros_like(hs[0])] + hs[:-1]
+        o = torch.stack([torch.sigmoid((inp @ w_ih.T + b_ih + hp @ w_hh.T + b_hh)[:, 3 * width:])
+                         for inp, hp in zip(inputs, prev)])
+        c = torch.stack(cs)
+        out.append(after[layer] + state[layer] * o * (1 - torch.tanh(c).square()))
+        inputs = hs
+    return out
 
 
 def _norm_per_t(grads: list[torch.Tensor]) -> torch.Tensor:
