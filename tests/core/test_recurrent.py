@@ -368,3 +368,26 @@ def test_report_timesteps_section():
     np.testing.assert_allclose(initial, first.timestep_grad, rtol=1e-12)
     assert report["steps"] == 3 and report["config"]["model"] == "rnn"
     assert "timesteps" not in run_report(RunConfig(depth=1, width=2, steps=1))
+
+
+# -- what the unrolled view shows (vgviz.core.timeline) ---------------------------------
+
+def test_timeline_grouping_range_and_words():
+    from vgviz.core import timeline
+
+    assert timeline.steps_per_column(100, 800) == 1 and timeline.steps_per_column(1000, 500) == 4
+    v = np.array([1e-8, 1e-6, 1e-4, 1e-2, 0.0, 1.0, np.nan, np.nan])
+    bins = timeline.bin_steps(v, 2)
+    assert list(bins.starts) == [1, 3, 5, 7] and list(bins.ends) == [2, 4, 6, 8] and bins.per_column == 2
+    np.testing.assert_allclose(bins.values[:2], [1e-7, 1e-3])            # geometric means
+    assert bins.values[2] == 0.0 and np.isnan(bins.values[3])            # an underflowed step; not reached
+    one = timeline.bin_steps(v, 1)
+    assert one.n_columns == 8 and np.array_equal(one.values, v, equal_nan=True)
+    assert timeline.color_range(np.array([3e-14, 0.05])) == (1e-14, 1e-1)
+    assert timeline.color_range(np.array([2e-3, 0.05])) == (1e-13, 1e-1)  # at least 12 decades: runs compare
+    assert timeline.color_range(np.array([1e-60, 1.0]), max_decades=40) == (1e-40, 1.0)
+    assert timeline.describe_columns(50, 1) == "T = 50 time steps, one column each"
+    assert "250 columns of 4" in timeline.describe_columns(1000, 4)
+    text = timeline.decay_summary(np.array([1e-6, 1e-4, 1e-2]))
+    assert "1.0e-04" in text and "2 steps back" in text and "×0.01 per step" in text
+    assert "underflowed to exactly 0 at 2 of 3 steps" in timeline.decay_summary(np.array([0.0, 0.0, 1.0]))

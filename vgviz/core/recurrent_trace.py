@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import timeline
 from .recurrent import SYMBOLS, RecurrentNet
 from .trace import BackpropTrace, Frame, _np
 
@@ -107,7 +108,7 @@ class RecurrentTrace(BackpropTrace):
             return TimeDisplay("activation", values, None if f.kind == "loss" else f.t, (lo, hi),
                                _caption(self, f), legend, f.kind == "loss")
         values = np.where(steps >= f.t, self.timestep_grad, np.nan)
-        lo, hi = _range(self.timestep_grad, decades=None)
+        lo, hi = timeline.color_range(self.timestep_grad)      # as the live view: at least 12 decades
         legend = (f"backward: each column coloured by ‖∂L/∂h_t‖ (log {lo:.0e} … {hi:.0e}, fixed for this pass); "
                   "grey = the gradient has not got there yet")
         return TimeDisplay("gradient", values, f.t, (lo, hi), _caption(self, f), legend, True)
@@ -147,15 +148,14 @@ class RecurrentTrace(BackpropTrace):
         return rows
 
 
-def _range(values: np.ndarray | None, decades: int | None) -> tuple[float, float]:
+def _range(values: np.ndarray | None, decades: int) -> tuple[float, float]:
     v = np.asarray(values if values is not None else [], dtype=np.float64)
     v = v[np.isfinite(v) & (v > 0)]
     if not len(v):
         return 1e-8, 1.0
     hi = 10.0 ** math.ceil(math.log10(v.max()))
     lo = 10.0 ** math.floor(math.log10(v.min()))
-    if decades is not None:
-        lo = min(lo, hi / 10.0 ** decades)
+    lo = min(lo, hi / 10.0 ** decades)
     if lo >= hi:
         lo = hi / 10.0
     return lo, hi

@@ -103,7 +103,9 @@ def decay_summary(values: np.ndarray) -> str:
     if not np.isfinite(first):
         return "‖∂L/∂h_1‖ is not finite"
     if first == 0:
-        return f"‖∂L/∂h_1‖ = 0 (underflow) after {back} steps back"
+        zeros = int(np.sum(v == 0))
+        return (f"‖∂L/∂h_t‖ underflowed to exactly 0 at {zeros} of {len(v)} steps, "
+                f"‖∂L/∂h_1‖ among them ({back} steps back)")
     ratio = first / last
     per_step = ratio ** (1.0 / back)
     return f"‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ = {ratio:.1e} over {back} steps back (×{per_step:.2f} per step on average)"

@@ -352,8 +352,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history = History(stats.n_layers)
         colors = layer_colors(stats.n_layers)
         self.network.set_layer_colors(colors)
-        self.plots.set_layers(list(stats.layer_names), colors)
+        names = list(stats.layer_names)
+        recurrent = stats.timestep_grad is not None
+        if recurrent:   # rnn.weight_ih_l0 -> W_ih0: short enough for the bar labels
+            names = [n.replace("rnn.weight_", "W_").replace("_l", "") for n in names]
+        self.plots.set_layers(names, colors)
         data = self.worker.trainer.data if self.worker is not None and self.worker.trainer is not None else None
+        if recurrent:   # sequences: no input plane to draw a boundary in
+            data = None
         self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
         self._set_state("ready — press Space to train")
         self._on_tick()

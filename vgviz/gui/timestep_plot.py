@@ -36,7 +36,7 @@ class TimestepPlot(QtWidgets.QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.setMinimumSize(220, 150)
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
-        self.plot.addLegend(offset=(10, 10))
+        self.plot.addLegend(offset=(-10, -10), brush=(30, 30, 34, 210))   # bottom right: empty for a decaying and a flat curve
         self._start_curve = self.plot.plot(name="step 0", pen=pg.mkPen(START, width=1.5,
                                                                      style=QtCore.Qt.PenStyle.DashLine))
         self._now_curve = self.plot.plot(name="now", pen=pg.mkPen(NOW, width=2.5))
@@ -46,9 +46,15 @@ class TimestepPlot(QtWidgets.QWidget):
                              "(log scale). Bright: the latest training step; dashed: the run's first step.\n"
                              "A straight falling line is a constant factor lost per step back: the\n"
                              "vanishing gradient through time. Red crosses: exactly 0 (underflow).")
+        # the numbers in words, above the plot (a long plot title would widen the plot beyond its panel)
+        self.summary = QtWidgets.QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet("color: #d8dbe2; padding: 2px 6px;")
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        layout.setSpacing(0)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.plot, 1)
         self.reset()
 
     def reset(self) -> None:
@@ -59,7 +65,9 @@ class TimestepPlot(QtWidgets.QWidget):
         self._now_curve.setData([], [])
         self._zeros.setData([], [])
         self._set_legend("step 0", "now")
+        self._show_zero_key(False)
         self.plot.setTitle("‖∂L/∂h_t‖ over time steps", size="10pt")
+        self.summary.setText("‖∂L/∂h_t‖: the gradient of the loss with respect to the hidden state at each step t.")
 
     def show_stats(self, stats: StepStats | None) -> None:
         if stats is None or stats.timestep_grad is None or stats is self._latest:
@@ -80,10 +88,19 @@ class TimestepPlot(QtWidgets.QWidget):
             self.plot.setYRange(lo - 0.3, hi + 0.3, padding=0)
             zero_t = t[values == 0]
             self._zeros.setData(zero_t, np.full(len(zero_t), lo - 0.1))
+            self._show_zero_key(len(zero_t) > 0)
         self.plot.setXRange(0.5, len(values) + 0.5, padding=0.01)
+        self.plot.setTitle(f"‖∂L/∂h_t‖ over time steps · step {stats.step}", size="10pt")
         summary = timeline.decay_summary(values)
-        self.plot.setTitle(f"‖∂L/∂h_t‖ over time steps · step {stats.step}" + (f" · {summary}" if summary else ""),
-                           size="10pt")
+        self.summary.setText(f"Step {stats.step}: {summary}." if summary else f"Step {stats.step}.")
+
+    def _show_zero_key(self, show: bool) -> None:
+        legend = self.plot.getPlotItem().legend
+        listed = any(sample.item is self._zeros for sample, _ in getattr(legend, "items", []))
+        if show and not listed:
+            legend.addItem(self._zeros, "exactly 0 (underflow)")
+        elif not show and listed:
+            legend.removeItem(self._zeros)
 
     def _set_legend(self, start: str, now: str) -> None:
         legend = self.plot.getPlotItem().legend

@@ -80,6 +80,7 @@ class UnrolledView(QtWidgets.QWidget):
         if stats is None or stats.timestep_grad is None:
             self._values = None
             self._stats = None
+            self._layout_dirty = True
             self.update()
             return
         if stats is self._stats and not self._auto:
@@ -102,6 +103,7 @@ class UnrolledView(QtWidgets.QWidget):
                     self.show_stats(stats)
                 else:
                     self._values = None
+                    self._layout_dirty = True
                     self.update()
             return
         self._frame = display
@@ -349,10 +351,20 @@ class UnrolledView(QtWidgets.QWidget):
         p.drawText(QtCore.QPointF(r.left(), y), cue)
         p.setPen(DIM_TEXT)
         rest = "x_2 … x_T: noise (random tokens)"
-        tw = fm.horizontalAdvance(rest)
+        if self._tokens:                 # the colours of the letters, as a key
+            rest += "  "
+        key = [(s, TOKEN_COLORS[i]) for i, s in enumerate("ABCD")] if self._tokens else []
+        key_w = sum(fm.horizontalAdvance(f"■{s} ") for s, _ in key)
+        tw = fm.horizontalAdvance(rest) + key_w
         cue_w = fm.horizontalAdvance(cue)
         if r.width() - cue_w > tw + 20:
-            p.drawText(QtCore.QPointF(r.right() - tw, y), rest)
+            x = r.right() - tw
+            p.drawText(QtCore.QPointF(x, y), rest)
+            x += fm.horizontalAdvance(rest)
+            for s, color in key:
+                p.setPen(color)
+                p.drawText(QtCore.QPointF(x, y), f"■{s}")
+                x += fm.horizontalAdvance(f"■{s} ")
 
     def _paint_axis(self, p: QtGui.QPainter) -> None:
         """t labels above the row: 1, a few round steps, T."""
@@ -577,7 +589,7 @@ class UnrolledView(QtWidgets.QWidget):
         what = "mean |h_t|" if self._frame is not None and self._frame.quantity == "activation" else "‖∂L/∂h_t‖"
         text = f"{where} · {what} = {_fmt(v)}"
         last = float(self._values[-1])
-        if what == "‖∂L/∂h_t‖" and last > 0 and math.isfinite(last) and t < n:
+        if what == "‖∂L/∂h_t‖" and last > 0 and math.isfinite(last) and t < n and v > 0:
             text += f" · ×{v / last:.2e} of ‖∂L/∂h_T‖"
         if self._bins is not None and self._bins.per_column > 1:
             c = (t - 1) // self._bins.per_column
