@@ -390,4 +390,5 @@ def test_timeline_grouping_range_and_words():
     assert "250 columns of 4" in timeline.describe_columns(1000, 4)
     text = timeline.decay_summary(np.array([1e-6, 1e-4, 1e-2]))
     assert "1.0e-04" in text and "2 steps back" in text and "×0.01 per step" in text
-    assert "underflowed to exactly 0 at 2 of 3 steps" in timeline.decay_summary(np.array([0.0, 0.0, 1.0]))
+    assert "exactly 0 (underflow or saturation) at 2 of 3 steps" in timeline.decay_summary(np.array([0.0, 0.0, 1.0]))
+    assert "1 step back" in timeline.decay_summary(np.array([0.5, 1.0]))

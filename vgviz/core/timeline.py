@@ -46,8 +46,8 @@ def steps_per_column(n_steps: int, width_px: float, min_px: float = MIN_COLUMN_P
 
 def bin_steps(values: np.ndarray, per_column: int) -> StepBins:
     """Group ``per_column`` consecutive steps into a column, valued by their geometric mean
-    (the middle of a geometric decay). A column holding an exact 0 (a gradient that underflowed)
-    is 0; NaN (not reached yet, in a stepper frame) is NaN if every step of the column is NaN and
+    (the middle of a geometric decay). A column holding an exact 0 (a gradient that underflowed,
+    or passed a saturated tanh) is 0; NaN (not reached yet, in a stepper frame) is NaN if every step of the column is NaN and
     is otherwise ignored."""
     v = np.asarray(values, dtype=np.float64)
     n = len(v)
@@ -87,7 +87,7 @@ def color_range(values: np.ndarray, min_decades: int = MIN_DECADES, max_decades:
 def describe_columns(n_steps: int, per_column: int) -> str:
     """The sentence saying what the columns are."""
     if per_column <= 1:
-        return f"T = {n_steps} time steps, one column each"
+        return f"T = {n_steps} time step{'s' if n_steps != 1 else ''}, one column each"
     n_cols = math.ceil(n_steps / per_column)
     return (f"T = {n_steps} time steps in {n_cols} columns of {per_column} "
             f"(each coloured by their geometric mean; hover for every step's value)")
@@ -104,8 +104,9 @@ def decay_summary(values: np.ndarray) -> str:
         return "‖∂L/∂h_1‖ is not finite"
     if first == 0:
         zeros = int(np.sum(v == 0))
-        return (f"‖∂L/∂h_t‖ underflowed to exactly 0 at {zeros} of {len(v)} steps, "
-                f"‖∂L/∂h_1‖ among them ({back} steps back)")
+        return (f"‖∂L/∂h_t‖ is exactly 0 (underflow or saturation) at {zeros} of {len(v)} steps, "
+                f"‖∂L/∂h_1‖ among them ({back} step{'s' if back != 1 else ''} back)")
     ratio = first / last
     per_step = ratio ** (1.0 / back)
-    return f"‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ = {ratio:.1e} over {back} steps back (×{per_step:.2f} per step on average)"
+    return (f"‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ = {ratio:.1e} over {back} step{'s' if back != 1 else ''} back "
+            f"(×{per_step:.2f} per step on average)")

@@ -3,8 +3,8 @@
 Two curves: the latest step (bright) and the first step of the run (faint, dashed),
 so training's effect on the gradient's reach shows. The title states the ratio
 ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ and the average factor per step back. A step whose
-gradient underflowed to exactly 0 cannot sit on a log axis: it is marked on the
-plot's floor with a red cross and named in the tooltip.
+gradient is exactly 0 (float underflow, or a saturated tanh) cannot sit on a log
+axis: it is marked on the plot's floor with a red cross, with a key in the legend.
 """
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ class TimestepPlot(QtWidgets.QWidget):
         self.plot.setToolTip("‖∂L/∂h_t‖: how much gradient of the loss reaches the hidden state at step t\n"
                              "(log scale). Bright: the latest training step; dashed: the run's first step.\n"
                              "A straight falling line is a constant factor lost per step back: the\n"
-                             "vanishing gradient through time. Red crosses: exactly 0 (underflow).")
+                             "vanishing gradient through time. Red crosses: exactly 0 (float underflow\n"
+                             "or a saturated tanh).")
         # the numbers in words, above the plot (a long plot title would widen the plot beyond its panel)
         self.summary = QtWidgets.QLabel()
         self.summary.setWordWrap(True)
@@ -98,7 +99,7 @@ class TimestepPlot(QtWidgets.QWidget):
         legend = self.plot.getPlotItem().legend
         listed = any(sample.item is self._zeros for sample, _ in getattr(legend, "items", []))
         if show and not listed:
-            legend.addItem(self._zeros, "exactly 0 (underflow)")
+            legend.addItem(self._zeros, "exactly 0")
         elif not show and listed:
             legend.removeItem(self._zeros)
 

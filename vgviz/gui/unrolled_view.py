@@ -33,7 +33,7 @@ TEXT = QtGui.QColor("#d8dbe2")
 DIM_TEXT = QtGui.QColor("#9aa0ab")
 OUTLINE = QtGui.QColor("#6b7180")
 UNLIT = QtGui.QColor("#3a3e48")         # stepper: not reached yet
-ZERO = QtGui.QColor("#000000")          # exactly 0: the gradient underflowed
+ZERO = QtGui.QColor("#000000")          # exactly 0: the gradient underflowed (or met a saturated tanh)
 NON_FINITE = QtGui.QColor("#ff3b30")
 HIGHLIGHT = QtGui.QColor("#ffffff")
 CUE = QtGui.QColor("#f0b429")           # the token to recall
@@ -44,7 +44,7 @@ MAX_COLUMN_PX = 40.0
 
 def _fmt(v: float) -> str:
     if v == 0:
-        return "0 (underflow)"
+        return "exactly 0"
     return f"{v:.3e}"
 
 
@@ -531,7 +531,7 @@ class UnrolledView(QtWidgets.QWidget):
         how = "re-fitted every frame" if self._auto else f"fixed for this run at step {self._range_step}"
         text = f"colour: ‖∂L/∂h_t‖ over the batch, log scale {lo:.0e} … {hi:.0e}, {how}"
         if (self._buckets == N_BUCKETS).any():
-            text += "; black = exactly 0 (underflowed)"
+            text += "; black = exactly 0 (float underflow, or a saturated tanh)"
         return text
 
     def _paint_caption(self, p: QtGui.QPainter) -> None:
