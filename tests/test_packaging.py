@@ -83,7 +83,11 @@ def test_installed_pyside_is_not_the_broken_one():
 def test_presets_found_via_importlib_resources():
     presets = resources.files("vgviz.resources").joinpath("presets")
     names = {e.name for e in presets.iterdir() if e.name.endswith(".toml")}
-    assert PRESETS <= names          # and every other preset file of the package
+    import vgviz
+    if (Path(vgviz.__file__).resolve().parent == ROOT / "vgviz"
+            and Path(str(resources.files("vgviz.resources"))).resolve() != ROOT / "resources"):
+        pytest.skip("vgviz.resources is another checkout's (a git worktree sharing an editable install)")
+    assert names == PRESETS
     for name in names:
         doc = tomllib.loads(presets.joinpath(name).read_text(encoding="utf-8"))
         assert doc["title"] and doc["description"] and isinstance(doc["config"], dict)
@@ -122,7 +126,7 @@ def test_wheel_ships_presets_and_entry_point(tmp_path):
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         ep_text = zf.read(entry_points).decode()
         meta = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-    for preset in PRESETS | {p.name for p in (ROOT / "resources" / "presets").glob("*.toml")}:
+    for preset in PRESETS:
         assert f"vgviz/resources/presets/{preset}" in names
     for module in ("vgviz/__init__.py", "vgviz/cli.py", "vgviz/core/trainer.py", "vgviz/core/probes.py",
                    "vgviz/resources/__init__.py"):

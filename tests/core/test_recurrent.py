@@ -250,6 +250,8 @@ def test_trainer_stats():
     assert [len(d) for d in s0.delta_mean_abs] == [8, 8, 8, 8, 4]
     assert s0.delta_l2[0] == s0.delta_l2[1] and s0.activation_std.shape == (2,)
     assert 1.0 < s0.loss < 2.0 and s0.grad_norm_total > 0 and s0.timestep_grad.shape == (10,)
+    expected_zero = [float((p.grad == 0).double().mean()) for _, p in trainer.model.weight_matrices()]
+    np.testing.assert_allclose(s0.grad_zero_fraction, expected_zero)
     params = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     s1 = trainer.step()
     assert s1.step == 1 and s1.test_loss is None
@@ -367,6 +369,7 @@ def test_report_timesteps_section():
     first = Trainer(config).measure()
     np.testing.assert_allclose(initial, first.timestep_grad, rtol=1e-12)
     assert report["steps"] == 3 and report["config"]["model"] == "rnn"
+    assert [z["name"] for z in report["zero_gradients"]] == [layer["name"] for layer in report["layers"]]
     assert "timesteps" not in run_report(RunConfig(depth=1, width=2, steps=1))
 
 

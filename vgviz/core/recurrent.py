@@ -54,10 +54,11 @@ from torch import nn
 
 from .config import RECURRENT_MODELS, SEQUENCE_TASKS, RunConfig
 from .data import N_SAMPLES, TEST_FRACTION, Dataset
+from .recurrent_frames import SYMBOLS
 from .stats import StepStats
 from .trainer import Trainer, make_loss
 
-SYMBOLS = "ABCD"
+
 N_SYMBOLS = len(SYMBOLS)
 N_INPUTS = N_SYMBOLS          # one-hot tokens
 
@@ -356,7 +357,7 @@ class RecurrentTrainer(Trainer):
             test_loss=test_loss, test_accuracy=test_acc,
             activation_std=numbers["activation_std"], skip_grad=np.zeros(0),
             skip_connections=(), grad_norm_total=numbers["total"], clipped=clipped,
-            timestep_grad=numbers["timestep_grad"],
+            grad_zero_fraction=numbers["zero_fraction"], timestep_grad=numbers["timestep_grad"],
         )
 
 
@@ -368,13 +369,14 @@ def _capture(model: RecurrentNet, matrices, run: Unrolled, logits_grad: torch.Te
     with torch.no_grad():
         per_matrix_l1 = torch.stack([g.double().abs().sum() for g in grads])
         per_matrix_l2 = torch.stack([g.double().norm() for g in grads])
+        nonzero = torch.stack([torch.count_nonzero(g).double() for g in grads])
         state_l2 = torch.stack([g.double().norm() for g in state])
         out_l2 = logits_grad.double().norm()
         total = torch.stack([g.double().norm() for g in all_grads]).norm()
         h_std = torch.stack([torch.stack(hs).detach().double().std() if hs[0].numel() * len(hs) > 1
                              else torch.zeros((), dtype=torch.float64) for hs in run.hidden])
         steps = timestep_norms(state)
-        scalars = torch.cat([per_matrix_l1, per_matrix_l2, state_l2, out_l2[None], total[None], h_std, steps])
+        scalars = torch.cat([per_matrix_l1, per_matrix_l2, state_l2, out_l2[None], total[None], h_std, nonzero, steps])
         values = scalars.cpu().numpy()
         per_unit = [g.double().abs().mean(dim=(0, 1)).cpu().numpy() for g in state]
         out_unit = logits_grad.double().abs().mean(0).cpu().numpy()
@@ -393,5 +395,6 @@ def _capture(model: RecurrentNet, matrices, run: Unrolled, logits_grad: torch.Te
         "delta_mean_abs": delta_mean,
         "total": float(values[2 * n + depth + 1]),
         "activation_std": values[rest:rest + depth].copy(),
-        "timestep_grad": values[rest + depth:].copy(),
+        "zero_fraction": 1.0 - values[rest + depth:rest + depth + n] / counts,
+        "timestep_grad": values[rest + depth + n:].copy(),
     }

@@ -24,7 +24,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core import timeline
-from vgviz.core.recurrent_trace import TimeDisplay
+from vgviz.core.recurrent_frames import TimeDisplay
 from vgviz.core.stats import StepStats
 
 N_BUCKETS = 64
