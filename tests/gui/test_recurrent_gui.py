@@ -193,9 +193,16 @@ def test_switching_mlp_rnn_mlp_never_freezes(window, qtbot):
     assert watch.worst < 2.0, f"the GUI stalled for {watch.worst:.2f} s"
 
 
-def test_recurrent_run_with_the_stepper(window, qtbot):
+def test_recurrent_run_with_the_keys_and_the_stepper(window, qtbot):
+    window.activateWindow()
+    window.setFocus()
     window.load_preset("gru-T50")
     qtbot.waitUntil(lambda: _ready(window), timeout=WAIT_MS)
+    assert window.recurrent.unrolled.hasFocus()                  # the shown view took the keyboard focus
+    qtbot.keyClick(window.recurrent.unrolled, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.step_count >= 2, timeout=WAIT_MS)
+    qtbot.keyClick(window.recurrent.unrolled, QtCore.Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not window.worker.is_running, timeout=5000)
     window.record_trace(None)
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     trace = window.stepper.trace

@@ -197,7 +197,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history = None
         self.network.reset()
         self.recurrent.reset(config.model, config.depth)
-        self.diagram_stack.setCurrentWidget(self.recurrent if config.recurrent else self.network)
+        self._show_diagram(config.recurrent)
         self.plots.clear()
         self._rate_samples.clear()
         self._set_state("building model…")
@@ -213,6 +213,19 @@ class MainWindow(QtWidgets.QMainWindow):
         worker.start()
         self.timer.start()
         self.setWindowTitle(f"vgviz — {self.preset_name or 'custom'} · {config.summary()}")
+
+    def _show_diagram(self, recurrent: bool) -> None:
+        """The layer diagram or the unrolled-in-time view; the shown one takes over the keyboard focus."""
+        page = self.recurrent if recurrent else self.network
+        if self.diagram_stack.currentWidget() is page:
+            return
+        proxy = self.focusProxy()
+        had_focus = proxy is not None and proxy.hasFocus()
+        self.diagram_stack.setCurrentWidget(page)
+        target = self.recurrent.unrolled if recurrent else self.network
+        self.setFocusProxy(target)
+        if had_focus:
+            target.setFocus()
 
     def toggle_running(self) -> None:
         w = self.worker
@@ -294,10 +307,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.stepping and self.stepper.trace is not None:
             trace = self.stepper.trace
             if hasattr(trace, "display"):      # a RecurrentTrace: frames per time step
-                self.diagram_stack.setCurrentWidget(self.recurrent)
+                self._show_diagram(True)
                 self.recurrent.unrolled.show_frame(trace.display(index), trace.token_text)
                 return
-            self.diagram_stack.setCurrentWidget(self.network)
+            self._show_diagram(False)
             self.network.show_frame(frame_display(trace, index))
 
     def leave_stepping(self) -> None:
@@ -309,7 +322,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.network.show_frame(None)
         self.recurrent.unrolled.show_frame(None)
         recurrent = self.config is not None and self.config.recurrent
-        self.diagram_stack.setCurrentWidget(self.recurrent if recurrent else self.network)
+        self._show_diagram(recurrent)
         if self.history is not None and self.history.latest is not None:
             (self.recurrent if recurrent else self.network).show_stats(self.history.latest)
         self._set_state("paused")

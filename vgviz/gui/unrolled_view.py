@@ -55,6 +55,7 @@ class UnrolledView(QtWidgets.QWidget):
         super().__init__(parent)
         self.setMouseTracking(True)
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)   # Space and the arrows reach the window
         self.setMinimumSize(360, 200)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
         lut = pg.colormap.get(colormap).getLookupTable(nPts=N_BUCKETS, alpha=False).astype(np.uint32)
