@@ -83,6 +83,10 @@ def test_installed_pyside_is_not_the_broken_one():
 def test_presets_found_via_importlib_resources():
     presets = resources.files("vgviz.resources").joinpath("presets")
     names = {e.name for e in presets.iterdir() if e.name.endswith(".toml")}
+    import vgviz
+    if (Path(vgviz.__file__).resolve().parent == ROOT / "vgviz"
+            and Path(str(resources.files("vgviz.resources"))).resolve() != ROOT / "resources"):
+        pytest.skip("vgviz.resources is another checkout's (a git worktree sharing an editable install)")
     assert names == PRESETS
     for name in names:
         doc = tomllib.loads(presets.joinpath(name).read_text(encoding="utf-8"))

@@ -83,7 +83,7 @@ def run_report(config: RunConfig) -> dict:
     layers = [{"name": name, "initial": first.layer_dict(i), "final": last.layer_dict(i)}
               for i, name in enumerate(trainer.layer_names)]
     test_loss, test_acc = trainer.evaluate()
-    return {
+    report = {
         "config": config.to_dict(),
         "steps": len(losses),
         "diverged": trainer.diverged,
@@ -96,6 +96,18 @@ def run_report(config: RunConfig) -> dict:
                             "final": float(last.grad_zero_fraction[i])}
                            for i, name in enumerate(trainer.layer_names)],
     }
+    if first.timestep_grad is not None:  # recurrent models: ‖∂L/∂h_t‖ for every time step
+        report["timesteps"] = _timesteps(first.timestep_grad, last.timestep_grad)
+    return report
+
+
+def _timesteps(initial, final) -> dict:
+    def ratio(values):
+        return float(values[0] / values[-1]) if values[-1] > 0 else float("nan")
+
+    return {"t": list(range(1, len(initial) + 1)),
+            "initial": [float(v) for v in initial], "final": [float(v) for v in final],
+            "first_over_last": {"initial": ratio(initial), "final": ratio(final)}}
 
 
 def _json_safe(value):

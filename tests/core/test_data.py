@@ -11,7 +11,7 @@ CLASSES = {"spiral": 2, "moons": 2, "circles": 2, "xor": 2, "blobs": 3}
 
 
 def test_every_config_dataset_exists():
-    assert set(DATASETS) == set(CLASSES) | {"digits"}
+    assert set(DATASETS) == set(CLASSES) | {"digits", "recall"}  # recall: the sequence task (test_recurrent.py)
 
 
 def test_digits_are_the_real_8x8_images():

@@ -29,7 +29,9 @@ def one_line(err: Exception) -> str:
 
 def test_every_preset_listed_in_order():
     presets = list_presets()
-    assert [p.name for p in presets] == NAMES == preset_names()
+    names = [p.name for p in presets]
+    assert names == preset_names() and names[:len(NAMES)] == NAMES     # the first story, then the others
+    assert [(p.order, p.name) for p in presets] == sorted((p.order, p.name) for p in presets)
     assert DEFAULT_PRESET in NAMES
     for p in presets:
         assert p.title.strip() and p.title != p.name

@@ -10,7 +10,12 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-DATASETS = ("spiral", "moons", "circles", "xor", "blobs", "digits")
+DATASETS = ("spiral", "moons", "circles", "xor", "blobs", "digits", "recall")
+MODELS = ("mlp", "rnn", "lstm", "gru")
+RECURRENT_MODELS = ("rnn", "lstm", "gru")
+SEQUENCE_TASKS = ("recall",)          # datasets of sequences, for the recurrent models
+RECURRENT_MAX_DEPTH = 4
+GATE_INITS = ("pytorch", "forget1", "chrono")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "identity")
 INITS = ("default", "xavier", "xavier_uniform", "xavier_normal", "he", "he_uniform", "he_normal",
          "lecun_normal", "orthogonal", "small", "nielsen")
@@ -27,6 +32,7 @@ INT_RANGES = {
     "steps": (1, 10_000_000),
     "seed": (0, 2**31 - 1),
     "eval_every": (1, 1_000_000),
+    "seq_len": (1, 1000),
 }
 # Float fields: (low, high, low_inclusive); high is inclusive.
 FLOAT_RANGES = {
@@ -40,6 +46,8 @@ FLOAT_RANGES = {
 BOOL_FIELDS = ("residual",)
 CHOICES = {
     "dataset": DATASETS,
+    "model": MODELS,
+    "gate_init": GATE_INITS,
     "activation": ACTIVATIONS,
     "init": INITS,
     "optimizer": OPTIMIZERS,
@@ -49,10 +57,17 @@ CHOICES = {
 }
 
 FIELD_HELP = {
-    "dataset": "the training set: 2-D toys, or digits (8×8 handwritten digits, 1,797 images)",
-    "depth": "number of hidden layers",
-    "width": "units in each hidden layer",
-    "activation": "non-linearity after every hidden layer",
+    "dataset": "the training set: 2-D toys, or digits (8×8 handwritten digits, 1,797 images); "
+               "recall (a sequence task, for rnn/lstm/gru: name the first of seq_len tokens)",
+    "model": "mlp (a stack of Linear layers), or a recurrent network unrolled over seq_len steps: "
+             "rnn (tanh), lstm, gru",
+    "seq_len": "recurrent models: time steps T per sequence (the distance the gradient must travel)",
+    "gate_init": "lstm/gru gate biases at init: pytorch (its default, U(±1/√width)); forget1 (+1 on the "
+                 "forget gate f / GRU update gate z: Gers et al. 2000); chrono (Tallec & Ollivier 2018: "
+                 "b = log U(1, seq_len−1) on f or z, −b on the LSTM input gate)",
+    "depth": "number of hidden layers (recurrent models: stacked recurrent layers, 1–4)",
+    "width": "units in each hidden layer (recurrent models: hidden-state size)",
+    "activation": "non-linearity after every hidden layer (mlp only: rnn uses tanh, lstm/gru their gates)",
     "init": "weight initialisation (default = PyTorch's; xavier = xavier_uniform; he = he_normal, fan-in; "
             "small = N(0, init_std²); nielsen = N(0,1)/√fan_in weights and N(0,1) biases)",
     "optimizer": "update rule",
@@ -84,6 +99,9 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class RunConfig:
     dataset: str = "spiral"
+    model: str = "mlp"
+    seq_len: int = 50
+    gate_init: str = "pytorch"
     depth: int = 8
     width: int = 16
     activation: str = "sigmoid"
@@ -107,6 +125,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             object.__setattr__(self, f.name, _check(f.name, getattr(self, f.name)))
+        _check_model_combination(self)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -138,8 +157,15 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def recurrent(self) -> bool:
+        """True for rnn, lstm and gru: a network unrolled over seq_len time steps."""
+        return self.model in RECURRENT_MODELS
+
     def summary(self) -> str:
         """One line for captions and window titles: every field that differs from the plain default."""
+        if self.recurrent:
+            return _recurrent_summary(self)
         extras = []
         if self.norm != "none":
             extras.append(self.norm)
@@ -159,6 +185,45 @@ class RunConfig:
         parts = [self.dataset, f"{self.depth}×{self.width} {activation}", f"init {init}",
                  f"{optimizer} lr {self.lr:g}", f"batch {self.batch_size}", *extras, f"seed {self.seed}"]
         return " · ".join(parts)
+
+
+def _check_model_combination(config: "RunConfig") -> None:
+    """Fields that only make sense together: a recurrent model reads sequences, an MLP does not."""
+    model = config.model
+    if config.recurrent:
+        if config.dataset not in SEQUENCE_TASKS:
+            raise ConfigError("dataset", f"model = {model} reads sequences: dataset must be "
+                                         f"{' or '.join(SEQUENCE_TASKS)}; got dataset = {config.dataset!r}")
+        if config.depth > RECURRENT_MAX_DEPTH:
+            raise ConfigError("depth", f"model = {model} stacks 1 to {RECURRENT_MAX_DEPTH} recurrent layers; "
+                                       f"got depth = {config.depth}")
+        if config.norm != "none":
+            raise ConfigError("norm", f"model = {model} has no normalisation layers: norm must be none; "
+                                      f"got norm = {config.norm!r}")
+        if config.residual:
+            raise ConfigError("residual", f"model = {model} has no residual blocks: residual must be false")
+    elif config.dataset in SEQUENCE_TASKS:
+        raise ConfigError("model", f"dataset = {config.dataset} is a sequence task: model must be "
+                                   f"{', '.join(RECURRENT_MODELS)}; got model = {model!r}")
+
+
+def _recurrent_summary(config: "RunConfig") -> str:
+    extras = []
+    if config.model != "rnn" and config.gate_init != "pytorch":
+        extras.append(f"gates {config.gate_init}")
+    for on, text in ((config.clip_norm, f"clip ‖g‖ {config.clip_norm:g}"),
+                     (config.clip_value, f"clip |g| {config.clip_value:g}"),
+                     (config.loss != "cross_entropy", config.loss),
+                     (config.dtype != "float32", config.dtype)):
+        if on:
+            extras.append(text)
+    optimizer = config.optimizer + (f" momentum {config.momentum:g}"
+                                    if config.optimizer == "sgd" and config.momentum else "")
+    layers = f"{config.depth}×" if config.depth > 1 else ""
+    parts = [f"{config.dataset} T={config.seq_len}", f"{config.model} {layers}{config.width}",
+             f"init {config.init}", f"{optimizer} lr {config.lr:g}", f"batch {config.batch_size}",
+             *extras, f"seed {config.seed}"]
+    return " · ".join(parts)
 
 
 def _parse_text(name: str, text: str) -> Any:

@@ -81,7 +81,13 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1] / 16.0, table[:, -1].astype(np.int64)
 
 
-def make_dataset(name: str, seed: int, n: int = N_SAMPLES) -> Dataset:
+def make_dataset(name: str, seed: int, n: int = N_SAMPLES, seq_len: int = 50) -> Dataset:
+    """A data set by name; sequence tasks (recall) have seq_len steps (vgviz.core.recurrent)."""
+    from .config import SEQUENCE_TASKS
+
+    if name in SEQUENCE_TASKS:
+        from .recurrent import make_sequence_dataset
+        return make_sequence_dataset(name, seed, seq_len, n)
     if name == "digits":
         x, y = load_digits()
         n_classes = 10

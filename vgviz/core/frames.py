@@ -132,6 +132,8 @@ def frame_display(trace: BackpropTrace, index: int) -> FrameDisplay:
 
 def explain(trace: BackpropTrace, index: int) -> list[tuple[str, str]]:
     """The panel's text for a frame as (label, value) rows with real numbers."""
+    if hasattr(trace, "explain"):      # a RecurrentTrace explains its own time-step frames
+        return trace.explain(index)
     f = trace.frames[index]
     rows: list[tuple[str, str]] = [("frame", f"{index + 1} of {len(trace)} · {f.label}")]
     if f.kind == "loss":

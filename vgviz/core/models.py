@@ -112,6 +112,9 @@ class ResidualMLP(nn.Module):
 
 def build_model(config: RunConfig, n_inputs: int, n_outputs: int) -> nn.Module:
     """The model for a config, initialised from config.seed alone (the caller's RNG is untouched)."""
+    if getattr(config, "recurrent", False):
+        from .recurrent import build_recurrent_model
+        return build_recurrent_model(config, n_inputs, n_outputs)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         if config.residual:

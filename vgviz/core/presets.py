@@ -30,26 +30,30 @@ class Preset:
     order: int = 100
 
 
-def _preset_dir():
+def _preset_dir(directory: str | Path | None = None):
+    """The shipped presets (the package vgviz.resources.presets), or `directory` if given."""
+    if directory is not None:
+        return Path(directory)
     return resources.files("vgviz.resources").joinpath("presets")
 
 
-def preset_names() -> list[str]:
-    return [p.name for p in list_presets()]
+def preset_names(directory: str | Path | None = None) -> list[str]:
+    return [p.name for p in list_presets(directory)]
 
 
-def list_presets() -> list[Preset]:
+def list_presets(directory: str | Path | None = None) -> list[Preset]:
+    """Every preset, in (order, name) order; from the shipped presets or a directory of TOML files."""
     found = []
-    for entry in _preset_dir().iterdir():
+    for entry in _preset_dir(directory).iterdir():
         if entry.name.endswith(".toml"):
             found.append(_parse_preset(entry.name[:-5], entry.read_text(encoding="utf-8")))
     return sorted(found, key=lambda p: (p.order, p.name))
 
 
-def load_preset(name: str) -> Preset:
-    entry = _preset_dir().joinpath(f"{name}.toml")
+def load_preset(name: str, directory: str | Path | None = None) -> Preset:
+    entry = _preset_dir(directory).joinpath(f"{name}.toml")
     if not entry.is_file():
-        raise PresetError(f"unknown preset {name!r}; known presets: {', '.join(preset_names())}")
+        raise PresetError(f"unknown preset {name!r}; known presets: {', '.join(preset_names(directory))}")
     return _parse_preset(name, entry.read_text(encoding="utf-8"))
 
 

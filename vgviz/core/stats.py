@@ -26,6 +26,7 @@ class StepStats:
     grad_norm_total: float | None = None       # global ‖g‖ before clipping
     clipped: bool = False                      # clipping changed this step's gradients
     grad_zero_fraction: np.ndarray | None = None  # (L,) fraction of dL/dW entries exactly 0
+    timestep_grad: np.ndarray | None = None    # recurrent models: (T,) ‖∂L/∂h_t‖ for t = 1..T (all layers)
 
     def __post_init__(self) -> None:
         for arr in self._arrays():
@@ -37,7 +38,7 @@ class StepStats:
         yield self.delta_l2
         yield from self.delta_mean_abs
         yield from self.edge_abs or ()
-        for extra in (self.activation_std, self.skip_grad, self.grad_zero_fraction):
+        for extra in (self.activation_std, self.skip_grad, self.grad_zero_fraction, self.timestep_grad):
             if extra is not None:
                 yield extra
 

@@ -20,7 +20,8 @@ from torch import nn
 
 from .frames import BackpropTrace, Frame, FrameDisplay, explain, frame_display
 
-__all__ = ["BackpropTrace", "Frame", "FrameDisplay", "TraceError", "explain", "frame_display", "record"]
+__all__ = ["BackpropTrace", "Frame", "FrameDisplay", "TraceError", "explain", "frame_display", "record",
+           "record_recurrent"]
 
 
 class TraceError(ValueError):
@@ -255,3 +256,10 @@ def _activation_name(events, i: int) -> str:
         if e[0] == "activation" and e[1] == i:
             return type(e[4]).__name__.lower()
     return ""
+
+
+def record_recurrent(model, x, y, loss_fn, tokens=None):
+    """Backpropagation through time as frames per time step: see vgviz.core.recurrent_trace."""
+    from .recurrent_trace import record_recurrent as _record
+
+    return _record(model, x, y, loss_fn, tokens=tokens)

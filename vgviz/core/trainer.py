@@ -36,6 +36,13 @@ class DecisionSurface:
 
 
 class Trainer:
+    def __new__(cls, config: RunConfig, *args, **kwargs):
+        # A recurrent config (model = rnn / lstm / gru) gets the recurrent trainer (vgviz.core.recurrent).
+        if cls is Trainer and getattr(config, "recurrent", False):
+            from .recurrent import RecurrentTrainer
+            cls = RecurrentTrainer
+        return super().__new__(cls)
+
     def __init__(self, config: RunConfig, *, capture_edges: bool = True):
         self.config = config
         self.capture_edges = capture_edges

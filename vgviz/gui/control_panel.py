@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from ..core.config import BOOL_FIELDS, CHOICES, FIELD_HELP, INT_RANGES, ConfigError, RunConfig
+from ..core.config import (BOOL_FIELDS, CHOICES, FIELD_HELP, INT_RANGES, RECURRENT_MAX_DEPTH, RECURRENT_MODELS,
+                           SEQUENCE_TASKS, ConfigError, RunConfig)
 from ..core.presets import Preset
 
 
@@ -41,6 +42,9 @@ class ControlPanel(QtWidgets.QWidget):
             editor.setToolTip(FIELD_HELP.get(name, name))
             self.editors[name] = editor
             form.addRow(name.replace("_", " "), editor)
+        self.editors["model"].currentTextChanged.connect(self._on_model_changed)
+        self.editors["model"].setToolTip(FIELD_HELP["model"] + ".\nChoosing a recurrent model also sets dataset = recall "
+                                         "and a depth of at most 4; choosing mlp sets a 2-D data set.")
         box = QtWidgets.QGroupBox("Run configuration")
         box.setLayout(form)
         # The fields scroll; preset, messages and buttons stay in view at any window height.
@@ -159,6 +163,22 @@ class ControlPanel(QtWidgets.QWidget):
         name = self.preset_box.itemData(index)
         if name:
             self.preset_chosen.emit(name)
+
+    def _on_model_changed(self, model: str) -> None:
+        """Keep the fields a valid combination when the model changes (RunConfig would refuse
+        a recurrent model on a 2-D data set, and an MLP on a sequence task)."""
+        if self._loading:
+            return
+        dataset, depth = self.editors["dataset"], self.editors["depth"]
+        if model in RECURRENT_MODELS:
+            if dataset.currentText() not in SEQUENCE_TASKS:
+                dataset.setCurrentText(SEQUENCE_TASKS[0])
+            if depth.value() > RECURRENT_MAX_DEPTH:
+                depth.setValue(1)
+            self.editors["norm"].setCurrentText("none")
+            self.editors["residual"].setChecked(False)
+        elif dataset.currentText() in SEQUENCE_TASKS:
+            dataset.setCurrentText(RunConfig().dataset)
 
     def _on_edited(self, *_args) -> None:
         if self._loading:

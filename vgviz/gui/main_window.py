@@ -14,6 +14,7 @@ from .decision_view import DecisionView
 from .network_view import NetworkView, layer_colors
 from .plots import TrainingPlots
 from .stepper import StepperPanel
+from .timestep_plot import RecurrentPanel
 from .worker import TrainingWorker
 
 DISPLAY_HZ = 30
@@ -39,9 +40,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.panel = ControlPanel(list_presets())
         self.network = NetworkView()
         self.plots = TrainingPlots()
+        # recurrent models (rnn/lstm/gru) are shown unrolled in time instead of as a layer diagram
+        self.recurrent = RecurrentPanel()
+        self.diagram_stack = QtWidgets.QStackedWidget()
+        self.diagram_stack.addWidget(self.network)
+        self.diagram_stack.addWidget(self.recurrent)
 
         centre = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        centre.addWidget(self.network)
+        centre.addWidget(self.diagram_stack)
         centre.addWidget(self.plots)
         centre.setStretchFactor(0, 3)
         centre.setStretchFactor(1, 2)
@@ -190,6 +196,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.config = config
         self.history = None
         self.network.reset()
+        self.recurrent.reset(config.model, config.depth)
+        self._show_diagram(config.recurrent)
         self.plots.clear()
         self._rate_samples.clear()
         self._set_state("building model…")
@@ -205,6 +213,19 @@ class MainWindow(QtWidgets.QMainWindow):
         worker.start()
         self.timer.start()
         self.setWindowTitle(f"vgviz — {self.preset_name or 'custom'} · {config.summary()}")
+
+    def _show_diagram(self, recurrent: bool) -> None:
+        """The layer diagram or the unrolled-in-time view; the shown one takes over the keyboard focus."""
+        page = self.recurrent if recurrent else self.network
+        if self.diagram_stack.currentWidget() is page:
+            return
+        proxy = self.focusProxy()
+        had_focus = proxy is not None and proxy.hasFocus()
+        self.diagram_stack.setCurrentWidget(page)
+        target = self.recurrent.unrolled if recurrent else self.network
+        self.setFocusProxy(target)
+        if had_focus:
+            target.setFocus()
 
     def toggle_running(self) -> None:
         w = self.worker
@@ -284,7 +305,13 @@ class MainWindow(QtWidgets.QMainWindow):
         from ..core.frames import frame_display
 
         if self.stepping and self.stepper.trace is not None:
-            self.network.show_frame(frame_display(self.stepper.trace, index))
+            trace = self.stepper.trace
+            if hasattr(trace, "display"):      # a RecurrentTrace: frames per time step
+                self._show_diagram(True)
+                self.recurrent.unrolled.show_frame(trace.display(index), trace.token_text)
+                return
+            self._show_diagram(False)
+            self.network.show_frame(frame_display(trace, index))
 
     def leave_stepping(self) -> None:
         if not self.stepping:
@@ -293,8 +320,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stepper.stop_play()
         self.stepper.set_trace(None)
         self.network.show_frame(None)
+        self.recurrent.unrolled.show_frame(None)
+        recurrent = self.config is not None and self.config.recurrent
+        self._show_diagram(recurrent)
         if self.history is not None and self.history.latest is not None:
-            self.network.show_stats(self.history.latest)
+            (self.recurrent if recurrent else self.network).show_stats(self.history.latest)
         self._set_state("paused")
 
     def start(self) -> None:
@@ -335,8 +365,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history = History(stats.n_layers)
         colors = layer_colors(stats.n_layers)
         self.network.set_layer_colors(colors)
-        self.plots.set_layers(list(stats.layer_names), colors)
+        names = list(stats.layer_names)
+        recurrent = stats.timestep_grad is not None
+        if recurrent:   # rnn.weight_ih_l0 -> W_ih0: short enough for the bar labels
+            names = [n.replace("rnn.weight_", "W_").replace("_l", "") for n in names]
+        self.plots.set_layers(names, colors)
         data = self.worker.trainer.data if self.worker is not None and self.worker.trainer is not None else None
+        if recurrent:   # sequences: no input plane to draw a boundary in
+            data = None
         self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
         self._set_state("ready — press Space to train")
         self._on_tick()
@@ -363,6 +399,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_auto_range_toggled(self, on: bool) -> None:
         self.auto_range_action.setChecked(on)
         self.network.set_auto_range(on)
+        self.recurrent.set_auto_range(on)
 
     # -- display ---------------------------------------------------------------
     def _on_tick(self) -> None:
@@ -384,7 +421,10 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         latest = self.history.latest
         if not self.stepping:
-            self.network.show_stats(latest)
+            if self.config is not None and self.config.recurrent:
+                self.recurrent.show_stats(latest)
+            else:
+                self.network.show_stats(latest)
         if self._tick_count % PLOT_EVERY_N_TICKS == 0 or not w.is_running:
             self.plots.update_from(self.history)
         self._status_step.setText(f"step {steps_done:,}")

@@ -1,0 +1,634 @@
+"""UnrolledView: a recurrent network unrolled in time, coloured by ‖∂L/∂h_t‖.
+
+One column per time step t = 1 … T, left to right, holds the hidden state h_t,
+coloured by the gradient of the loss with respect to it on a log scale
+(viridis, with a colour bar and its numbers). The input tokens run below the
+columns; the output layer and the loss sit at the right end, after h_T, so the
+gradient visibly starts there and fades towards t = 1. When T is larger than the
+pixels allow, consecutive steps share a column (vgviz.core.timeline) and the
+caption says so; hovering gives every step's exact value either way.
+
+In the backprop stepper the view shows one frame of a RecurrentTrace instead:
+forward frames light mean |h_t| up to the frame's step, backward frames light
+‖∂L/∂h_t‖ from T down to it; grey columns have not been reached yet.
+
+Drawing is cheap at any T: the columns are one QImage (one pixel per column)
+scaled into place, the tokens another.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from vgviz.core import timeline
+from vgviz.core.recurrent_frames import TimeDisplay
+from vgviz.core.stats import StepStats
+
+N_BUCKETS = 64
+BACKGROUND = QtGui.QColor("#14161b")
+TEXT = QtGui.QColor("#d8dbe2")
+DIM_TEXT = QtGui.QColor("#9aa0ab")
+OUTLINE = QtGui.QColor("#6b7180")
+UNLIT = QtGui.QColor("#3a3e48")         # stepper: not reached yet
+ZERO = QtGui.QColor("#000000")          # exactly 0: the gradient underflowed (or met a saturated tanh)
+NON_FINITE = QtGui.QColor("#ff3b30")
+HIGHLIGHT = QtGui.QColor("#ffffff")
+CUE = QtGui.QColor("#f0b429")           # the token to recall
+TOKEN_COLORS = [QtGui.QColor(c) for c in ("#e07a5f", "#81b29a", "#7aa6e0", "#c9a0dc")]   # A B C D
+NOISE = QtGui.QColor("#4a4f5c")
+MAX_COLUMN_PX = 40.0
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "exactly 0"
+    return f"{v:.3e}"
+
+
+class UnrolledView(QtWidgets.QWidget):
+    """Views only read: ``show_stats(stats)`` (live) or ``show_frame(display, tokens)`` (stepping)."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None, colormap: str = "viridis"):
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)   # Space and the arrows reach the window
+        self.setMinimumSize(360, 200)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
+        lut = pg.colormap.get(colormap).getLookupTable(nPts=N_BUCKETS, alpha=False).astype(np.uint32)
+        extra = np.array([[c.red(), c.green(), c.blue()] for c in (ZERO, NON_FINITE, UNLIT)], dtype=np.uint32)
+        lut = np.vstack([lut, extra])
+        self._argb = (0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]).astype(np.uint32)
+        self._colorbar = self._image(np.arange(N_BUCKETS)[::-1], vertical=True)
+        self._auto = False
+        self._kind = ""
+        self._depth = 1
+        self.last_paint_ms = 0.0
+        self._clear()
+
+    # -- public API --------------------------------------------------------------
+    def reset(self, model: str = "", depth: int = 1) -> None:
+        """A new run: forget the values and unlock the colour range."""
+        self._kind, self._depth = model, int(depth)
+        self._clear()
+        self.update()
+
+    def show_stats(self, stats: StepStats | None) -> None:
+        """The live view: ‖∂L/∂h_t‖ of one training step."""
+        if stats is None or stats.timestep_grad is None:
+            self._values = None
+            self._stats = None
+            self._layout_dirty = True
+            self.update()
+            return
+        if stats is self._stats and not self._auto:
+            return
+        self._stats = stats
+        values = np.asarray(stats.timestep_grad, dtype=np.float64)
+        if self._live_range is None or self._auto or len(values) != len(self._values_or_empty()):
+            self._live_range = timeline.color_range(values)
+            self._range_step = stats.step
+        self._set_values(values, self._live_range)
+
+    def show_frame(self, display: TimeDisplay | None, tokens: str = "") -> None:
+        """A backprop-stepper frame (RecurrentTrace.display(i)); None returns to the live view."""
+        if display is None:
+            if self._frame is not None:
+                self._frame = None
+                self._tokens = ""
+                stats, self._stats = self._stats, None
+                if stats is not None:
+                    self.show_stats(stats)
+                else:
+                    self._values = None
+                    self._layout_dirty = True
+                    self.update()
+            return
+        self._frame = display
+        self._tokens = tokens
+        self._set_values(np.asarray(display.values, dtype=np.float64), display.color_range)
+
+    def set_auto_range(self, on: bool) -> None:
+        self._auto = bool(on)
+        if self._stats is not None and self._frame is None:
+            stats, self._stats = self._stats, None
+            self.show_stats(stats)
+
+    def color_range(self) -> tuple[float, float] | None:
+        return self._range
+
+    @property
+    def n_steps(self) -> int:
+        return 0 if self._values is None else len(self._values)
+
+    @property
+    def per_column(self) -> int:
+        self._ensure_layout()
+        return self._bins.per_column if self._bins is not None else 1
+
+    def caption(self) -> str:
+        return self._caption_text()
+
+    def legend(self) -> str:
+        return self._legend_text()
+
+    def column_center(self, t: int) -> QtCore.QPointF:
+        """Widget position of the middle of time step t's column (1-based)."""
+        self._ensure_layout()
+        r = self._row
+        x = r.left() + (t - 0.5) / self.n_steps * r.width()
+        return QtCore.QPointF(x, r.center().y())
+
+    def loss_center(self) -> QtCore.QPointF:
+        self._ensure_layout()
+        return self._loss_rect.center()
+
+    def column_bucket(self, t: int) -> int:
+        """Colour bucket of the column that holds step t: 0..63 the colour map (weak … strong),
+        64 = exactly 0, 65 = NaN/inf, 66 = not reached (stepper)."""
+        self._ensure_layout()
+        return int(self._buckets[(t - 1) // self._bins.per_column])
+
+    def tooltip_at(self, pos: QtCore.QPointF | QtCore.QPoint) -> str:
+        return self._hit_text(self._hit(QtCore.QPointF(pos)))
+
+    def hover_text(self) -> str:
+        return self._hover_text
+
+    # -- state ---------------------------------------------------------------------
+    def _clear(self) -> None:
+        self._stats: StepStats | None = None
+        self._frame: TimeDisplay | None = None
+        self._values: np.ndarray | None = None
+        self._range: tuple[float, float] | None = None
+        self._live_range: tuple[float, float] | None = None
+        self._range_step = 0
+        self._tokens = ""
+        self._bins: timeline.StepBins | None = None
+        self._buckets = np.zeros(0, dtype=np.intp)
+        self._strip: QtGui.QImage | None = None
+        self._token_strip: QtGui.QImage | None = None
+        self._layout_dirty = True
+        self._hover = None
+        self._hover_text = ""
+
+    def _values_or_empty(self) -> np.ndarray:
+        return self._values if self._values is not None else np.zeros(0)
+
+    def _set_values(self, values: np.ndarray, color_range: tuple[float, float]) -> None:
+        self._values = values
+        self._range = color_range
+        self._layout_dirty = True
+        self._hover = None
+        self.update()
+
+    def _bucket(self, values: np.ndarray) -> np.ndarray:
+        lo, hi = self._range
+        v = np.asarray(values, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (np.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * N_BUCKETS
+        out = np.clip(np.floor(np.nan_to_num(t, nan=0.0, posinf=N_BUCKETS - 1, neginf=0.0)), 0, N_BUCKETS - 1)
+        out = out.astype(np.intp)
+        out[v == 0] = N_BUCKETS
+        out[~np.isfinite(v)] = N_BUCKETS + 1
+        out[np.isnan(v)] = N_BUCKETS + 2 if self._frame is not None else N_BUCKETS + 1
+        return out
+
+    def _image(self, buckets: np.ndarray, vertical: bool = False) -> QtGui.QImage:
+        px = np.ascontiguousarray(self._argb[np.asarray(buckets, dtype=np.intp)])
+        w, h = (1, len(px)) if vertical else (len(px), 1)
+        return QtGui.QImage(px.data, w, h, 4 * w, QtGui.QImage.Format.Format_RGB32).copy()
+
+    # -- layout ----------------------------------------------------------------------
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        self._layout_dirty = True
+        super().resizeEvent(event)
+
+    def _fonts(self) -> tuple[QtGui.QFont, QtGui.QFont]:
+        label = QtGui.QFont(self.font())
+        label.setPointSizeF(max(8.0, label.pointSizeF() * 0.95))
+        small = QtGui.QFont(self.font())
+        small.setPointSizeF(max(7.5, small.pointSizeF() * 0.85))
+        return label, small
+
+    def _ensure_layout(self) -> None:
+        if not self._layout_dirty:
+            return
+        self._layout_dirty = False
+        label_font, small = self._fonts()
+        fm, sfm = QtGui.QFontMetricsF(label_font), QtGui.QFontMetricsF(small)
+        w, h = float(self.width()), float(self.height())
+        line = fm.height()
+        bar_label_w = sfm.horizontalAdvance("≤1e-888") + 6
+        right = 14 + bar_label_w + 14
+        box_w = max(fm.horizontalAdvance("output"), fm.horizontalAdvance("loss")) + 16
+        left = 10.0 + fm.horizontalAdvance("h_t") + 8
+        n = max(self.n_steps, 1)
+        avail = max(w - left - right - 2 * box_w - 40, 40.0)
+        row_w = min(avail, n * MAX_COLUMN_PX)
+        caption_h = 2 * sfm.height() + 10
+        top = 8 + 2 * line + 10                   # the summary line, then the arrow
+        body_h = max(h - top - caption_h - 3 * line - 8, 30.0)
+        row_h = float(np.clip(body_h * 0.6, 24.0, 140.0))
+        y = top + max((body_h - row_h - 2.2 * line) / 2, 0.0)
+        self._row = QtCore.QRectF(left, y, row_w, row_h)
+        self._token_row = QtCore.QRectF(left, y + row_h + 0.9 * line, row_w, 1.1 * line)
+        self._axis_y = self._token_row.bottom() + 4
+        gap = 20.0
+        self._out_rect = QtCore.QRectF(self._row.right() + gap, y + row_h * 0.15, box_w, row_h * 0.7)
+        self._loss_rect = QtCore.QRectF(self._out_rect.right() + gap, y + row_h * 0.15, box_w, row_h * 0.7)
+        self._arrow_y = top - line * 0.6
+        self._summary_rect = QtCore.QRectF(10, 6, w - 20 - right, line)
+        self._caption_rect = QtCore.QRectF(8, h - caption_h + 2, w - 16, caption_h - 4)
+        self._bar_rect = QtCore.QRectF(w - right + 10, top, 14, max(h - top - caption_h - 10, 20))
+        self._bar_title_y = top - sfm.height() * 0.9
+        # columns
+        if self._values is not None and self._range is not None:
+            per = timeline.steps_per_column(self.n_steps, row_w)
+            self._bins = timeline.bin_steps(self._values, per)
+            self._buckets = self._bucket(self._bins.values)
+            self._strip = self._image(self._buckets)
+            self._token_strip = self._make_token_strip(per)
+        else:
+            self._bins, self._strip, self._token_strip = None, None, None
+            self._buckets = np.zeros(0, dtype=np.intp)
+
+    def _make_token_strip(self, per: int) -> QtGui.QImage:
+        n = self.n_steps
+        cols = math.ceil(n / per)
+        colors = np.full(cols, NOISE.rgb() & 0xFFFFFFFF, dtype=np.uint32)
+        if self._tokens:
+            symbols = "ABCD"
+            for c in range(cols):
+                ch = self._tokens[c * per]
+                colors[c] = TOKEN_COLORS[symbols.index(ch)].rgb() & 0xFFFFFFFF if ch in symbols else colors[c]
+        colors[0] = CUE.rgb() & 0xFFFFFFFF
+        return QtGui.QImage(np.ascontiguousarray(colors).data, cols, 1, 4 * cols,
+                            QtGui.QImage.Format.Format_RGB32).copy()
+
+    # -- painting ----------------------------------------------------------------------
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:
+        import time
+
+        t0 = time.perf_counter()
+        self._ensure_layout()
+        p = QtGui.QPainter(self)
+        try:
+            p.fillRect(self.rect(), BACKGROUND)
+            if self._bins is None:
+                p.setPen(DIM_TEXT)
+                p.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter,
+                           "No recurrent run yet: its hidden states appear here, one column per time step")
+            else:
+                self._paint_row(p)
+                self._paint_tokens(p)
+                self._paint_axis(p)
+                self._paint_boxes(p)
+                self._paint_summary(p)
+                self._paint_colorbar(p)
+                self._paint_hover(p)
+            self._paint_caption(p)
+        finally:
+            p.end()
+        self.last_paint_ms = (time.perf_counter() - t0) * 1000.0
+
+    def _col_x(self, c: int) -> float:
+        """Left edge of column c."""
+        r = self._row
+        per, n = self._bins.per_column, self.n_steps
+        return r.left() + r.width() * min(c * per, n) / n
+
+    def _paint_row(self, p: QtGui.QPainter) -> None:
+        r = self._row
+        p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, False)
+        p.drawImage(r, self._strip)
+        cols = self._bins.n_columns
+        col_w = r.width() / cols
+        if col_w >= 6:                               # separate the cells
+            p.setPen(QtGui.QPen(BACKGROUND, 1.0 if col_w < 14 else 2.0))
+            for c in range(1, cols):
+                x = self._col_x(c)
+                p.drawLine(QtCore.QLineF(x, r.top(), x, r.bottom()))
+        p.setPen(QtGui.QPen(OUTLINE, 1.0))
+        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        p.drawRect(r)
+        focus = self._frame.focus if self._frame is not None else None
+        if focus is not None:
+            c = (focus - 1) // self._bins.per_column
+            x0, x1 = self._col_x(c), self._col_x(c + 1)
+            p.setPen(QtGui.QPen(HIGHLIGHT, 2.0))
+            p.drawRect(QtCore.QRectF(x0 - 1, r.top() - 3, max(x1 - x0, 1.0) + 2, r.height() + 6))
+        label_font, _ = self._fonts()
+        p.setFont(label_font)
+        fm = QtGui.QFontMetricsF(label_font)
+        p.setPen(TEXT)
+        p.drawText(QtCore.QPointF(10, r.center().y() + fm.ascent() / 2 - 1), "h_t")
+
+    def _paint_tokens(self, p: QtGui.QPainter) -> None:
+        r = self._token_row
+        _, small = self._fonts()
+        fm = QtGui.QFontMetricsF(small)
+        p.setFont(small)
+        p.setPen(DIM_TEXT)
+        p.drawText(QtCore.QPointF(10, r.center().y() + fm.ascent() / 2 - 1), "x_t")
+        cols = self._bins.n_columns
+        col_w = r.width() / cols
+        if self._tokens and col_w >= fm.horizontalAdvance("W") + 2 and self._bins.per_column == 1:
+            for c in range(cols):
+                x0, x1 = self._col_x(c), self._col_x(c + 1)
+                ch = self._tokens[c]
+                p.setPen(CUE if c == 0 else TOKEN_COLORS["ABCD".index(ch)] if ch in "ABCD" else DIM_TEXT)
+                p.drawText(QtCore.QRectF(x0, r.top(), x1 - x0, r.height()), QtCore.Qt.AlignmentFlag.AlignCenter, ch)
+        else:
+            band = QtCore.QRectF(r.left(), r.top() + r.height() * 0.3, r.width(), r.height() * 0.4)
+            p.drawImage(band, self._token_strip)
+        # what the inputs are: the cue at t = 1, noise after it
+        p.setPen(CUE)
+        cue = "↑ x_1: the token to recall" if not self._tokens else f"↑ x_1 = {self._tokens[0]}: the token to recall"
+        y = r.bottom() + fm.ascent() + 1
+        p.drawText(QtCore.QPointF(r.left(), y), cue)
+        p.setPen(DIM_TEXT)
+        rest = "x_2 … x_T: noise (random tokens)"
+        if self._tokens:                 # the colours of the letters, as a key
+            rest += "  "
+        key = [(s, TOKEN_COLORS[i]) for i, s in enumerate("ABCD")] if self._tokens else []
+        key_w = sum(fm.horizontalAdvance(f"■{s} ") for s, _ in key)
+        tw = fm.horizontalAdvance(rest) + key_w
+        cue_w = fm.horizontalAdvance(cue)
+        if r.width() - cue_w > tw + 20:
+            x = r.right() - tw
+            p.drawText(QtCore.QPointF(x, y), rest)
+            x += fm.horizontalAdvance(rest)
+            for s, color in key:
+                p.setPen(color)
+                p.drawText(QtCore.QPointF(x, y), f"■{s}")
+                x += fm.horizontalAdvance(f"■{s} ")
+
+    def _paint_axis(self, p: QtGui.QPainter) -> None:
+        """t labels above the row: 1, a few round steps, T."""
+        r = self._row
+        _, small = self._fonts()
+        fm = QtGui.QFontMetricsF(small)
+        p.setFont(small)
+        p.setPen(DIM_TEXT)
+        n = self.n_steps
+        room = max(int(r.width() // (fm.horizontalAdvance("t=1000") + 16)), 2)
+        step = _nice_step(n / room)
+        ticks = sorted({1, n} | set(range(step, n, step)))
+        y = r.top() - 4
+        last_right = -1e9
+        for t in ticks:
+            x = r.left() + (t - 0.5) / n * r.width()
+            text = f"t={t}" if t in (1, n) else str(t)
+            tw = fm.horizontalAdvance(text)
+            left = min(max(x - tw / 2, r.left()), r.right() - tw)
+            if left < last_right + 6 and t != n:
+                continue
+            if t == n and left < last_right + 6:
+                continue
+            p.drawText(QtCore.QPointF(left, y), text)
+            last_right = left + tw
+
+    def _paint_boxes(self, p: QtGui.QPainter) -> None:
+        """h_T → output → loss at the right end, and the gradient's direction."""
+        label_font, small = self._fonts()
+        fm = QtGui.QFontMetricsF(label_font)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+        lit = self._frame is None or self._frame.loss_lit
+        y = self._row.center().y()
+        p.setPen(QtGui.QPen(TEXT if lit else UNLIT, 1.5))
+        for a, b in ((self._row.right() + 2, self._out_rect.left()), (self._out_rect.right(), self._loss_rect.left())):
+            p.drawLine(QtCore.QLineF(a, y, b - 2, y))
+            p.drawLine(QtCore.QLineF(b - 7, y - 4, b - 2, y))
+            p.drawLine(QtCore.QLineF(b - 7, y + 4, b - 2, y))
+        p.setFont(label_font)
+        for rect, text in ((self._out_rect, "output"), (self._loss_rect, "loss")):
+            p.setBrush(QtGui.QColor("#2a2e38"))
+            p.setPen(QtGui.QPen(HIGHLIGHT if (lit and text == "loss") else OUTLINE, 1.5))
+            p.drawRoundedRect(rect, 4, 4)
+            p.setPen(TEXT if lit else DIM_TEXT)
+            p.drawText(rect, QtCore.Qt.AlignmentFlag.AlignCenter, text)
+        loss = self._loss_value()
+        if loss is not None:
+            p.setFont(small)
+            sfm = QtGui.QFontMetricsF(small)
+            text = f"L = {loss:.3g}"
+            p.setPen(DIM_TEXT)
+            p.drawText(QtCore.QPointF(self._loss_rect.center().x() - sfm.horizontalAdvance(text) / 2,
+                                      self._loss_rect.bottom() + sfm.ascent() + 3), text)
+        # the direction of backpropagation through time
+        if self._frame is None or self._frame.quantity == "gradient":
+            ay = self._arrow_y
+            x1, x0 = self._loss_rect.center().x(), self._row.left() + 4
+            p.setPen(QtGui.QPen(DIM_TEXT, 1.2))
+            p.drawLine(QtCore.QLineF(x1, ay, x0, ay))
+            p.drawLine(QtCore.QLineF(x0, ay, x0 + 7, ay - 4))
+            p.drawLine(QtCore.QLineF(x0, ay, x0 + 7, ay + 4))
+            p.setFont(small)
+            text = "  the gradient ∂L/∂h_t flows back from the loss, one factor per step  "
+            tw = QtGui.QFontMetricsF(small).horizontalAdvance(text)
+            mid = (x0 + x1) / 2
+            box = QtCore.QRectF(mid - tw / 2, ay - fm.height() / 2, tw, fm.height())
+            p.fillRect(box, BACKGROUND)
+            p.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, False)
+
+    def _loss_value(self) -> float | None:
+        if self._frame is None and self._stats is not None and math.isfinite(self._stats.loss):
+            return self._stats.loss
+        return None
+
+    def _paint_summary(self, p: QtGui.QPainter) -> None:
+        label_font, _ = self._fonts()
+        fm = QtGui.QFontMetricsF(label_font)
+        p.setFont(label_font)
+        p.setPen(TEXT)
+        r = self._summary_rect
+        p.drawText(QtCore.QPointF(r.left(), r.top() + fm.ascent()),
+                   fm.elidedText(self._summary_text(), QtCore.Qt.TextElideMode.ElideRight, r.width()))
+
+    def _summary_text(self) -> str:
+        kind = self._kind.upper() if self._kind else "recurrent network"
+        layers = f", {self._depth} layers (h_t = all of them)" if self._depth > 1 else ""
+        if self._frame is not None:
+            return f"{kind}{layers} unrolled over {self.n_steps} steps · backprop stepper"
+        if self._stats is None:
+            return ""
+        text = f"{kind}{layers} unrolled over {self.n_steps} steps · step {self._stats.step}"
+        decay = timeline.decay_summary(self._values)
+        return f"{text} · {decay}" if decay else text
+
+    def _paint_colorbar(self, p: QtGui.QPainter) -> None:
+        if self._range is None:
+            return
+        _, small = self._fonts()
+        fm = QtGui.QFontMetricsF(small)
+        bar = self._bar_rect
+        p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, False)
+        p.drawImage(bar, self._colorbar)
+        p.setPen(QtGui.QPen(OUTLINE, 1.0))
+        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        p.drawRect(bar)
+        title_font = QtGui.QFont(small)
+        title_font.setBold(True)
+        p.setFont(title_font)
+        title = "mean |h_t|" if (self._frame is not None and self._frame.quantity == "activation") else "‖∂L/∂h_t‖"
+        tw = QtGui.QFontMetricsF(title_font).horizontalAdvance(title)
+        p.setPen(TEXT)
+        p.drawText(QtCore.QPointF(min(bar.left() - 2, self.width() - tw - 4), self._bar_title_y), title)
+        p.setFont(small)
+        lo, hi = self._range
+        llo, lhi = math.log10(lo), math.log10(hi)
+        exps = list(range(math.ceil(llo - 1e-9), math.floor(lhi + 1e-9) + 1))
+        per = max(1, math.ceil(fm.height() * 1.1 / max(bar.height() / max(lhi - llo, 1e-9), 1e-9)))
+        keep = set(exps[::-1][::per])
+        for e in exps:
+            y = bar.bottom() - (e - llo) / (lhi - llo) * bar.height()
+            p.setPen(QtGui.QPen(TEXT, 1.0))
+            p.drawLine(QtCore.QLineF(bar.right(), y, bar.right() + 4, y))
+            if e not in keep:
+                continue
+            text = f"1e{e}"
+            if e == exps[0] and abs(e - llo) < 1e-9:
+                text = "≤" + text
+            p.drawText(QtCore.QPointF(bar.right() + 6, y + fm.ascent() / 2 - 1), text)
+        # the special colours, below the bar
+        y = bar.bottom() + 6
+        if (self._buckets == N_BUCKETS).any():
+            p.fillRect(QtCore.QRectF(bar.left(), y, bar.width(), 8), ZERO)
+            p.setPen(QtGui.QPen(OUTLINE, 1.0))
+            p.drawRect(QtCore.QRectF(bar.left(), y, bar.width(), 8))
+            p.setPen(TEXT)
+            p.drawText(QtCore.QPointF(bar.right() + 6, y + 8), "0")
+
+    def _paint_hover(self, p: QtGui.QPainter) -> None:
+        if self._hover is None or self._hover[0] != "step":
+            return
+        c = (self._hover[1] - 1) // self._bins.per_column
+        x0, x1 = self._col_x(c), self._col_x(c + 1)
+        r = self._row
+        p.setPen(QtGui.QPen(HIGHLIGHT, 1.0))
+        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        p.drawRect(QtCore.QRectF(x0, r.top(), max(x1 - x0, 1.0), r.height()))
+
+    def _caption_text(self) -> str:
+        if self._values is None:
+            return ""
+        self._ensure_layout()
+        columns = timeline.describe_columns(self.n_steps, self._bins.per_column if self._bins else 1)
+        if self._frame is not None:
+            return f"{self._frame.caption} · {columns}"
+        return columns
+
+    def _legend_text(self) -> str:
+        if self._frame is not None:
+            return self._frame.legend
+        if self._range is None:
+            return ""
+        lo, hi = self._range
+        how = "re-fitted every frame" if self._auto else f"fixed for this run at step {self._range_step}"
+        text = f"colour: ‖∂L/∂h_t‖ over the batch, log scale {lo:.0e} … {hi:.0e}, {how}"
+        if (self._buckets == N_BUCKETS).any():
+            text += "; black = exactly 0 (float underflow, or a saturated tanh)"
+        return text
+
+    def _paint_caption(self, p: QtGui.QPainter) -> None:
+        _, small = self._fonts()
+        fm = QtGui.QFontMetricsF(small)
+        p.setFont(small)
+        rect = self._caption_rect
+        w = rect.width()
+        p.setPen(TEXT)
+        p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.ascent()),
+                   fm.elidedText(self._caption_text(), QtCore.Qt.TextElideMode.ElideRight, w))
+        p.setPen(DIM_TEXT)
+        p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.height() + fm.ascent()),
+                   fm.elidedText(self._legend_text(), QtCore.Qt.TextElideMode.ElideRight, w))
+
+    # -- hover ---------------------------------------------------------------------------
+    def _hit(self, pos: QtCore.QPointF):
+        """('step', t) | ('token', t) | ('loss',) | ('output',) | None."""
+        if self._values is None:
+            return None
+        self._ensure_layout()
+        n = self.n_steps
+        for rect, kind in ((self._row, "step"), (self._token_row, "token")):
+            band = rect.adjusted(0, -2, 0, 2)
+            if band.contains(pos):
+                t = int((pos.x() - rect.left()) / rect.width() * n) + 1
+                return (kind, min(max(t, 1), n))
+        if self._loss_rect.contains(pos):
+            return ("loss",)
+        if self._out_rect.contains(pos):
+            return ("output",)
+        return None
+
+    def _hit_text(self, hit) -> str:
+        if hit is None:
+            return ""
+        n = self.n_steps
+        if hit[0] == "loss":
+            loss = self._loss_value()
+            return "the loss: cross-entropy of the output against the first token's class" + (
+                f" · L = {loss:.6g}" if loss is not None else "")
+        if hit[0] == "output":
+            return "the output layer reads h_T only: logits = W_out·h_T + b"
+        t = hit[1]
+        if hit[0] == "token":
+            if self._tokens:
+                role = "the token to recall" if t == 1 else "noise"
+                return f"x_{t} = {self._tokens[t - 1]} · {role}"
+            return "x_1 · the token to recall (A–D)" if t == 1 else f"x_{t} · a random token (noise)"
+        v = float(self._values[t - 1])
+        back = n - t
+        where = f"t = {t} of {n} ({back} step{'s' if back != 1 else ''} before the loss)"
+        if self._frame is not None and math.isnan(v):
+            return f"{where} · not reached yet in this frame"
+        what = "mean |h_t|" if self._frame is not None and self._frame.quantity == "activation" else "‖∂L/∂h_t‖"
+        text = f"{where} · {what} = {_fmt(v)}"
+        last = float(self._values[-1])
+        if what == "‖∂L/∂h_t‖" and last > 0 and math.isfinite(last) and t < n and v > 0:
+            text += f" · ×{v / last:.2e} of ‖∂L/∂h_T‖"
+        if self._bins is not None and self._bins.per_column > 1:
+            c = (t - 1) // self._bins.per_column
+            a, b = int(self._bins.starts[c]), int(self._bins.ends[c])
+            text += f" · column t = {a}…{b}: geometric mean {_fmt(float(self._bins.values[c]))}"
+        return text
+
+    def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
+        hit = self._hit(event.position())
+        text = self._hit_text(hit)
+        if hit != self._hover:
+            self._hover = hit
+            self.update()
+        if text != self._hover_text:
+            self._hover_text = text
+            if text:
+                QtWidgets.QToolTip.showText(event.globalPosition().toPoint(), text, self)
+            else:
+                QtWidgets.QToolTip.hideText()
+        super().mouseMoveEvent(event)
+
+    def leaveEvent(self, event: QtCore.QEvent) -> None:
+        if self._hover is not None:
+            self._hover = None
+            self.update()
+        self._hover_text = ""
+        QtWidgets.QToolTip.hideText()
+        super().leaveEvent(event)
+
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(900, 300)
+
+
+def _nice_step(x: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50 … that is ≥ x."""
+    x = max(x, 1.0)
+    e = 10 ** math.floor(math.log10(x))
+    for m in (1, 2, 5, 10):
+        if m * e >= x:
+            return int(m * e)
+    return int(10 * e)
