@@ -24,6 +24,7 @@ class History:
         self._acc = np.zeros(capacity)
         self._grad_l2 = np.zeros((capacity, n_layers))
         self._grad_mean = np.zeros((capacity, n_layers))
+        self._update_ratio = np.full((capacity, n_layers), np.nan)  # NaN: no update measured
         self._test: list[tuple[int, float, float]] = []
         self.latest: StepStats | None = None
 
@@ -53,12 +54,13 @@ class History:
         self._acc[i] = stats.accuracy
         self._grad_l2[i] = stats.grad_l2
         self._grad_mean[i] = stats.grad_mean_abs
+        self._update_ratio[i] = np.nan if stats.update_ratio is None else stats.update_ratio
         self._n += 1
 
     def _decimate(self) -> None:
         self.stride *= 2
         keep = np.flatnonzero(self._steps[: self._n] % self.stride == 0)
-        for arr in (self._steps, self._loss, self._acc, self._grad_l2, self._grad_mean):
+        for arr in (self._steps, self._loss, self._acc, self._grad_l2, self._grad_mean, self._update_ratio):
             arr[: len(keep)] = arr[keep]
         self._n = len(keep)
 
@@ -82,6 +84,11 @@ class History:
     @property
     def grad_mean_abs(self) -> np.ndarray:
         return self._grad_mean[: self._n]
+
+    @property
+    def update_ratio(self) -> np.ndarray:
+        """(n, L) per-layer ‖ΔW‖/‖W‖ of each kept step's update (NaN where none was applied)."""
+        return self._update_ratio[: self._n]
 
     @property
     def test(self) -> np.ndarray:

@@ -20,6 +20,7 @@ class StepStats:
     edge_abs: tuple[np.ndarray, ...] | None  # per layer (out, in): |dL/dW_ij|
     test_loss: float | None = None
     test_accuracy: float | None = None
+    update_ratio: np.ndarray | None = None  # (L,) ‖ΔW‖/‖W‖ of this step's update; None if no update
 
     def __post_init__(self) -> None:
         for arr in self._arrays():
@@ -31,6 +32,8 @@ class StepStats:
         yield self.delta_l2
         yield from self.delta_mean_abs
         yield from self.edge_abs or ()
+        if self.update_ratio is not None:
+            yield self.update_ratio
 
     @property
     def n_layers(self) -> int:
@@ -41,7 +44,8 @@ class StepStats:
             return NotImplemented
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(a, np.ndarray) or (isinstance(a, tuple) and a and isinstance(a[0], np.ndarray)):
+            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) or (
+                    isinstance(a, tuple) and a and isinstance(a[0], np.ndarray)):
                 if not isinstance(b, type(a)) or len(a) != len(b):
                     return False
                 pairs = [(a, b)] if isinstance(a, np.ndarray) else list(zip(a, b))

@@ -1,6 +1,7 @@
 """Trainer: a plain training loop with no threads; step() -> StepStats."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,6 +10,7 @@ from torch import nn
 
 from .config import RunConfig
 from .data import make_dataset
+from .diagnostics import UpdateMeter
 from .models import build_mlp, layer_labels
 from .probes import GradientProbe
 from .stats import StepStats
@@ -33,6 +35,8 @@ class Trainer:
         self._y_test = torch.from_numpy(self.data.y_test)
         self.step_count = 0
         self.diverged = False
+        self.update_meter = UpdateMeter(self.model)  # ‖ΔW‖/‖W‖ per layer of every update
+        self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     @property
     def finished(self) -> bool:
@@ -52,7 +56,9 @@ class Trainer:
         if stats.diverged:
             self.diverged = True
         else:
+            self.update_meter.snapshot()
             self.optimizer.step()
+            stats = dataclasses.replace(stats, update_ratio=self.update_meter.ratios())
         self.step_count += 1
         return stats
 
