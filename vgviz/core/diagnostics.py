@@ -19,6 +19,7 @@ element-wise activation modules (found by type), and never imports Qt.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -330,9 +331,16 @@ class RunSummary:
                            train_loss=self.train_loss, train_accuracy=self.train_accuracy))
 
 
-def summarize(history: History, label: str = "") -> RunSummary:
-    rows = _window(history, GRADIENT_WINDOW)
-    return RunSummary(label, history.n_layers, int(history.steps[-1]),
+def summarize(history: History, label: str = "", at_step: int | None = None) -> RunSummary:
+    """Training loss and accuracy, means over the GRADIENT_WINDOW steps up to `at_step`
+    (default: the last step), so two runs can be compared at the same step."""
+    n = len(history)
+    if at_step is not None:
+        n = max(1, int(np.searchsorted(history.steps, at_step, side="right")))
+    steps = history.steps[:n]
+    start = int(np.searchsorted(steps, steps[-1] - GRADIENT_WINDOW + 1, side="left"))
+    rows = np.arange(min(start, n - 1), n)
+    return RunSummary(label, history.n_layers, int(steps[-1]),
                       _nanmean(history.loss[rows]), _nanmean(history.accuracy[rows]))
 
 
@@ -446,10 +454,13 @@ class Finding:
     summary: str           # one sentence with the numbers
     numbers: dict = field(default_factory=dict)
     thresholds: dict = field(default_factory=dict)
+    short: str = ""        # the key number(s) for a table cell
+    rule: str = ""         # the threshold it was judged by, for a table cell
 
     def to_dict(self) -> dict[str, Any]:
         return _clean({"key": self.key, "title": self.title, "status": self.status, "label": self.label,
-                       "summary": self.summary, "numbers": self.numbers, "thresholds": self.thresholds})
+                       "summary": self.summary, "value": self.short, "rule": self.rule,
+                       "numbers": self.numbers, "thresholds": self.thresholds})
 
 
 @dataclass(frozen=True)
@@ -493,7 +504,7 @@ def diagnose(history: History, *, activations: ActivationStats | None = None,
     units = _units_finding(activations)
     reliance = _ablation_finding(ablation)
     speed = _speed_finding(history, names)
-    findings = (grad, plateau, perf, units, reliance, speed)
+    findings = tuple(_with_short_and_rule(f) for f in (grad, plateau, perf, units, reliance, speed))
 
     g = grad.numbers
     ratio, fold = g.get("ratio_first_to_last_hidden"), g.get("fold_less")
@@ -544,20 +555,41 @@ def diagnose(history: History, *, activations: ActivationStats | None = None,
                       "reach a higher training error): more layers make the function harder to fit by SGD, "
                       "not the gradient smaller")
         fix_keys = ["residual", "batchnorm", "shallower"]
+        causes += _unit_notes(activations)
     else:
         verdict = "healthy"
         if ratio is None:
             headline = "Healthy: one Linear layer only, nothing can vanish."
         else:
-            headline = (f"Healthy gradients: {first} gets {ratio:.3g}× the gradient of {ref} "
-                        f"(vanishing below {VANISHING_RATIO:g}, exploding above {EXPLODING_RATIO:g}).")
+            relation = (f"{_fold(fold)} less gradient than {ref}" if ratio < 1 else
+                        f"{ratio:.3g}× the gradient of {ref}")
+            headline = (f"Healthy gradients: {first} gets {relation} (ratio {ratio:.2g}; vanishing at or "
+                        f"below {VANISHING_RATIO:g}, exploding at or above {EXPLODING_RATIO:g}).")
         if plateau.label == "plateau":
             headline += (f" The loss is flat at {plateau.numbers['loss_now']:.3g} with accuracy "
                          f"{plateau.numbers['accuracy_now']:.0%}, but not because of vanishing gradients: "
                          "look at the learning rate, the width or the data.")
             causes.append("a plateau with healthy gradients: learning rate, capacity or the task, not depth")
+            causes += _unit_notes(activations)
     fixes = tuple(make_fix(k, presets) for k in dict.fromkeys(fix_keys))
     return Diagnosis(verdict, headline, tuple(causes), fixes, findings)
+
+
+def _unit_notes(acts: ActivationStats | None) -> list[str]:
+    """Secondary observations about unresponsive units, when the verdict is not vanishing."""
+    if acts is None:
+        return []
+    notes = []
+    dead = [layer for layer in acts.layers if (layer.dead_fraction or 0) >= DEAD_LAYER]
+    sat = [layer for layer in acts.layers if (layer.saturated_fraction or 0) >= SATURATED_LAYER]
+    if dead:
+        worst = max(dead, key=lambda layer: layer.dead_fraction)
+        notes.append(f"also: {worst.dead_fraction:.0%} of {worst.name}'s units are dead, so fewer units carry the "
+                     "signal")
+    if sat:
+        worst = max(sat, key=lambda layer: layer.saturated_fraction)
+        notes.append(f"also: {worst.saturated_fraction:.0%} of {worst.name}'s outputs are saturated")
+    return notes
 
 
 def _vanishing_causes(acts: ActivationStats | None, recurrent: bool) -> tuple[list[str], list[str]]:
@@ -816,6 +848,50 @@ def _speed_finding(history: History, names: list[str]) -> Finding:
                    f"~{UPDATE_RULE_OF_THUMB:g})", numbers, thresholds)
 
 
+def _with_short_and_rule(f: Finding) -> Finding:
+    n, short, rule = f.numbers, "–", ""
+    if f.key == "gradient_magnitude":
+        rule = f"vanishing ≤ {VANISHING_RATIO:g}, exploding ≥ {EXPLODING_RATIO:g}"
+        r = n.get("ratio_first_to_last_hidden")
+        if n.get("non_finite"):
+            short = "NaN / inf"
+        elif r is not None:
+            short = "no gradient" if r == 0 else f"ratio {r:.2g}"
+            if f.label == "exploding" and r < EXPLODING_RATIO:
+                short = f"median |g| {n['median_grad_mean_abs']:.2g}"
+    elif f.key == "loss_plateau":
+        rule = (f"flat: Δ < {PLATEAU_REL_CHANGE:.0%} in {PLATEAU_WINDOW} steps and acc < {POOR_ACCURACY:.0%}; "
+                f"converged: loss ≤ {CONVERGED_LOSS:g}, acc ≥ {CONVERGED_ACCURACY:.0%}")
+        if math.isfinite(n.get("loss_now", math.nan)):
+            short = f"loss {n['loss_now']:.3g} · acc {n['accuracy_now']:.0%}"
+            if n.get("relative_change") is not None and f.label != "converged":
+                short += f" · Δ {n['relative_change']:+.1%}"
+    elif f.key == "training_performance":
+        rule = f"worse: acc −{WORSE_ACCURACY * 100:g} pts or loss +{WORSE_LOSS:g}"
+        if "baseline_n_layers" in n:
+            short = (f"{n['n_layers']} vs {n['baseline_n_layers']} layers: acc {n['train_accuracy']:.0%} vs "
+                     f"{n['baseline_train_accuracy']:.0%}")
+    elif f.key == "unresponsive_neurons":
+        rule = f"a layer ≥ {SATURATED_LAYER:.0%} saturated or dead"
+        layers = n.get("layers", [])
+        sat = [x["saturated_fraction"] for x in layers if x.get("saturated_fraction") is not None]
+        dead = [x["dead_fraction"] for x in layers if x.get("dead_fraction") is not None]
+        flat = [x["low_spread_fraction"] for x in layers]
+        parts = ([f"saturated ≤ {max(sat):.0%}"] if sat else []) + ([f"dead ≤ {max(dead):.0%}"] if dead else [])
+        parts += [f"flat ≤ {max(flat):.0%}"] if flat else []
+        short = " · ".join(parts) or "–"
+    elif f.key == "reliance_on_upper_layers":
+        rule = f"not learning: drop < {ABLATION_SMALL_DROP * 100:g} pts"
+        if "drop" in n:
+            short = f"drop {n['drop'] * 100:+.1f} pts (k = {n['k']})"
+    elif f.key == "speed_of_learning":
+        rule = f"~{UPDATE_RULE_OF_THUMB:g}; slow < {UPDATE_SLOW:g}, fast > {UPDATE_FAST:g}"
+        values = [v for v in n.get("update_ratio", []) if v is not None and math.isfinite(v)]
+        if values:
+            short = f"{n['layers'][0]} {n['update_ratio'][0]:.0e} · max {max(values):.0e}"
+    return dataclasses.replace(f, short=short, rule=rule)
+
+
 # =============================================================================================
 # Convenience: a trainer's diagnosis (used by the report and the tests)
 # =============================================================================================
@@ -825,6 +901,12 @@ def is_recurrent(model: nn.Module) -> bool:
 
 def hidden_count(model: nn.Module) -> int:
     return max(0, len(linear_layers(model)) - 1)
+
+
+def activation_batch(trainer, n: int | None = None) -> torch.Tensor:
+    """The first n training examples (all when None): the batch activation statistics use."""
+    x = trainer.data.x_train if n is None else trainer.data.x_train[:n]
+    return torch.from_numpy(x)
 
 
 def diagnose_trainer(trainer, history: History, *, baseline: RunSummary | None = None,

@@ -9,6 +9,7 @@ GUI drains it at display rate. Signals are used only for rare state changes.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import threading
 import traceback
 
@@ -41,6 +42,8 @@ class TrainingWorker(QtCore.QThread):
         self._lock = threading.Lock()
         self._pending_steps = 0
         self._trace_request: tuple[int | None] | None = None
+        self._jobs: collections.deque = collections.deque()
+        self._jobs_closed = False
 
     # -- control (any thread) ------------------------------------------------
     def start_training(self) -> None:
@@ -64,6 +67,19 @@ class TrainingWorker(QtCore.QThread):
             self._trace_request = (example,)
         self._wake.set()
 
+    def submit(self, fn) -> concurrent.futures.Future:
+        """Run fn(trainer) in the training thread between two steps, where the weights are
+        consistent; the Future gets its result or exception (poll .done(), never block
+        the GUI on it). Cancelled if the thread ends before it runs."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            if self._jobs_closed:
+                future.cancel()
+                return future
+            self._jobs.append((fn, future))
+        self._wake.set()
+        return future
+
     def request_stop(self) -> None:
         self._stop.set()
         self._running.clear()
@@ -83,6 +99,16 @@ class TrainingWorker(QtCore.QThread):
 
     # -- the thread ----------------------------------------------------------
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            with self._lock:
+                self._jobs_closed = True
+                pending, self._jobs = list(self._jobs), collections.deque()
+            for _, future in pending:
+                future.cancel()
+
+    def _run(self) -> None:
         try:
             import torch  # first import happens here, off the GUI thread
 
@@ -112,6 +138,8 @@ class TrainingWorker(QtCore.QThread):
                 trace_request, self._trace_request = self._trace_request, None
             if trace_request is not None:
                 self._record_trace(trace_request[0])
+            while self._jobs:
+                self._run_job(*self._jobs.popleft())
             if not (take_one or self._running.is_set()):
                 self._wake.wait(0.1)
                 self._wake.clear()
@@ -127,6 +155,14 @@ class TrainingWorker(QtCore.QThread):
             elif trainer.finished:
                 self._stop_running()
                 self.run_finished.emit(trainer.step_count)
+
+    def _run_job(self, fn, future: concurrent.futures.Future) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(self.trainer))
+        except Exception as err:  # noqa: BLE001 - the caller reads it from the Future
+            future.set_exception(err)
 
     def _record_trace(self, example: int | None) -> None:
         try:
