@@ -282,8 +282,9 @@ def ablate(model: nn.Module, k: int, x: torch.Tensor, y: torch.Tensor, *,
 
     mode "initial" puts the layers back to their values at step 0 (`initial_state`, a
     state_dict snapshot): if they did not learn, nothing changes and the drop is ~0.
-    mode "random" draws fresh weights (PyTorch's reset_parameters, seeded), which also
-    breaks the random features the upper layers adapted to.
+    mode "random" draws fresh weights (PyTorch's reset_parameters under `seed`), which also
+    breaks the random features the upper layers adapted to. Give it a seed other than the
+    one the model was built with, or PyTorch's default init redraws the step-0 weights.
     """
     linears = linear_layers(model)
     if not 1 <= k < len(linears):
@@ -922,7 +923,7 @@ def diagnose_trainer(trainer, history: History, *, baseline: RunSummary | None =
         k = max(1, min(ablation_k, hidden_count(trainer.model)))
         ab = ablate(trainer.model, k, x, y, initial_state=getattr(trainer, "initial_state", None),
                     mode="initial" if getattr(trainer, "initial_state", None) is not None else "random",
-                    seed=trainer.config.seed)
+                    seed=trainer.config.seed + 1)
     d = diagnose(history, activations=acts, baseline=baseline, ablation=ab,
                  n_classes=trainer.data.n_classes, recurrent=is_recurrent(trainer.model), presets=presets)
     return d, acts, ab

@@ -484,7 +484,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
 
             x, y = diag.activation_batch(trainer), torch.from_numpy(trainer.data.y_train)
             return diag.ablate(trainer.model, k, x, y, initial_state=trainer.initial_state, mode=mode,
-                               seed=trainer.config.seed)
+                               seed=trainer.config.seed + 1)  # not the build seed: a new draw
 
         self._ablation_future = self.worker.submit(job)
         self.ablation_label.setText(f"measuring: first {k} layer{'s' if k > 1 else ''} re-initialised on a copy …")
