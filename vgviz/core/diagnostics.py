@@ -65,20 +65,41 @@ UPDATE_FAST = 1e-1            # 100× above: each step rewrites a tenth of the w
 # Speed of learning: ‖ΔW‖/‖W‖ inside the training step
 # =============================================================================================
 class UpdateMeter:
-    """‖ΔW‖/‖W‖ of every nn.Linear weight across one optimizer step.
+    """‖ΔW‖/‖W‖ of every nn.Linear weight in one optimizer step (CS231n's update/weight ratio).
 
         meter.snapshot(); optimizer.step(); ratios = meter.ratios()
 
-    A copy into preallocated buffers, one in-place subtraction and one batched norm
-    (torch._foreach_*), then a single stack → numpy: a few tens of microseconds.
+    Plain SGD (one parameter group, no momentum, no weight decay): the update is −lr·g,
+    so ‖ΔW‖ = lr·‖g‖, read after the step from the gradient the step used (clipped or
+    not) — one batched norm over gradients and weights, no copy; and, unlike a
+    difference of float32 weights, exact where the update is below the weights'
+    rounding (a deep sigmoid net's first layer). Any other optimizer (Adam, momentum):
+    the weights are copied into preallocated buffers before the step and ‖W_before −
+    W_after‖ is taken after it. Either way a few torch._foreach_* calls and one stack →
+    numpy (PERF-NOTES).
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None):
         self.weights = [m.weight for _, m in linear_layers(model)]
-        self._before = [torch.empty_like(w, requires_grad=False) for w in self.weights]
+        self.optimizer = optimizer
+        self._before: list[torch.Tensor] | None = None
+
+    def _plain_sgd_lr(self) -> float | None:
+        opt = self.optimizer
+        if type(opt) is not torch.optim.SGD or len(opt.param_groups) != 1:
+            return None
+        g = opt.param_groups[0]
+        if g.get("momentum", 0) or g.get("weight_decay", 0) or g.get("maximize", False):
+            return None
+        lr = g["lr"]
+        return float(lr) if isinstance(lr, (int, float)) else None
 
     def snapshot(self) -> None:
+        if self._plain_sgd_lr() is not None:
+            return
         with torch.no_grad():
+            if self._before is None:
+                self._before = [torch.empty_like(w, requires_grad=False) for w in self.weights]
             if hasattr(torch, "_foreach_copy_"):
                 torch._foreach_copy_(self._before, self.weights)
             else:  # pragma: no cover - old torch
@@ -86,13 +107,19 @@ class UpdateMeter:
                     b.copy_(w)
 
     def ratios(self) -> np.ndarray:
-        """(L,) ‖W_before − W_after‖ / ‖W_after‖ per Linear layer since snapshot()."""
-        with torch.no_grad():
-            torch._foreach_sub_(self._before, self.weights)
-            norms = torch._foreach_norm(self._before + self.weights, 2)
-            values = torch.stack(norms).double().numpy()
+        """(L,) ‖ΔW‖ / ‖W‖ per Linear layer for the step since snapshot() (‖W‖ after the step)."""
         n = len(self.weights)
-        delta, size = values[:n], values[n:]
+        lr = self._plain_sgd_lr()
+        with torch.no_grad():
+            if lr is not None:
+                grads = [w.grad if w.grad is not None else torch.zeros(()) for w in self.weights]
+                values = torch.stack(torch._foreach_norm(grads + self.weights, 2)).double().numpy()
+                delta = lr * values[:n]
+            else:
+                torch._foreach_sub_(self._before, self.weights)
+                values = torch.stack(torch._foreach_norm(self._before + self.weights, 2)).double().numpy()
+                delta = values[:n]
+        size = values[n:]
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(size > 0, delta / size, np.where(delta > 0, np.inf, 0.0))
 

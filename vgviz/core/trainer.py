@@ -35,7 +35,7 @@ class Trainer:
         self._y_test = torch.from_numpy(self.data.y_test)
         self.step_count = 0
         self.diverged = False
-        self.update_meter = UpdateMeter(self.model)  # ‖ΔW‖/‖W‖ per layer of every update
+        self.update_meter = UpdateMeter(self.model, self.optimizer)  # ‖ΔW‖/‖W‖ per layer of every update
         self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     @property
