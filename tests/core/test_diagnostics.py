@@ -431,3 +431,16 @@ def test_fix_links_are_presets_by_name_and_only_available_ones_link():
     assert D._config_demonstrates("clipping", {"clip_norm": 1.0})
     assert not D._config_demonstrates("clipping", {"clip_norm": 0.0})
     assert D._config_demonstrates("gated", {"model": "lstm"})
+
+
+def test_measuring_changes_neither_the_rng_nor_batchnorm_buffers():
+    model = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2))
+    model.train()
+    x = torch.randn(32, 2)
+    y = torch.randint(0, 2, (32,))
+    buffers = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    D.activation_stats(model, x)
+    D.ablate(model, 1, x, y, mode="random", seed=3)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(v, buffers[k]) for k, v in model.state_dict().items())

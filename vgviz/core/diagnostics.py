@@ -18,12 +18,13 @@ element-wise activation modules (found by type), and never imports Qt.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -215,6 +216,20 @@ def _unit_share(kind: str, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor | N
     return None
 
 
+@contextlib.contextmanager
+def _no_side_effects(model: nn.Module):
+    """A measuring forward pass must not change training: the RNG (dropout) and the buffers
+    (batch-norm running statistics) are put back as they were."""
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for b, saved in buffers:
+                    b.copy_(saved)
+
+
 def activation_stats(model: nn.Module, x: torch.Tensor) -> ActivationStats:
     """Saturation, dead units and output spread of every activation call on the batch x.
 
@@ -242,7 +257,7 @@ def activation_stats(model: nn.Module, x: torch.Tensor) -> ActivationStats:
     handles = [m.register_forward_hook(on_linear) for _, m in linears]
     handles += [m.register_forward_hook(make_hook(name, kind)) for name, m, kind in acts]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _no_side_effects(model):
             model(x)
     finally:
         for h in handles:
@@ -294,7 +309,7 @@ class AblationResult:
 
 
 def _score(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    with torch.no_grad():
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
         logits = model(x)
         loss = nn.functional.cross_entropy(logits, y).item()
         acc = (logits.argmax(-1) == y).double().mean().item()
@@ -1088,7 +1103,3 @@ def _clean(value):
         return v if math.isfinite(v) else None
     return value
 
-
-def finding_keys() -> Iterable[str]:
-    return ("gradient_magnitude", "loss_plateau", "training_performance", "unresponsive_neurons",
-            "reliance_on_upper_layers", "speed_of_learning")

@@ -327,7 +327,9 @@ class CompareWindow(QtWidgets.QWidget):
                 # at the same step as this side, so the two are compared after equal training
                 baseline = diag.summarize(other.history, f"{other.name}: {other.label}",
                                           at_step=int(side.history.steps[-1]))
-            side.diagnosis = diag.diagnose(side.history, activations=side.activations, baseline=baseline)
+            trainer = side.worker.trainer if side.worker is not None else None
+            side.diagnosis = diag.diagnose(side.history, activations=side.activations, baseline=baseline,
+                                           recurrent=trainer is not None and diag.is_recurrent(trainer.model))
             color = VERDICT_COLORS.get(side.diagnosis.verdict, "#d8dbe2")
             side.verdict.setText(f"<span style='background:{color}; color:#111; font-weight:bold'>&nbsp;"
                                  f"{side.diagnosis.verdict.upper()}&nbsp;</span> "

@@ -408,12 +408,18 @@ class DiagnosticsPanel(QtWidgets.QWidget):
             self._acts_future = self.worker.submit(
                 lambda trainer: diag.activation_stats(trainer.model, diag.activation_batch(trainer, ACTIVATION_BATCH)))
         self.diagnosis = diag.diagnose(self.history, activations=self.activations, baseline=self.baseline,
-                                       ablation=self.ablation, recurrent=False,
+                                       ablation=self.ablation, recurrent=self._recurrent(),
                                        presets=sorted(self._available_presets))
         self._show_diagnosis(self.diagnosis)
         if len(self.update_plot.curves) != self.history.n_layers:
             self.update_plot.set_layers(list(self.history.latest.layer_names))
         self.update_plot.update_from(self.history)
+
+    def _recurrent(self) -> bool:
+        from ..core import diagnostics as diag
+
+        trainer = self.worker.trainer if self.worker is not None else None
+        return trainer is not None and diag.is_recurrent(trainer.model)
 
     def _collect_activations(self) -> None:
         f = self._acts_future
