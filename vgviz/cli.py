@@ -71,7 +71,6 @@ def resolve_config(preset: str | None, config_file: str | None,
 
 
 def run_report(config: RunConfig, shallower: RunConfig | None = None) -> dict:
-    from .core import diagnostics
     from .core.history import History
     from .core.trainer import Trainer  # torch is imported only here
 

@@ -920,8 +920,8 @@ def _with_short_and_rule(f: Finding) -> Finding:
         sat = [x["saturated_fraction"] for x in layers if x.get("saturated_fraction") is not None]
         dead = [x["dead_fraction"] for x in layers if x.get("dead_fraction") is not None]
         flat = [x["low_spread_fraction"] for x in layers]
-        parts = ([f"saturated ≤ {max(sat):.0%}"] if sat else []) + ([f"dead ≤ {max(dead):.0%}"] if dead else [])
-        parts += [f"flat ≤ {max(flat):.0%}"] if flat else []
+        parts = ([f"saturated {max(sat):.0%}"] if sat else []) + ([f"dead {max(dead):.0%}"] if dead else [])
+        parts += [f"flat {max(flat):.0%}"] if flat else []
         short = " · ".join(parts) or "–"
     elif f.key == "reliance_on_upper_layers":
         rule = f"not learning: drop < {ABLATION_SMALL_DROP * 100:g} pts"
