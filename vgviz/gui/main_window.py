@@ -510,7 +510,10 @@ class MainWindow(QtWidgets.QMainWindow):
         menu.addAction(compare)
         self.addAction(compare)
         help_action = next((a for a in self.menuBar().actions() if a.text().replace("&", "") == "Help"), None)
-        self.menuBar().insertMenu(help_action, menu) if help_action else self.menuBar().addMenu(menu)
+        if help_action is not None:
+            self.menuBar().insertMenu(help_action, menu)   # before Help
+        else:
+            self.menuBar().addMenu(menu)
         self.diagnostics_dock.visibilityChanged.connect(lambda visible: visible and self.diagnostics.refresh())
 
     def open_compare(self, variant: str | None = None):
