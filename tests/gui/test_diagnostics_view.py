@@ -77,6 +77,11 @@ def test_panel_shows_verdict_findings_heat_strip_and_update_ratio(window, qtbot,
     assert rows[0][:2] == ["Gradient by layer", "vanishing"] and rows[0][2].startswith("ratio ")
     assert all(row[3] for row in rows)                                  # every finding shows its threshold
     assert panel.heat.matrix.shape == (8, 16) and panel.spread_heat.matrix.shape == (8, 16)
+    # hover: the cell under the mouse names its layer and neuron, with its numbers
+    from PySide6.QtCore import QPointF
+    layer = panel.activations.layers[2]
+    text = panel.heat.text_at(panel.heat.getPlotItem().vb.mapViewToScene(QPointF(5.5, 2.5)))
+    assert text.startswith("hidden3 (Sigmoid) · neuron 5") and f"{layer.spread[5]:.3g}" in text
     assert len(panel.update_plot.curves) == 9
     x, y = panel.update_plot.curves[0].getData()
     assert len(x) >= 50 and np.isfinite(y).sum() >= 50 and np.nanmax(y) < -5   # hidden1 barely moves
