@@ -60,6 +60,7 @@ ABLATION_ABOVE_CHANCE = 0.10  # ... judged only when the net is ≥ 10 points ab
 UPDATE_RULE_OF_THUMB = 1e-3   # ‖ΔW‖/‖W‖ per step of a layer that learns at a healthy pace
 UPDATE_SLOW = 1e-5            # 100× below: the layer barely moves
 UPDATE_FAST = 1e-1            # 100× above: each step rewrites a tenth of the weights
+FLOAT32_RESOLUTION = 6e-8     # half float32's epsilon: a smaller relative update is rounded away
 
 
 # =============================================================================================
@@ -883,9 +884,13 @@ def _speed_finding(history: History, names: list[str]) -> Finding:
                        f"{', '.join(fast)} change by > {UPDATE_FAST:g} of their size per step (range {span}; "
                        f"rule of thumb ~{UPDATE_RULE_OF_THUMB:g})", numbers, thresholds)
     if slow:
+        frozen = [n for n, v in zip(names, per_layer) if np.isfinite(v) and v < FLOAT32_RESOLUTION]
+        note = (f"; {', '.join(frozen)} below float32's resolution (~{FLOAT32_RESOLUTION:.0e}): most of "
+                "their weights do not change at all" if frozen else "")
+        numbers["below_float32_resolution"] = frozen
         return Finding("speed_of_learning", title, "bad" if names[0] in slow else "warn", "slow layers",
                        f"{', '.join(slow)} below {UPDATE_SLOW:g} per step (range {span}; rule of thumb "
-                       f"~{UPDATE_RULE_OF_THUMB:g})", numbers, thresholds)
+                       f"~{UPDATE_RULE_OF_THUMB:g}){note}", numbers, thresholds)
     return Finding("speed_of_learning", title, "ok", "learning",
                    f"every layer between {UPDATE_SLOW:g} and {UPDATE_FAST:g} per step (range {span}; rule of thumb "
                    f"~{UPDATE_RULE_OF_THUMB:g})", numbers, thresholds)

@@ -162,7 +162,7 @@ class UpdateRatioPlot(pg.PlotWidget):
                                          label="rule of thumb 1e-3",
                                          labelOpts={"position": 0.08, "color": "#d8dbe2", "fill": (30, 30, 34, 220),
                                                     "anchors": [(0, 1), (0, 1)]})
-        self.legend = self.addLegend(offset=(-4, 4), colCount=3, labelTextSize="8pt")
+        self.legend = self.addLegend(offset=(-4, 4), colCount=3, labelTextSize="8pt", brush=(30, 30, 34, 220))
         self.reference.setZValue(20)   # above the curves, so its label stays readable
         self.addItem(self.reference)
         self.curves: list[pg.PlotDataItem] = []
