@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--steps", type=int, help="training steps (same as --set steps=N)")
     report.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
     report.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
+    report.add_argument("--shallower", type=int, metavar="DEPTH",
+                        help="also train the config with DEPTH hidden layers: the diagnostics compare training "
+                             "performance with it")
     return parser
 
 
@@ -67,17 +70,21 @@ def resolve_config(preset: str | None, config_file: str | None,
     return config
 
 
-def run_report(config: RunConfig) -> dict:
+def run_report(config: RunConfig, shallower: RunConfig | None = None) -> dict:
+    from .core.history import History
     from .core.trainer import Trainer  # torch is imported only here
 
     trainer = Trainer(config, capture_edges=False)
     losses: list[float] = []
     first = last = None
+    history = None
     while not trainer.finished:
         stats = trainer.step()
         first = first or stats
         last = stats
         losses.append(stats.loss)
+        history = history or History(stats.n_layers)
+        history.append(stats)
         if stats.diverged:
             break
     layers = [{"name": name, "initial": first.layer_dict(i), "final": last.layer_dict(i)}
@@ -95,6 +102,7 @@ def run_report(config: RunConfig) -> dict:
         "zero_gradients": [{"name": name, "initial": float(first.grad_zero_fraction[i]),
                             "final": float(last.grad_zero_fraction[i])}
                            for i, name in enumerate(trainer.layer_names)],
+        "diagnostics": _diagnostics_section(trainer, history, shallower),
     }
     if first.timestep_grad is not None:  # recurrent models: ‖∂L/∂h_t‖ for every time step
         report["timesteps"] = _timesteps(first.timestep_grad, last.timestep_grad)
@@ -108,6 +116,18 @@ def _timesteps(initial, final) -> dict:
     return {"t": list(range(1, len(initial) + 1)),
             "initial": [float(v) for v in initial], "final": [float(v) for v in final],
             "first_over_last": {"initial": ratio(initial), "final": ratio(final)}}
+
+
+def _diagnostics_section(trainer, history, shallower: RunConfig | None) -> dict:
+    from .core import diagnostics
+
+    baseline = diagnostics.train_summary(shallower) if shallower is not None else None
+    k = diagnostics.default_ablation_k(diagnostics.hidden_count(trainer.model))
+    diagnosis, _, _ = diagnostics.diagnose_trainer(trainer, history, baseline=baseline, ablation_k=k)
+    section = diagnosis.to_dict()
+    if baseline is not None:
+        section["baseline"] = baseline.to_dict()
+    return section
 
 
 def _json_safe(value):
@@ -139,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "report":
             config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
-            print(json.dumps(_json_safe(run_report(config)), indent=args.indent))
+            shallower = config.replace(depth=args.shallower) if args.shallower is not None else None
+            print(json.dumps(_json_safe(run_report(config, shallower)), indent=args.indent))
             return 0
     except (CliError, ConfigError, PresetError) as err:
         print(f"vgviz: error: {err}", file=sys.stderr)

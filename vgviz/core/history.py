@@ -26,6 +26,7 @@ class History:
         self._grad_mean = np.zeros((capacity, n_layers))
         self._total = np.zeros(capacity)        # global ‖g‖ before clipping
         self._clipped = np.zeros(capacity, bool)
+        self._update_ratio = np.full((capacity, n_layers), np.nan)  # NaN: no update measured
         self._test: list[tuple[int, float, float]] = []
         self.latest: StepStats | None = None
 
@@ -57,12 +58,14 @@ class History:
         self._grad_mean[i] = stats.grad_mean_abs
         self._total[i] = np.nan if stats.grad_norm_total is None else stats.grad_norm_total
         self._clipped[i] = stats.clipped
+        self._update_ratio[i] = np.nan if stats.update_ratio is None else stats.update_ratio
         self._n += 1
 
     def _decimate(self) -> None:
         self.stride *= 2
         keep = np.flatnonzero(self._steps[: self._n] % self.stride == 0)
-        for arr in (self._steps, self._loss, self._acc, self._grad_l2, self._grad_mean, self._total, self._clipped):
+        for arr in (self._steps, self._loss, self._acc, self._grad_l2, self._grad_mean, self._total, self._clipped,
+                    self._update_ratio):
             arr[: len(keep)] = arr[keep]
         self._n = len(keep)
 
@@ -96,6 +99,11 @@ class History:
     def clipped(self) -> np.ndarray:
         """Whether clipping changed the gradient, per kept step."""
         return self._clipped[: self._n]
+
+    @property
+    def update_ratio(self) -> np.ndarray:
+        """(n, L) per-layer ‖ΔW‖/‖W‖ of each kept step's update (NaN where none was applied)."""
+        return self._update_ratio[: self._n]
 
     @property
     def test(self) -> np.ndarray:

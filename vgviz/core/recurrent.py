@@ -314,6 +314,9 @@ class RecurrentTrainer(Trainer):
         self._y_test = torch.from_numpy(self.data.y_test)
         self.step_count = 0
         self.diverged = False
+        # ‖ΔW‖/‖W‖ is measured per nn.Linear; the recurrent weights live in nn.RNN/LSTM/GRU
+        self.update_meter = None
+        self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """x, y and tokens of a step's batch (fresh sequences from (seed, step))."""

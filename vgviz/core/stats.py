@@ -27,6 +27,7 @@ class StepStats:
     clipped: bool = False                      # clipping changed this step's gradients
     grad_zero_fraction: np.ndarray | None = None  # (L,) fraction of dL/dW entries exactly 0
     timestep_grad: np.ndarray | None = None    # recurrent models: (T,) ‖∂L/∂h_t‖ for t = 1..T (all layers)
+    update_ratio: np.ndarray | None = None  # (L,) ‖ΔW‖/‖W‖ of this step's update; None if no update
 
     def __post_init__(self) -> None:
         for arr in self._arrays():
@@ -41,6 +42,8 @@ class StepStats:
         for extra in (self.activation_std, self.skip_grad, self.grad_zero_fraction, self.timestep_grad):
             if extra is not None:
                 yield extra
+        if self.update_ratio is not None:
+            yield self.update_ratio
 
     @property
     def n_layers(self) -> int:
@@ -51,7 +54,8 @@ class StepStats:
             return NotImplemented
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(a, np.ndarray) or (isinstance(a, tuple) and a and isinstance(a[0], np.ndarray)):
+            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) or (
+                    isinstance(a, tuple) and a and isinstance(a[0], np.ndarray)):
                 if not isinstance(b, type(a)) or len(a) != len(b):
                     return False
                 pairs = [(a, b)] if isinstance(a, np.ndarray) else list(zip(a, b))

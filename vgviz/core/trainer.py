@@ -1,6 +1,7 @@
 """Trainer: a plain training loop with no threads; step() -> StepStats."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from torch import nn
 
 from .config import RunConfig
 from .data import make_dataset
+from .diagnostics import UpdateMeter
 from .models import DTYPES, build_model, layer_labels
 from .probes import GradientProbe
 from .stats import StepStats
@@ -65,6 +67,8 @@ class Trainer:
         self._y_test = torch.from_numpy(self.data.y_test)
         self.step_count = 0
         self.diverged = False
+        self.update_meter = UpdateMeter(self.model, self.optimizer)  # ‖ΔW‖/‖W‖ per layer of every update
+        self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     @property
     def finished(self) -> bool:
@@ -83,8 +87,12 @@ class Trainer:
         stats = self._forward_backward(self.step_count)
         if stats.diverged:
             self.diverged = True
-        else:
+        elif self.update_meter is None:
             self.optimizer.step()
+        else:
+            self.update_meter.snapshot()
+            self.optimizer.step()
+            stats = dataclasses.replace(stats, update_ratio=self.update_meter.ratios())
         self.step_count += 1
         return stats
 

@@ -11,6 +11,7 @@ from ..core.history import History
 from ..core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
 from .control_panel import ControlPanel, validate_fields
 from .decision_view import DecisionView
+from .diagnostics_view import DiagnosticsPanel
 from .network_view import NetworkView, layer_colors
 from .plots import TrainingPlots
 from .stepper import StepperPanel
@@ -90,6 +91,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().addPermanentWidget(w)
 
         self._build_actions()
+        self._build_diagnostics()
         self.panel.start_button.clicked.connect(self.toggle_running)
         self.panel.step_button.clicked.connect(self.step_once)
         self.panel.reset_button.clicked.connect(self.reset_run)
@@ -154,7 +156,7 @@ class MainWindow(QtWidgets.QMainWindow):
         stepper_toggle.setShortcut(QtGui.QKeySequence("Ctrl+B"))
         view_menu.addAction(stepper_toggle)
         decision_toggle = self.decision_dock.toggleViewAction()
-        decision_toggle.setShortcut(QtGui.QKeySequence("Ctrl+D"))
+        decision_toggle.setShortcut(QtGui.QKeySequence("Ctrl+G"))
         view_menu.addAction(decision_toggle)
 
         help_menu = bar.addMenu("&Help")
@@ -190,6 +192,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def start_run(self, config: RunConfig) -> None:
         """Stop the current run (if any) and build a fresh one in a new worker thread."""
         self._stop_worker()
+        self.diagnostics.detach()
         self.leave_stepping()
         self.show_error(None)
         self.panel.set_pending(False)
@@ -374,6 +377,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if recurrent:   # sequences: no input plane to draw a boundary in
             data = None
         self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
+        self.diagnostics.attach(self.worker, self.history, self.config)
         self._set_state("ready — press Space to train")
         self._on_tick()
 
@@ -546,12 +550,59 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self._closed = True
+        self.diagnostics.detach()
+        for w in list(self._compare_windows):
+            w.close()
         self.timer.stop()
         self._save_settings()
         self._stop_worker()
         for w in list(self._old_workers):
             w.wait(STOP_TIMEOUT_MS)
         super().closeEvent(event)
+
+    # -- diagnostics and compare (issue #6) -------------------------------------------
+    def _build_diagnostics(self) -> None:
+        """The diagnostics dock (hidden until asked for) and the Diagnose menu."""
+        self.diagnostics = DiagnosticsPanel()
+        self.diagnostics_dock = QtWidgets.QDockWidget("Diagnostics", self)
+        self.diagnostics_dock.setObjectName("diagnostics_dock")
+        self.diagnostics_dock.setWidget(self.diagnostics)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.diagnostics_dock)
+        self.diagnostics_dock.hide()
+        self.diagnostics.preset_requested.connect(self.load_preset)
+        self.diagnostics.compare_requested.connect(self.open_compare)
+        self._compare_windows: list = []
+        menu = QtWidgets.QMenu("&Diagnose", self)
+        toggle = self.diagnostics_dock.toggleViewAction()
+        toggle.setText("Diagnostics panel")
+        toggle.setShortcut(QtGui.QKeySequence("Ctrl+D"))
+        menu.addAction(toggle)
+        self.addAction(toggle)
+        compare = QtGui.QAction("Compare with a variant…", self)
+        compare.setShortcut(QtGui.QKeySequence("Ctrl+K"))
+        compare.triggered.connect(lambda: self.open_compare(None))
+        menu.addAction(compare)
+        self.addAction(compare)
+        help_action = next((a for a in self.menuBar().actions() if a.text().replace("&", "") == "Help"), None)
+        if help_action is not None:
+            self.menuBar().insertMenu(help_action, menu)   # before Help
+        else:
+            self.menuBar().addMenu(menu)
+        self.diagnostics_dock.visibilityChanged.connect(lambda visible: visible and self.diagnostics.refresh())
+
+    def open_compare(self, variant: str | None = None):
+        """A window training the current config (A) and a one-change variant (B) side by side."""
+        from .compare import CompareWindow
+
+        if self.config is None:
+            return None
+        window = CompareWindow(self.config, variant, title_a=self.preset_name or "current config")
+        window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        self._compare_windows.append(window)
+        window.destroyed.connect(lambda *_a, w=window: self._compare_windows.remove(w)
+                                 if w in self._compare_windows else None)
+        window.show()
+        return window
 
     # -- help ----------------------------------------------------------------------
     def _show_shortcuts(self) -> None:
@@ -573,8 +624,10 @@ SHORTCUTS_HTML = """<table>
 <tr><td><b>Ctrl+→</b></td><td>record a new pass at the current weights</td></tr>
 <tr><td><b>Esc</b></td><td>back to the live view</td></tr>
 <tr><td><b>Ctrl+B</b></td><td>show / hide the stepper panel</td></tr>
-<tr><td><b>Ctrl+D</b></td><td>show / hide the decision boundary</td></tr>
+<tr><td><b>Ctrl+G</b></td><td>show / hide the decision boundary</td></tr>
 <tr><td><b>Ctrl+R</b></td><td>apply the fields and reset the run</td></tr>
+<tr><td><b>Ctrl+D</b></td><td>show / hide the diagnostics panel</td></tr>
+<tr><td><b>Ctrl+K</b></td><td>compare the current config with a variant</td></tr>
 <tr><td><b>A</b></td><td>auto colour range on/off</td></tr>
 <tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open / save a config file</td></tr>
 <tr><td><b>F1</b></td><td>this list</td></tr>

@@ -226,6 +226,16 @@ class NetworkView(QtWidgets.QWidget):
                 self._range_step = self._stats.step
                 self.update()
 
+    def set_color_range(self, lo_hi: tuple[float, float]) -> None:
+        """Lock the log colour scale to (lo, hi): e.g. one scale shared by two diagrams side
+        by side, so equal colours mean equal gradients. Turns auto range off."""
+        self._range = (float(lo_hi[0]), float(lo_hi[1]))
+        self._auto = False
+        if self._stats is not None:
+            stats, self._stats = self._stats, None
+            self.show_stats(stats)
+            self._range_step = stats.step
+
     def auto_range(self) -> bool:
         return self._auto
 

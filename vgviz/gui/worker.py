@@ -9,6 +9,7 @@ GUI drains it at display rate. Signals are used only for rare state changes.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import threading
 import time
 import traceback
@@ -45,6 +46,8 @@ class TrainingWorker(QtCore.QThread):
         self._trace_request: tuple[int | None] | None = None
         self.surface = None  # latest DecisionSurface (2-D data), replaced as a whole: safe to read
         self._surface_time = 0.0
+        self._jobs: collections.deque = collections.deque()
+        self._jobs_closed = False
 
     # -- control (any thread) ------------------------------------------------
     def start_training(self) -> None:
@@ -68,6 +71,19 @@ class TrainingWorker(QtCore.QThread):
             self._trace_request = (example,)
         self._wake.set()
 
+    def submit(self, fn) -> concurrent.futures.Future:
+        """Run fn(trainer) in the training thread between two steps, where the weights are
+        consistent; the Future gets its result or exception (poll .done(), never block
+        the GUI on it). Cancelled if the thread ends before it runs."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            if self._jobs_closed:
+                future.cancel()
+                return future
+            self._jobs.append((fn, future))
+        self._wake.set()
+        return future
+
     def request_stop(self) -> None:
         self._stop.set()
         self._running.clear()
@@ -87,6 +103,16 @@ class TrainingWorker(QtCore.QThread):
 
     # -- the thread ----------------------------------------------------------
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            with self._lock:
+                self._jobs_closed = True
+                pending, self._jobs = list(self._jobs), collections.deque()
+            for _, future in pending:
+                future.cancel()
+
+    def _run(self) -> None:
         try:
             import torch  # first import happens here, off the GUI thread
 
@@ -117,6 +143,8 @@ class TrainingWorker(QtCore.QThread):
                 trace_request, self._trace_request = self._trace_request, None
             if trace_request is not None:
                 self._record_trace(trace_request[0])
+            while self._jobs:
+                self._run_job(*self._jobs.popleft())
             if not (take_one or self._running.is_set()):
                 if self.surface is not None and self.surface.step != trainer.step_count:
                     self._update_surface(force=True)  # just paused: show the final weights' boundary
@@ -142,6 +170,14 @@ class TrainingWorker(QtCore.QThread):
         if force or now - self._surface_time >= SURFACE_PERIOD_S:
             self._surface_time = now
             self.surface = self.trainer.decision_surface()
+
+    def _run_job(self, fn, future: concurrent.futures.Future) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(self.trainer))
+        except Exception as err:  # noqa: BLE001 - the caller reads it from the Future
+            future.set_exception(err)
 
     def _record_trace(self, example: int | None) -> None:
         try:

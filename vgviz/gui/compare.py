@@ -1,0 +1,354 @@
+"""CompareWindow: train two configurations side by side, A and B, on the same data and seed.
+
+A is the current config; B is A with one change (shallower, ReLU, He init, residual, batch
+norm — whatever this RunConfig supports, vgviz.core.diagnostics.compare_variants). Each
+run trains in its own TrainingWorker thread; a 10 Hz timer drains both, draws the two
+labelled diagrams on one shared colour scale and overlays their loss and first-layer
+gradient curves; each side's verdict is refreshed at 2 Hz (with the other side as the
+shallower counterpart when it has fewer layers). Closing the window stops both threads.
+"""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ..core.config import RunConfig
+from ..core.history import History
+from ..core import topology as topo
+from .diagnostics_view import ACTIVATION_BATCH, VERDICT_COLORS, _keep_until_finished
+from .network_view import NetworkView, layer_colors
+from .plots import TINY, Log10Axis, smooth
+from .worker import TrainingWorker
+
+DISPLAY_HZ = 10
+DIAGNOSE_EVERY_N_TICKS = 5        # verdicts at 2 Hz
+SIDE_COLORS = {"A": "#ff9f43", "B": "#48dbfb"}
+STOP_TIMEOUT_MS = 2000
+LOCKSTEP_LEAD = 20                # the faster run waits when it is this many steps ahead
+
+
+class _Side:
+    """One run of the comparison: its config, worker, history and widgets."""
+
+    def __init__(self, name: str, parent: QtWidgets.QWidget):
+        self.name = name
+        self.config: RunConfig | None = None
+        self.label = ""
+        self.worker: TrainingWorker | None = None
+        self.history: History | None = None
+        self.activations = None
+        self.acts_future = None
+        self.acts_step = -1
+        self.diagnosis = None
+        self.error = ""
+        color = SIDE_COLORS[name]
+        self.title = QtWidgets.QLabel()
+        self.title.setWordWrap(True)
+        self.title.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.network = NetworkView(parent)
+        self.network.setMinimumSize(300, 220)
+        self.verdict = QtWidgets.QLabel()
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.verdict.setMinimumHeight(48)
+        self.verdict.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.box = QtWidgets.QFrame()
+        self.box.setObjectName(f"side{name}")
+        self.box.setStyleSheet(f"QFrame#side{name} {{ border: 2px solid {color}; border-radius: 4px; }}")
+        layout = QtWidgets.QVBoxLayout(self.box)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.addWidget(self.title)
+        layout.addWidget(self.network, 1)
+        layout.addWidget(self.verdict)
+
+    def set_config(self, config: RunConfig, label: str) -> None:
+        self.config, self.label = config, label
+        color = SIDE_COLORS[self.name]
+        self.title.setText(f"<span style='color:{color}; font-size:16px; font-weight:bold'>{self.name}</span>"
+                           f"&nbsp; <b>{html.escape(label)}</b><br><span style='color:#9aa0ab'>"
+                           f"{html.escape(config.summary())}</span>")
+
+    @property
+    def can_train(self) -> bool:
+        """Its thread is up and the run has steps left and has not diverged."""
+        w = self.worker
+        t = None if w is None else w.trainer
+        return t is not None and not (t.finished or t.diverged)
+
+    @property
+    def steps_done(self) -> int:
+        w = self.worker
+        return 0 if w is None or w.trainer is None else w.trainer.step_count
+
+
+class CompareWindow(QtWidgets.QWidget):
+    """Two runs side by side. `start(variant)` (re)starts both; closing stops both threads."""
+
+    def __init__(self, config: RunConfig, variant: str | None = None, *, title_a: str = "current config",
+                 parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent, QtCore.Qt.WindowType.Window)
+        from ..core import diagnostics as diag
+
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, False)
+        self.setWindowTitle("vgviz — compare A / B")
+        self.config_a = config
+        self.title_a = title_a
+        self.variants = diag.compare_variants(config)
+        self.variant: str | None = None
+        self.a, self.b = _Side("A", self), _Side("B", self)
+        self._tick = 0
+        self._shared_range = False
+        self._paused = False              # by the user (Pause button)
+        self._held: set[str] = set()      # sides waiting for the other (lockstep)
+        self.closed = False
+
+        self.variant_box = QtWidgets.QComboBox()
+        for key, (label, _cfg) in self.variants.items():
+            self.variant_box.addItem(label, key)
+        self.variant_box.setToolTip("B is A with this one change; both train on the same data and seed")
+        self.run_button = QtWidgets.QPushButton("Restart both")
+        self.run_button.setToolTip("Start A and B again from step 0 with the chosen B")
+        self.run_button.clicked.connect(lambda: self.start(self.variant_box.currentData()))
+        self.pause_button = QtWidgets.QPushButton("Pause")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.lockstep_box = QtWidgets.QCheckBox("Lockstep")
+        self.lockstep_box.setChecked(True)
+        self.lockstep_box.setToolTip(f"The faster run waits when it is {LOCKSTEP_LEAD} steps ahead, so both are\n"
+                                     "compared after the same number of updates")
+        self.status = QtWidgets.QLabel()
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(QtWidgets.QLabel("B = A with:"))
+        top.addWidget(self.variant_box)
+        top.addWidget(self.run_button)
+        top.addWidget(self.pause_button)
+        top.addWidget(self.lockstep_box)
+        top.addSpacing(12)
+        top.addWidget(self.status, 1)
+
+        sides = QtWidgets.QHBoxLayout()
+        sides.addWidget(self.a.box, 1)
+        sides.addWidget(self.b.box, 1)
+
+        self.loss_plot = self._plot("Training loss", "cross-entropy")
+        self.grad_plot = self._plot("First-layer gradient", "‖dL/dW‖ of hidden1", log=True)
+        self.curves = {}
+        for side in (self.a, self.b):
+            pen = pg.mkPen(SIDE_COLORS[side.name], width=2)
+            self.curves[side.name] = (self.loss_plot.plot(pen=pen, name=side.name),
+                                      self.grad_plot.plot(pen=pen, name=side.name))
+        plots = QtWidgets.QHBoxLayout()
+        plots.addWidget(self.loss_plot)
+        plots.addWidget(self.grad_plot)
+        plot_box = QtWidgets.QWidget()
+        plot_box.setLayout(plots)
+        plots.setContentsMargins(0, 0, 0, 0)
+
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        side_box = QtWidgets.QWidget()
+        side_box.setLayout(sides)
+        sides.setContentsMargins(0, 0, 0, 0)
+        splitter.addWidget(side_box)
+        splitter.addWidget(plot_box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+        self.resize(1200, 800)
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(1000 // DISPLAY_HZ)
+        self.timer.timeout.connect(self._on_tick)
+        if not self.variants:
+            self.status.setText("This config has no one-change variant to compare with.")
+            self.run_button.setEnabled(False)
+        else:
+            self.start(variant if variant in self.variants else next(iter(self.variants)))
+
+    @staticmethod
+    def _plot(title: str, left: str, log: bool = False) -> pg.PlotWidget:
+        w = pg.PlotWidget(axisItems={"left": Log10Axis("left")} if log else None)
+        w.setTitle(title, size="10pt")
+        w.setLabel("left", left)
+        w.setLabel("bottom", "step")
+        w.showGrid(x=True, y=True, alpha=0.2)
+        w.setMenuEnabled(False)
+        w.setMinimumSize(240, 150)
+        w.getAxis("bottom").enableAutoSIPrefix(False)
+        w.getAxis("left").enableAutoSIPrefix(False)
+        w.addLegend(offset=(-10, 10), brush=(30, 30, 34, 210))
+        return w
+
+    # -- runs --------------------------------------------------------------------------------
+    def start(self, variant: str) -> None:
+        """Stop both runs and start A (the config) and B (its variant) from step 0."""
+        if variant not in self.variants or self.closed:
+            return
+        self._stop_workers()
+        self.variant = variant
+        self.variant_box.setCurrentIndex(self.variant_box.findData(variant))
+        label_b, config_b = self.variants[variant]
+        self.a.set_config(self.config_a, self.title_a)
+        self.b.set_config(config_b, f"A with {label_b}")
+        self._shared_range = False
+        for side in (self.a, self.b):
+            side.history = None
+            side.activations = side.acts_future = side.diagnosis = None
+            side.acts_step = -1
+            side.error = ""
+            side.network.reset()
+            side.verdict.setText("<span style='color:#9aa0ab'>starting …</span>")
+            for curve in self.curves[side.name]:
+                curve.setData([], [])
+            worker = TrainingWorker(side.config)
+            worker.failed.connect(lambda msg, s=side: self._on_failed(s, msg))
+            side.worker = worker
+            worker.start()
+            worker.start_training()
+        self.pause_button.setText("Pause")
+        self._paused = False
+        self._held.clear()
+        self.timer.start()
+
+    def toggle_pause(self) -> None:
+        if not self._paused:
+            self._paused = True
+            for w in self.workers:
+                w.pause()
+            self.pause_button.setText("Resume")
+        else:
+            self._paused = False
+            self._held.clear()
+            for s in (self.a, self.b):
+                if s.can_train:
+                    s.worker.start_training()
+            self.pause_button.setText("Pause")
+
+    def _keep_in_step(self) -> None:
+        """Lockstep: hold the run that is LOCKSTEP_LEAD steps ahead until the other catches up."""
+        if self._paused:
+            return
+        for side, other in ((self.a, self.b), (self.b, self.a)):
+            if side.worker is None:
+                continue
+            lead = side.steps_done - other.steps_done
+            if self.lockstep_box.isChecked() and other.can_train and lead >= LOCKSTEP_LEAD:
+                if side.name not in self._held:
+                    self._held.add(side.name)
+                    side.worker.pause()
+            elif side.name in self._held and (lead <= LOCKSTEP_LEAD // 4 or not other.can_train
+                                              or not self.lockstep_box.isChecked()):
+                self._held.discard(side.name)
+                if side.can_train:
+                    side.worker.start_training()
+
+    def _on_failed(self, side: _Side, message: str) -> None:
+        side.error = message
+        side.verdict.setText(f"<span style='color:#ff6b6b'>{html.escape(message)}</span>")
+
+    def _stop_workers(self) -> None:
+        for side in (self.a, self.b):
+            w, side.worker = side.worker, None
+            if w is None:
+                continue
+            w.failed.disconnect()
+            w.request_stop()
+            if not w.wait(STOP_TIMEOUT_MS):
+                _keep_until_finished(w)
+
+    @property
+    def workers(self) -> list[TrainingWorker]:
+        return [s.worker for s in (self.a, self.b) if s.worker is not None]
+
+    # -- display -----------------------------------------------------------------------------
+    def _on_tick(self) -> None:
+        self._tick += 1
+        changed = False
+        for side in (self.a, self.b):
+            if side.worker is None:
+                continue
+            for stats in side.worker.drain():
+                if side.history is None:
+                    side.history = History(stats.n_layers)
+                    side.network.set_layer_colors(layer_colors(stats.n_layers))
+                side.history.append(stats)
+                changed = True
+        self._keep_in_step()
+        if not self._shared_range and self.a.history is not None and self.b.history is not None:
+            self._share_color_range()
+        for side in (self.a, self.b):
+            if side.history is not None and side.history.latest is not None:
+                side.network.show_stats(side.history.latest)
+        if changed:
+            self._update_plots()
+        if self._tick % DIAGNOSE_EVERY_N_TICKS == 0 or not any(w.is_running for w in self.workers):
+            self.refresh_verdicts()
+        self.status.setText(" · ".join(
+            f"{s.name}: step {s.steps_done:,}" + (" (diverged)" if s.history is not None and s.history.latest.diverged
+                                                  else "") for s in (self.a, self.b)))
+
+    def _share_color_range(self) -> None:
+        """One log colour scale for both diagrams, from both runs' first stats."""
+        arrays = []
+        for side in (self.a, self.b):
+            latest = side.history.latest
+            arrays += list(latest.edge_abs) if latest.edge_abs is not None else list(latest.delta_mean_abs)
+        shared = topo.default_color_range(arrays)
+        for side in (self.a, self.b):
+            side.network.set_color_range(shared)
+        self._shared_range = True
+
+    def _update_plots(self) -> None:
+        for side in (self.a, self.b):
+            h = side.history
+            if h is None or not len(h):
+                continue
+            window = max(1, len(h) // 100)
+            loss_curve, grad_curve = self.curves[side.name]
+            loss = np.where(np.isfinite(h.loss), h.loss, np.nan)
+            loss_curve.setData(h.steps, smooth(loss, window), connect="finite")
+            g = h.grad_l2[:, 0]
+            logs = np.log10(np.maximum(np.where(np.isfinite(g), g, np.nan), TINY))
+            grad_curve.setData(h.steps, smooth(logs, window), connect="finite")
+
+    def refresh_verdicts(self) -> None:
+        from ..core import diagnostics as diag
+
+        for side, other in ((self.a, self.b), (self.b, self.a)):
+            if side.history is None or not len(side.history) or side.error:
+                continue
+            self._collect_activations(side, diag)
+            baseline = None
+            if other.history is not None and len(other.history) and other.history.n_layers < side.history.n_layers:
+                # at the same step as this side, so the two are compared after equal training
+                baseline = diag.summarize(other.history, f"{other.name}: {other.label}",
+                                          at_step=int(side.history.steps[-1]))
+            trainer = side.worker.trainer if side.worker is not None else None
+            side.diagnosis = diag.diagnose(side.history, activations=side.activations, baseline=baseline,
+                                           recurrent=trainer is not None and diag.is_recurrent(trainer.model))
+            color = VERDICT_COLORS.get(side.diagnosis.verdict, "#d8dbe2")
+            side.verdict.setText(f"<span style='background:{color}; color:#111; font-weight:bold'>&nbsp;"
+                                 f"{side.diagnosis.verdict.upper()}&nbsp;</span> "
+                                 f"{html.escape(side.diagnosis.headline)}")
+
+    def _collect_activations(self, side: _Side, diag) -> None:
+        f = side.acts_future
+        if f is not None and f.done():
+            side.acts_future = None
+            if not f.cancelled() and f.exception() is None:
+                side.activations = f.result()
+        step = int(side.history.latest.step)
+        if side.worker is not None and side.acts_future is None and step != side.acts_step:
+            side.acts_step = step
+            side.acts_future = side.worker.submit(
+                lambda trainer: diag.activation_stats(trainer.model, diag.activation_batch(trainer, ACTIVATION_BATCH)))
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.closed = True
+        self.timer.stop()
+        self._stop_workers()
+        super().closeEvent(event)
