@@ -1,4 +1,4 @@
-"""Command line: vgviz [gui] | presets | report.
+"""Command line: vgviz [gui] | presets | report | render.
 
 Imports no Qt unless the GUI is asked for, and no torch until a run is trained.
 """
@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--steps", type=int, help="training steps (same as --set steps=N)")
     report.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
     report.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
+
+    from .render import add_render_parser  # imports neither Qt nor torch
+    add_render_parser(sub, _key_value)
     return parser
 
 
@@ -123,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
             print(json.dumps(_json_safe(run_report(config)), indent=args.indent))
             return 0
+        if args.command == "render":
+            from .render import run_render  # Qt and torch are loaded here
+            return run_render(args)
     except (CliError, ConfigError, PresetError) as err:
         print(f"vgviz: error: {err}", file=sys.stderr)
         return 2

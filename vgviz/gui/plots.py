@@ -46,6 +46,7 @@ def _plot(title: str, left: str, bottom: str, **kw) -> pg.PlotWidget:
     w.setTitle(title, size="10pt")
     w.setLabel("left", left)
     w.setLabel("bottom", bottom)
+    w.texts = {"title": title, "left": left, "bottom": bottom}   # re-set with a theme's colours and sizes
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
     w.setMinimumSize(200, 150)
@@ -60,7 +61,7 @@ class TrainingPlots(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.loss_plot = _plot("Loss", "cross-entropy", "step")
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
         self._raw_curve = self.loss_plot.plot(pen=pg.mkPen((200, 200, 210, 70), width=1))
         self._train_curve = self.loss_plot.plot(name="train (smoothed)", pen=pg.mkPen("#e0e0e0", width=2))
         self._test_curve = self.loss_plot.plot(name="test", pen=None, symbol="o", symbolSize=5,
@@ -91,13 +92,54 @@ class TrainingPlots(QtWidgets.QWidget):
             layout.addWidget(p)
         self._names: list[str] = []
         self._colors: list[QtGui.QColor] = []
+        self._curve_width = 1.5
+
+    @property
+    def plot_widgets(self) -> dict[str, pg.PlotWidget]:
+        """The plots by view name (the names `vgviz render --view` uses)."""
+        return {"loss": self.loss_plot, "grad-norms": self.norm_plot, "grad-flow": self.flow_plot}
+
+    def set_theme(self, theme, font: QtGui.QFont | None = None) -> None:
+        """Colours, font sizes and line widths of a vgviz.gui.theme.Theme."""
+        font = QtGui.QFont(font if font is not None else self.font())
+        size = font.pointSizeF() if font.pointSizeF() > 0 else font.pixelSize() * 0.75
+        fg = QtGui.QColor(theme.plot_foreground)
+        tick_font = QtGui.QFont(font)
+        for w in self.plot_widgets.values():
+            w.setBackground(QtGui.QColor(theme.plot_background))
+            w.setTitle(w.texts["title"], color=fg.name(), size=f"{size * 1.15:.1f}pt")
+            for side in ("left", "bottom"):
+                axis = w.getAxis(side)
+                axis.setPen(fg)
+                axis.setTextPen(fg)
+                axis.setStyle(tickFont=tick_font)
+                w.setLabel(side, w.texts[side], color=fg.name(), **{"font-size": f"{size:.1f}pt"})
+            w.showGrid(x=True, y=True, alpha=theme.grid_alpha)
+        self._raw_curve.setPen(pg.mkPen(theme.raw_loss, width=max(1.0, theme.curve_width / 2)))
+        self._train_curve.setPen(pg.mkPen(theme.smooth_loss, width=theme.curve_width + 0.5))
+        self._test_curve.setSymbolBrush(theme.test_loss)
+        self._test_curve.setSymbolSize(4 + 2 * theme.curve_width)
+        self.legend.setLabelTextColor(fg)
+        self.legend.setLabelTextSize(f"{size:.1f}pt")
+        for _, label in self.legend.items:          # labels drawn before keep their colour until re-set
+            label.setText(label.text)
+        self._curve_width = theme.curve_width
+        self.set_layer_colors(self._colors)
+
+    def set_layer_colors(self, colors: list[QtGui.QColor]) -> None:
+        """Re-colour the per-layer curves and bars, keeping their data."""
+        self._colors = list(colors)
+        for curve, col in zip(self._norm_curves, self._colors):
+            curve.setPen(pg.mkPen(col, width=self._curve_width))
+        if self._bars is not None and self._colors:
+            self._bars.setOpts(brushes=self._colors)
 
     def set_layers(self, names: list[str], colors: list[QtGui.QColor]) -> None:
         """One gradient-norm curve and bar per Linear layer, in the diagram's colours."""
         self._names, self._colors = list(names), list(colors)
         for c in self._norm_curves:
             self.norm_plot.removeItem(c)
-        self._norm_curves = [self.norm_plot.plot(pen=pg.mkPen(col, width=1.5), name=name)
+        self._norm_curves = [self.norm_plot.plot(pen=pg.mkPen(col, width=self._curve_width), name=name)
                              for name, col in zip(names, colors)]
         if self._bars is not None:
             self.flow_plot.removeItem(self._bars)
