@@ -153,12 +153,31 @@ def caption_height(widget: QtWidgets.QWidget, caption: str | None, width: int | 
     return rect.height() + 2 * pad
 
 
+@contextlib.contextmanager
+def _export_mode(widget: QtWidgets.QWidget) -> Iterator[None]:
+    """pyqtgraph items in export mode while painting a picture: antialiased lines (the
+    live view saves that time) and scatter symbols drawn as shapes, not copied from a 1×
+    bitmap atlas (blurry at 4×, and the SVG writer would embed the whole atlas per dot)."""
+    items = []
+    for view in [widget] + widget.findChildren(QtWidgets.QGraphicsView):
+        if isinstance(view, QtWidgets.QGraphicsView) and view.scene() is not None:
+            items += [i for i in view.scene().items() if hasattr(i, "setExportMode")]
+    for item in items:
+        item.setExportMode(True, {"antialias": True, "resolutionScale": 1.0})
+    try:
+        yield
+    finally:
+        for item in items:
+            item.setExportMode(False)
+
+
 def _paint(p: QtGui.QPainter, widget: QtWidgets.QWidget, caption: str | None) -> None:
     bg, fg = _colors_of(widget)
     w, h = widget.width(), widget.height()
     p.fillRect(QtCore.QRect(0, 0, w, h), bg)
     flags = QtWidgets.QWidget.RenderFlag.DrawWindowBackground | QtWidgets.QWidget.RenderFlag.DrawChildren
-    QtWidgets.QWidget.render(widget, p, QtCore.QPoint(), QtGui.QRegion(), flags)
+    with _export_mode(widget):
+        QtWidgets.QWidget.render(widget, p, QtCore.QPoint(), QtGui.QRegion(), flags)
     if caption:
         ch = caption_height(widget, caption)
         font = _caption_font(widget)
@@ -257,7 +276,85 @@ def _tidy_svg(text: str, w: int, h: int, font: QtGui.QFont) -> str:
         names = list(dict.fromkeys(names)) + ["sans-serif"]
         return 'font-family="' + ", ".join(f"'{n}'" if " " in n and n != "sans-serif" else n for n in names) + '"'
 
-    return re.sub(r'font-family="([^"]*)"', fix, text)
+    text = re.sub(r'font-family="([^"]*)"', fix, text)
+    return _portable_svg(text)
+
+
+_SVG = "http://www.w3.org/2000/svg"
+_NUM = r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_PAIR = re.compile(rf"({_NUM}),({_NUM})")
+_MATRIX = re.compile(rf"matrix\(({_NUM}),({_NUM}),({_NUM}),({_NUM}),({_NUM}),({_NUM})\)")
+
+
+def _follows(t1, t2) -> bool:
+    """Does text piece t2 start where t1 ends (one line split by Qt), rather than being
+    a separate label on the same baseline (tick labels)?"""
+    try:
+        x1, x2, size = float(t1.get("x")), float(t2.get("x")), float(t1.get("font-size", "12"))
+    except (TypeError, ValueError):
+        return False
+    font = QtGui.QFont(t1.get("font-family", "").split(",")[0].strip("' "))
+    font.setPixelSize(max(1, round(size)))
+    font.setWeight(QtGui.QFont.Weight(int(t1.get("font-weight", "400"))))
+    width = QtGui.QFontMetricsF(font).horizontalAdvance(t1.text or "")
+    return abs(x1 + width - x2) <= 1.0 + 0.03 * width
+
+
+def _portable_svg(text: str) -> str:
+    """Make Qt's SVG read the same in browsers, Inkscape and librsvg:
+
+    * pyqtgraph draws curves in data coordinates under a stretched transform with a
+      non-scaling (cosmetic) stroke; renderers that ignore ``vector-effect`` widen the
+      stroke by the stretch, so the points are mapped to pixels and the stretch dropped;
+    * Qt splits a line of text where the font changes glyph source (δ, ‖) and places each
+      piece at its own x; other renderers measure differently and the pieces overlap, so
+      pieces with the same style on one baseline become one text element."""
+    import xml.etree.ElementTree as ET
+
+    ET.register_namespace("", _SVG)
+    ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
+    try:
+        root = ET.fromstring(text.encode("utf-8"))
+    except ET.ParseError:
+        return text
+    g_tag, text_tag = f"{{{_SVG}}}g", f"{{{_SVG}}}text"
+    strokes = (f"{{{_SVG}}}polyline", f"{{{_SVG}}}path", f"{{{_SVG}}}polygon")
+    for g in root.iter(g_tag):
+        m = _MATRIX.fullmatch(g.get("transform", "").strip())
+        if m is None:
+            continue
+        a, b, c, d, e, f = (float(v) for v in m.groups())
+        kids = list(g)
+        if (a, b, c, d) == (1.0, 0.0, 0.0, 1.0) or not kids or not all(
+                k.tag in strokes and k.get("vector-effect") == "non-scaling-stroke" for k in kids):
+            continue
+
+        def mapped(match: re.Match) -> str:
+            x, y = float(match.group(1)), float(match.group(2))
+            return f"{a * x + c * y + e:.6g},{b * x + d * y + f:.6g}"
+
+        for k in kids:
+            attr = "d" if k.tag.endswith("path") else "points"
+            k.set(attr, _PAIR.sub(mapped, k.get(attr, "")))
+            del k.attrib["vector-effect"]
+        g.set("transform", "matrix(1,0,0,1,0,0)")
+    for parent in root.iter():
+        kids = list(parent)
+        i = 0
+        while i < len(kids) - 1:
+            t1, t2 = kids[i], kids[i + 1]
+            same = (t1.tag == t2.tag == text_tag and len(t1) == len(t2) == 0
+                    and {k: v for k, v in t1.attrib.items() if k != "x"}
+                    == {k: v for k, v in t2.attrib.items() if k != "x"}
+                    and not (t1.tail or "").strip() and _follows(t1, t2))
+            if same:
+                t1.text = (t1.text or "") + (t2.text or "")
+                t1.tail = t2.tail
+                parent.remove(t2)
+                kids.pop(i + 1)
+            else:
+                i += 1
+    return '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + ET.tostring(root, encoding="unicode")
 
 
 # -- writing files --------------------------------------------------------------------------
@@ -389,6 +486,19 @@ def _tick(progress, i: int) -> None:
         raise Cancelled()
 
 
+def _to_palette(rgb):
+    """One adaptive 256-colour palette per frame, no dithering (the views are flat colours,
+    lines and text). Max-coverage keeps small areas true: the colour bar, the layer labels
+    (median cut, Pillow's default, shifted them by up to 200 levels). A large frame takes
+    its palette from every other pixel, which is as good and 3× faster."""
+    from PIL import Image
+
+    source = rgb if rgb.width * rgb.height <= 1_500_000 else rgb.resize((rgb.width // 2, rgb.height // 2),
+                                                                          Image.Resampling.NEAREST)
+    palette = source.quantize(colors=256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+    return palette if source is rgb else rgb.quantize(palette=palette, dither=Image.Dither.NONE)
+
+
 def _write_gif(frames, path, fps, progress, hold_last) -> int:
     from PIL import Image
 
@@ -399,8 +509,7 @@ def _write_gif(frames, path, fps, progress, hold_last) -> int:
         if pixels > MAX_GIF_PIXELS:
             raise ExportError(f"the GIF would be too large ({i + 1} frames of {rgb.width}×{rgb.height}); "
                               "use fewer frames, a smaller scale, MP4 or PNG frames")
-        # one adaptive palette per frame; no dithering: the views are flat colours and lines
-        images.append(rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE))
+        images.append(_to_palette(rgb))
         _tick(progress, i)
     if not images:
         raise ExportError("nothing to write: no frames")
