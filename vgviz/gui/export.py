@@ -426,6 +426,8 @@ def save_bytes(data: bytes, path: str | os.PathLike) -> str:
 def export_picture(widget: QtWidgets.QWidget, path: str | os.PathLike, *, view: str = "diagram", scale: int = 1,
                    caption: str | None = None) -> str:
     """Write ``widget`` as PNG (at ``scale``) or SVG, chosen by the suffix of ``path``."""
+    if os.path.isdir(path):
+        raise ExportError(f"cannot write {os.fspath(path)}: it is a folder (name a .png or .svg file)")
     fmt = format_of(path)
     check_format(view, fmt)
     scale = check_scale(scale)
@@ -477,6 +479,10 @@ def write_animation(frames: Iterable[QtGui.QImage], path: str | os.PathLike, *, 
         raise ExportError(f"frame rate must be a positive number; got {fps!r}")
     if fmt == "mp4" and not mp4_available():
         raise ExportError(MP4_MISSING)
+    text = os.fspath(path)
+    _target_folder(os.path.normpath(os.path.abspath(text)) if fmt == "frames" else text)   # fail before drawing
+    if fmt != "frames" and os.path.isdir(text):
+        raise ExportError(f"cannot write {text}: it is a folder")
     writer = {"gif": _write_gif, "mp4": _write_mp4, "frames": _write_frames}[fmt]
     return writer(frames, os.fspath(path), fps, progress, hold_last)
 
