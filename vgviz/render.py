@@ -125,7 +125,7 @@ def run_render(args) -> int:
                                  f"use --every K for a time-lapse of {args.view}")
         if fmt == "mp4" and not ex.mp4_available():
             raise ex.ExportError(ex.MP4_MISSING)
-        _check_writable(args.out, fmt)
+        ex.check_target(args.out, fmt)
     except ex.ExportError as err:
         raise CliError(str(err)) from None
     config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
@@ -133,18 +133,6 @@ def run_render(args) -> int:
         return _render(args, config, fmt)
     except ex.ExportError as err:
         raise CliError(str(err)) from None
-
-
-def _check_writable(out: str, fmt: str) -> None:
-    """Fail before training when the target folder cannot be written."""
-    from .gui.export import ExportError, _target_folder
-
-    target = os.path.normpath(os.path.abspath(out)) if fmt == "frames" else out
-    folder = _target_folder(target)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ExportError(f"cannot write {out}: permission denied")
-    if fmt != "frames" and os.path.isdir(out):
-        raise ExportError(f"cannot write {out}: it is a folder")
 
 
 def _render(args, config, fmt: str) -> int:
@@ -237,7 +225,8 @@ def _draw(args, config, fmt: str, app) -> int:
         if animated:
             n = ex.write_animation(trace_frames(len(trace), show, widget, args.scale, frame_caption), args.out,
                                    fps=args.fps or 1.5, count=len(trace))
-            print(f"wrote {args.out} ({n} frames of the backprop pass after {steps_done} steps)")
+            print(f"wrote {args.out} ({n} frames of the backprop pass after {steps_done} steps)"
+                  f"{_size_note(widget, size)}")
             return 0
         if args.frame is not None:
             show(args.frame - 1)
@@ -246,13 +235,20 @@ def _draw(args, config, fmt: str, app) -> int:
             latest = history_views.history.latest
             caption = ex.caption_text(summary, latest.step) if args.caption else None
         ex.export_picture(widget, args.out, view=view, scale=args.scale, caption=caption)
-        print(f"wrote {args.out}")
+        print(f"wrote {args.out}{_size_note(widget, size)}")
         return 0
     finally:
         if window is not None:
             window.close()
             window.deleteLater()
         history_views.close()
+
+
+def _size_note(widget, size) -> str:
+    """Say so when a view could not be made as small as asked (the window has a minimum size)."""
+    if (widget.width(), widget.height()) == tuple(size):
+        return ""
+    return f"; drawn at {widget.width()}x{widget.height()}, the smallest this view can be"
 
 
 def _make_window(theme, colormap, size, config, preset, views, first, trace, cursor):

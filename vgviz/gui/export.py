@@ -31,6 +31,7 @@ SCALES = (1, 2, 4)
 PICTURE_FORMATS = ("png", "svg")
 ANIMATION_FORMATS = ("gif", "mp4", "frames")   # frames: a folder of numbered PNGs
 MAX_GIF_PIXELS = 400_000_000                    # all frames together, as 8-bit pixels held in memory
+_FRAME_NAME = re.compile(r"frame-\d{4,}\.png")  # what a folder of frames holds (and may be replaced)
 
 
 class ExportError(Exception):
@@ -55,15 +56,42 @@ def check_scale(scale) -> int:
 
 
 def format_of(path: str | os.PathLike) -> str:
-    """png | svg | gif | mp4 | frames (a path ending in a separator, or an existing folder)."""
+    """png | svg | gif | mp4 | frames (a folder path ending in a separator)."""
     text = os.fspath(path)
-    if text.endswith(("/", os.sep)) or os.path.isdir(text):
+    if text.endswith(("/", os.sep)):
         return "frames"
+    if os.path.isdir(text):
+        raise ExportError(f"cannot write {text}: it is a folder (name a file, or end the path with "
+                          f"{os.sep} for numbered PNG frames in it)")
     suffix = Path(text).suffix.lower().lstrip(".")
     if suffix in PICTURE_FORMATS or suffix in ("gif", "mp4"):
         return suffix
     raise ExportError(f"{text}: unknown picture format {('.' + suffix) if suffix else '(no suffix)'!r} "
                       "(use .png, .svg, .gif, .mp4, or a folder ending in / for numbered PNG frames)")
+
+
+def check_target(path: str | os.PathLike, fmt: str | None = None) -> str:
+    """Raise ExportError now if ``path`` cannot be written (before anything is drawn)."""
+    text = os.fspath(path)
+    fmt = fmt or format_of(text)
+    if fmt == "frames":
+        target = os.path.normpath(os.path.abspath(text))
+        folder = _target_folder(target)
+        if os.path.exists(target) and not os.path.isdir(target):
+            raise ExportError(f"cannot write {text}: it is a file, not a folder")
+        if os.path.isdir(target):
+            # replace only an earlier export of frames, never a folder holding anything else
+            strangers = sorted(n for n in os.listdir(target) if not _FRAME_NAME.fullmatch(n))
+            if strangers:
+                raise ExportError(f"cannot write frames into {text}: the folder holds other files "
+                                  f"(e.g. {strangers[0]}); choose a new or empty folder")
+    else:
+        if os.path.isdir(text):
+            raise ExportError(f"cannot write {text}: it is a folder")
+        folder = _target_folder(text)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot write {text}: permission denied")
+    return fmt
 
 
 def check_format(view: str, fmt: str) -> None:
@@ -426,8 +454,6 @@ def save_bytes(data: bytes, path: str | os.PathLike) -> str:
 def export_picture(widget: QtWidgets.QWidget, path: str | os.PathLike, *, view: str = "diagram", scale: int = 1,
                    caption: str | None = None) -> str:
     """Write ``widget`` as PNG (at ``scale``) or SVG, chosen by the suffix of ``path``."""
-    if os.path.isdir(path):
-        raise ExportError(f"cannot write {os.fspath(path)}: it is a folder (name a .png or .svg file)")
     fmt = format_of(path)
     check_format(view, fmt)
     scale = check_scale(scale)
@@ -479,10 +505,7 @@ def write_animation(frames: Iterable[QtGui.QImage], path: str | os.PathLike, *, 
         raise ExportError(f"frame rate must be a positive number; got {fps!r}")
     if fmt == "mp4" and not mp4_available():
         raise ExportError(MP4_MISSING)
-    text = os.fspath(path)
-    _target_folder(os.path.normpath(os.path.abspath(text)) if fmt == "frames" else text)   # fail before drawing
-    if fmt != "frames" and os.path.isdir(text):
-        raise ExportError(f"cannot write {text}: it is a folder")
+    check_target(path, fmt)                      # fail before drawing anything
     writer = {"gif": _write_gif, "mp4": _write_mp4, "frames": _write_frames}[fmt]
     return writer(frames, os.fspath(path), fps, progress, hold_last)
 
@@ -565,20 +588,10 @@ def _write_mp4(frames, path, fps, progress, hold_last) -> int:
     return n
 
 
-_FRAME_NAME = re.compile(r"frame-\d{4,}\.png")
-
-
 def _write_frames(frames, path, fps, progress, hold_last) -> int:
     target = os.path.normpath(os.path.abspath(path))
     parent = _target_folder(target)
-    if os.path.exists(target) and not os.path.isdir(target):
-        raise ExportError(f"cannot write {path}: it is a file, not a folder")
-    if os.path.isdir(target):
-        # replace only an earlier export of frames, never a folder holding anything else
-        strangers = [n for n in os.listdir(target) if not _FRAME_NAME.fullmatch(n)]
-        if strangers:
-            raise ExportError(f"cannot write frames into {path}: the folder holds other files "
-                              f"(e.g. {strangers[0]}); choose a new or empty folder")
+    check_target(path, "frames")
     try:
         tmp = tempfile.mkdtemp(prefix=".vgviz-frames-", dir=parent)
     except OSError as err:
