@@ -70,6 +70,8 @@ def test_clicking_a_view_makes_it_current_and_ctrl_s_exports_it(window, qtbot, t
 
 
 def test_dialog_error_is_shown_and_nothing_written(window, tmp_path):
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
     blocker = tmp_path / "afile"
     blocker.write_text("x")
     dialog = window.exports.export_dialog("diagram")
@@ -157,3 +159,10 @@ def test_timelapse_from_the_window(window, tmp_path):
     with Image.open(tmp_path / "t.gif") as gif:
         assert gif.n_frames == 3
         assert gif.size == (window.network.width(), window.network.height())
+
+
+def test_settings_are_isolated(tmp_path):
+    """The app's QSettings("vgviz", "vgviz") uses the native format: the tests must redirect it too,
+    or they read and write the real user's settings (and leak themes and folders between tests)."""
+    settings = QtCore.QSettings("vgviz", "vgviz")
+    assert settings.fileName().startswith(str(tmp_path))
