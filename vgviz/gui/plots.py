@@ -82,6 +82,8 @@ class TrainingPlots(QtWidgets.QWidget):
                                   "Short bars on the left are the vanishing gradient.")
         self._bars: pg.BarGraphItem | None = None
 
+        for p in (self.loss_plot, self.flow_plot):
+            p.getViewBox().sigResized.connect(self._fit_to_size)
         for p in (self.loss_plot, self.norm_plot):
             p.setClipToView(True)
             p.setDownsampling(auto=True, mode="peak")
@@ -93,6 +95,24 @@ class TrainingPlots(QtWidgets.QWidget):
         self._names: list[str] = []
         self._colors: list[QtGui.QColor] = []
         self._curve_width = 1.5
+
+    def _fit_to_size(self, *_) -> None:
+        """Narrow plots and large fonts: label every k-th layer so the names never run
+        together, and hide the legend when it would cover most of the loss plot."""
+        names = self._names
+        if names:
+            axis = self.flow_plot.getAxis("bottom")
+            labels = [n.replace("hidden", "h") for n in names]
+            fm = QtGui.QFontMetricsF(axis.style["tickFont"] or self.flow_plot.font())
+            need = max(fm.horizontalAdvance(t) for t in labels) + fm.horizontalAdvance("  ")
+            width = self.flow_plot.getViewBox().width()
+            fit = max(1, int(width // need)) if width > 0 else 12
+            step = max(1, math.ceil(len(labels) / min(fit, 12)))
+            ticks = [(i, t) for i, t in enumerate(labels)]
+            # count from the output so the last layer is always named
+            axis.setTicks([ticks[::-1][::step][::-1]])
+        legend_w = self.legend.boundingRect().width()
+        self.legend.setVisible(legend_w < 0.6 * self.loss_plot.getViewBox().width())
 
     @property
     def plot_widgets(self) -> dict[str, pg.PlotWidget]:
@@ -107,22 +127,24 @@ class TrainingPlots(QtWidgets.QWidget):
         tick_font = QtGui.QFont(font)
         for w in self.plot_widgets.values():
             w.setBackground(QtGui.QColor(theme.plot_background))
-            w.setTitle(w.texts["title"], color=fg.name(), size=f"{size * 1.15:.1f}pt")
+            w.setTitle(w.texts["title"], color=fg.name(), size=f"{size * 1.1:.1f}pt")
             for side in ("left", "bottom"):
                 axis = w.getAxis(side)
                 axis.setPen(fg)
                 axis.setTextPen(fg)
-                axis.setStyle(tickFont=tick_font)
+                # large fonts in a narrow plot: drop a tick label rather than print two over each other
+                axis.setStyle(tickFont=tick_font, hideOverlappingLabels=True)
                 w.setLabel(side, w.texts[side], color=fg.name(), **{"font-size": f"{size:.1f}pt"})
             w.showGrid(x=True, y=True, alpha=theme.grid_alpha)
         self._raw_curve.setPen(pg.mkPen(theme.raw_loss, width=max(1.0, theme.curve_width / 2)))
         self._train_curve.setPen(pg.mkPen(theme.smooth_loss, width=theme.curve_width + 0.5))
         self._test_curve.setSymbolBrush(theme.test_loss)
-        self._test_curve.setSymbolSize(4 + 2 * theme.curve_width)
+        self._test_curve.setSymbolSize(round(3 + 1.5 * theme.curve_width))
         self.legend.setLabelTextColor(fg)
         self.legend.setLabelTextSize(f"{size:.1f}pt")
         for _, label in self.legend.items:          # labels drawn before keep their colour until re-set
             label.setText(label.text)
+        self._fit_to_size()
         self._curve_width = theme.curve_width
         self.set_layer_colors(self._colors)
 
@@ -144,9 +166,7 @@ class TrainingPlots(QtWidgets.QWidget):
         if self._bars is not None:
             self.flow_plot.removeItem(self._bars)
             self._bars = None
-        ticks = [(i, n.replace("hidden", "h")) for i, n in enumerate(names)]
-        step = max(1, math.ceil(len(ticks) / 12))
-        self.flow_plot.getAxis("bottom").setTicks([ticks[::step]])
+        self._fit_to_size()
         self.clear()
 
     def clear(self) -> None:
