@@ -181,30 +181,56 @@ def caption_height(widget: QtWidgets.QWidget, caption: str | None, width: int | 
     return rect.height() + 2 * pad
 
 
+def _scaled_pen(pen: QtGui.QPen, scale: float) -> QtGui.QPen:
+    out = QtGui.QPen(pen)
+    out.setWidthF(max(pen.widthF(), 1.0) * scale)
+    return out
+
+
 @contextlib.contextmanager
-def _export_mode(widget: QtWidgets.QWidget) -> Iterator[None]:
+def _export_mode(widget: QtWidgets.QWidget, scale: int = 1) -> Iterator[None]:
     """pyqtgraph items in export mode while painting a picture: antialiased lines (the
     live view saves that time) and scatter symbols drawn as shapes, not copied from a 1×
-    bitmap atlas (blurry at 4×, and the SVG writer would embed the whole atlas per dot)."""
+    bitmap atlas (blurry at 4×, and the SVG writer would embed the whole atlas per dot).
+
+    pyqtgraph's lines use cosmetic pens, whose width is in device pixels: at 2× or 4× their
+    widths are multiplied too, or a 4× plot would have hairlines next to 4× text."""
+    import pyqtgraph as pg
+
     items = []
     for view in [widget] + widget.findChildren(QtWidgets.QGraphicsView):
         if isinstance(view, QtWidgets.QGraphicsView) and view.scene() is not None:
             items += [i for i in view.scene().items() if hasattr(i, "setExportMode")]
+    restore = []
     for item in items:
         item.setExportMode(True, {"antialias": True, "resolutionScale": 1.0})
+        if scale == 1:
+            continue
+        if isinstance(item, (pg.PlotCurveItem, pg.PlotDataItem)):     # the data item's pen: legend samples
+            for key in ("pen", "shadowPen"):
+                pen = item.opts.get(key)
+                if isinstance(pen, QtGui.QPen) and pen.isCosmetic() and pen.style() != QtCore.Qt.PenStyle.NoPen:
+                    restore.append((item.opts.__setitem__, key, pen))
+                    item.opts[key] = _scaled_pen(pen, scale)
+        elif isinstance(item, pg.AxisItem):
+            pen = item.pen()
+            restore.append((lambda _k, p, a=item: a.setPen(p), None, pen))
+            item.setPen(_scaled_pen(pen, scale))
     try:
         yield
     finally:
         for item in items:
             item.setExportMode(False)
+        for setter, key, pen in reversed(restore):
+            setter(key, pen)
 
 
-def _paint(p: QtGui.QPainter, widget: QtWidgets.QWidget, caption: str | None) -> None:
+def _paint(p: QtGui.QPainter, widget: QtWidgets.QWidget, caption: str | None, scale: int = 1) -> None:
     bg, fg = _colors_of(widget)
     w, h = widget.width(), widget.height()
     p.fillRect(QtCore.QRect(0, 0, w, h), bg)
     flags = QtWidgets.QWidget.RenderFlag.DrawWindowBackground | QtWidgets.QWidget.RenderFlag.DrawChildren
-    with _export_mode(widget):
+    with _export_mode(widget, scale):
         QtWidgets.QWidget.render(widget, p, QtCore.QPoint(), QtGui.QRegion(), flags)
     if caption:
         ch = caption_height(widget, caption)
@@ -256,7 +282,7 @@ def render_image(widget: QtWidgets.QWidget, scale: int = 1, caption: str | None 
     p = QtGui.QPainter(image)
     try:
         p.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing, True)
-        _paint(p, widget, caption)
+        _paint(p, widget, caption, scale)
     finally:
         p.end()
     return image.convertToFormat(QtGui.QImage.Format.Format_RGB32)

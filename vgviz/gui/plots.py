@@ -133,13 +133,17 @@ class TrainingPlots(QtWidgets.QWidget):
                 axis.setPen(fg)
                 axis.setTextPen(fg)
                 # large fonts in a narrow plot: drop a tick label rather than print two over each other
-                axis.setStyle(tickFont=tick_font, hideOverlappingLabels=True)
+                # (the layer names are thinned to the width by _fit_to_size instead)
+                axis.setStyle(tickFont=tick_font, hideOverlappingLabels=not (w is self.flow_plot and side == "bottom"))
                 w.setLabel(side, w.texts[side], color=fg.name(), **{"font-size": f"{size:.1f}pt"})
             w.showGrid(x=True, y=True, alpha=theme.grid_alpha)
         self._raw_curve.setPen(pg.mkPen(theme.raw_loss, width=max(1.0, theme.curve_width / 2)))
         self._train_curve.setPen(pg.mkPen(theme.smooth_loss, width=theme.curve_width + 0.5))
         self._test_curve.setSymbolBrush(theme.test_loss)
         self._test_curve.setSymbolSize(round(3 + 1.5 * theme.curve_width))
+        legend_bg = QtGui.QColor(theme.plot_background)
+        legend_bg.setAlpha(215)
+        self.legend.setBrush(legend_bg)                 # curves pass under the legend: keep it readable
         self.legend.setLabelTextColor(fg)
         self.legend.setLabelTextSize(f"{size:.1f}pt")
         for _, label in self.legend.items:          # labels drawn before keep their colour until re-set
