@@ -11,6 +11,7 @@ import sys
 
 from .core.config import FIELD_HELP, ConfigError, RunConfig
 from .core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
+from .render import RenderError  # the render module imports neither Qt nor torch until it runs
 
 
 class CliError(Exception):
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
     report.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
 
-    from .render import add_render_parser  # imports neither Qt nor torch
+    from .render import add_render_parser
     add_render_parser(sub, _key_value)
     return parser
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "render":
             from .render import run_render  # Qt and torch are loaded here
             return run_render(args)
-    except (CliError, ConfigError, PresetError) as err:
+    except (CliError, ConfigError, PresetError, RenderError) as err:
         print(f"vgviz: error: {err}", file=sys.stderr)
         return 2
     return 0  # pragma: no cover

@@ -25,6 +25,10 @@ DEFAULT_SIZES = {"window": (1400, 860), "diagram": (1200, 700), "loss": (800, 50
 FRAME_VIEWS = ("diagram", "window")
 
 
+class RenderError(ValueError):
+    """A render that cannot be done: one line on stderr, exit code 2 (vgviz.cli catches it)."""
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -102,7 +106,8 @@ def use_offscreen_if_headless(environ=None, platform: str | None = None) -> bool
 
 
 def run_render(args) -> int:
-    from .cli import CliError, resolve_config
+    """Raises RenderError, ConfigError or PresetError with a one-line message."""
+    from .cli import resolve_config
 
     use_offscreen_if_headless()
     from .gui import export as ex
@@ -127,12 +132,12 @@ def run_render(args) -> int:
             raise ex.ExportError(ex.MP4_MISSING)
         ex.check_target(args.out, fmt)
     except ex.ExportError as err:
-        raise CliError(str(err)) from None
+        raise RenderError(str(err)) from None
     config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
     try:
         return _render(args, config, fmt)
     except ex.ExportError as err:
-        raise CliError(str(err)) from None
+        raise RenderError(str(err)) from None
 
 
 def _render(args, config, fmt: str) -> int:

@@ -48,6 +48,11 @@ def test_render_in_a_fresh_process_without_a_display(tmp_path):
     assert image.width() == 1200 and image.height() > 700            # 2× and a caption band
     corner = image.pixelColor(4, 4)
     assert corner.lightness() > 240                                   # the lecture theme is light
+    # an error from `python -m vgviz.cli` is one line and exit code 2 too (not a traceback)
+    proc = subprocess.run([sys.executable, "-m", "vgviz.cli", "render", "--view", "window", "--out",
+                           str(tmp_path / "w.svg")], env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["vgviz: error: SVG is for the diagram and the plots; export the window as PNG"]
 
 
 def test_offscreen_only_when_there_is_no_display():
