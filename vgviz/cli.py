@@ -11,7 +11,7 @@ import sys
 
 from .core.config import FIELD_HELP, ConfigError, RunConfig
 from .core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
-from .render import RenderError  # the render module imports neither Qt nor torch until it runs
+from .render import RenderError, add_render_parser  # neither imports Qt nor torch (run_render does)
 
 
 class CliError(Exception):
@@ -50,7 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
     report.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
 
-    from .render import add_render_parser
     add_render_parser(sub, _key_value)
     return parser
 
