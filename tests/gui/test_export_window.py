@@ -166,3 +166,10 @@ def test_settings_are_isolated(tmp_path):
     or they read and write the real user's settings (and leak themes and folders between tests)."""
     settings = QtCore.QSettings("vgviz", "vgviz")
     assert settings.fileName().startswith(str(tmp_path))
+
+
+def test_cancelling_the_progress_dialog_writes_nothing(window, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(QtWidgets.QProgressDialog, "wasCanceled", lambda self: True)
+    assert window.exports.export_timelapse("loss", str(tmp_path / "t.gif"), steps=6, every=1) is None
+    assert os.listdir(tmp_path) == [] or os.listdir(tmp_path) == ["settings"]
+    assert "cancelled" in window.statusBar().currentMessage()
