@@ -82,8 +82,11 @@ class TrainingPlots(QtWidgets.QWidget):
                                   "Short bars on the left are the vanishing gradient.")
         self._bars: pg.BarGraphItem | None = None
 
-        for p in (self.loss_plot, self.flow_plot):
+        self._title_style: tuple[str | None, float] = (None, 10.0)    # colour, point size
+        self._flow_pad = 0.4                     # x room right of the last bar's centre
+        for p in (self.loss_plot, self.norm_plot, self.flow_plot):
             p.getViewBox().sigResized.connect(self._fit_to_size)
+            p.installEventFilter(self)          # a narrower widget: the title may need shortening
         for p in (self.loss_plot, self.norm_plot):
             p.setClipToView(True)
             p.setDownsampling(auto=True, mode="peak")
@@ -96,13 +99,31 @@ class TrainingPlots(QtWidgets.QWidget):
         self._colors: list[QtGui.QColor] = []
         self._curve_width = 1.5
 
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QtCore.QEvent.Type.Resize:
+            self._fit_to_size()
+        return False
+
     def _fit_to_size(self, *_) -> None:
-        """Narrow plots and large fonts: label every k-th layer so the names never run
-        together, and hide the legend when it would cover most of the loss plot."""
+        """Narrow plots and large fonts: shorten a title that is wider than its plot (a
+        wide title pushes the plot out of its widget), label every k-th layer so the names
+        never run together, and hide the legend when it would cover most of the loss plot."""
+        color, size = self._title_style
+        font = QtGui.QFont(self.font())
+        font.setPointSizeF(size)
+        fm = QtGui.QFontMetricsF(font)
+        for w in self.plot_widgets.values():
+            full = w.texts["title"]
+            # the title sits above the plot area, beside the left axis' column
+            avail = max(0.95 * (w.width() - w.getAxis("left").width()) - 12, 40)
+            text = full if fm.horizontalAdvance(full) <= avail else \
+                fm.elidedText(full, QtCore.Qt.TextElideMode.ElideRight, avail)
+            if text != w.plotItem.titleLabel.text:
+                w.setTitle(text, color=color, size=f"{size:.1f}pt")
         names = self._names
         if names:
             axis = self.flow_plot.getAxis("bottom")
-            labels = [n.replace("hidden", "h") for n in names]
+            labels = [n.replace("hidden", "h").replace("output", "out") for n in names]
             fm = QtGui.QFontMetricsF(axis.style["tickFont"] or self.flow_plot.font())
             need = max(fm.horizontalAdvance(t) for t in labels) + fm.horizontalAdvance("  ")
             width = self.flow_plot.getViewBox().width()
@@ -111,6 +132,13 @@ class TrainingPlots(QtWidgets.QWidget):
             ticks = [(i, t) for i, t in enumerate(labels)]
             # count from the output so the last layer is always named
             axis.setTicks([ticks[::-1][::step][::-1]])
+            # room right of the last bar for half its name (pyqtgraph hides a label crossing the edge)
+            n = len(labels)
+            unit = width / (n + 0.2) if width > 0 else 50.0
+            pad = max(0.4, (fm.horizontalAdvance(labels[-1]) / 2 + 3) / max(unit, 1e-6))
+            if abs(pad - self._flow_pad) > 0.02:
+                self._flow_pad = min(pad, 2.0)
+                self.flow_plot.setXRange(-0.6, n - 1 + self._flow_pad, padding=0)
         legend_w = self.legend.boundingRect().width()
         self.legend.setVisible(legend_w < 0.6 * self.loss_plot.getViewBox().width())
 
@@ -128,13 +156,16 @@ class TrainingPlots(QtWidgets.QWidget):
         for w in self.plot_widgets.values():
             w.setBackground(QtGui.QColor(theme.plot_background))
             w.setTitle(w.texts["title"], color=fg.name(), size=f"{size * 1.1:.1f}pt")
+        self._title_style = (fg.name(), size * 1.1)
+        for w in self.plot_widgets.values():
             for side in ("left", "bottom"):
                 axis = w.getAxis(side)
                 axis.setPen(fg)
                 axis.setTextPen(fg)
                 # large fonts in a narrow plot: drop a tick label rather than print two over each other
                 # (the layer names are thinned to the width by _fit_to_size instead)
-                axis.setStyle(tickFont=tick_font, hideOverlappingLabels=not (w is self.flow_plot and side == "bottom"))
+                axis.setStyle(tickFont=tick_font, hideOverlappingLabels=30 if (w is self.flow_plot and side == "bottom")
+                              else True)
                 w.setLabel(side, w.texts[side], color=fg.name(), **{"font-size": f"{size:.1f}pt"})
             w.showGrid(x=True, y=True, alpha=theme.grid_alpha)
         self._raw_curve.setPen(pg.mkPen(theme.raw_loss, width=max(1.0, theme.curve_width / 2)))
@@ -213,7 +244,7 @@ class TrainingPlots(QtWidgets.QWidget):
         else:
             self._bars.setOpts(x=x, height=heights, y0=floor, brushes=brushes)
         self.flow_plot.setYRange(floor, max(floor + 1, math.ceil(np.nanmax(values))), padding=0.02)
-        self.flow_plot.setXRange(-0.6, len(values) - 0.4, padding=0)
+        self.flow_plot.setXRange(-0.6, len(values) - 1 + self._flow_pad, padding=0)
 
 
 def _finite(a: np.ndarray) -> np.ndarray:
