@@ -1,4 +1,4 @@
-"""Command line: vgviz [gui] | presets | report.
+"""Command line: vgviz [gui] | presets | report | render.
 
 Imports no Qt unless the GUI is asked for, and no torch until a run is trained.
 """
@@ -11,6 +11,7 @@ import sys
 
 from .core.config import FIELD_HELP, ConfigError, RunConfig
 from .core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
+from .render import RenderError, add_render_parser  # neither imports Qt nor torch (run_render does)
 
 
 class CliError(Exception):
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--shallower", type=int, metavar="DEPTH",
                         help="also train the config with DEPTH hidden layers: the diagnostics compare training "
                              "performance with it")
+
+    add_render_parser(sub, _key_value)
     return parser
 
 
@@ -162,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
             shallower = config.replace(depth=args.shallower) if args.shallower is not None else None
             print(json.dumps(_json_safe(run_report(config, shallower)), indent=args.indent))
             return 0
-    except (CliError, ConfigError, PresetError) as err:
+        if args.command == "render":
+            from .render import run_render  # Qt and torch are loaded here
+            return run_render(args)
+    except (CliError, ConfigError, PresetError, RenderError) as err:
         print(f"vgviz: error: {err}", file=sys.stderr)
         return 2
     return 0  # pragma: no cover

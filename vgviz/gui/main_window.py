@@ -12,9 +12,11 @@ from ..core.presets import DEFAULT_PRESET, PresetError, list_presets, load_confi
 from .control_panel import ControlPanel, validate_fields
 from .decision_view import DecisionView
 from .diagnostics_view import DiagnosticsPanel
+from .export_controller import ExportController
 from .network_view import NetworkView, layer_colors
 from .plots import TrainingPlots
 from .stepper import StepperPanel
+from .theme import ThemeController
 from .timestep_plot import RecurrentPanel
 from .worker import TrainingWorker
 
@@ -37,6 +39,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._rate_samples: list[tuple[float, int]] = []
         self._state = "starting"
         self._closed = False
+        self._static_run = False   # show_run(): a run trained elsewhere, no worker
 
         self.panel = ControlPanel(list_presets())
         self.network = NetworkView()
@@ -92,6 +95,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self._build_actions()
         self._build_diagnostics()
+        self.themes = ThemeController(self, self.view_menu)      # View ▸ Lecture theme, Colour map
+        self.exports = ExportController(self, self.file_menu)    # File ▸ Export …, Ctrl+S/C
         self.panel.start_button.clicked.connect(self.toggle_running)
         self.panel.step_button.clicked.connect(self.step_once)
         self.panel.reset_button.clicked.connect(self.reset_run)
@@ -123,7 +128,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return a
 
         bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
+        file_menu = self.file_menu = bar.addMenu("&File")
         action("&Open config…", self.open_config_dialog, "Ctrl+O", "Load a TOML/JSON config file", file_menu)
         action("&Save config…", self.save_config_dialog, "Ctrl+Shift+O", "Save the current config as TOML", file_menu)
         file_menu.addSeparator()
@@ -146,7 +151,7 @@ class MainWindow(QtWidgets.QMainWindow):
                "Record a new pass at the current weights", step_menu)
         action("Back to live view", self.leave_stepping, "Escape", menu=step_menu)
 
-        view_menu = bar.addMenu("&View")
+        view_menu = self.view_menu = bar.addMenu("&View")
         self.auto_range_action = QtGui.QAction("Auto colour range", self, checkable=True)
         self.auto_range_action.setShortcut(QtGui.QKeySequence("A"))
         self.auto_range_action.toggled.connect(self.panel.auto_range_box.setChecked)
@@ -366,7 +371,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- worker signals --------------------------------------------------------
     def _on_ready(self, stats) -> None:
         self.history = History(stats.n_layers)
-        colors = layer_colors(stats.n_layers)
+        colors = self.themes.layer_colors(stats.n_layers)
         self.network.set_layer_colors(colors)
         names = list(stats.layer_names)
         recurrent = stats.timestep_grad is not None
@@ -453,6 +458,43 @@ class MainWindow(QtWidgets.QMainWindow):
         if message:
             self.statusBar().showMessage(message.splitlines()[0], 10_000)
 
+    # -- a run trained elsewhere (vgviz render) ----------------------------------------
+    def show_run(self, config: RunConfig, history: History, *, preset_name: str | None = None, first=None,
+                 trace=None, cursor: int = 0) -> None:
+        """Show a run trained outside the window, with no worker thread: the fields, the
+        views and the status bar show ``history`` (``first``, the run's first stats, locks
+        the diagram's colour range as a live run does). With a ``trace`` the stepper shows
+        frame ``cursor`` of it."""
+        self._static_run = True
+        self._stop_worker()
+        self.timer.stop()
+        self.leave_stepping()
+        self.show_error(None)
+        self.preset_name, self.config, self.history = preset_name, config, history
+        self.panel.set_config(config)
+        self.panel.select_preset(preset_name)
+        self.panel.set_pending(False)
+        latest = history.latest
+        colors = self.themes.layer_colors(latest.n_layers)
+        self.network.reset()
+        self.network.set_layer_colors(colors)
+        self.plots.set_layers(list(latest.layer_names), colors)
+        if first is not None:
+            self.network.show_stats(first)
+        self.network.show_stats(latest)
+        self.plots.update_from(history)
+        self._status_step.setText(f"step {latest.step + 1:,}")
+        self._status_loss.setText(f"loss {latest.loss:.4g} · acc {latest.accuracy:.0%}"
+                                  + (f" · test acc {history.test[-1, 2]:.0%}" if len(history.test) else ""))
+        self._set_state(f"trained {latest.step + 1} steps")
+        self.setWindowTitle(f"vgviz — {preset_name or 'custom'} · {config.summary()}")
+        if trace is not None:
+            self.stepping = True
+            self.stepper_dock.show()
+            self.stepper.set_trace(trace, cursor)
+            self._on_frame_changed(self.stepper.cursor)
+            self._set_state("stepping through one backpropagation — ← → Home End, Space plays, Esc returns")
+
     # -- config files ------------------------------------------------------------
     def open_config_dialog(self) -> None:
         folder = self.settings.value("last_folder", "")
@@ -517,7 +559,7 @@ class MainWindow(QtWidgets.QMainWindow):
         QtCore.QTimer.singleShot(50, self._start_first_run)
 
     def _start_first_run(self) -> None:
-        if self.worker is None and not self._closed:
+        if self.worker is None and not self._closed and not self._static_run:
             self.start_run(self.config)
 
     def _initial_config(self, preset: str | None) -> tuple[RunConfig, str | None, str | None]:
@@ -630,6 +672,10 @@ SHORTCUTS_HTML = """<table>
 <tr><td><b>Ctrl+K</b></td><td>compare the current config with a variant</td></tr>
 <tr><td><b>A</b></td><td>auto colour range on/off</td></tr>
 <tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open / save a config file</td></tr>
+<tr><td><b>Ctrl+S</b> / <b>Ctrl+Shift+S</b></td><td>export the current view / the window (PNG, SVG)</td></tr>
+<tr><td><b>Ctrl+C</b></td><td>copy the current view as a picture (in a text field: copy the text)</td></tr>
+<tr><td><b>Ctrl+E</b></td><td>export an animation (backprop pass, time-lapse: GIF, MP4, PNGs)</td></tr>
+<tr><td><b>Ctrl+L</b></td><td>lecture theme on / off</td></tr>
 <tr><td><b>F1</b></td><td>this list</td></tr>
 <tr><td><b>Ctrl+Q</b></td><td>quit</td></tr>
 </table>"""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -72,6 +73,24 @@ def _decade_label(e: int) -> str:
     return f"1e{e}"
 
 
+@dataclass(frozen=True)
+class DiagramStyle:
+    """Colours and line weights of the diagram: the dark default here; vgviz.gui.theme
+    makes the light lecture style. Colours are '#rrggbb' strings."""
+
+    background: str = BACKGROUND.name()
+    text: str = TEXT.name()
+    dim_text: str = DIM_TEXT.name()
+    node_outline: str = NODE_OUTLINE.name()
+    input_node: str = INPUT_NODE.name()
+    highlight: str = HIGHLIGHT.name()
+    unlit: str = UNLIT.name()
+    colormap: str = "viridis"                   # a pyqtgraph colour map name
+    colormap_range: tuple[float, float] = (0.0, 1.0)  # the part of the map used, weakest → strongest
+    edge_width: float = 1.0                     # multiplies every edge width
+    antialias_max_edges: int = ANTIALIAS_MAX_EDGES
+
+
 class NetworkView(QtWidgets.QWidget):
     """The gradient-coloured network diagram. Views only read: ``show_stats``."""
 
@@ -85,23 +104,42 @@ class NetworkView(QtWidgets.QWidget):
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
         self._budget = int(edge_budget)
         self._k = int(n_buckets)
-        self._lut = np.ascontiguousarray(pg.colormap.get(colormap).getLookupTable(nPts=self._k, alpha=False))
-        # buckets 0..k-1 follow the colour map; bucket k marks non-finite values (a diverged step);
-        # bucket k+1 marks layers a backprop frame has not lit yet
-        self._qcolors = [QtGui.QColor(int(r), int(g), int(b)) for r, g, b in self._lut] + [NON_FINITE, UNLIT]
-        lut = np.vstack([self._lut, [[c.red(), c.green(), c.blue()] for c in (NON_FINITE, UNLIT)]]).astype(np.uint32)
-        self._argb = 0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]
-        self._colorbar_img = self._make_colorbar_image()
-        self._thin_pens = [self._pen(c, 0.0) for c in self._qcolors]
-        self._wide_pens = [self._pen(c, 0.8 + 2.2 * min(b, self._k - 1) / max(self._k - 1, 1))
-                           for b, c in enumerate(self._qcolors)]
-        self._wide_pens[self._k + 1] = self._pen(UNLIT, 0.8)
+        self.set_style(DiagramStyle(colormap=colormap))
         self._frame: FrameDisplay | None = None
         self._live_range: tuple[float, float] | None = None
         self._layer_colors: list[QtGui.QColor] = []
         self._auto = False
         self.last_paint_ms = 0.0
         self._clear()
+
+    def set_style(self, style: DiagramStyle) -> None:
+        """Colours, colour map and line weights; the numbers drawn are unchanged."""
+        self._style = style
+        (self._bg, self._text, self._dim, self._outline, self._input, self._highlight, self._unlit) = (
+            QtGui.QColor(c) for c in (style.background, style.text, style.dim_text, style.node_outline,
+                                      style.input_node, style.highlight, style.unlit))
+        lo, hi = style.colormap_range
+        cmap = pg.colormap.get(style.colormap)
+        lut = cmap.getLookupTable(start=min(lo, hi), stop=max(lo, hi), nPts=self._k, alpha=False)
+        self._lut = np.ascontiguousarray(lut if lo <= hi else lut[::-1])
+        # buckets 0..k-1 follow the colour map; bucket k marks non-finite values (a diverged step);
+        # bucket k+1 marks layers a backprop frame has not lit yet
+        self._qcolors = [QtGui.QColor(int(r), int(g), int(b)) for r, g, b in self._lut] + [NON_FINITE, self._unlit]
+        lut = np.vstack([self._lut, [[c.red(), c.green(), c.blue()] for c in (NON_FINITE, self._unlit)]])
+        lut = lut.astype(np.uint32)
+        self._argb = 0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]
+        self._colorbar_img = self._make_colorbar_image()
+        # a 1.0-wide (not cosmetic) thin pen scales with the painter: a 4× export keeps the weight
+        scale = style.edge_width
+        self._thin_pens = [self._pen(c, scale) for c in self._qcolors]
+        self._wide_pens = [self._pen(c, scale * (0.8 + 2.2 * min(b, self._k - 1) / max(self._k - 1, 1)))
+                           for b, c in enumerate(self._qcolors)]
+        self._wide_pens[self._k + 1] = self._pen(self._unlit, 0.8 * scale)
+        self._colors_dirty = True
+        self.update()
+
+    def diagram_style(self) -> DiagramStyle:
+        return self._style
 
     # -- public API ------------------------------------------------------------
     def show_stats(self, stats: StepStats | None) -> None:
@@ -442,7 +480,7 @@ class NetworkView(QtWidgets.QWidget):
                 bks.append(buckets)
         if self._has_input and self._strip_cols[0]:
             img = QtGui.QImage(1, self._sizes[0], QtGui.QImage.Format.Format_RGB32)
-            img.fill(INPUT_NODE)
+            img.fill(self._input)
             self._strips.insert(0, (self._strip_rect(0), img))
         if pts:
             allb = np.concatenate(bks)
@@ -483,13 +521,13 @@ class NetworkView(QtWidgets.QWidget):
         self._ensure_buffers()
         p = QtGui.QPainter(self)
         try:
-            p.fillRect(self.rect(), BACKGROUND)
+            p.fillRect(self.rect(), self._bg)
             if self._sizes and self._stats is not None:
                 self._paint_diagram(p)
                 self._paint_labels(p)
                 self._paint_colorbar(p)
             else:
-                p.setPen(DIM_TEXT)
+                p.setPen(self._dim)
                 p.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter,
                            "No run yet: start training to see the gradients flow")
             self._paint_caption(p)
@@ -502,7 +540,7 @@ class NetworkView(QtWidgets.QWidget):
         p.setClipRect(d.adjusted(-2, -2, 2, 2))
         n_edges = len(self._line_buf)
         small = n_edges <= ANTIALIAS_MAX_EDGES
-        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, small)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, n_edges <= self._style.antialias_max_edges)
         pens = self._wide_pens if small else self._thin_pens
         base = self._line_buf.ctypes.data
         for b, s, e in self._line_slices:
@@ -512,7 +550,7 @@ class NetworkView(QtWidgets.QWidget):
         n_points = len(self._point_buf) + len(self._input_buf)
         p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, n_points <= ANTIALIAS_MAX_NODES)
         r = self._radius
-        round_pen = QtGui.QPen(NODE_OUTLINE)
+        round_pen = QtGui.QPen(self._outline)
         round_pen.setCapStyle(QtCore.Qt.PenCapStyle.RoundCap)
         if n_points:
             round_pen.setWidthF(2 * r + 2)
@@ -522,7 +560,7 @@ class NetworkView(QtWidgets.QWidget):
                     p.drawPoints(shiboken6.wrapInstance(buf.ctypes.data, QtCore.QPointF), len(buf))
             round_pen.setWidthF(2 * r)
             if len(self._input_buf):
-                round_pen.setColor(INPUT_NODE)
+                round_pen.setColor(self._input)
                 p.setPen(round_pen)
                 p.drawPoints(shiboken6.wrapInstance(self._input_buf.ctypes.data, QtCore.QPointF),
                              len(self._input_buf))
@@ -532,7 +570,7 @@ class NetworkView(QtWidgets.QWidget):
                 p.setPen(round_pen)
                 p.drawPoints(shiboken6.wrapInstance(base + s * _SIZEOF_POINT, QtCore.QPointF), e - s)
         if self._strips:
-            p.setPen(QtGui.QPen(NODE_OUTLINE, 1.0))
+            p.setPen(QtGui.QPen(self._outline, 1.0))
             p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, False)
             for rect, img in self._strips:
                 p.drawImage(rect, img)
@@ -582,12 +620,12 @@ class NetworkView(QtWidgets.QWidget):
             p.drawPath(self._skip_arc(*self._skip_pairs()[hit[1]]))
         elif hit[0] == "edge":
             seg = self._line_buf[hit[1]]
-            p.setPen(QtGui.QPen(HIGHLIGHT, 2.0))
+            p.setPen(QtGui.QPen(self._highlight, 2.0))
             p.drawLine(QtCore.QLineF(*seg))
         elif hit[0] == "node":
             col, idx = hit[1], hit[2]
             x, y = self._layout.x[col], self._layout.y[col][idx]
-            p.setPen(QtGui.QPen(HIGHLIGHT, 1.5))
+            p.setPen(QtGui.QPen(self._highlight, 1.5))
             p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
             if self._strip_cols[col]:
                 s = self._layout.spacing[col]
@@ -617,11 +655,11 @@ class NetworkView(QtWidgets.QWidget):
             top = band.top() + row * 2 * line_h
             layer = self._layer_of_column(col)
             if layer < 0:
-                p.setPen(DIM_TEXT)
+                p.setPen(self._dim)
                 lines = ("input", f"{self._sizes[0]} feature{'s' if self._sizes[0] != 1 else ''}")
             elif self._frame is not None:
                 note = self._frame.layer_notes[layer] if layer < len(self._frame.layer_notes) else ""
-                p.setPen(colors[layer] if note else DIM_TEXT)
+                p.setPen(colors[layer] if note else self._dim)
                 lines = (stats.layer_names[layer], note)
             else:
                 p.setPen(colors[layer])
@@ -640,10 +678,10 @@ class NetworkView(QtWidgets.QWidget):
         bar = self._bar_rect
         p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, False)
         p.drawImage(bar, self._colorbar_img)
-        p.setPen(QtGui.QPen(NODE_OUTLINE, 1.0))
+        p.setPen(QtGui.QPen(self._outline, 1.0))
         p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         p.drawRect(bar)
-        p.setPen(TEXT)
+        p.setPen(self._text)
         title_font = QtGui.QFont(small)
         title_font.setBold(True)
         p.setFont(title_font)
@@ -670,7 +708,7 @@ class NetworkView(QtWidgets.QWidget):
                 keep.append(exps[-1])
         for e in exps:
             y = bar.bottom() - (e - llo) / (lhi - llo) * bar.height()
-            p.setPen(QtGui.QPen(TEXT, 1.0))
+            p.setPen(QtGui.QPen(self._text, 1.0))
             p.drawLine(QtCore.QLineF(bar.right(), y, bar.right() + 4, y))
             if e not in keep:
                 continue
@@ -722,10 +760,10 @@ class NetworkView(QtWidgets.QWidget):
         p.setFont(small)
         rect = self._caption_rect
         w = int(rect.width())
-        p.setPen(TEXT)
+        p.setPen(self._text)
         p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.ascent()),
                    fm.elidedText(self._caption_text(), QtCore.Qt.TextElideMode.ElideRight, w))
-        p.setPen(DIM_TEXT)
+        p.setPen(self._dim)
         p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.height() + fm.ascent()),
                    fm.elidedText(self._legend_text(), QtCore.Qt.TextElideMode.ElideRight, w))
 

@@ -46,6 +46,7 @@ def _plot(title: str, left: str, bottom: str, **kw) -> pg.PlotWidget:
     w.setTitle(title, size="10pt")
     w.setLabel("left", left)
     w.setLabel("bottom", bottom)
+    w.texts = {"title": title, "left": left, "bottom": bottom}   # re-set with a theme's colours and sizes
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
     w.setMinimumSize(130, 120)
@@ -60,7 +61,7 @@ class TrainingPlots(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.loss_plot = _plot("Loss", "cross-entropy", "step")
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self.legend = self.loss_plot.addLegend(offset=(-10, 10))
         self._raw_curve = self.loss_plot.plot(pen=pg.mkPen((200, 200, 210, 70), width=1))
         self._train_curve = self.loss_plot.plot(name="train (smoothed)", pen=pg.mkPen("#e0e0e0", width=2))
         self._test_curve = self.loss_plot.plot(name="test", pen=None, symbol="o", symbolSize=5,
@@ -94,6 +95,11 @@ class TrainingPlots(QtWidgets.QWidget):
         self._signal_curve = self.signal_plot.plot(pen=pg.mkPen("#8fd3ff", width=2), symbol="o", symbolSize=6,
                                                    symbolBrush="#8fd3ff", symbolPen=None)
 
+        self._title_style: tuple[str | None, float] = (None, 10.0)    # colour, point size
+        self._flow_pad = 0.4                     # x room right of the last bar's centre
+        for p in (self.loss_plot, self.norm_plot, self.flow_plot, self.signal_plot):
+            p.getViewBox().sigResized.connect(self._fit_to_size)
+            p.installEventFilter(self)          # a narrower widget: the title may need shortening
         for p in (self.loss_plot, self.norm_plot):
             p.setClipToView(True)
             p.setDownsampling(auto=True, mode="peak")
@@ -104,20 +110,112 @@ class TrainingPlots(QtWidgets.QWidget):
             layout.addWidget(p)
         self._names: list[str] = []
         self._colors: list[QtGui.QColor] = []
+        self._curve_width = 1.5
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QtCore.QEvent.Type.Resize:
+            self._fit_to_size()
+        return False
+
+    def _fit_to_size(self, *_) -> None:
+        """Narrow plots and large fonts: shorten a title that is wider than its plot (a
+        wide title pushes the plot out of its widget), label every k-th layer so the names
+        never run together, and hide the legend when it would cover most of the loss plot."""
+        color, size = self._title_style
+        font = QtGui.QFont(self.font())
+        font.setPointSizeF(size)
+        fm = QtGui.QFontMetricsF(font)
+        for w in self.plot_widgets.values():
+            full = w.texts["title"]
+            # the title sits above the plot area, beside the left axis' column
+            avail = max(0.95 * (w.width() - w.getAxis("left").width()) - 12, 40)
+            text = full if fm.horizontalAdvance(full) <= avail else \
+                fm.elidedText(full, QtCore.Qt.TextElideMode.ElideRight, avail)
+            if text != w.plotItem.titleLabel.text:
+                w.setTitle(text, color=color, size=f"{size:.1f}pt")
+        names = self._names
+        if names:
+            axis = self.flow_plot.getAxis("bottom")
+            labels = [n.replace("hidden", "h").replace("output", "out") for n in names]
+            fm = QtGui.QFontMetricsF(axis.style["tickFont"] or self.flow_plot.font())
+            need = max(fm.horizontalAdvance(t) for t in labels) + fm.horizontalAdvance("  ")
+            width = self.flow_plot.getViewBox().width()
+            fit = max(1, int(width // need)) if width > 0 else 12
+            step = max(1, math.ceil(len(labels) / min(fit, 12)))
+            ticks = [(i, t) for i, t in enumerate(labels)]
+            # count from the output so the last layer is always named
+            axis.setTicks([ticks[::-1][::step][::-1]])
+            # room right of the last bar for half its name (pyqtgraph hides a label crossing the edge)
+            n = len(labels)
+            unit = width / (n + 0.2) if width > 0 else 50.0
+            pad = max(0.4, (fm.horizontalAdvance(labels[-1]) / 2 + 3) / max(unit, 1e-6))
+            if abs(pad - self._flow_pad) > 0.02:
+                self._flow_pad = min(pad, 2.0)
+                self.flow_plot.setXRange(-0.6, n - 1 + self._flow_pad, padding=0)
+        legend_w = self.legend.boundingRect().width()
+        self.legend.setVisible(legend_w < 0.6 * self.loss_plot.getViewBox().width())
+
+    @property
+    def plot_widgets(self) -> dict[str, pg.PlotWidget]:
+        """The plots by view name (the names `vgviz render --view` uses)."""
+        return {"loss": self.loss_plot, "grad-norms": self.norm_plot, "grad-flow": self.flow_plot,
+                "forward-signal": self.signal_plot}
+
+    def set_theme(self, theme, font: QtGui.QFont | None = None) -> None:
+        """Colours, font sizes and line widths of a vgviz.gui.theme.Theme."""
+        font = QtGui.QFont(font if font is not None else self.font())
+        size = font.pointSizeF() if font.pointSizeF() > 0 else font.pixelSize() * 0.75
+        fg = QtGui.QColor(theme.plot_foreground)
+        tick_font = QtGui.QFont(font)
+        for w in self.plot_widgets.values():
+            w.setBackground(QtGui.QColor(theme.plot_background))
+            w.setTitle(w.texts["title"], color=fg.name(), size=f"{size * 1.1:.1f}pt")
+        self._title_style = (fg.name(), size * 1.1)
+        for w in self.plot_widgets.values():
+            for side in ("left", "bottom"):
+                axis = w.getAxis(side)
+                axis.setPen(fg)
+                axis.setTextPen(fg)
+                # large fonts in a narrow plot: drop a tick label rather than print two over each other
+                # (the layer names are thinned to the width by _fit_to_size instead)
+                axis.setStyle(tickFont=tick_font, hideOverlappingLabels=30 if (w is self.flow_plot and side == "bottom")
+                              else True)
+                w.setLabel(side, w.texts[side], color=fg.name(), **{"font-size": f"{size:.1f}pt"})
+            w.showGrid(x=True, y=True, alpha=theme.grid_alpha)
+        self._raw_curve.setPen(pg.mkPen(theme.raw_loss, width=max(1.0, theme.curve_width / 2)))
+        self._train_curve.setPen(pg.mkPen(theme.smooth_loss, width=theme.curve_width + 0.5))
+        self._test_curve.setSymbolBrush(theme.test_loss)
+        self._test_curve.setSymbolSize(round(3 + 1.5 * theme.curve_width))
+        legend_bg = QtGui.QColor(theme.plot_background)
+        legend_bg.setAlpha(215)
+        self.legend.setBrush(legend_bg)                 # curves pass under the legend: keep it readable
+        self.legend.setLabelTextColor(fg)
+        self.legend.setLabelTextSize(f"{size:.1f}pt")
+        for _, label in self.legend.items:          # labels drawn before keep their colour until re-set
+            label.setText(label.text)
+        self._fit_to_size()
+        self._curve_width = theme.curve_width
+        self.set_layer_colors(self._colors)
+
+    def set_layer_colors(self, colors: list[QtGui.QColor]) -> None:
+        """Re-colour the per-layer curves and bars, keeping their data."""
+        self._colors = list(colors)
+        for curve, col in zip(self._norm_curves, self._colors):
+            curve.setPen(pg.mkPen(col, width=self._curve_width))
+        if self._bars is not None and self._colors:
+            self._bars.setOpts(brushes=self._colors)
 
     def set_layers(self, names: list[str], colors: list[QtGui.QColor]) -> None:
         """One gradient-norm curve and bar per Linear layer, in the diagram's colours."""
         self._names, self._colors = list(names), list(colors)
         for c in self._norm_curves:
             self.norm_plot.removeItem(c)
-        self._norm_curves = [self.norm_plot.plot(pen=pg.mkPen(col, width=1.5), name=name)
+        self._norm_curves = [self.norm_plot.plot(pen=pg.mkPen(col, width=self._curve_width), name=name)
                              for name, col in zip(names, colors)]
         if self._bars is not None:
             self.flow_plot.removeItem(self._bars)
             self._bars = None
-        ticks = [(i, n.replace("hidden", "h").replace("output", "out")) for i, n in enumerate(names)]
-        step = max(1, math.ceil(len(ticks) / 7))
-        self.flow_plot.getAxis("bottom").setTicks([ticks[::step]])
+        self._fit_to_size()
         self.clear()
 
     def clear(self) -> None:
@@ -168,7 +266,7 @@ class TrainingPlots(QtWidgets.QWidget):
         else:
             self._bars.setOpts(x=x, height=heights, y0=floor, brushes=brushes)
         self.flow_plot.setYRange(floor, max(floor + 1, math.ceil(np.nanmax(values))), padding=0.02)
-        self.flow_plot.setXRange(-0.6, len(values) - 0.4, padding=0)
+        self.flow_plot.setXRange(-0.6, len(values) - 1 + self._flow_pad, padding=0)
 
 
     def show_signal(self, stats: StepStats) -> None:

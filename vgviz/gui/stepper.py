@@ -47,7 +47,10 @@ class StepperPanel(QtWidgets.QWidget):
 
         self.frame_label = QtWidgets.QLabel("No pass recorded: pause and press → (or Record pass).")
         self.frame_label.setWordWrap(True)
-        self.frame_label.setStyleSheet("font-weight: bold; font-size: 13px;")
+        label_font = self.frame_label.font()
+        label_font.setBold(True)
+        self.frame_label.setFont(label_font)
+        self._key_color = "#9aa0ab"
         layout.addWidget(self.frame_label)
 
         self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
@@ -173,7 +176,7 @@ class StepperPanel(QtWidgets.QWidget):
         self.slider.setValue(index)
         self.slider.blockSignals(False)
         self.frame_label.setText(self.trace.frames[index].label)
-        self.explanation.setText(_rows_html(explain(self.trace, index)))
+        self.explanation.setText(_rows_html(explain(self.trace, index), self._key_color))
         self._update_buttons()
         self.cursor_changed.emit(index)
 
@@ -195,6 +198,12 @@ class StepperPanel(QtWidgets.QWidget):
     @property
     def at_end(self) -> bool:
         return self.trace is not None and self.cursor >= len(self.trace) - 1
+
+    def set_theme(self, theme) -> None:
+        """The colours of a vgviz.gui.theme.Theme (the palette and font come from the window)."""
+        self._key_color = theme.key_text
+        if self.trace is not None and self.cursor >= 0:
+            self.explanation.setText(_rows_html(explain(self.trace, self.cursor), self._key_color))
 
     # -- play ----------------------------------------------------------------------
     def toggle_play(self) -> None:
@@ -248,7 +257,7 @@ class StepperPanel(QtWidgets.QWidget):
         self.chain_error.show()
 
 
-def _rows_html(rows: list[tuple[str, str]]) -> str:
-    cells = "".join(f"<tr><td style='color:#9aa0ab; padding-right:10px'>{html.escape(k)}</td>"
+def _rows_html(rows: list[tuple[str, str]], key_color: str = "#9aa0ab") -> str:
+    cells = "".join(f"<tr><td style='color:{key_color}; padding-right:10px'>{html.escape(k)}</td>"
                     f"<td><b>{html.escape(v)}</b></td></tr>" for k, v in rows)
     return f"<table cellspacing='3'>{cells}</table>"

@@ -1,0 +1,228 @@
+"""Themes: the dark screen theme and a light "lecture" theme for slides and projectors.
+
+A theme is data (``Theme``); ``apply_theme`` hands each view what it needs
+(``NetworkView.set_style``, ``TrainingPlots.set_theme``, ``StepperPanel.set_theme``,
+a palette and a font for the window). ``ThemeController`` puts the choices in the
+View menu and remembers them in QSettings.
+
+Colour maps are pyqtgraph's perceptually uniform, colour-blind-safe maps. On the
+dark background the strongest gradient is the brightest colour; on the light one
+the map runs the other way, so the strongest edge is the darkest and a vanishing
+gradient fades into the white page, as it would on paper.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .network_view import DiagramStyle
+
+THEMES = ("dark", "lecture")
+COLORMAPS = ("viridis", "cividis", "plasma", "inferno", "magma")
+DEFAULT_THEME = "dark"
+DEFAULT_COLORMAP = "viridis"
+# maps whose dark end is black: on a dark background their weakest colour would vanish entirely
+_BLACK_START = {"inferno": 0.12, "magma": 0.12}
+# maps whose light end is almost white: on a white page their weakest colour would vanish entirely
+_WHITE_END = {"inferno": 0.85, "magma": 0.85}
+
+
+class ThemeError(ValueError):
+    """An unknown theme or colour map name."""
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    light: bool
+    font_scale: float             # window and view fonts, × the application font
+    # window palette
+    window: str
+    base: str
+    text: str
+    button: str
+    mid: str
+    # diagram
+    diagram: DiagramStyle
+    # plots
+    plot_background: str
+    plot_foreground: str
+    raw_loss: tuple[int, int, int, int]
+    smooth_loss: str
+    test_loss: str
+    curve_width: float
+    grid_alpha: float
+    # stepper panel: the names in its explanation table
+    key_text: str
+    layer_lightness: float        # layer colours (labels, curves, bars) as HSL lightness
+
+    def diagram_style(self, colormap: str = DEFAULT_COLORMAP) -> DiagramStyle:
+        """The diagram's style with ``colormap`` run the right way for this background."""
+        check_colormap(colormap)
+        if self.light:
+            span = (_WHITE_END.get(colormap, 0.95), 0.0)      # weakest light, strongest dark
+        else:
+            span = (_BLACK_START.get(colormap, 0.0), 1.0)     # weakest dark, strongest bright
+        return replace(self.diagram, colormap=colormap, colormap_range=span)
+
+    def layer_colors(self, n: int) -> list[QtGui.QColor]:
+        """``n`` distinguishable layer colours readable on this theme's background: the
+        hue sweep of network_view.layer_colors, darker on the light theme."""
+        if n <= 0:
+            return []
+        hues = [0.08] if n == 1 else list(np.linspace(0.08, 0.88, n) % 1.0)
+        sat = 0.85 if self.light else 0.80
+        return [QtGui.QColor.fromHslF(float(h), sat, self.layer_lightness) for h in hues]
+
+    def palette(self) -> QtGui.QPalette:
+        p = QtGui.QPalette()
+        role = QtGui.QPalette.ColorRole
+        c = QtGui.QColor
+        for r, col in ((role.Window, self.window), (role.WindowText, self.text), (role.Base, self.base),
+                       (role.AlternateBase, self.window), (role.Text, self.text), (role.Button, self.button),
+                       (role.ButtonText, self.text), (role.ToolTipBase, "#fafaeb"),
+                       (role.ToolTipText, "#141414"), (role.Highlight, "#4670c8"),
+                       (role.HighlightedText, "#ffffff"), (role.Mid, self.mid),
+                       (role.PlaceholderText, self.mid)):
+            p.setColor(r, c(col))
+        return p
+
+
+DARK = Theme(
+    name="dark", light=False, font_scale=1.0,
+    window="#28282e", base="#1e1e22", text="#e1e1e6", button="#28282e", mid="#9696a0",
+    diagram=DiagramStyle(),
+    plot_background="#1e1e22", plot_foreground="#d7d7dc",
+    raw_loss=(200, 200, 210, 70), smooth_loss="#e0e0e0", test_loss="#ff9f43",
+    curve_width=1.5, grid_alpha=0.2, key_text="#9aa0ab", layer_lightness=0.64,
+)
+
+LECTURE = Theme(
+    name="lecture", light=True, font_scale=1.35,
+    window="#f2f2f4", base="#ffffff", text="#151518", button="#e6e6ea", mid="#6e6e78",
+    diagram=DiagramStyle(background="#ffffff", text="#151518", dim_text="#5a5f6a", node_outline="#3c4048",
+                         input_node="#8c9099", highlight="#e0245e", unlit="#dcdee3", edge_width=1.6,
+                         antialias_max_edges=6000),
+    plot_background="#ffffff", plot_foreground="#151518",
+    raw_loss=(60, 60, 70, 60), smooth_loss="#151518", test_loss="#d35400",
+    curve_width=3.0, grid_alpha=0.25, key_text="#5a5f6a", layer_lightness=0.40,
+)
+
+_BY_NAME = {t.name: t for t in (DARK, LECTURE)}
+
+
+def get_theme(name: str) -> Theme:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ThemeError(f"unknown theme {name!r} (choose {', '.join(THEMES)})") from None
+
+
+def check_colormap(name: str) -> str:
+    if name not in COLORMAPS:
+        raise ThemeError(f"unknown colour map {name!r} (choose {', '.join(COLORMAPS)})")
+    return name
+
+
+def scaled_font(scale: float, base: QtGui.QFont | None = None) -> QtGui.QFont:
+    """The application font (or ``base``) scaled by ``scale``."""
+    font = QtGui.QFont(base if base is not None else QtWidgets.QApplication.font())
+    size = font.pointSizeF()
+    if size > 0:
+        font.setPointSizeF(size * scale)
+    else:
+        font.setPixelSize(max(1, round(font.pixelSize() * scale)))
+    return font
+
+
+def apply_theme(theme: Theme, colormap: str = DEFAULT_COLORMAP, *, window: QtWidgets.QWidget | None = None,
+                network=None, plots=None, stepper=None, n_layers: int | None = None) -> None:
+    """Apply a theme to whichever of the window and views are given. ``window`` gets
+    the palette and font (its children inherit them); ``n_layers`` re-colours the
+    layer labels and curves when a run is showing."""
+    font = scaled_font(theme.font_scale)
+    if window is not None:
+        window.setPalette(theme.palette())
+        window.setFont(font)
+    else:
+        for w in (network, plots, stepper):
+            if w is not None:
+                w.setPalette(theme.palette())
+                w.setFont(font)
+    if network is not None:
+        network.set_style(theme.diagram_style(colormap))
+        if n_layers:
+            network.set_layer_colors(theme.layer_colors(n_layers))
+    if plots is not None:
+        plots.set_theme(theme, font)
+        if n_layers:
+            plots.set_layer_colors(theme.layer_colors(n_layers))
+    if stepper is not None:
+        stepper.set_theme(theme)
+
+
+class ThemeController(QtCore.QObject):
+    """The View menu's theme and colour map choices for a MainWindow, kept in QSettings."""
+
+    changed = QtCore.Signal()
+
+    def __init__(self, window, view_menu: QtWidgets.QMenu | None = None):
+        super().__init__(window)
+        self.window = window
+        settings = window.settings
+        name = str(settings.value("theme", DEFAULT_THEME))
+        self.theme = _BY_NAME.get(name, DARK)
+        cmap = str(settings.value("colormap", DEFAULT_COLORMAP))
+        self.colormap = cmap if cmap in COLORMAPS else DEFAULT_COLORMAP
+
+        self.lecture_action = QtGui.QAction("&Lecture theme", window, checkable=True)
+        self.lecture_action.setShortcut(QtGui.QKeySequence("Ctrl+L"))
+        self.lecture_action.setToolTip("Light background, large fonts, thick edges: for slides and projectors (Ctrl+L)")
+        self.lecture_action.setChecked(self.theme.light)
+        self.lecture_action.toggled.connect(lambda on: self.set_theme("lecture" if on else "dark"))
+        window.addAction(self.lecture_action)
+        self.colormap_menu = QtWidgets.QMenu("&Colour map", window)
+        group = QtGui.QActionGroup(self)
+        self.colormap_actions: dict[str, QtGui.QAction] = {}
+        for cm in COLORMAPS:
+            a = QtGui.QAction(cm, window, checkable=True)
+            a.setChecked(cm == self.colormap)
+            a.triggered.connect(lambda _=False, cm=cm: self.set_colormap(cm))
+            group.addAction(a)
+            self.colormap_menu.addAction(a)
+            self.colormap_actions[cm] = a
+        if view_menu is not None:
+            view_menu.addSeparator()
+            view_menu.addAction(self.lecture_action)
+            view_menu.addMenu(self.colormap_menu)
+        self.apply()
+
+    def layer_colors(self, n: int) -> list[QtGui.QColor]:
+        return self.theme.layer_colors(n)
+
+    def set_theme(self, name: str) -> None:
+        theme = get_theme(name)
+        if theme is self.theme:
+            return
+        self.theme = theme
+        self.lecture_action.setChecked(theme.light)
+        self.window.settings.setValue("theme", theme.name)
+        self.apply()
+
+    def set_colormap(self, name: str) -> None:
+        check_colormap(name)
+        self.colormap = name
+        self.colormap_actions[name].setChecked(True)
+        self.window.settings.setValue("colormap", name)
+        self.apply()
+
+    def apply(self) -> None:
+        w = self.window
+        latest = w.history.latest if w.history is not None else None
+        apply_theme(self.theme, self.colormap, window=w, network=w.network, plots=w.plots, stepper=w.stepper,
+                    n_layers=latest.n_layers if latest is not None else None)
+        if latest is not None:
+            w.plots.update_from(w.history)
+        self.changed.emit()

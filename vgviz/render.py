@@ -1,0 +1,271 @@
+"""vgviz render: train without a display and write a picture of a view.
+
+    vgviz render --preset deep-sigmoid --steps 200 --view diagram --theme lecture --scale 2 --out slide.png
+    vgviz render --view diagram --frame 12 --out frame12.svg     # frame 12 of the backprop pass
+    vgviz render --view window --out pass.gif                     # every frame of the backprop pass
+    vgviz render --view grad-norms --steps 500 --every 10 --out norms.mp4   # a time-lapse of training
+
+Importing this module loads neither Qt nor torch (``vgviz presets`` and ``report``
+import it to build the parser); ``run_render`` loads them. With no display (Linux
+with neither DISPLAY nor WAYLAND_DISPLAY set, and QT_QPA_PLATFORM unset) it
+picks Qt's offscreen platform itself.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+VIEWS = ("window", "diagram", "loss", "grad-norms", "grad-flow", "forward-signal")
+THEME_NAMES = ("lecture", "dark")
+COLORMAP_NAMES = ("viridis", "cividis", "plasma", "inferno", "magma")
+DEFAULT_SIZES = {"window": (1400, 860), "diagram": (1200, 700), "loss": (800, 500), "grad-norms": (800, 500),
+                 "grad-flow": (800, 500), "forward-signal": (800, 500)}
+FRAME_VIEWS = ("diagram", "window")
+
+
+class RenderError(ValueError):
+    """A render that cannot be done: one line on stderr, exit code 2 (vgviz.cli catches it)."""
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 1200x700; got {text!r}") from None
+    if not (200 <= w <= 8000 and 150 <= h <= 8000):
+        raise argparse.ArgumentTypeError(f"width must be 200–8000 and height 150–8000 pixels; got {text!r}")
+    return w, h
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value <= 60):
+        raise argparse.ArgumentTypeError(f"must be a number of frames per second above 0 and at most 60; got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of steps, at least 1; got {text!r}")
+    return value
+
+
+def add_render_parser(sub, key_value) -> argparse.ArgumentParser:
+    """The `render` subcommand on the CLI's subparsers (``key_value`` parses --set)."""
+    from .core.presets import DEFAULT_PRESET
+
+    p = sub.add_parser(
+        "render", help="train headless and write a picture of a view (PNG, SVG, GIF, MP4)",
+        description="Train N steps without a display and write a picture of one view. "
+                    ".png/.svg: one picture; .gif/.mp4/DIR/: every frame of the backprop pass recorded after "
+                    "the N steps, or with --every K a time-lapse of the training.")
+    p.add_argument("--preset", help=f"start from this preset (default {DEFAULT_PRESET})")
+    p.add_argument("--config", metavar="FILE", help="TOML or JSON config file; applied after --preset")
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[], type=key_value,
+                   help="set one config field; may be repeated")
+    p.add_argument("--steps", type=int, help="training steps before the picture (default: the config's steps)")
+    p.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
+    p.add_argument("--view", required=True, choices=VIEWS, help="what to draw")
+    p.add_argument("--frame", type=int, metavar="K",
+                   help="draw frame K (1 = first, as the stepper numbers them) of the backprop pass recorded "
+                        "after the steps (diagram or window)")
+    p.add_argument("--every", type=_positive_int, metavar="K",
+                   help="with .gif/.mp4/DIR/: a time-lapse of the training, one frame every K steps")
+    p.add_argument("--theme", choices=THEME_NAMES, default="lecture", help="colours and font sizes (default lecture)")
+    p.add_argument("--colormap", choices=COLORMAP_NAMES, default="viridis", help="colour map of the diagram")
+    p.add_argument("--scale", type=int, choices=(1, 2, 4), default=1, help="pixels per point of a PNG/GIF/MP4")
+    p.add_argument("--size", type=_size, metavar="WxH",
+                   help="the view's size in points (default window 1400x860, diagram 1200x700, plots 800x500)")
+    p.add_argument("--caption", action="store_true", help="add a line under the picture: config, step, frame")
+    p.add_argument("--fps", type=_positive_float, default=None,
+                   help="frames per second of an animation (default 1.5 for the backprop pass, 10 for a time-lapse)")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="FILE.png, FILE.svg, FILE.gif, FILE.mp4, or a folder ending in / for numbered PNG frames")
+    return p
+
+
+def use_offscreen_if_headless(environ=None, platform: str | None = None) -> bool:
+    """On Linux with no display and no platform chosen, pick Qt's offscreen platform.
+    Returns True if it did. Must run before the QApplication is created."""
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if (platform.startswith("linux") and not environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY")
+            and not environ.get("QT_QPA_PLATFORM")):
+        environ["QT_QPA_PLATFORM"] = "offscreen"
+        return True
+    return False
+
+
+def run_render(args) -> int:
+    """Raises RenderError, ConfigError or PresetError with a one-line message."""
+    from .cli import resolve_config
+
+    use_offscreen_if_headless()
+    from .gui import export as ex
+
+    try:
+        fmt = ex.format_of(args.out)
+        ex.check_format(args.view, fmt)
+        animated = fmt in ex.ANIMATION_FORMATS
+        if args.frame is not None and animated:
+            raise ex.ExportError("--frame picks one picture, an animation holds every frame: "
+                                 "write .png or .svg, or leave out --frame")
+        if args.frame is not None and args.view not in FRAME_VIEWS:
+            raise ex.ExportError(f"--frame draws a backprop frame on the diagram or the window, not on {args.view}")
+        if args.every is not None and not animated:
+            raise ex.ExportError("--every makes a time-lapse: write .gif, .mp4 or a folder ending in /")
+        if animated and args.every is not None and args.view == "window":
+            raise ex.ExportError("a time-lapse shows the diagram or a plot, not the window")
+        if animated and args.every is None and args.view not in FRAME_VIEWS:
+            raise ex.ExportError(f"the backprop animation shows the diagram or the window; "
+                                 f"use --every K for a time-lapse of {args.view}")
+        if fmt == "mp4" and not ex.mp4_available():
+            raise ex.ExportError(ex.MP4_MISSING)
+        ex.check_target(args.out, fmt)
+    except ex.ExportError as err:
+        raise RenderError(str(err)) from None
+    config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
+    try:
+        return _render(args, config, fmt)
+    except ex.ExportError as err:
+        raise RenderError(str(err)) from None
+
+
+def _render(args, config, fmt: str) -> int:
+    from PySide6 import QtCore
+
+    from .gui.app import make_app
+
+    created = QtCore.QCoreApplication.instance() is None
+    app = make_app([sys.argv[0] if sys.argv else "vgviz"])
+    settings_dir = None
+    if created:
+        # the app's window reads and writes QSettings: keep a render away from the user's
+        settings_dir = tempfile.TemporaryDirectory(prefix="vgviz-render-")
+        QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.IniFormat)
+        QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope,
+                                 settings_dir.name)
+    try:
+        return _draw(args, config, fmt, app)
+    finally:
+        if settings_dir is not None:
+            settings_dir.cleanup()
+
+
+def _draw(args, config, fmt: str, app) -> int:
+    from .gui import export as ex
+    from .gui.animate import OffscreenViews, timelapse_frame_count, timelapse_frames, trace_frames, train
+    from .gui.theme import get_theme
+
+    theme = get_theme(args.theme)
+    view = args.view
+    size = args.size or DEFAULT_SIZES[view]
+    preset = args.preset or (None if args.config or args.overrides else "deep-sigmoid")
+    summary = config.summary()
+    animated = fmt in ex.ANIMATION_FORMATS
+
+    if animated and args.every is not None:                       # a time-lapse of the training
+        views = OffscreenViews(theme, args.colormap, diagram_size=size, plot_size=size)
+        try:
+            caption = (lambda step: ex.caption_text(summary, step)) if args.caption else None
+            n = ex.write_animation(timelapse_frames(config, config.steps, args.every, view, views, args.scale, caption),
+                                   args.out, fps=args.fps or 10.0,
+                                   count=timelapse_frame_count(config.steps, args.every))
+        finally:
+            views.close()
+        print(f"wrote {args.out} ({n} frames, one every {args.every} steps)")
+        return 0
+
+    history_views = OffscreenViews(theme, args.colormap, diagram_size=size if view == "diagram" else (1200, 700),
+                                   plot_size=size if view not in ("diagram", "window") else (800, 500))
+    first = []
+
+    def on_stats(stats):
+        if not first:
+            first.append(stats)
+            history_views.start(stats)
+        else:
+            history_views.add(stats)
+
+    trainer = train(config, on_stats=on_stats)
+    history_views.refresh_plots()
+    steps_done = trainer.step_count
+    need_trace = args.frame is not None or animated
+    trace = trainer.trace() if need_trace else None
+    if trace is not None and args.frame is not None and not 1 <= args.frame <= len(trace):
+        history_views.close()
+        raise ex.ExportError(f"--frame must be from 1 to {len(trace)} (the frames of this backprop pass); "
+                             f"got {args.frame}")
+
+    window = None
+    try:
+        if view == "window":
+            window = _make_window(theme, args.colormap, size, config, preset, history_views, first[0], trace,
+                                  (args.frame or 1) - 1)
+            widget = window
+        else:
+            widget = history_views.widget(view)
+
+        def show(i: int) -> None:
+            if window is not None:
+                window.stepper.set_cursor(i)
+            else:
+                from .core.trace import frame_display
+                history_views.network.show_frame(frame_display(trace, i))
+
+        def frame_caption(i: int) -> str | None:
+            if not args.caption:
+                return None
+            return ex.caption_text(summary, steps_done, i + 1, len(trace), trace.frames[i].label)
+
+        if animated:
+            n = ex.write_animation(trace_frames(len(trace), show, widget, args.scale, frame_caption), args.out,
+                                   fps=args.fps or 1.5, count=len(trace))
+            print(f"wrote {args.out} ({n} frames of the backprop pass after {steps_done} steps)"
+                  f"{_size_note(widget, size)}")
+            return 0
+        if args.frame is not None:
+            show(args.frame - 1)
+            caption = frame_caption(args.frame - 1)
+        else:
+            latest = history_views.history.latest
+            caption = ex.caption_text(summary, latest.step) if args.caption else None
+        ex.export_picture(widget, args.out, view=view, scale=args.scale, caption=caption)
+        print(f"wrote {args.out}{_size_note(widget, size)}")
+        return 0
+    finally:
+        if window is not None:
+            window.close()
+            window.deleteLater()
+        history_views.close()
+
+
+def _size_note(widget, size) -> str:
+    """Say so when a view could not be made as small as asked (the window has a minimum size)."""
+    if (widget.width(), widget.height()) == tuple(size):
+        return ""
+    return f"; drawn at {widget.width()}x{widget.height()}, the smallest this view can be"
+
+
+def _make_window(theme, colormap, size, config, preset, views, first, trace, cursor):
+    from PySide6 import QtCore
+
+    from .gui.animate import offscreen
+    from .gui.main_window import MainWindow
+
+    window = MainWindow(preset=preset)
+    window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    window.themes.set_theme(theme.name)
+    window.themes.set_colormap(colormap)
+    window.show_run(config, views.history, preset_name=preset, first=first, trace=trace, cursor=cursor)
+    offscreen(window, size)
+    return window
