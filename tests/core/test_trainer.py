@@ -217,3 +217,24 @@ def test_finished_after_config_steps():
         n += 1
     assert n == 3
 
+
+
+def test_a_light_step_keeps_the_history_numbers_and_skips_the_rest():
+    from vgviz.core.history import History
+
+    full = Trainer(load_preset("deep-sigmoid").config)
+    light = Trainer(load_preset("deep-sigmoid").config)
+    a = full.step()
+    b = light.step(full=False)
+    assert a.is_full and not b.is_full
+    assert b.loss == a.loss and b.accuracy == a.accuracy
+    np.testing.assert_allclose(b.grad_l2, a.grad_l2, rtol=1e-6)
+    np.testing.assert_allclose(b.grad_mean_abs, a.grad_mean_abs, rtol=1e-6)
+    assert b.grad_norm_total == pytest.approx(a.grad_norm_total, rel=1e-6)
+    assert b.edge_abs is None and b.delta_mean_abs == () and np.isnan(b.delta_l2).all()
+    # the same update was applied: the next full steps agree
+    assert light.step() == full.step()
+    history = History(a.n_layers)
+    history.append(a)
+    history.append(b.__class__(**{**b.__dict__, "step": 1}))
+    assert history.latest is a and list(history.steps) == [0, 1]  # views draw full stats only

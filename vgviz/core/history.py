@@ -34,7 +34,8 @@ class History:
         return self._n
 
     def append(self, stats: StepStats) -> None:
-        self.latest = stats
+        if stats.is_full:
+            self.latest = stats  # what the views draw; light steps only add their scalars
         if stats.test_loss is not None and not (self._test and stats.step <= self._test[-1][0]):
             self._test.append((stats.step, stats.test_loss, stats.test_accuracy))
             if len(self._test) > self.capacity:

@@ -46,12 +46,15 @@ class LayerCapture:
 class GradientProbe:
     def __init__(self, model: nn.Module):
         self.model = model
+        self._params = list(model.parameters())  # walking the module tree each step costs ~0.2 ms
         self._linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
         self._deltas: dict[int, torch.Tensor] = {}
         # The forward signal: the input of every Linear layer but the first (for a stack of
         # layers, the previous layer's activation output) — read from the same hook, for free.
         self._inputs: dict[int, torch.Tensor] = {}
         self._skip_grads: dict[int, torch.Tensor] = {}
+        # False: the hooks do nothing (a light step needs only the parameter gradients)
+        self.enabled = True
         self._handles = [m.register_forward_hook(self._make_forward_hook(i))
                          for i, (_, m) in enumerate(self._linears)]
         # Residual blocks (vgviz.core.models.ResidualBlock) keep their sum u in `last_sum`.
@@ -67,7 +70,7 @@ class GradientProbe:
 
         def block_hook(module, inputs, output):
             u = module.last_sum
-            if isinstance(u, torch.Tensor) and u.requires_grad:
+            if self.enabled and isinstance(u, torch.Tensor) and u.requires_grad:
                 u.register_hook(store)
 
         return block_hook
@@ -80,7 +83,7 @@ class GradientProbe:
             deltas[index] = grad
 
         def forward_hook(module, inputs, output):
-            if isinstance(output, torch.Tensor) and output.requires_grad:
+            if self.enabled and isinstance(output, torch.Tensor) and output.requires_grad:
                 output.register_hook(store)
                 if index:
                     layer_inputs[index] = inputs[0]
@@ -124,6 +127,25 @@ class GradientProbe:
         """dL/dz of the index-th Linear layer from the last backward pass (batch, units)."""
         return self._deltas.get(index)
 
+    def capture_light(self) -> LayerCapture:
+        """Only what the per-step history needs — mean |dL/dW| and ‖dL/dW‖ per layer and the
+        global norm — in three batched calls; no δ, no edges, no forward signal."""
+        weights = [m.weight.grad for _, m in self._linears]
+        if any(w is None for w in weights):
+            raise RuntimeError("GradientProbe.capture_light(): call loss.backward() first")
+        n = len(weights)
+        all_grads = [p.grad for p in self._params if p.grad is not None]
+        with torch.no_grad():
+            norms = torch.stack(_norms(weights, 1) + _norms(weights, 2) + _norms(all_grads, 2)).double().cpu().numpy()
+        counts = np.array([w.numel() for w in weights], dtype=np.float64)
+        missing = np.full(n, np.nan)
+        return LayerCapture(
+            names=tuple(self.linear_names), grad_mean_abs=norms[:n] / counts, grad_l2=norms[n:2 * n],
+            delta_l2=missing, delta_mean_abs=(), edge_abs=None, activation_std=np.zeros(0),
+            skip_grad_mean_abs=np.zeros(0), grad_norm_total=float(np.sqrt(np.sum(norms[2 * n:] ** 2))),
+            grad_zero_fraction=missing.copy(),
+        )
+
     def capture(self, edges: bool = True) -> LayerCapture:
         """Numbers of every Linear layer from the last backward pass.
 
@@ -139,7 +161,7 @@ class GradientProbe:
         if any(d is None for d in deltas):
             raise RuntimeError("GradientProbe.capture(): a Linear layer saw no backward pass")
         n = len(weights)
-        all_grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        all_grads = [p.grad for p in self._params if p.grad is not None]
         skips = [self._skip_grads[i] for i in range(len(self._blocks)) if i in self._skip_grads]
         inputs = [self._inputs[i] for i in range(1, n) if i in self._inputs]
         unit_starts = np.cumsum([d.shape[-1] for d in deltas])[:-1]

@@ -336,7 +336,7 @@ class RecurrentTrainer(Trainer):
             tokens = self.data.tokens_train[example:example + 1]
         return record_recurrent(self.model, x, y, self.loss_fn, tokens=tokens)
 
-    def _forward_backward(self, step: int) -> StepStats:
+    def _forward_backward(self, step: int, full: bool = True) -> StepStats:  # always full
         x, y, _ = self.batch(step)
         self.optimizer.zero_grad(set_to_none=True)
         run = self.model.unroll(x)

@@ -46,6 +46,11 @@ class StepStats:
             yield self.update_ratio
 
     @property
+    def is_full(self) -> bool:
+        """False for a light step (Trainer.step(full=False)): no δ, edges or forward signal."""
+        return len(self.delta_mean_abs) > 0
+
+    @property
     def n_layers(self) -> int:
         return len(self.layer_names)
 

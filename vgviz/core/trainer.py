@@ -82,9 +82,14 @@ class Trainer:
         rng = np.random.default_rng([self.config.seed, step])
         return rng.permutation(n)[: self.config.batch_size]
 
-    def step(self) -> StepStats:
-        """Measure gradients on this step's batch, then apply one update (unless diverged)."""
-        stats = self._forward_backward(self.step_count)
+    def step(self, full: bool = True) -> StepStats:
+        """Measure gradients on this step's batch, then apply one update (unless diverged).
+
+        full=False is a light step for the GUI's worker, which draws at display rate:
+        the stats keep what the per-step history plots (loss, accuracy, per-layer gradient
+        norms, clipping) and leave out δ, |dL/dW| per edge and the forward signal
+        (`stats.is_full` is False)."""
+        stats = self._forward_backward(self.step_count, full)
         if stats.diverged:
             self.diverged = True
         elif self.update_meter is None:
@@ -151,14 +156,19 @@ class Trainer:
             self.model.train(was_training)
         return loss, acc
 
-    def _forward_backward(self, step: int) -> StepStats:
+    def _forward_backward(self, step: int, full: bool = True) -> StepStats:
         idx = torch.from_numpy(self.batch_indices(step))
         x, y = self._x_train[idx], self._y_train[idx]
         self.optimizer.zero_grad(set_to_none=True)
-        logits = self.model(x)
-        loss = self.loss_fn(logits, y)
-        loss.backward()
-        cap = self.probe.capture(edges=self.capture_edges)  # before clipping: the gradient as computed
+        self.probe.enabled = full
+        try:
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y)
+            loss.backward()
+        finally:
+            self.probe.enabled = True
+        # before clipping: the gradient as computed
+        cap = self.probe.capture(edges=self.capture_edges) if full else self.probe.capture_light()
         loss_value = loss.item()
         accuracy = (logits.detach().argmax(1) == y).float().mean().item()
         diverged = not (math.isfinite(loss_value) and np.isfinite(cap.grad_l2).all())

@@ -21,7 +21,11 @@ from ..core.config import RunConfig
 # At 30 Hz draining and thousands of steps/s this is far more than one frame
 # needs; it only bounds memory if the GUI stalls.
 LOG_LIMIT = 20_000
-SURFACE_PERIOD_S = 0.5  # the decision boundary is recomputed at most this often while training
+SURFACE_PERIOD_S = 0.5
+# Full stats (δ, |dL/dW| per edge, the forward signal) are what the diagram draws; they are
+# taken at most this often while training flat out. Every other step is light (loss, accuracy,
+# per-layer norms for the plots), which keeps the probe's cost off most steps.
+FULL_PERIOD_S = 1 / 40  # the decision boundary is recomputed at most this often while training
 
 
 class TrainingWorker(QtCore.QThread):
@@ -44,6 +48,8 @@ class TrainingWorker(QtCore.QThread):
         self._lock = threading.Lock()
         self._pending_steps = 0
         self._trace_request: tuple[int | None] | None = None
+        self._full_time = 0.0
+        self._last_full = True
         self.surface = None  # latest DecisionSurface (2-D data), replaced as a whole: safe to read
         self._surface_time = 0.0
         self._jobs: collections.deque = collections.deque()
@@ -146,6 +152,10 @@ class TrainingWorker(QtCore.QThread):
             while self._jobs:
                 self._run_job(*self._jobs.popleft())
             if not (take_one or self._running.is_set()):
+                if not self._last_full:
+                    # just paused after a light step: draw the weights where training stopped
+                    self._log.append(trainer.measure())
+                    self._last_full = True
                 if self.surface is not None and self.surface.step != trainer.step_count:
                     self._update_surface(force=True)  # just paused: show the final weights' boundary
                 self._wake.wait(0.1)
@@ -154,7 +164,12 @@ class TrainingWorker(QtCore.QThread):
             if trainer.finished or trainer.diverged:
                 self._stop_running()
                 continue
-            stats = trainer.step()
+            now = time.monotonic()
+            full = take_one or now - self._full_time >= FULL_PERIOD_S or trainer.step_count + 1 >= trainer.config.steps
+            if full:
+                self._full_time = now
+            stats = trainer.step(full=full)
+            self._last_full = stats.is_full
             self._log.append(stats)
             # while paused (single steps) every new state is shown; while training, at most 2 Hz
             self._update_surface(force=not self._running.is_set())
