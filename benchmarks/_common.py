@@ -48,14 +48,18 @@ _qt_handler = None
 
 
 def isolate_settings() -> str:
-    """Point QSettings at a throw-away folder so a benchmark never reads or writes
-    the user's vgviz settings (the same as tests/gui/conftest.py). Returns the folder."""
+    """Point QSettings (IniFormat and NativeFormat, user scope) at a throw-away folder
+    so a benchmark never reads or writes the user's vgviz settings (the same as
+    tests/gui/conftest.py). Returns the folder."""
     from PySide6.QtCore import QSettings
 
     folder = tempfile.mkdtemp(prefix="vgviz-bench-settings-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, folder)
+    # The app's QSettings("vgviz", "vgviz") uses the native format whatever the default is;
+    # on Linux that is an INI file under ~/.config, which setPath redirects as well.
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, folder)
     return folder
 
 

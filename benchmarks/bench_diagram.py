@@ -1,6 +1,6 @@
 """NetworkView frame time, offscreen, against the 16.7 ms (60 Hz) frame budget.
 
-    .venv/bin/python benchmarks/bench_diagram.py [--frames 30]
+    .venv/bin/python benchmarks/bench_diagram.py [--frames 30] [--width 1280 --height 720] [--theme dark]
 
 For each network size (depth x width: 6x8, 20x64, 50x128; relu/he like the
 deep-relu-he preset, batch 128) a Trainer runs a few steps to get real
@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=30, help="timed frames per size")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=720)
+    ap.add_argument("--theme", default="dark", help="vgviz.gui.theme name: dark (default) or lecture")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     print("bench_diagram: NetworkView frame time (offscreen)")
     print(machine_line())
-    print(f"widget {args.width}x{args.height}, {args.frames} frames per size, interleaved; "
+    print(f"widget {args.width}x{args.height}, {args.theme} theme, {args.frames} frames per size, interleaved; "
           "real StepStats (relu/he, batch 128) after 20 training steps")
 
     stats = {s: real_stats(*s, n=8, warm=20) for s in SIZES}
@@ -76,6 +77,9 @@ def main(argv=None) -> int:
     first = {}
     for s in SIZES:
         v = NetworkView()
+        if args.theme != "dark":
+            from vgviz.gui import theme as themes
+            themes.apply_theme(themes.get_theme(args.theme), network=v)   # colours, fonts, edge weight
         v.resize(args.width, args.height)
         v.show()
         views[s] = v

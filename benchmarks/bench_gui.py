@@ -4,9 +4,10 @@ throughput with the window live vs headless, and the diagram's redraw rate.
     .venv/bin/python benchmarks/bench_gui.py [--live 10] [--headless 5] [--cycles 2]
 
 Set-up: vgviz.gui.main_window.MainWindow on the offscreen platform at
-1280x800, settings in a temporary folder, the deep-relu-he preset changed to
-depth 20, width 64, batch 128 (benchmarks/_common.py BENCH_CONFIG), loaded
-with window.open_config(<temp TOML>) exactly as File > Open config does.
+1280x800, settings in a temporary folder (theme: --theme, default dark),
+the deep-relu-he preset changed to depth 20, width 64, batch 128
+(benchmarks/_common.py BENCH_CONFIG), loaded with window.open_config(<temp
+TOML>) exactly as File > Open config does.
 torch.set_num_threads(1) in this process (the worker sets the same).
 
 Phases, interleaved: headless, live, headless, live, ..., headless.
@@ -131,6 +132,7 @@ def main(argv=None) -> int:
     ap.add_argument("--live", type=float, default=10.0, help="seconds per live phase")
     ap.add_argument("--headless", type=float, default=5.0, help="seconds per headless phase")
     ap.add_argument("--cycles", type=int, default=2, help="live phases (each between two headless ones)")
+    ap.add_argument("--theme", default="dark", help="the window's theme (vgviz.gui.theme: dark, lecture)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -140,10 +142,11 @@ def main(argv=None) -> int:
     from vgviz.gui.main_window import MainWindow
 
     app = make_app(["bench_gui"])
+    QtCore.QSettings("vgviz", "vgviz").setValue("theme", args.theme)   # in the temporary settings
     config = RunConfig(**BENCH_CONFIG)
     print("bench_gui: live window vs headless training")
     print(machine_line())
-    print(f"window 1280x800 offscreen; run {config.summary()}; settings in {settings_dir}")
+    print(f"window 1280x800 offscreen, {args.theme} theme; run {config.summary()}; settings in {settings_dir}")
     print(f"phases: headless {args.headless:g} s / live {args.live:g} s, {args.cycles} live phases, interleaved")
 
     window = MainWindow()

@@ -6,9 +6,10 @@ Each launch is a fresh interpreter (the venv's python) started by this script
 with QT_QPA_PLATFORM=offscreen. The launch under test runs the real main.py
 (runpy, as `python main.py`: vgviz.cli -> vgviz.gui.app.run_app -> MainWindow)
 through a small driver that only
-  * points QSettings at a temporary folder (IniFormat, as tests/gui/conftest.py
-    does), so the user's settings are neither read nor written, and the window
-    opens on the default preset as on a first launch;
+  * points QSettings at a temporary folder (IniFormat and NativeFormat, as
+    tests/gui/conftest.py does), so the user's settings are neither read nor
+    written, and the window opens on the default preset and theme as on a
+    first launch;
   * wraps vgviz.gui.app.make_app to install an event filter that notes the
     first QEvent.Paint reaching the QMainWindow, and the moment the event loop
     is next idle (the first frame done), then exits the process at once.
@@ -50,7 +51,8 @@ from PySide6 import QtCore, QtWidgets
 
 _ini = QtCore.QSettings.Format.IniFormat
 QtCore.QSettings.setDefaultFormat(_ini)
-QtCore.QSettings.setPath(_ini, QtCore.QSettings.Scope.UserScope, os.environ["VGVIZ_BENCH_SETTINGS"])
+for _fmt in (_ini, QtCore.QSettings.Format.NativeFormat):   # the app's QSettings("vgviz", "vgviz") is native
+    QtCore.QSettings.setPath(_fmt, QtCore.QSettings.Scope.UserScope, os.environ["VGVIZ_BENCH_SETTINGS"])
 T_QT = _clock()
 
 import vgviz.gui.app as _app_mod
