@@ -13,7 +13,9 @@ torch.set_num_threads(1) in this process (the worker sets the same).
 Phases, interleaved: headless, live, headless, live, ..., headless.
 
   headless  the window's run is paused; a separate Trainer of the same config
-            steps in the main thread (no Qt event processing) for --headless s
+            steps in the main thread (no Qt event processing) for --headless s,
+            choosing full or light steps the way the worker does (full stats
+            at most every FULL_PERIOD_S, where vgviz has light steps)
   live      window.start(): the worker thread trains flat out while the main
             window runs its normal event loop (diagram at its 30 Hz display
             tick, plots every 3rd tick, status bar) for --live s
@@ -32,6 +34,7 @@ per view.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import tempfile
@@ -116,11 +119,30 @@ def wait_until(app, predicate, timeout: float) -> bool:
     return False
 
 
+def worker_full_period() -> float | None:
+    """The worker's period between full-stats steps (light steps in between), or None
+    when this version of vgviz has no light steps (then every step is full)."""
+    from vgviz.gui import worker
+
+    period = getattr(worker, "FULL_PERIOD_S", None)
+    return period if period is not None and "full" in inspect.signature(Trainer.step).parameters else None
+
+
 def headless_rate(trainer: Trainer, seconds: float) -> float:
+    """Steps/s of the same work the worker does, without the window: full stats at most
+    every FULL_PERIOD_S and light steps in between, as TrainingWorker._loop decides."""
+    period = worker_full_period()
     n, t0 = 0, time.perf_counter()
-    end = t0 + seconds
+    end, last_full = t0 + seconds, -1e9
     while True:
-        trainer.step()
+        if period is None:
+            trainer.step()
+        else:
+            now = time.perf_counter()
+            full = now - last_full >= period
+            if full:
+                last_full = now
+            trainer.step(full=full)
         n += 1
         if n % 10 == 0 and time.perf_counter() >= end:
             break
@@ -147,7 +169,10 @@ def main(argv=None) -> int:
     print("bench_gui: live window vs headless training")
     print(machine_line())
     print(f"window 1280x800 offscreen, {args.theme} theme; run {config.summary()}; settings in {settings_dir}")
-    print(f"phases: headless {args.headless:g} s / live {args.live:g} s, {args.cycles} live phases, interleaved")
+    period = worker_full_period()
+    print(f"phases: headless {args.headless:g} s / live {args.live:g} s, {args.cycles} live phases, interleaved; "
+          + ("every step full" if period is None else
+             f"both sides: full stats at most every {period * 1e3:.0f} ms, light steps in between"))
 
     window = MainWindow()
     window.resize(1280, 800)
