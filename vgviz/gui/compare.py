@@ -204,7 +204,7 @@ class CompareWindow(QtWidgets.QWidget):
             side.verdict.setText("<span style='color:#9aa0ab'>starting …</span>")
             for curve in self.curves[side.name]:
                 curve.setData([], [])
-            worker = TrainingWorker(side.config)
+            worker = TrainingWorker(side.config, full_period_s=0.0)  # lockstep compares whole steps
             worker.failed.connect(lambda msg, s=side: self._on_failed(s, msg))
             side.worker = worker
             worker.start()

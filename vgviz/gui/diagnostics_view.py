@@ -507,7 +507,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         depth = diag.shallower_depth(self.config.depth)
         steps = max(int(self.history.latest.step) + 1, 200)
         config = self.config.replace(depth=depth, steps=steps)
-        worker = TrainingWorker(config)
+        worker = TrainingWorker(config, full_period_s=0.0)
         self._counterpart = (worker, None, f"depth {depth}", steps)
         worker.start()
         worker.start_training()

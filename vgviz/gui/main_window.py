@@ -20,8 +20,10 @@ from .theme import ThemeController
 from .timestep_plot import RecurrentPanel
 from .worker import TrainingWorker
 
-DISPLAY_HZ = 30
-PLOT_EVERY_N_TICKS = 3  # plots at ~10 Hz: their cost grows with history length
+# Every paint holds the GIL, so drawing is training time lost (benchmarks/README.md): the
+# diagram is redrawn at 25 Hz and the trend plots, whose cost grows with the history, at 2.5 Hz.
+DISPLAY_HZ = 25
+PLOT_EVERY_N_TICKS = 10
 STOP_TIMEOUT_MS = 1000
 
 

@@ -110,7 +110,7 @@ class TrainingPlots(QtWidgets.QWidget):
             layout.addWidget(p)
         self._names: list[str] = []
         self._colors: list[QtGui.QColor] = []
-        self._curve_width = 1.5
+        self._curve_width = 1.0  # one curve per layer: 1 px pens paint ~3x faster than 1.5 px
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() == QtCore.QEvent.Type.Resize:

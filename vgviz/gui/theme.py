@@ -96,7 +96,7 @@ DARK = Theme(
     diagram=DiagramStyle(),
     plot_background="#1e1e22", plot_foreground="#d7d7dc",
     raw_loss=(200, 200, 210, 70), smooth_loss="#e0e0e0", test_loss="#ff9f43",
-    curve_width=1.5, grid_alpha=0.2, key_text="#9aa0ab", layer_lightness=0.64,
+    curve_width=1.0, grid_alpha=0.2, key_text="#9aa0ab", layer_lightness=0.64,
 )
 
 LECTURE = Theme(

@@ -37,8 +37,10 @@ class TrainingWorker(QtCore.QThread):
     trace_ready = QtCore.Signal(object)  # BackpropTrace recorded at the current weights
     trace_failed = QtCore.Signal(str)
 
-    def __init__(self, config: RunConfig, parent: QtCore.QObject | None = None):
+    def __init__(self, config: RunConfig, parent: QtCore.QObject | None = None,
+                 full_period_s: float = FULL_PERIOD_S):
         super().__init__(parent)
+        self.full_period_s = full_period_s  # 0: full stats on every step
         self.config = config
         self.trainer = None
         self._log: collections.deque = collections.deque(maxlen=LOG_LIMIT)
@@ -165,7 +167,8 @@ class TrainingWorker(QtCore.QThread):
                 self._stop_running()
                 continue
             now = time.monotonic()
-            full = take_one or now - self._full_time >= FULL_PERIOD_S or trainer.step_count + 1 >= trainer.config.steps
+            full = (take_one or now - self._full_time >= self.full_period_s
+                    or trainer.step_count + 1 >= trainer.config.steps)
             if full:
                 self._full_time = now
             stats = trainer.step(full=full)
