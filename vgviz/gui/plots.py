@@ -12,7 +12,8 @@ from ..core.stats import StepStats
 
 pg.setConfigOptions(background=(30, 30, 34), foreground=(215, 215, 220), antialias=False)
 
-TINY = 1e-30  # log axes cannot show 0; an exactly-zero gradient is drawn at the floor
+TINY = 1e-30
+SMOOTH_POINTS = 600  # log axes cannot show 0; an exactly-zero gradient is drawn at the floor
 
 
 class Log10Axis(pg.AxisItem):
@@ -235,14 +236,17 @@ class TrainingPlots(QtWidgets.QWidget):
         if len(steps) == 0:
             return
         window = len(steps) // 100
+        # the smoothed curves average ~1/100 of the run per point: ~SMOOTH_POINTS points show all
+        # of it, and drawing fewer points is painting time the trainer gets back (the GIL)
+        every = max(1, len(steps) // SMOOTH_POINTS)
         loss = _finite(history.loss)
         self._raw_curve.setData(steps, loss)
-        self._train_curve.setData(steps, smooth(loss, window))
+        self._train_curve.setData(steps[::every], smooth(loss, window)[::every])
         test = history.test
         self._test_curve.setData(test[:, 0], _finite(test[:, 1]))
         log_norms = np.log10(np.maximum(_finite(history.grad_l2), TINY))
         for i, curve in enumerate(self._norm_curves):
-            curve.setData(steps, smooth(log_norms[:, i], window))
+            curve.setData(steps[::every], smooth(log_norms[:, i], window)[::every])
         clipped = history.clipped
         if clipped.any():
             log_total = np.log10(np.maximum(_finite(history.grad_norm_total), TINY))
