@@ -54,9 +54,10 @@ from torch import nn
 
 from .config import RECURRENT_MODELS, SEQUENCE_TASKS, RunConfig
 from .data import N_SAMPLES, TEST_FRACTION, Dataset
+from .models import DTYPES
 from .recurrent_frames import SYMBOLS
 from .stats import StepStats
-from .trainer import Trainer, make_loss
+from .trainer import Trainer
 
 
 N_SYMBOLS = len(SYMBOLS)
@@ -67,7 +68,6 @@ _TRAIN, _TEST, _EXAMPLES = 0, 1, 2   # independent random streams per purpose, a
 CELL_FUNCTIONS = {"rnn": torch.rnn_tanh_cell, "lstm": torch.lstm_cell, "gru": torch.gru_cell}
 MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}   # row blocks of weight_ih / weight_hh: (i f g o), (r z n)
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
 
 # -- the task -------------------------------------------------------------------
@@ -300,20 +300,7 @@ class RecurrentTrainer(Trainer):
         self._matrices = self.model.weight_matrices()
         self.layer_names = tuple(name for name, _ in self._matrices)
         self.skip_connections = ()
-        self.dtype = DTYPES[config.dtype]
-        self.loss_fn = make_loss(config.loss, self.data.n_classes)
-        params = list(self.model.parameters())
-        if config.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(params, lr=config.lr)
-        else:
-            self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
-        self._params = params
-        self._x_train = torch.from_numpy(self.data.x_train).to(self.dtype)
-        self._y_train = torch.from_numpy(self.data.y_train)
-        self._x_test = torch.from_numpy(self.data.x_test).to(self.dtype)
-        self._y_test = torch.from_numpy(self.data.y_test)
-        self.step_count = 0
-        self.diverged = False
+        self._setup_training()
         # ‖ΔW‖/‖W‖ is measured per nn.Linear; the recurrent weights live in nn.RNN/LSTM/GRU
         self.update_meter = None
         self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}

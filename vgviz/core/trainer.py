@@ -53,22 +53,26 @@ class Trainer:
         self.probe = GradientProbe(self.model)
         self.layer_names = tuple(layer_labels(len(self.probe.linear_names)))
         self.skip_connections = tuple(self.model.skip_connections()) if hasattr(self.model, "skip_connections") else ()
+        self._setup_training()
+        self.update_meter = UpdateMeter(self.model, self.optimizer)  # ‖ΔW‖/‖W‖ per layer of every update
+        self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _setup_training(self) -> None:
+        """Loss, optimizer, data tensors and counters: shared by every trainer kind."""
+        config = self.config
         self.dtype = DTYPES[config.dtype]
         self.loss_fn = make_loss(config.loss, self.data.n_classes)
-        params = list(self.model.parameters())
+        self._params = list(self.model.parameters())
         if config.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(params, lr=config.lr)
+            self.optimizer = torch.optim.Adam(self._params, lr=config.lr)
         else:
-            self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
-        self._params = params
+            self.optimizer = torch.optim.SGD(self._params, lr=config.lr, momentum=config.momentum)
         self._x_train = torch.from_numpy(self.data.x_train).to(self.dtype)
         self._y_train = torch.from_numpy(self.data.y_train)
         self._x_test = torch.from_numpy(self.data.x_test).to(self.dtype)
         self._y_test = torch.from_numpy(self.data.y_test)
         self.step_count = 0
         self.diverged = False
-        self.update_meter = UpdateMeter(self.model, self.optimizer)  # ‖ΔW‖/‖W‖ per layer of every update
-        self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     @property
     def finished(self) -> bool:

@@ -556,8 +556,6 @@ def _to_palette(rgb):
 
 
 def _write_gif(frames, path, fps, progress, hold_last) -> int:
-    from PIL import Image
-
     images, pixels = [], 0
     for i, frame in enumerate(frames):
         rgb = _pil_image(frame)

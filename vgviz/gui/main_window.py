@@ -13,7 +13,7 @@ from .control_panel import ControlPanel, validate_fields
 from .decision_view import DecisionView
 from .diagnostics_view import DiagnosticsPanel
 from .export_controller import ExportController
-from .network_view import NetworkView, layer_colors
+from .network_view import NetworkView
 from .plots import TrainingPlots
 from .stepper import StepperPanel
 from .theme import ThemeController
