@@ -700,6 +700,13 @@ def _gradient_finding(history: History, names: list[str]) -> Finding:
             ratio = float(np.median(r))
             numbers["ratio_first_to_last_hidden"] = ratio
             numbers["fold_less"] = (1 / ratio) if ratio > 0 else None
+    timestep = getattr(latest, "timestep_grad", None)
+    if timestep is not None and len(timestep) >= 2 and np.isfinite(timestep).all() and not non_finite:
+        # a recurrent net: the depth that matters is time — compare ‖∂L/∂h_1‖ with ‖∂L/∂h_T‖
+        first, last = float(timestep[0]), float(timestep[-1])
+        ratio = first / last if last > 0 else (math.inf if first > 0 else 0.0)
+        numbers.update({"compared": ["h_1", f"h_{len(timestep)}"], "ratio_first_to_last_timestep": ratio,
+                        "ratio_first_to_last_hidden": ratio, "fold_less": (1 / ratio) if ratio > 0 else None})
     typical = numbers["median_grad_mean_abs"]
     orders = [o for o in numbers["order_of_magnitude"] if o is not None]
     span = f"; orders of magnitude 1e{min(orders)} … 1e{max(orders)}" if orders else ""
@@ -716,14 +723,15 @@ def _gradient_finding(history: History, names: list[str]) -> Finding:
                f"median layer mean |dL/dW| {typical:.3g} ≥ {EXPLODING_GRAD:g}")
         return Finding("gradient_magnitude", "Gradient magnitude by layer", "bad", "exploding",
                        why + span, numbers, thresholds)
+    lo_name, hi_name = numbers["compared"]
     if ratio <= VANISHING_RATIO:
-        why = (f"{names[0]} gets no gradient at all" if ratio == 0 else
-               f"{names[0]} gets {_fold(1 / ratio)} less gradient than {names[ref]} "
+        why = (f"{lo_name} gets no gradient at all" if ratio == 0 else
+               f"{lo_name} gets {_fold(1 / ratio)} less gradient than {hi_name} "
                f"(ratio {ratio:.2g} ≤ {VANISHING_RATIO:g})")
         return Finding("gradient_magnitude", "Gradient magnitude by layer", "bad", "vanishing",
                        why + span, numbers, thresholds)
     return Finding("gradient_magnitude", "Gradient magnitude by layer", "ok", "healthy",
-                   f"ratio {names[0]}/{names[ref]} = {ratio:.3g}, within {VANISHING_RATIO:g} … {EXPLODING_RATIO:g}"
+                   f"ratio {lo_name}/{hi_name} = {ratio:.3g}, within {VANISHING_RATIO:g} … {EXPLODING_RATIO:g}"
                    + span, numbers, thresholds)
 
 
