@@ -426,6 +426,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._rate_samples.append((now, steps_done))
         while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > 2.0:
             self._rate_samples.pop(0)
+        w.surface_wanted = self.decision.isVisible()
         self.decision.show_surface(w.surface)
         if not new:
             self._update_rate(now, steps_done)

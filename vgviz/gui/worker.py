@@ -53,6 +53,7 @@ class TrainingWorker(QtCore.QThread):
         self._full_time = 0.0
         self._last_full = True
         self.surface = None  # latest DecisionSurface (2-D data), replaced as a whole: safe to read
+        self.surface_wanted = True  # False while nobody shows it: its forward pass is training time
         self._surface_time = 0.0
         self._jobs: collections.deque = collections.deque()
         self._jobs_closed = False
@@ -184,6 +185,8 @@ class TrainingWorker(QtCore.QThread):
                 self.run_finished.emit(trainer.step_count)
 
     def _update_surface(self, force: bool = False) -> None:
+        if not self.surface_wanted and self.surface is not None:
+            return
         now = time.monotonic()
         if force or now - self._surface_time >= SURFACE_PERIOD_S:
             self._surface_time = now
