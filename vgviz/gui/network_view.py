@@ -32,6 +32,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from vgviz.core import topology as topo
 from vgviz.core.stats import StepStats
 from vgviz.core.frames import FrameDisplay
+from vgviz.gui.hover import HoverTooltip
 
 N_BUCKETS = 64
 BACKGROUND = QtGui.QColor("#14161b")
@@ -91,7 +92,7 @@ class DiagramStyle:
     antialias_max_edges: int = ANTIALIAS_MAX_EDGES
 
 
-class NetworkView(QtWidgets.QWidget):
+class NetworkView(HoverTooltip, QtWidgets.QWidget):
     """The gradient-coloured network diagram. Views only read: ``show_stats``."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, *,
@@ -922,32 +923,6 @@ class NetworkView(QtWidgets.QWidget):
             return text
         return ""
 
-    def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
-        pos = event.position()
-        hit = self._hit(pos)
-        text = self._hit_text(hit)
-        if hit != self._hover:
-            self._hover = hit
-            self.update()
-        if text != self._hover_text:
-            self._hover_text = text
-            if text:
-                QtWidgets.QToolTip.showText(event.globalPosition().toPoint(), text, self)
-            else:
-                QtWidgets.QToolTip.hideText()
-        super().mouseMoveEvent(event)
-
-    def leaveEvent(self, event: QtCore.QEvent) -> None:
-        if self._hover is not None:
-            self._hover = None
-            self.update()
-        self._hover_text = ""
-        QtWidgets.QToolTip.hideText()
-        super().leaveEvent(event)
-
-    def hover_text(self) -> str:
-        """The tooltip text of the last mouse position ('' if nothing was under it)."""
-        return self._hover_text
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(900, 520)

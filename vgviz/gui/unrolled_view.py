@@ -26,6 +26,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from vgviz.core import timeline
 from vgviz.core.recurrent_frames import TimeDisplay
 from vgviz.core.stats import StepStats
+from vgviz.gui.hover import HoverTooltip
 
 N_BUCKETS = 64
 BACKGROUND = QtGui.QColor("#14161b")
@@ -48,7 +49,7 @@ def _fmt(v: float) -> str:
     return f"{v:.3e}"
 
 
-class UnrolledView(QtWidgets.QWidget):
+class UnrolledView(HoverTooltip, QtWidgets.QWidget):
     """Views only read: ``show_stats(stats)`` (live) or ``show_frame(display, tokens)`` (stepping)."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, colormap: str = "viridis"):
@@ -154,9 +155,6 @@ class UnrolledView(QtWidgets.QWidget):
 
     def tooltip_at(self, pos: QtCore.QPointF | QtCore.QPoint) -> str:
         return self._hit_text(self._hit(QtCore.QPointF(pos)))
-
-    def hover_text(self) -> str:
-        return self._hover_text
 
     # -- state ---------------------------------------------------------------------
     def _clear(self) -> None:
@@ -597,28 +595,6 @@ class UnrolledView(QtWidgets.QWidget):
             a, b = int(self._bins.starts[c]), int(self._bins.ends[c])
             text += f" · column t = {a}…{b}: geometric mean {_fmt(float(self._bins.values[c]))}"
         return text
-
-    def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
-        hit = self._hit(event.position())
-        text = self._hit_text(hit)
-        if hit != self._hover:
-            self._hover = hit
-            self.update()
-        if text != self._hover_text:
-            self._hover_text = text
-            if text:
-                QtWidgets.QToolTip.showText(event.globalPosition().toPoint(), text, self)
-            else:
-                QtWidgets.QToolTip.hideText()
-        super().mouseMoveEvent(event)
-
-    def leaveEvent(self, event: QtCore.QEvent) -> None:
-        if self._hover is not None:
-            self._hover = None
-            self.update()
-        self._hover_text = ""
-        QtWidgets.QToolTip.hideText()
-        super().leaveEvent(event)
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(900, 300)
