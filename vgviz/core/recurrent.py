@@ -44,7 +44,6 @@ h_t = (1 − z)·n + z·h_(t−1)).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -332,13 +331,8 @@ class RecurrentTrainer(Trainer):
         loss = self.loss_fn(logits, y)
         loss.backward()
         numbers = _capture(self.model, self._matrices, run, logits.grad)
-        loss_value = loss.item()
-        accuracy = (logits.detach().argmax(1) == y).float().mean().item()
-        diverged = not (math.isfinite(loss_value) and np.isfinite(numbers["grad_l2"]).all())
-        clipped = False if diverged else self._clip(numbers["total"])
-        test_loss = test_acc = None
-        if step % self.config.eval_every == 0 and not diverged:
-            test_loss, test_acc = self.evaluate()
+        loss_value, accuracy, diverged, clipped, test_loss, test_acc = self._outcome(
+            step, loss, logits, y, numbers["grad_l2"], numbers["total"])
         return StepStats(
             step=step, loss=loss_value, accuracy=accuracy, diverged=diverged,
             layer_names=self.layer_names,

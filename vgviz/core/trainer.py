@@ -173,13 +173,8 @@ class Trainer:
             self.probe.enabled = True
         # before clipping: the gradient as computed
         cap = self.probe.capture(edges=self.capture_edges) if full else self.probe.capture_light()
-        loss_value = loss.item()
-        accuracy = (logits.detach().argmax(1) == y).float().mean().item()
-        diverged = not (math.isfinite(loss_value) and np.isfinite(cap.grad_l2).all())
-        clipped = False if diverged else self._clip(cap.grad_norm_total)
-        test_loss = test_acc = None
-        if step % self.config.eval_every == 0 and not diverged:
-            test_loss, test_acc = self.evaluate()
+        loss_value, accuracy, diverged, clipped, test_loss, test_acc = self._outcome(
+            step, loss, logits, y, cap.grad_l2, cap.grad_norm_total)
         return StepStats(
             step=step, loss=loss_value, accuracy=accuracy, diverged=diverged,
             layer_names=self.layer_names,
@@ -190,6 +185,19 @@ class Trainer:
             skip_connections=self.skip_connections, grad_norm_total=cap.grad_norm_total, clipped=clipped,
             grad_zero_fraction=cap.grad_zero_fraction,
         )
+
+    def _outcome(self, step: int, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor,
+                 grad_l2: np.ndarray, total_norm: float):
+        """After backward: loss and accuracy, divergence, clipping, and (every eval_every
+        steps) the test set — shared by every trainer kind."""
+        loss_value = loss.item()
+        accuracy = (logits.detach().argmax(1) == y).float().mean().item()
+        diverged = not (math.isfinite(loss_value) and np.isfinite(grad_l2).all())
+        clipped = False if diverged else self._clip(total_norm)
+        test_loss = test_acc = None
+        if step % self.config.eval_every == 0 and not diverged:
+            test_loss, test_acc = self.evaluate()
+        return loss_value, accuracy, diverged, clipped, test_loss, test_acc
 
     def _clip(self, total_norm: float) -> bool:
         """Apply clip_value then clip_norm; True if either changed a gradient."""
