@@ -30,6 +30,16 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def add_run_arguments(parser: argparse.ArgumentParser, steps_help: str) -> None:
+    """--preset, --config, --set, --steps, --seed: how every headless command picks its run."""
+    parser.add_argument("--preset", help=f"start from this preset (default {DEFAULT_PRESET})")
+    parser.add_argument("--config", metavar="FILE", help="TOML or JSON config file; applied after --preset")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                        type=_key_value, help="set one config field; may be repeated")
+    parser.add_argument("--steps", type=int, help=steps_help)
+    parser.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fields = ", ".join(f"{k} ({v})" for k, v in FIELD_HELP.items())
     parser = _Parser(prog="vgviz", description="See, measure and fix the vanishing gradient problem.")
@@ -42,18 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="train headless and print per-layer gradient statistics as JSON",
                             description=f"Config fields: {fields}.")
-    report.add_argument("--preset", help=f"start from this preset (default {DEFAULT_PRESET})")
-    report.add_argument("--config", metavar="FILE", help="TOML or JSON config file; applied after --preset")
-    report.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
-                        type=_key_value, help="set one config field; may be repeated")
-    report.add_argument("--steps", type=int, help="training steps (same as --set steps=N)")
-    report.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
+    add_run_arguments(report, "training steps (same as --set steps=N)")
     report.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
     report.add_argument("--shallower", type=int, metavar="DEPTH",
                         help="also train the config with DEPTH hidden layers: the diagnostics compare training "
                              "performance with it")
 
-    add_render_parser(sub, _key_value)
+    add_render_parser(sub, add_run_arguments)
     return parser
 
 

@@ -59,21 +59,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_render_parser(sub, key_value) -> argparse.ArgumentParser:
-    """The `render` subcommand on the CLI's subparsers (``key_value`` parses --set)."""
-    from .core.presets import DEFAULT_PRESET
-
+def add_render_parser(sub, add_run_arguments) -> argparse.ArgumentParser:
+    """The `render` subcommand on the CLI's subparsers (``add_run_arguments`` adds the CLI's
+    shared --preset/--config/--set/--steps/--seed)."""
     p = sub.add_parser(
         "render", help="train headless and write a picture of a view (PNG, SVG, GIF, MP4)",
         description="Train N steps without a display and write a picture of one view. "
                     ".png/.svg: one picture; .gif/.mp4/DIR/: every frame of the backprop pass recorded after "
                     "the N steps, or with --every K a time-lapse of the training.")
-    p.add_argument("--preset", help=f"start from this preset (default {DEFAULT_PRESET})")
-    p.add_argument("--config", metavar="FILE", help="TOML or JSON config file; applied after --preset")
-    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[], type=key_value,
-                   help="set one config field; may be repeated")
-    p.add_argument("--steps", type=int, help="training steps before the picture (default: the config's steps)")
-    p.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
+    add_run_arguments(p, "training steps before the picture (default: the config's steps)")
     p.add_argument("--view", required=True, choices=VIEWS, help="what to draw")
     p.add_argument("--frame", type=int, metavar="K",
                    help="draw frame K (1 = first, as the stepper numbers them) of the backprop pass recorded "
