@@ -289,6 +289,21 @@ def _scaled_preview(image: QtGui.QImage) -> QtGui.QPixmap:
     return pix
 
 
+def _add_error_and_buttons(form: QtWidgets.QFormLayout, save, cancel) -> QtWidgets.QLabel:
+    """A dialog's last rows: a red error line (hidden until needed) and Save / Cancel."""
+    error = QtWidgets.QLabel()
+    error.setWordWrap(True)
+    error.setStyleSheet("color: #d0342c; font-weight: bold;")
+    error.hide()
+    form.addRow(error)
+    buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Save
+                                         | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+    buttons.accepted.connect(save)
+    buttons.rejected.connect(cancel)
+    form.addRow(buttons)
+    return error
+
+
 class _PathRow(QtWidgets.QWidget):
     """A file (or folder) path with a Browse… button."""
 
@@ -341,16 +356,7 @@ class ExportDialog(QtWidgets.QDialog):
         form.addRow("", self.caption_box)
         self.path_row = _PathRow(self._browse)
         form.addRow("File", self.path_row)
-        self.error_label = QtWidgets.QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #d0342c; font-weight: bold;")
-        self.error_label.hide()
-        form.addRow(self.error_label)
-        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Save
-                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        self.error_label = _add_error_and_buttons(form, self.save, self.reject)
         self._auto_path = ""
         self.view_box.currentIndexChanged.connect(self._on_changed)
         self.format_box.currentIndexChanged.connect(self._on_changed)
@@ -489,16 +495,7 @@ class AnimationDialog(QtWidgets.QDialog):
         form.addRow("", self.summary_label)
         self.path_row = _PathRow(self._browse)
         form.addRow("Save as", self.path_row)
-        self.error_label = QtWidgets.QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #d0342c; font-weight: bold;")
-        self.error_label.hide()
-        form.addRow(self.error_label)
-        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Save
-                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        self.error_label = _add_error_and_buttons(form, self.save, self.reject)
         self._auto_path = ""
         self._kind = None
         for sig in (self.pass_radio.toggled, self.steps_spin.valueChanged, self.every_spin.valueChanged,
