@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .config import ConfigError, RunConfig
+from .flat import FlatParameters
 from .history import History
 from .models import layer_labels, linear_layers
 
@@ -81,10 +82,19 @@ class UpdateMeter:
     numpy (PERF-NOTES).
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None):
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                 flat: "FlatParameters | None" = None):
         self.weights = [m.weight for _, m in linear_layers(model)]
         self.optimizer = optimizer
         self._before: list[torch.Tensor] | None = None
+        # With the parameters in one flat buffer (vgviz.core.flat) the norms are numpy
+        # reduceat over zero-copy views instead of torch._foreach_norm (~0.1 ms a call).
+        self.flat = None
+        if flat is not None:
+            index = {id(p): i for i, p in enumerate(flat.params)}
+            if all(id(w) in index for w in self.weights):
+                self.flat = flat
+                self._weight_index = np.array([index[id(w)] for w in self.weights], dtype=np.int64)
 
     def _plain_sgd_lr(self) -> float | None:
         opt = self.optimizer
@@ -100,6 +110,12 @@ class UpdateMeter:
         if self._plain_sgd_lr() is not None:
             return
         with torch.no_grad():
+            if self.flat is not None:
+                if self._before is None:
+                    self._before = [self.flat.data.clone()]
+                else:
+                    self._before[0].copy_(self.flat.data)
+                return
             if self._before is None:
                 self._before = [torch.empty_like(w, requires_grad=False) for w in self.weights]
             if hasattr(torch, "_foreach_copy_"):
@@ -108,22 +124,45 @@ class UpdateMeter:
                 for b, w in zip(self._before, self.weights):
                     b.copy_(w)
 
-    def ratios(self) -> np.ndarray:
-        """(L,) ‖ΔW‖ / ‖W‖ per Linear layer for the step since snapshot() (‖W‖ after the step)."""
+    def ratios(self, sums: np.ndarray | None = None) -> np.ndarray:
+        """(L,) ‖ΔW‖ / ‖W‖ per Linear layer for the step since snapshot() (‖W‖ after the step).
+
+        sums: FlatParameters.step_sums() of the gradient this step applied, taken before
+        the step. Plain SGD then needs no further pass: W' = W − lr·g, so ‖ΔW‖ = lr·‖g‖ and
+        ‖W'‖² = Σw² − 2·lr·Σw·g + lr²·Σg²."""
+        lr = self._plain_sgd_lr()
+        if sums is not None and self.flat is not None and lr is not None:
+            rows, flat = self._weight_index, self.flat
+            g2 = sums[flat.SQUARE, rows]
+            delta = lr * np.sqrt(g2)
+            size = np.sqrt(np.maximum(sums[flat.WEIGHT_SQUARE, rows] - 2 * lr * sums[flat.WEIGHT_DOT, rows]
+                                      + lr * lr * g2, 0.0))
+        elif self.flat is not None and self.flat.grads_attached():
+            delta, size = self._flat_norms()
+        else:
+            delta, size = self._tensor_norms()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(size > 0, delta / size, np.where(delta > 0, np.inf, 0.0))
+
+    def _flat_norms(self) -> tuple[np.ndarray, np.ndarray]:
+        flat, rows = self.flat, self._weight_index
+        size = np.sqrt(flat.data_square_sums()[rows])
+        lr = self._plain_sgd_lr()
+        if lr is not None:
+            return lr * np.sqrt(flat.grad_square_sums()[rows]), size
+        return np.sqrt(flat.difference_square_sums(self._before[0].numpy())[rows]), size
+
+    def _tensor_norms(self) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.weights)
         lr = self._plain_sgd_lr()
         with torch.no_grad():
             if lr is not None:
                 grads = [w.grad if w.grad is not None else torch.zeros(()) for w in self.weights]
                 values = torch.stack(torch._foreach_norm(grads + self.weights, 2)).double().numpy()
-                delta = lr * values[:n]
-            else:
-                torch._foreach_sub_(self._before, self.weights)
-                values = torch.stack(torch._foreach_norm(self._before + self.weights, 2)).double().numpy()
-                delta = values[:n]
-        size = values[n:]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(size > 0, delta / size, np.where(delta > 0, np.inf, 0.0))
+                return lr * values[:n], values[n:]
+            torch._foreach_sub_(self._before, self.weights)
+            values = torch.stack(torch._foreach_norm(self._before + self.weights, 2)).double().numpy()
+            return values[:n], values[n:]
 
 
 # =============================================================================================

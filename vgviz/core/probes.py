@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .flat import FlatParameters
+
 
 def _norms(tensors: list[torch.Tensor], ord: float) -> list[torch.Tensor]:
     foreach = getattr(torch, "_foreach_norm", None)
@@ -44,7 +46,7 @@ class LayerCapture:
 
 
 class GradientProbe:
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, *, flat: "FlatParameters | None" = None):
         self.model = model
         self._params = list(model.parameters())  # walking the module tree each step costs ~0.2 ms
         self._linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
@@ -53,14 +55,39 @@ class GradientProbe:
         # layers, the previous layer's activation output) — read from the same hook, for free.
         self._inputs: dict[int, torch.Tensor] = {}
         self._skip_grads: dict[int, torch.Tensor] = {}
-        # False: the hooks do nothing (a light step needs only the parameter gradients)
-        self.enabled = True
-        self._handles = [m.register_forward_hook(self._make_forward_hook(i))
-                         for i, (_, m) in enumerate(self._linears)]
         # Residual blocks (vgviz.core.models.ResidualBlock) keep their sum u in `last_sum`.
         self._blocks = [m for m in model.modules() if hasattr(m, "last_sum")]
-        for i, block in enumerate(self._blocks):
-            self._handles.append(block.register_forward_hook(self._make_block_hook(i)))
+        self._handles = []
+        self._closed = False
+        self.enabled = True
+        # Parameters and gradients in one flat buffer each (vgviz.core.flat, set up by the
+        # Trainer): the per-layer gradient sums then come from zero-copy numpy views.
+        self.flat = None
+        if flat is not None:
+            index = {id(p): i for i, p in enumerate(flat.params)}
+            weights = [id(m.weight) for _, m in self._linears]
+            if all(w in index for w in weights):
+                self.flat = flat
+                self._weight_index = np.array([index[w] for w in weights], dtype=np.int64)
+                self._weight_counts = flat.sizes[self._weight_index].astype(np.float64)
+
+    @property
+    def enabled(self) -> bool:
+        """False: no hooks are registered (a light step needs only the parameter gradients,
+        and even hooks that return at once cost ~3 µs a layer per step)."""
+        return bool(self._handles)
+
+    @enabled.setter
+    def enabled(self, on: bool) -> None:
+        if on and not self._handles and not self._closed:
+            self._handles = [m.register_forward_hook(self._make_forward_hook(i))
+                             for i, (_, m) in enumerate(self._linears)]
+            for i, block in enumerate(self._blocks):
+                self._handles.append(block.register_forward_hook(self._make_block_hook(i)))
+        elif not on and self._handles:
+            for h in self._handles:
+                h.remove()
+            self._handles = []
 
     def _make_block_hook(self, index: int):
         grads = self._skip_grads
@@ -70,7 +97,7 @@ class GradientProbe:
 
         def block_hook(module, inputs, output):
             u = module.last_sum
-            if self.enabled and isinstance(u, torch.Tensor) and u.requires_grad:
+            if isinstance(u, torch.Tensor) and u.requires_grad:
                 u.register_hook(store)
 
         return block_hook
@@ -83,7 +110,7 @@ class GradientProbe:
             deltas[index] = grad
 
         def forward_hook(module, inputs, output):
-            if self.enabled and isinstance(output, torch.Tensor) and output.requires_grad:
+            if isinstance(output, torch.Tensor) and output.requires_grad:
                 output.register_hook(store)
                 if index:
                     layer_inputs[index] = inputs[0]
@@ -91,9 +118,8 @@ class GradientProbe:
         return forward_hook
 
     def close(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+        self.enabled = False
+        self._closed = True
         self._deltas.clear()
         self._inputs.clear()
         self._skip_grads.clear()
@@ -127,26 +153,43 @@ class GradientProbe:
         """dL/dz of the index-th Linear layer from the last backward pass (batch, units)."""
         return self._deltas.get(index)
 
-    def capture_light(self) -> LayerCapture:
+    def _flat_ready(self) -> bool:
+        return self.flat is not None and self.flat.grads_attached()
+
+    def capture_light(self, sums: np.ndarray | None = None) -> LayerCapture:
         """Only what the per-step history needs — mean |dL/dW| and ‖dL/dW‖ per layer and the
-        global norm — in three batched calls; no δ, no edges, no forward signal."""
-        weights = [m.weight.grad for _, m in self._linears]
-        if any(w is None for w in weights):
-            raise RuntimeError("GradientProbe.capture_light(): call loss.backward() first")
-        n = len(weights)
-        all_grads = [p.grad for p in self._params if p.grad is not None]
-        with torch.no_grad():
-            norms = torch.stack(_norms(weights, 1) + _norms(weights, 2) + _norms(all_grads, 2)).double().cpu().numpy()
-        counts = np.array([w.numel() for w in weights], dtype=np.float64)
+        global norm; no δ, no edges, no forward signal. `sums`: this backward's
+        FlatParameters.step_sums(), where the caller took them."""
+        n = len(self._linears)
+        if sums is None and self._flat_ready():
+            sums = self.flat.step_sums()
+        if sums is not None:
+            flat = self.flat
+            l1 = sums[flat.ABS, self._weight_index]
+            square = sums[flat.SQUARE]
+            l2 = np.sqrt(square[self._weight_index])
+            total = float(np.sqrt(square.sum()))
+            counts = self._weight_counts
+        else:
+            weights = [m.weight.grad for _, m in self._linears]
+            if any(w is None for w in weights):
+                raise RuntimeError("GradientProbe.capture_light(): call loss.backward() first")
+            all_grads = [p.grad for p in self._params if p.grad is not None]
+            with torch.no_grad():
+                norms = torch.stack(_norms(weights, 1) + _norms(weights, 2)
+                                    + _norms(all_grads, 2)).double().cpu().numpy()
+            l1, l2 = norms[:n], norms[n:2 * n]
+            total = float(np.sqrt(np.sum(norms[2 * n:] ** 2)))
+            counts = np.array([w.numel() for w in weights], dtype=np.float64)
         missing = np.full(n, np.nan)
         return LayerCapture(
-            names=tuple(self.linear_names), grad_mean_abs=norms[:n] / counts, grad_l2=norms[n:2 * n],
+            names=tuple(self.linear_names), grad_mean_abs=l1 / counts, grad_l2=l2,
             delta_l2=missing, delta_mean_abs=(), edge_abs=None, activation_std=np.zeros(0),
-            skip_grad_mean_abs=np.zeros(0), grad_norm_total=float(np.sqrt(np.sum(norms[2 * n:] ** 2))),
+            skip_grad_mean_abs=np.zeros(0), grad_norm_total=total,
             grad_zero_fraction=missing.copy(),
         )
 
-    def capture(self, edges: bool = True) -> LayerCapture:
+    def capture(self, edges: bool = True, sums: np.ndarray | None = None) -> LayerCapture:
         """Numbers of every Linear layer from the last backward pass.
 
         A handful of large tensor operations rather than a few per layer: the δ of all
@@ -161,20 +204,48 @@ class GradientProbe:
         if any(d is None for d in deltas):
             raise RuntimeError("GradientProbe.capture(): a Linear layer saw no backward pass")
         n = len(weights)
-        all_grads = [p.grad for p in self._params if p.grad is not None]
         skips = [self._skip_grads[i] for i in range(len(self._blocks)) if i in self._skip_grads]
         inputs = [self._inputs[i] for i in range(1, n) if i in self._inputs]
-        unit_starts = np.cumsum([d.shape[-1] for d in deltas])[:-1]
+        units = np.array([d.shape[-1] for d in deltas])
+        unit_starts = np.concatenate([[0], np.cumsum(units)[:-1]])
+        counts = np.array([w.numel() for w in weights], dtype=np.float64)
         with torch.no_grad():
             rows = [d.reshape(-1, d.shape[-1]) for d in deltas]
-            norms = torch.stack(_norms(weights, 1) + _norms(weights, 2) + _norms(weights, 0)
-                                + _norms(rows, 2) + _norms(all_grads, 2)
-                                + [s.abs().mean() for s in skips]).double().cpu().numpy()
             if len({r.shape[0] for r in rows}) == 1:
-                delta_mean_flat = torch.cat(rows, 1).abs().mean(0)
+                # every δ as one (batch, units) matrix: per-unit mean |δ| and Σδ² in one pass
+                flat_d = torch.cat(rows, 1)
+                per_unit = torch.stack([flat_d.abs().mean(0), (flat_d * flat_d).sum(0)]).double().cpu().numpy()
+                delta_mean_flat = per_unit[0]
+                delta_l2 = np.sqrt(np.add.reduceat(per_unit[1], unit_starts))
             else:  # a model that applies its Linear layers to differently shaped inputs
-                delta_mean_flat = torch.cat([r.abs().mean(0) for r in rows])
-            delta_mean_flat = delta_mean_flat.double().cpu().numpy()
+                delta_mean_flat = torch.cat([r.abs().mean(0) for r in rows]).double().cpu().numpy()
+                delta_l2 = torch.stack(_norms(rows, 2)).double().cpu().numpy()
+            skip_mean = (torch.stack([s.abs().mean() for s in skips]).double().cpu().numpy()
+                         if skips else np.zeros(0))
+            edge_abs = None
+            if sums is None and self._flat_ready():
+                sums = self.flat.step_sums()
+            if sums is not None:
+                flat = self.flat
+                square = sums[flat.SQUARE]
+                grad_l1 = sums[flat.ABS, self._weight_index]
+                grad_l2 = np.sqrt(square[self._weight_index])
+                nonzero = flat.grad_nonzero_counts()[self._weight_index]
+                total = float(np.sqrt(square.sum()))
+                if edges:
+                    edge_abs = tuple(np.abs(flat.grad_numpy(i)) for i in self._weight_index)
+            else:
+                all_grads = [p.grad for p in self._params if p.grad is not None]
+                norms = torch.stack(_norms(weights, 1) + _norms(weights, 2) + _norms(weights, 0)
+                                    + _norms(all_grads, 2)).double().cpu().numpy()
+                grad_l1, grad_l2, nonzero = norms[:n], norms[n:2 * n], norms[2 * n:3 * n]
+                total = float(np.sqrt(np.sum(norms[3 * n:] ** 2)))
+                if edges:
+                    flat_w = torch.cat([w.reshape(-1) for w in weights]).abs_()
+                    if flat_w.dtype not in (torch.float32, torch.float64):
+                        flat_w = flat_w.float()  # numpy has no bfloat16/half
+                    parts = np.split(flat_w.cpu().numpy(), np.cumsum(counts.astype(np.int64))[:-1])
+                    edge_abs = tuple(p.reshape(w.shape) for p, w in zip(parts, weights))
             act_std = np.zeros(0)
             act_rows = [a.reshape(-1, a.shape[-1]) for a in inputs]
             if act_rows and len({r.shape[0] for r in act_rows}) == 1:
@@ -197,28 +268,16 @@ class GradientProbe:
                     act_std = np.sqrt(within + between)
             elif act_rows:
                 act_std = torch.stack([r.double().std(correction=0) for r in act_rows]).cpu().numpy()
-            flat_edges = None
-            if edges:
-                flat = torch.cat([w.reshape(-1) for w in weights]).abs_()
-                if flat.dtype not in (torch.float32, torch.float64):
-                    flat = flat.float()  # numpy has no bfloat16/half
-                flat_edges = flat.cpu().numpy()
-        counts = np.array([w.numel() for w in weights], dtype=np.float64)
-        delta_mean = tuple(np.split(delta_mean_flat, unit_starts))
-        edge_abs = None
-        if flat_edges is not None:
-            parts = np.split(flat_edges, np.cumsum(counts.astype(np.int64))[:-1])
-            edge_abs = tuple(p.reshape(w.shape) for p, w in zip(parts, weights))
-        n_all = len(all_grads)
+        delta_mean = tuple(np.split(delta_mean_flat, unit_starts[1:]))
         return LayerCapture(
             names=tuple(self.linear_names),
-            grad_mean_abs=norms[:n] / counts,
-            grad_l2=norms[n:2 * n],
-            delta_l2=norms[3 * n:4 * n],
+            grad_mean_abs=grad_l1 / counts,
+            grad_l2=grad_l2,
+            delta_l2=delta_l2,
             delta_mean_abs=delta_mean,
             edge_abs=edge_abs,
             activation_std=act_std,
-            skip_grad_mean_abs=norms[4 * n + n_all:],
-            grad_norm_total=float(np.sqrt(np.sum(norms[4 * n:4 * n + n_all] ** 2))),
-            grad_zero_fraction=1.0 - norms[2 * n:3 * n] / counts,
+            skip_grad_mean_abs=skip_mean,
+            grad_norm_total=total,
+            grad_zero_fraction=1.0 - nonzero / counts,
         )

@@ -332,7 +332,7 @@ class RecurrentTrainer(Trainer):
         loss.backward()
         numbers = _capture(self.model, self._matrices, run, logits.grad)
         loss_value, accuracy, diverged, clipped, test_loss, test_acc = self._outcome(
-            step, loss, logits, y, numbers["grad_l2"], numbers["total"])
+            step, loss, logits, y, numbers["total"])
         return StepStats(
             step=step, loss=loss_value, accuracy=accuracy, diverged=diverged,
             layer_names=self.layer_names,

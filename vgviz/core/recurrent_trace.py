@@ -38,7 +38,7 @@ def record_recurrent(model: RecurrentNet, x: torch.Tensor, y: torch.Tensor, loss
         raise TypeError(f"record_recurrent() needs a RecurrentNet, got {type(model).__name__}")
     kind, depth = model.kind, model.depth
     params = list(model.parameters())
-    saved = [None if p.grad is None else p.grad.clone() for p in params]
+    saved = [p.grad for p in params]  # set aside before this backward, so left untouched
     try:
         with torch.enable_grad():
             x_in = x.detach().clone().requires_grad_(True)

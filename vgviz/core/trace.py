@@ -121,7 +121,9 @@ def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
 
     _check_supported(model)
     params = list(model.parameters())
-    saved_grads = [None if p.grad is None else p.grad.clone() for p in params]
+    # the originals, not copies: they are set aside (p.grad = None) before this backward,
+    # so it can't touch them, and a Trainer's flat gradient buffer stays attached
+    saved_grads = [p.grad for p in params]
     norm_buffers = [(b, b.detach().clone()) for m in model.modules() if isinstance(m, NORM_TYPES)
                     for b in m.buffers()]
     recorder = _Recorder(model)

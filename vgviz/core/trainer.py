@@ -12,6 +12,7 @@ from torch import nn
 from .config import RunConfig
 from .data import make_dataset
 from .diagnostics import UpdateMeter
+from .flat import FlatParameters
 from .models import DTYPES, build_model, layer_labels
 from .probes import GradientProbe
 from .stats import StepStats
@@ -50,11 +51,13 @@ class Trainer:
         self.capture_edges = capture_edges
         self.data = make_dataset(config.dataset, config.seed)
         self.model = build_model(config, self.data.n_features, self.data.n_classes)
-        self.probe = GradientProbe(self.model)
+        # None for half-precision models: they take the tensor-by-tensor path
+        self.flat = FlatParameters.try_create(list(self.model.parameters()))
+        self.probe = GradientProbe(self.model, flat=self.flat)
         self.layer_names = tuple(layer_labels(len(self.probe.linear_names)))
         self.skip_connections = tuple(self.model.skip_connections()) if hasattr(self.model, "skip_connections") else ()
         self._setup_training()
-        self.update_meter = UpdateMeter(self.model, self.optimizer)  # ‖ΔW‖/‖W‖ per layer of every update
+        self.update_meter = UpdateMeter(self.model, self.optimizer, flat=self.flat)  # ‖ΔW‖/‖W‖ per layer of every update
         self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _setup_training(self) -> None:
@@ -101,7 +104,9 @@ class Trainer:
         else:
             self.update_meter.snapshot()
             self.optimizer.step()
-            stats = dataclasses.replace(stats, update_ratio=self.update_meter.ratios())
+            # an unclipped step applies the gradient whose sums the stats were taken from
+            sums = None if stats.clipped else self._sums
+            stats = dataclasses.replace(stats, update_ratio=self.update_meter.ratios(sums))
         self.step_count += 1
         return stats
 
@@ -163,18 +168,20 @@ class Trainer:
     def _forward_backward(self, step: int, full: bool = True) -> StepStats:
         idx = torch.from_numpy(self.batch_indices(step))
         x, y = self._x_train[idx], self._y_train[idx]
-        self.optimizer.zero_grad(set_to_none=True)
-        self.probe.enabled = full
-        try:
-            logits = self.model(x)
-            loss = self.loss_fn(logits, y)
-            loss.backward()
-        finally:
-            self.probe.enabled = True
+        if self.flat is not None:
+            self.flat.zero_grad()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+        self.probe.enabled = full  # hooks only on full steps
+        logits = self.model(x)
+        loss = self.loss_fn(logits, y)
+        loss.backward()
         # before clipping: the gradient as computed
-        cap = self.probe.capture(edges=self.capture_edges) if full else self.probe.capture_light()
+        self._sums = sums = self.flat.step_sums() if self.flat is not None else None
+        cap = (self.probe.capture(edges=self.capture_edges, sums=sums) if full
+               else self.probe.capture_light(sums))
         loss_value, accuracy, diverged, clipped, test_loss, test_acc = self._outcome(
-            step, loss, logits, y, cap.grad_l2, cap.grad_norm_total)
+            step, loss, logits, y, cap.grad_norm_total)
         return StepStats(
             step=step, loss=loss_value, accuracy=accuracy, diverged=diverged,
             layer_names=self.layer_names,
@@ -187,12 +194,13 @@ class Trainer:
         )
 
     def _outcome(self, step: int, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor,
-                 grad_l2: np.ndarray, total_norm: float):
+                 total_norm: float):
         """After backward: loss and accuracy, divergence, clipping, and (every eval_every
         steps) the test set — shared by every trainer kind."""
         loss_value = loss.item()
         accuracy = (logits.detach().argmax(1) == y).float().mean().item()
-        diverged = not (math.isfinite(loss_value) and np.isfinite(grad_l2).all())
+        # the global norm is finite only if every gradient is
+        diverged = not (math.isfinite(loss_value) and math.isfinite(total_norm))
         clipped = False if diverged else self._clip(total_norm)
         test_loss = test_acc = None
         if step % self.config.eval_every == 0 and not diverged:

@@ -1,0 +1,134 @@
+"""Every parameter and its gradient as views of two flat buffers.
+
+The per-step history needs |dL/dW| and ‖dL/dW‖ per layer, the global gradient norm
+and ‖ΔW‖/‖W‖. Taken tensor by tensor (`torch._foreach_norm`, a C++ loop on CPU) that
+is ~0.1 ms per call over a 20×64 MLP's 42 tensors, and a light step needed four of
+them. With the parameters and their gradients living in one contiguous buffer each,
+`.numpy()` is a zero-copy view and two small matrix products give every tensor's sum
+of a statistic.
+
+The gradients stay views because autograd accumulates into an existing `.grad` in
+place; `zero_grad()` zeroes the buffer (one call instead of a Python loop over the
+parameters) and re-attaches the gradients if something replaced them (a caller's
+`optimizer.zero_grad()` sets them all to None). Read the sums between a backward that
+followed `zero_grad()` and the next replacement.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+# numpy can view these without a copy (bfloat16/half have no numpy type)
+_NUMPY_DTYPES = (torch.float32, torch.float64)
+
+
+# Every tensor starts on a multiple of BLOCK elements (zero padding between tensors), so
+# the per-tensor sums are two small matrix products: a (blocks, BLOCK) view times ones gives
+# block sums, and block sums times a (blocks, tensors) 0/1 matrix gives tensor sums.
+# np.add.reduceat, the obvious tool, runs ~3x slower than that (17 µs per 100k-element row).
+BLOCK = 64
+
+
+class FlatParameters:
+    def __init__(self, params: list[nn.Parameter]):
+        if not params:
+            raise ValueError("FlatParameters: no parameters")
+        dtypes = {p.dtype for p in params}
+        devices = {p.device for p in params}
+        if len(dtypes) != 1 or dtypes.pop() not in _NUMPY_DTYPES or devices != {torch.device("cpu")}:
+            raise ValueError("FlatParameters: needs float32 or float64 parameters on the CPU, all alike")
+        self.params = list(params)
+        self.sizes = np.array([p.numel() for p in self.params], dtype=np.int64)
+        blocks = -(-self.sizes // BLOCK)
+        self.starts = np.concatenate([[0], np.cumsum(blocks)[:-1]]).astype(np.int64) * BLOCK
+        n_blocks = int(blocks.sum())
+        dtype = self.params[0].dtype
+        with torch.no_grad():
+            self.data = torch.zeros(n_blocks * BLOCK, dtype=dtype)
+            self.grad = torch.zeros_like(self.data)
+            for p, start, size in zip(self.params, self.starts, self.sizes):
+                self.data[start:start + size] = p.detach().reshape(-1)
+        self._data_np = self.data.numpy()
+        self._grad_np = self.grad.numpy()
+        self._ones = np.ones(BLOCK, dtype=self._data_np.dtype)
+        self._owner = np.zeros((n_blocks, len(self.params)))
+        self._owner[np.arange(n_blocks), np.repeat(np.arange(len(self.params)), blocks)] = 1.0
+        # reused scratch rows: a fresh 100k-element temporary per statistic costs about
+        # as much as the statistic
+        self._rows = np.empty((4, len(self._data_np)), dtype=self._data_np.dtype)
+        self._grad_views = []
+        for p, start, size in zip(self.params, self.starts, self.sizes):
+            p.data = self.data[start:start + size].view_as(p)
+            view = self.grad[start:start + size].view_as(p)
+            p.grad = view
+            self._grad_views.append(view)
+
+    @classmethod
+    def try_create(cls, params: list[nn.Parameter]) -> "FlatParameters | None":
+        """None where the parameters can't share a numpy-viewable buffer (mixed or half dtypes)."""
+        try:
+            return cls(params)
+        except ValueError:
+            return None
+
+    def zero_grad(self) -> None:
+        self.grad.zero_()
+        # Whatever replaces gradients (optimizer.zero_grad(), a restore) replaces all of
+        # them: checking the ends is enough, and cheaper than 2·n attribute reads a step.
+        if not self.grads_attached():
+            for p, view in zip(self.params, self._grad_views):
+                p.grad = view
+
+    def grads_attached(self) -> bool:
+        """True while the parameters' gradients are still their views of the buffer."""
+        views = self._grad_views
+        return self.params[0].grad is views[0] and self.params[-1].grad is views[-1]
+
+    # -- per-tensor sums over zero-copy views ------------------------------------------------
+    # rows of step_sums()
+    ABS, SQUARE, WEIGHT_SQUARE, WEIGHT_DOT = range(4)
+
+    def step_sums(self) -> np.ndarray:
+        """(4, n_tensors) float64: Σ|g|, Σg², Σw², Σw·g of every tensor, in one pass.
+
+        All a step's history numbers at once, because here each numpy call costs ~10 µs
+        (a step's torch kernels evict the interpreter from the caches), more than its work."""
+        g, w, rows = self._grad_np, self._data_np, self._rows
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged net: inf is the answer
+            np.abs(g, out=rows[0])
+            np.multiply(g, g, out=rows[1])
+            np.multiply(w, w, out=rows[2])
+            np.multiply(w, g, out=rows[3])
+            return self._sums(rows)
+
+    def grad_abs_sums(self) -> np.ndarray:
+        return self._sums(np.abs(self._grad_np, out=self._rows[0]))
+
+    def grad_square_sums(self) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._sums(np.multiply(self._grad_np, self._grad_np, out=self._rows[0]))
+
+    def grad_nonzero_counts(self) -> np.ndarray:
+        counts = self._sums(np.not_equal(self._grad_np, 0).astype(self._rows.dtype))
+        return np.rint(counts).astype(np.int64)
+
+    def data_square_sums(self) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._sums(np.multiply(self._data_np, self._data_np, out=self._rows[0]))
+
+    def difference_square_sums(self, before: np.ndarray) -> np.ndarray:
+        """Σ (before − data)² per tensor: the size of the step since `before` was copied."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            step = np.subtract(before, self._data_np, out=self._rows[0])
+            return self._sums(np.multiply(step, step, out=step))
+
+    def _sums(self, values: np.ndarray) -> np.ndarray:
+        """Per-tensor sums of (…, n_elements) values: (…, n_tensors) float64."""
+        blocks = values.reshape(-1, BLOCK) @ self._ones  # BLAS: no floating-point warnings
+        return blocks.reshape(*values.shape[:-1], -1).astype(np.float64) @ self._owner
+
+    def grad_numpy(self, index: int) -> np.ndarray:
+        """The index-th parameter's gradient as a numpy view (valid until the next step)."""
+        start, size = self.starts[index], self.sizes[index]
+        return self._grad_np[start:start + size].reshape(self.params[index].shape)
