@@ -109,9 +109,14 @@ class FlatParameters:
         with np.errstate(over="ignore", invalid="ignore"):
             return self._sums(np.multiply(self._grad_np, self._grad_np, out=self._rows[0]))
 
-    def grad_nonzero_counts(self) -> np.ndarray:
-        counts = self._sums(np.not_equal(self._grad_np, 0).astype(self._rows.dtype))
-        return np.rint(counts).astype(np.int64)
+    def grad_abs(self) -> np.ndarray:
+        """|g| of the whole buffer as a new array (tensor i at starts[i]:starts[i] + sizes[i])."""
+        return np.abs(self._grad_np)
+
+    def nonzero_counts(self, values: np.ndarray) -> np.ndarray:
+        """Non-zero entries (NaN counts as non-zero) per tensor of a buffer-shaped array."""
+        indicator = np.not_equal(values, 0, out=self._rows[0], casting="unsafe")
+        return np.rint(self._sums(indicator)).astype(np.int64)
 
     def data_square_sums(self) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):

@@ -13,6 +13,7 @@ and full backward hooks are what make instrumentation expensive).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,31 +193,27 @@ class GradientProbe:
     def capture(self, edges: bool = True, sums: np.ndarray | None = None) -> LayerCapture:
         """Numbers of every Linear layer from the last backward pass.
 
-        A handful of large tensor operations rather than a few per layer: the δ of all
-        layers are concatenated along the unit axis (they share the batch axis), the
-        weight gradients are flattened into one vector, and per-layer sums are cut out
-        with numpy's reduceat. This keeps the probe's cost flat in the number of layers.
+        A handful of large array operations rather than a few per layer: the δ of all
+        layers are concatenated along the unit axis (they share the batch axis), so are the
+        layers' inputs, and per-unit sums are matrix-vector products; per-layer numbers are
+        cut out of those. This keeps the probe's cost flat in the number of layers.
+        `sums`: this backward's FlatParameters.step_sums(), where the caller took them.
         """
-        weights = [m.weight.grad for _, m in self._linears]
-        if any(w is None for w in weights):
-            raise RuntimeError("GradientProbe.capture(): call loss.backward() first")
         deltas = [self._deltas.get(i) for i in range(len(self._linears))]
         if any(d is None for d in deltas):
-            raise RuntimeError("GradientProbe.capture(): a Linear layer saw no backward pass")
-        n = len(weights)
+            raise RuntimeError("GradientProbe.capture(): a Linear layer saw no backward pass "
+                               "(call loss.backward() first)")
+        n = len(deltas)
         skips = [self._skip_grads[i] for i in range(len(self._blocks)) if i in self._skip_grads]
         inputs = [self._inputs[i] for i in range(1, n) if i in self._inputs]
-        units = np.array([d.shape[-1] for d in deltas])
-        unit_starts = np.concatenate([[0], np.cumsum(units)[:-1]])
-        counts = np.array([w.numel() for w in weights], dtype=np.float64)
         with torch.no_grad():
-            rows = [d.reshape(-1, d.shape[-1]) for d in deltas]
+            rows = [d if d.dim() == 2 else d.reshape(-1, d.shape[-1]) for d in deltas]
+            bounds = _bounds(tuple(r.shape[1] for r in rows))
             if len({r.shape[0] for r in rows}) == 1:
-                # every δ as one (batch, units) matrix: per-unit mean |δ| and Σδ² in one pass
-                flat_d = torch.cat(rows, 1)
-                per_unit = torch.stack([flat_d.abs().mean(0), (flat_d * flat_d).sum(0)]).double().cpu().numpy()
-                delta_mean_flat = per_unit[0]
-                delta_l2 = np.sqrt(np.add.reduceat(per_unit[1], unit_starts))
+                # every δ as one (batch, units) matrix: per-unit Σ|δ| and Σδ² in one pass
+                abs_sum, square_sum = _column_sums(torch.cat(rows, 1))
+                delta_mean_flat = abs_sum / rows[0].shape[0]
+                delta_l2 = np.sqrt(np.add.reduceat(square_sum, bounds[:-1]))
             else:  # a model that applies its Linear layers to differently shaped inputs
                 delta_mean_flat = torch.cat([r.abs().mean(0) for r in rows]).double().cpu().numpy()
                 delta_l2 = torch.stack(_norms(rows, 2)).double().cpu().numpy()
@@ -226,15 +223,22 @@ class GradientProbe:
             if sums is None and self._flat_ready():
                 sums = self.flat.step_sums()
             if sums is not None:
-                flat = self.flat
+                flat, index = self.flat, self._weight_index
+                counts = self._weight_counts
                 square = sums[flat.SQUARE]
-                grad_l1 = sums[flat.ABS, self._weight_index]
-                grad_l2 = np.sqrt(square[self._weight_index])
-                nonzero = flat.grad_nonzero_counts()[self._weight_index]
+                grad_l1 = sums[flat.ABS, index]
+                grad_l2 = np.sqrt(square[index])
                 total = float(np.sqrt(square.sum()))
+                magnitude = flat.grad_abs()          # a fresh array: the edges are views of it
+                nonzero = flat.nonzero_counts(magnitude)[index]
                 if edges:
-                    edge_abs = tuple(np.abs(flat.grad_numpy(i)) for i in self._weight_index)
+                    edge_abs = tuple(magnitude[flat.starts[i]:flat.starts[i] + flat.sizes[i]]
+                                     .reshape(flat.params[i].shape) for i in index)
             else:
+                weights = [m.weight.grad for _, m in self._linears]
+                if any(w is None for w in weights):
+                    raise RuntimeError("GradientProbe.capture(): call loss.backward() first")
+                counts = np.array([w.numel() for w in weights], dtype=np.float64)
                 all_grads = [p.grad for p in self._params if p.grad is not None]
                 norms = torch.stack(_norms(weights, 1) + _norms(weights, 2) + _norms(weights, 0)
                                     + _norms(all_grads, 2)).double().cpu().numpy()
@@ -247,37 +251,68 @@ class GradientProbe:
                     parts = np.split(flat_w.cpu().numpy(), np.cumsum(counts.astype(np.int64))[:-1])
                     edge_abs = tuple(p.reshape(w.shape) for p, w in zip(parts, weights))
             act_std = np.zeros(0)
-            act_rows = [a.reshape(-1, a.shape[-1]) for a in inputs]
+            act_rows = [a if a.dim() == 2 else a.reshape(-1, a.shape[-1]) for a in inputs]
             if act_rows and len({r.shape[0] for r in act_rows}) == 1:
-                # per-unit sums of the data shifted by its first row (which keeps float32 from
-                # cancelling when a unit's mean dwarfs its spread), then per-layer variance =
-                # mean of the units' variances + variance of their means
-                flat_a = torch.cat(act_rows, 1)
-                shift = flat_a[0]
-                centred = flat_a - shift
-                sums = torch.stack([centred.sum(0), (centred * centred).sum(0), shift]).double().cpu().numpy()
-                batch = flat_a.shape[0]
-                a_units = np.array([r.shape[1] for r in act_rows])
-                a_starts = np.concatenate([[0], np.cumsum(a_units)[:-1]])
-                with np.errstate(invalid="ignore", over="ignore"):  # a diverged net: inf/NaN pass through
-                    mean = sums[2] + sums[0] / batch
-                    var = np.maximum(sums[1] / batch - (sums[0] / batch) ** 2, 0.0)
-                    layer_mean = np.add.reduceat(mean, a_starts) / a_units
-                    within = np.add.reduceat(var, a_starts) / a_units
-                    between = np.add.reduceat((mean - np.repeat(layer_mean, a_units)) ** 2, a_starts) / a_units
-                    act_std = np.sqrt(within + between)
+                act_std = _layer_std(torch.cat(act_rows, 1), _bounds(tuple(r.shape[1] for r in act_rows)))
             elif act_rows:
                 act_std = torch.stack([r.double().std(correction=0) for r in act_rows]).cpu().numpy()
-        delta_mean = tuple(np.split(delta_mean_flat, unit_starts[1:]))
         return LayerCapture(
             names=tuple(self.linear_names),
             grad_mean_abs=grad_l1 / counts,
             grad_l2=grad_l2,
             delta_l2=delta_l2,
-            delta_mean_abs=delta_mean,
+            delta_mean_abs=tuple(delta_mean_flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])),
             edge_abs=edge_abs,
             activation_std=act_std,
             skip_grad_mean_abs=skip_mean,
             grad_norm_total=total,
             grad_zero_fraction=1.0 - nonzero / counts,
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _bounds(widths: tuple[int, ...]) -> np.ndarray:
+    """Where each layer's units start in the concatenation, and the end: (L + 1,)."""
+    return np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+
+
+def _numpy_scratch(m: torch.Tensor) -> np.ndarray:
+    """A freshly made (cat) tensor as a numpy array that may be overwritten."""
+    if m.dtype not in (torch.float32, torch.float64):
+        m = m.float()  # numpy has no bfloat16/half
+    return m.cpu().numpy()
+
+
+def _column_sums(m: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Σ|x| and Σx² of every column of a fresh 2-D tensor (overwritten), as float64."""
+    x = _numpy_scratch(m)
+    ones = np.ones(x.shape[0], dtype=x.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged net: inf/NaN pass through
+        np.abs(x, out=x)
+        abs_sum = (ones @ x).astype(np.float64)
+        np.multiply(x, x, out=x)
+        return abs_sum, (ones @ x).astype(np.float64)
+
+
+def _layer_std(m: torch.Tensor, bounds: np.ndarray) -> np.ndarray:
+    """The std over batch × units of each layer's block of columns of a fresh 2-D tensor."""
+    x = _numpy_scratch(m)
+    batch = x.shape[0]
+    units = np.diff(bounds)
+    ones = np.ones(batch, dtype=x.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):  # a diverged net: inf/NaN pass through
+        # per-unit sums of the data shifted by its first row (which keeps float32 from
+        # cancelling when a unit's mean dwarfs its spread), then per-layer variance =
+        # mean of the units' variances + variance of their means
+        shift = x[0].astype(np.float64)
+        x -= x[0].copy()
+        first = (ones @ x).astype(np.float64)
+        np.multiply(x, x, out=x)
+        second = (ones @ x).astype(np.float64)
+        mean = shift + first / batch
+        var = np.maximum(second / batch - (first / batch) ** 2, 0.0)
+        starts = bounds[:-1]
+        layer_mean = np.add.reduceat(mean, starts) / units
+        within = np.add.reduceat(var, starts) / units
+        between = np.add.reduceat((mean - np.repeat(layer_mean, units)) ** 2, starts) / units
+        return np.sqrt(within + between)
