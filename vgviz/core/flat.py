@@ -54,9 +54,12 @@ class FlatParameters:
         self._ones = np.ones(BLOCK, dtype=self._data_np.dtype)
         self._owner = np.zeros((n_blocks, len(self.params)))
         self._owner[np.arange(n_blocks), np.repeat(np.arange(len(self.params)), blocks)] = 1.0
-        # reused scratch rows: a fresh 100k-element temporary per statistic costs about
-        # as much as the statistic
-        self._rows = np.empty((4, len(self._data_np)), dtype=self._data_np.dtype)
+        # reused scratch: a fresh 100k-element temporary per statistic costs about as much
+        # as the statistic
+        self._scratch = np.empty_like(self._data_np)
+        self._block_sums = np.empty((4, n_blocks), dtype=self._data_np.dtype)
+        self._grad_blocks = self._grad_np.reshape(n_blocks, BLOCK)
+        self._data_blocks = self._data_np.reshape(n_blocks, BLOCK)
         self._grad_views = []
         for p, start, size in zip(self.params, self.starts, self.sizes):
             p.data = self.data[start:start + size].view_as(p)
@@ -94,20 +97,21 @@ class FlatParameters:
 
         All a step's history numbers at once, because here each numpy call costs ~10 µs
         (a step's torch kernels evict the interpreter from the caches), more than its work."""
-        g, w, rows = self._grad_np, self._data_np, self._rows
+        g, w, out = self._grad_blocks, self._data_blocks, self._block_sums
         with np.errstate(over="ignore", invalid="ignore"):  # a diverged net: inf is the answer
-            np.abs(g, out=rows[0])
-            np.multiply(g, g, out=rows[1])
-            np.multiply(w, w, out=rows[2])
-            np.multiply(w, g, out=rows[3])
-            return self._sums(rows)
+            np.matmul(np.abs(g, out=self._scratch.reshape(g.shape)), self._ones, out=out[0])
+            # block-wise dot products read the buffers once and write nothing large
+            np.einsum("ij,ij->i", g, g, out=out[1])
+            np.einsum("ij,ij->i", w, w, out=out[2])
+            np.einsum("ij,ij->i", w, g, out=out[3])
+            return out.astype(np.float64) @ self._owner
 
     def grad_abs_sums(self) -> np.ndarray:
-        return self._sums(np.abs(self._grad_np, out=self._rows[0]))
+        return self._sums(np.abs(self._grad_np, out=self._scratch))
 
     def grad_square_sums(self) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._sums(np.multiply(self._grad_np, self._grad_np, out=self._rows[0]))
+            return self._sums(np.multiply(self._grad_np, self._grad_np, out=self._scratch))
 
     def grad_abs(self) -> np.ndarray:
         """|g| of the whole buffer as a new array (tensor i at starts[i]:starts[i] + sizes[i])."""
@@ -115,23 +119,24 @@ class FlatParameters:
 
     def nonzero_counts(self, values: np.ndarray) -> np.ndarray:
         """Non-zero entries (NaN counts as non-zero) per tensor of a buffer-shaped array."""
-        indicator = np.not_equal(values, 0, out=self._rows[0], casting="unsafe")
+        indicator = np.not_equal(values, 0, out=self._scratch, casting="unsafe")
         return np.rint(self._sums(indicator)).astype(np.int64)
 
     def data_square_sums(self) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._sums(np.multiply(self._data_np, self._data_np, out=self._rows[0]))
+            return self._sums(np.multiply(self._data_np, self._data_np, out=self._scratch))
 
     def difference_square_sums(self, before: np.ndarray) -> np.ndarray:
         """Σ (before − data)² per tensor: the size of the step since `before` was copied."""
         with np.errstate(over="ignore", invalid="ignore"):
-            step = np.subtract(before, self._data_np, out=self._rows[0])
+            step = np.subtract(before, self._data_np, out=self._scratch)
             return self._sums(np.multiply(step, step, out=step))
 
     def _sums(self, values: np.ndarray) -> np.ndarray:
         """Per-tensor sums of (…, n_elements) values: (…, n_tensors) float64."""
-        blocks = values.reshape(-1, BLOCK) @ self._ones  # BLAS: no floating-point warnings
-        return blocks.reshape(*values.shape[:-1], -1).astype(np.float64) @ self._owner
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged net: inf is the answer
+            blocks = values.reshape(-1, BLOCK) @ self._ones
+            return blocks.reshape(*values.shape[:-1], -1).astype(np.float64) @ self._owner
 
     def grad_numpy(self, index: int) -> np.ndarray:
         """The index-th parameter's gradient as a numpy view (valid until the next step)."""
