@@ -359,6 +359,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _stop_worker(self) -> None:
         w = self.worker
         self.worker = None
+        self.plots.set_live(False)
         if w is None:
             return
         for sig in (w.ready, w.failed, w.diverged, w.run_finished, w.state_changed, w.trace_ready,
@@ -389,6 +390,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._on_tick()
 
     def _on_failed(self, message: str) -> None:
+        self.plots.set_live(False)
         self.show_error(message)
         self._set_state("error")
 
@@ -402,6 +404,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_running_changed(self, running: bool) -> None:
         self.panel.set_running(running)
+        self.plots.set_live(running)
         if running:
             self._set_state("training")
         elif self._state == "training":

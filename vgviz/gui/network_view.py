@@ -173,15 +173,22 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
             values = [e.ravel()[i] for e, i in zip(stats.edge_abs, sel.indices)]
             self._edge_values = np.concatenate(values).astype(np.float64) if values else np.zeros(0)
             self._edge_pair_start = np.concatenate([[0], np.cumsum([len(i) for i in sel.indices])])
-            self._edge_buckets = self._bin(self._edge_values)
         else:
             self._sel = None
             self._edge_values = np.zeros(0)
             self._edge_pair_start = np.zeros(1, dtype=np.intp)
             self._edge_buckets = np.zeros(0, dtype=np.intp)
-        self._node_buckets = [self._bin(d) for d in stats.delta_mean_abs]
+        # every bucket in one binning call (edges, then nodes, then skip arcs): at display
+        # rate each numpy call costs the training thread time through the GIL
+        nodes = stats.delta_mean_abs
         skips = stats.skip_grad if stats.skip_grad is not None else np.zeros(0)
-        self._skip_buckets = self._bin(np.asarray(skips, dtype=np.float64)) if len(skips) else np.zeros(0, np.intp)
+        node_ends = np.cumsum([len(d) for d in nodes], dtype=np.intp)
+        buckets = self._bin(np.concatenate([self._edge_values, *nodes, np.asarray(skips, dtype=np.float64)]))
+        n_edges = len(self._edge_values)
+        self._edge_buckets = buckets[:n_edges]
+        node_part = buckets[n_edges:]
+        self._node_buckets = np.split(node_part[:node_ends[-1] if len(nodes) else 0], node_ends[:-1])
+        self._skip_buckets = node_part[node_ends[-1] if len(nodes) else 0:]
         if bool(stats.skip_connections) != bool(self._skips_drawn):
             self._layout_dirty = True  # make (or give back) room for the arcs
         self._colors_dirty = True
@@ -448,17 +455,19 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         lay = self._layout
         # edges: gather line coordinates, then sort by bucket (weak first) into one buffer
         if self._sel is not None and len(self._edge_buckets):
-            parts = []
-            for l, idx in enumerate(self._sel.indices):
-                n_in = self._sizes[l]
-                i, j = idx % n_in, idx // n_in
-                seg = np.empty((len(idx), 4))
-                seg[:, 0] = lay.x[l]
-                seg[:, 1] = lay.y[l][i]
-                seg[:, 2] = lay.x[l + 1]
-                seg[:, 3] = lay.y[l + 1][j]
-                parts.append(seg)
-            lines = np.concatenate(parts)
+            # all layer pairs at once: flat index out * n_in + in → the two end points
+            counts = np.diff(self._edge_pair_start)
+            pair = np.repeat(np.arange(len(counts)), counts)
+            n_in = np.asarray(self._sizes[:-1])[pair]
+            flat = np.concatenate(self._sel.indices)
+            y_start = np.concatenate([[0], np.cumsum(self._sizes)[:-1]])
+            y_all = np.concatenate(lay.y)
+            xs = np.asarray(lay.x, dtype=np.float64)
+            lines = np.empty((len(flat), 4))
+            lines[:, 0] = xs[pair]
+            lines[:, 1] = y_all[y_start[pair] + flat % n_in]
+            lines[:, 2] = xs[pair + 1]
+            lines[:, 3] = y_all[y_start[pair + 1] + flat // n_in]
             order = np.argsort(self._draw_order_key(self._edge_buckets), kind="stable")
             self._line_order = order
             self._line_buf = np.ascontiguousarray(lines[order])

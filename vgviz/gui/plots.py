@@ -109,6 +109,9 @@ class TrainingPlots(QtWidgets.QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         for p in (self.loss_plot, self.norm_plot, self.flow_plot, self.signal_plot):
             layout.addWidget(p)
+            # a pan or zoom by the user repaints at once, also while live (set_live)
+            p.getViewBox().sigRangeChangedManually.connect(p.viewport().update)
+        self._live = False
         self._names: list[str] = []
         self._colors: list[QtGui.QColor] = []
         self._curve_width = 1.0  # one curve per layer: 1 px pens paint ~3x faster than 1.5 px
@@ -231,7 +234,23 @@ class TrainingPlots(QtWidgets.QWidget):
             self.flow_plot.removeItem(self._bars)
             self._bars = None
 
+    def set_live(self, on: bool) -> None:
+        """While training: one repaint per update_from. pyqtgraph repaints each plot twice
+        per new data — the first paint fits the auto range, which changes the clipped and
+        downsampled curves, which asks for a second paint of the same picture — and every
+        paint holds the GIL the trainer needs. The data never changes between updates while
+        live, so the plots repaint only when update_from asks (and on a pan or zoom)."""
+        self._live = bool(on)
+        mode = (QtWidgets.QGraphicsView.ViewportUpdateMode.NoViewportUpdate if on
+                else QtWidgets.QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        for w in self.plot_widgets.values():
+            w.setViewportUpdateMode(mode)
+            w.viewport().update()
+
     def update_from(self, history: History) -> None:
+        if self._live:
+            for w in self.plot_widgets.values():
+                w.viewport().update()
         steps = history.steps
         if len(steps) == 0:
             return
