@@ -62,6 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=720)
     ap.add_argument("--theme", default="dark", help="vgviz.gui.theme name: dark (default) or lecture")
+    ap.add_argument("--live", action="store_true",
+                    help="draw as while a run trains (NetworkView.set_live: no antialiasing of many edges)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -69,7 +71,8 @@ def main(argv=None) -> int:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     print("bench_diagram: NetworkView frame time (offscreen)")
     print(machine_line())
-    print(f"widget {args.width}x{args.height}, {args.theme} theme, {args.frames} frames per size, interleaved; "
+    print(f"widget {args.width}x{args.height}, {args.theme} theme{' (live)' if args.live else ''}, "
+          f"{args.frames} frames per size, interleaved; "
           "real StepStats (relu/he, batch 128) after 20 training steps")
 
     stats = {s: real_stats(*s, n=8, warm=20) for s in SIZES}
@@ -81,6 +84,7 @@ def main(argv=None) -> int:
             from vgviz.gui import theme as themes
             themes.apply_theme(themes.get_theme(args.theme), network=v)   # colours, fonts, edge weight
         v.resize(args.width, args.height)
+        v.set_live(args.live)
         v.show()
         views[s] = v
     app.processEvents()

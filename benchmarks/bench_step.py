@@ -21,9 +21,10 @@ RunConfig), trained independently:
   no eval   Trainer(config with eval_every=10**6).step(): instrumentation alone
   light     Trainer.step(full=False): what the GUI worker runs on most steps
             (only the numbers History keeps), where Trainer has it
-  mix       the worker's pattern: Trainer.step(full=True) every --full-every
-            (10) steps, full=False otherwise (the worker takes full stats at
-            <= 40 Hz; at 300-500 steps/s that is every ~8-12th step)
+  mix       the worker's pattern: Trainer.step(full=True) when
+            vgviz.gui.worker.FULL_PERIOD_S (1/25 s, the diagram's rate) has
+            passed since the last full step, full=False otherwise (or every
+            --full-every N steps)
   sketch    NOT vgviz code: the same StepStats computed another way, to show
             what the instrumentation could cost (--no-sketch leaves it out):
             delta = dL/dz from one torch.autograd.grad(loss, params + zs)
@@ -275,10 +276,14 @@ def check_sketch(config: RunConfig) -> str:
 
 class LightArm:
     """Trainer.step(full=...) as the GUI worker calls it: full stats (delta, edges,
-    forward signal) every `every`-th step, light steps otherwise (every=0: always light)."""
+    forward signal) every `every`-th step, light steps otherwise (every=0: always light);
+    or, with `period` (seconds), by the worker's own rule: a full step when `period` has
+    passed since the last one."""
 
-    def __init__(self, trainer: Trainer, every: int):
-        self.trainer, self.every = trainer, every
+    def __init__(self, trainer: Trainer, every: int = 0, period: float | None = None):
+        self.trainer, self.every, self.period = trainer, every, period
+        self._last_full = -1e9
+        self.full_steps = self.steps = 0
 
     @property
     def diverged(self) -> bool:
@@ -286,7 +291,16 @@ class LightArm:
 
     def step(self):
         t = self.trainer
-        return t.step(full=bool(self.every) and t.step_count % self.every == 0)
+        if self.period is not None:
+            now = time.perf_counter()
+            full = now - self._last_full >= self.period
+            if full:
+                self._last_full = now
+        else:
+            full = bool(self.every) and t.step_count % self.every == 0
+        self.steps += 1
+        self.full_steps += full
+        return t.step(full=full)
 
 
 def main(argv=None) -> int:
@@ -295,8 +309,9 @@ def main(argv=None) -> int:
     ap.add_argument("--block", type=int, default=50, help="steps per arm per round")
     ap.add_argument("--warmup", type=int, default=100, help="steps per arm before timing")
     ap.add_argument("--no-sketch", action="store_true", help="leave out the sketch arms")
-    ap.add_argument("--full-every", type=int, default=10,
-                    help="the mix arm's full-step period (the worker: full stats at <= 40 Hz of ~300-500 steps/s)")
+    ap.add_argument("--full-every", type=int, default=0,
+                    help="the mix arm takes a full step every N steps; 0 (default): by the worker's rule, "
+                         "full stats at most every vgviz.gui.worker.FULL_PERIOD_S")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -311,7 +326,11 @@ def main(argv=None) -> int:
     has_light = "full" in inspect.signature(Trainer.step).parameters
     if has_light:                       # the GUI worker's light steps (d81167a and later)
         arms["light"] = LightArm(Trainer(config), every=0)
-        arms["mix"] = LightArm(Trainer(config), every=args.full_every)
+        if args.full_every:
+            arms["mix"] = LightArm(Trainer(config), every=args.full_every)
+        else:
+            from vgviz.gui.worker import FULL_PERIOD_S
+            arms["mix"] = LightArm(Trainer(config), period=FULL_PERIOD_S)
     if not args.no_sketch:
         arms["sketch"] = SketchLoop(config)
         arms["sketch/10"] = SketchLoop(config, detail_every=10)
@@ -322,7 +341,8 @@ def main(argv=None) -> int:
         "no edges": "Trainer.step(), capture_edges=False",
         "no eval": "Trainer.step(), full capture, no eval",
         "light": "Trainer.step(full=False): history numbers only",
-        "mix": f"worker's mix: full every {args.full_every}th step, else light",
+        "mix": (f"worker's mix: full every {args.full_every}th step, else light" if args.full_every else
+                "worker's mix: full at most every FULL_PERIOD_S, else light"),
         "sketch": "sketch, not vgviz: autograd.grad + batched stats",
         "sketch/10": "sketch, display-only stats every 10th step",
     }
@@ -375,8 +395,11 @@ def main(argv=None) -> int:
                   f"Trainer.step() / plain = {r:.3f} (target <= {TARGET}); noise floor plain/plain = {floor:.3f}"))
     if "mix" in ratios:
         m = median(ratios["mix"])
+        mix = arms["mix"]
+        rule = (f"full every {args.full_every}th step" if args.full_every else
+                f"full at most every {mix.period * 1e3:.0f} ms (1 step in {mix.steps / max(mix.full_steps, 1):.0f} here)")
         print(verdict("the GUI worker's steps", m <= TARGET,
-                      f"full every {args.full_every}th step, light otherwise / plain = {m:.3f} (target <= {TARGET}); "
+                      f"{rule}, light otherwise / plain = {m:.3f} (target <= {TARGET}); "
                       f"light alone {median(ratios['light']):.3f}"))
     return 0
 

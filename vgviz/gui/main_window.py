@@ -360,6 +360,7 @@ class MainWindow(QtWidgets.QMainWindow):
         w = self.worker
         self.worker = None
         self.plots.set_live(False)
+        self.network.set_live(False)
         if w is None:
             return
         for sig in (w.ready, w.failed, w.diverged, w.run_finished, w.state_changed, w.trace_ready,
@@ -391,6 +392,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_failed(self, message: str) -> None:
         self.plots.set_live(False)
+        self.network.set_live(False)
         self.show_error(message)
         self._set_state("error")
 
@@ -405,6 +407,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_running_changed(self, running: bool) -> None:
         self.panel.set_running(running)
         self.plots.set_live(running)
+        self.network.set_live(running)
         if running:
             self._set_state("training")
         elif self._state == "training":

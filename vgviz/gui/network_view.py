@@ -105,6 +105,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
         self._budget = int(edge_budget)
         self._k = int(n_buckets)
+        self._live = False
         self.set_style(DiagramStyle(colormap=colormap))
         self._frame: FrameDisplay | None = None
         self._live_range: tuple[float, float] | None = None
@@ -141,6 +142,12 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
 
     def diagram_style(self) -> DiagramStyle:
         return self._style
+
+    def set_live(self, on: bool) -> None:
+        """True while a run trains: many edges are drawn without antialiasing on screen."""
+        if bool(on) != self._live:
+            self._live = bool(on)
+            self.update()
 
     # -- public API ------------------------------------------------------------
     def show_stats(self, stats: StepStats | None) -> None:
@@ -550,7 +557,13 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         p.setClipRect(d.adjusted(-2, -2, 2, 2))
         n_edges = len(self._line_buf)
         small = n_edges <= ANTIALIAS_MAX_EDGES
-        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, n_edges <= self._style.antialias_max_edges)
+        # While training the diagram repaints at display rate and every paint holds the GIL the
+        # trainer needs: thousands of antialiased wide lines (the lecture theme) cost 3x more.
+        # Paused, and in exports, the style's full quality.
+        aa_limit = self._style.antialias_max_edges
+        if self._live and self._on_screen(p):
+            aa_limit = min(aa_limit, ANTIALIAS_MAX_EDGES)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, n_edges <= aa_limit)
         pens = self._wide_pens if small else self._thin_pens
         base = self._line_buf.ctypes.data
         for b, s, e in self._line_slices:

@@ -21,11 +21,14 @@ from ..core.config import RunConfig
 # At 30 Hz draining and thousands of steps/s this is far more than one frame
 # needs; it only bounds memory if the GUI stalls.
 LOG_LIMIT = 20_000
-SURFACE_PERIOD_S = 0.5
+# The decision boundary is recomputed at most this often while training: its forward pass over
+# a 64×64 grid is training time, and a boundary moves slowly.
+SURFACE_PERIOD_S = 1.0
 # Full stats (δ, |dL/dW| per edge, the forward signal) are what the diagram draws; they are
-# taken at most this often while training flat out. Every other step is light (loss, accuracy,
-# per-layer norms for the plots), which keeps the probe's cost off most steps.
-FULL_PERIOD_S = 1 / 40  # the decision boundary is recomputed at most this often while training
+# taken at most at the diagram's rate (main_window.DISPLAY_HZ) while training flat out. Every
+# other step is light (loss, accuracy, per-layer norms for the plots), which keeps the probe's
+# cost off most steps.
+FULL_PERIOD_S = 1 / 25
 
 
 class TrainingWorker(QtCore.QThread):
@@ -175,7 +178,7 @@ class TrainingWorker(QtCore.QThread):
             stats = trainer.step(full=full)
             self._last_full = stats.is_full
             self._log.append(stats)
-            # while paused (single steps) every new state is shown; while training, at most 2 Hz
+            # while paused (single steps) every new state is shown; while training, once a second
             self._update_surface(force=not self._running.is_set())
             if stats.diverged:
                 self._stop_running()
