@@ -1,0 +1,119 @@
+"""While a run trains, the views paint less: one repaint per plot update, no antialiasing
+of thousands of diagram edges. Paused, they are back to full quality."""
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from vgviz.core.config import RunConfig
+from vgviz.core.history import History
+from vgviz.core.trainer import Trainer
+from vgviz.gui.main_window import MainWindow
+from vgviz.gui.network_view import ANTIALIAS_MAX_EDGES, NetworkView
+from vgviz.gui.plots import TrainingPlots
+
+WAIT_MS = 30_000
+
+
+class PaintCounter(QtCore.QObject):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, obj, event):  # noqa: N802 - Qt name
+        if event.type() == QtCore.QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def history_of(steps: int) -> tuple[Trainer, History]:
+    trainer = Trainer(RunConfig(depth=3, width=8, steps=10_000))
+    history = History(4)
+    for i in range(steps):
+        history.append(trainer.step(full=i % 5 == 0))
+    return trainer, history
+
+
+def paints_per_update(qtbot, plots, trainer, history) -> list[int]:
+    counters = []
+    for w in plots.plot_widgets.values():
+        c = PaintCounter()
+        w.viewport().installEventFilter(c)
+        counters.append(c)
+    for _ in range(10):
+        history.append(trainer.step(full=False))
+    history.append(trainer.step())
+    plots.update_from(history)
+    qtbot.wait(300)
+    return [c.count for c in counters]
+
+
+def test_live_plots_repaint_once_per_update_and_show_the_new_data(qtbot):
+    trainer, history = history_of(40)
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.set_layers(list(history.latest.layer_names), [QtGui.QColor("red")] * 4)
+    plots.resize(1000, 260)
+    plots.show()
+    plots.update_from(history)
+    qtbot.wait(200)
+    assert max(paints_per_update(qtbot, plots, trainer, history)) >= 2   # pyqtgraph's own rhythm
+    plots.set_live(True)
+    assert all(w.viewportUpdateMode() == QtWidgets.QGraphicsView.ViewportUpdateMode.NoViewportUpdate
+               for w in plots.plot_widgets.values())
+    assert paints_per_update(qtbot, plots, trainer, history) == [1, 1, 1, 1]
+    # the one paint shows the new data: the loss plot's x range reaches the last step
+    x_max = plots.loss_plot.getViewBox().viewRange()[0][1]
+    assert x_max >= history.steps[-1]
+    plots.set_live(False)
+    assert all(w.viewportUpdateMode() == QtWidgets.QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate
+               for w in plots.plot_widgets.values())
+
+
+def antialiased_paints(view: NetworkView) -> list[bool]:
+    """Paint the view into an image and report the antialiasing of every drawLines call."""
+    seen = []
+    original = QtGui.QPainter.drawLines
+    image = QtGui.QImage(view.size(), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+    painter = QtGui.QPainter(image)
+    try:
+        view._ensure_buffers()
+        QtGui.QPainter.drawLines = lambda p, *a: (seen.append(
+            bool(p.renderHints() & QtGui.QPainter.RenderHint.Antialiasing)), original(p, *a))[1]
+        view._paint_diagram(painter)
+    finally:
+        QtGui.QPainter.drawLines = original
+        painter.end()
+    return seen
+
+
+def test_diagram_drops_antialiasing_of_many_edges_only_while_live(qtbot):
+    from vgviz.gui import theme as themes
+
+    trainer = Trainer(RunConfig(depth=6, width=32, activation="relu", init="he"))
+    stats = trainer.step()
+    view = NetworkView()
+    qtbot.addWidget(view)
+    themes.apply_theme(themes.get_theme("lecture"), network=view)   # antialiases up to 6,000 edges
+    view.resize(700, 500)
+    view.show()
+    view.show_stats(stats)
+    assert view.drawn_edge_count() > ANTIALIAS_MAX_EDGES
+    assert all(antialiased_paints(view))
+    view.set_live(True)
+    assert not any(antialiased_paints(view))
+    view.set_live(False)
+    assert all(antialiased_paints(view))
+
+
+def test_window_sets_its_views_live_while_training(qtbot):
+    w = MainWindow(preset="deep-sigmoid")
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
+    live = QtWidgets.QGraphicsView.ViewportUpdateMode.NoViewportUpdate
+    assert w.plots.loss_plot.viewportUpdateMode() != live and not w.network._live
+    w.start()
+    qtbot.waitUntil(lambda: w.step_count >= 5, timeout=WAIT_MS)
+    assert w.plots.loss_plot.viewportUpdateMode() == live and w.network._live
+    w.pause()
+    qtbot.waitUntil(lambda: not w.network._live, timeout=5000)
+    assert w.plots.loss_plot.viewportUpdateMode() != live
+    w.close()
