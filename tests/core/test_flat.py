@@ -54,7 +54,13 @@ def test_sums_equal_autograd_norms():
     flat.zero_grad()
     backward(model)
     params = list(model.parameters())
-    np.testing.assert_allclose(flat.grad_abs_sums(), [p.grad.double().abs().sum().item() for p in params], rtol=1e-6)
+    rows = flat.step_sums()
+    np.testing.assert_allclose(rows[flat.ABS], [p.grad.double().abs().sum().item() for p in params], rtol=1e-6)
+    np.testing.assert_allclose(rows[flat.SQUARE], [p.grad.double().pow(2).sum().item() for p in params], rtol=1e-6)
+    np.testing.assert_allclose(rows[flat.WEIGHT_SQUARE], [p.detach().double().pow(2).sum().item() for p in params],
+                               rtol=1e-6)
+    np.testing.assert_allclose(rows[flat.WEIGHT_DOT], [(p.detach().double() * p.grad.double()).sum().item()
+                                                       for p in params], rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(flat.grad_square_sums(), [p.grad.double().pow(2).sum().item() for p in params],
                                rtol=1e-6)
     np.testing.assert_allclose(flat.data_square_sums(), [p.detach().double().pow(2).sum().item() for p in params],
@@ -153,3 +159,16 @@ def test_light_steps_register_no_hooks():
     assert not any(m._forward_hooks for m in trainer.model.modules())
     trainer.probe.enabled = True  # a closed probe stays closed
     assert not any(m._forward_hooks for m in trainer.model.modules())
+
+
+@pytest.mark.parametrize("optimizer,momentum", [("sgd", 0.0), ("sgd", 0.9), ("adam", 0.0)])
+def test_update_ratio_from_the_buffer_equals_the_weight_change(optimizer, momentum):
+    config = load_preset("deep-sigmoid").config.replace(depth=3, width=6, optimizer=optimizer, momentum=momentum,
+                                                       lr=0.5 if optimizer == "sgd" else 0.01)
+    trainer = Trainer(config)
+    for _ in range(3):
+        before = [m.weight.detach().double().clone() for _, m in trainer.probe._linears]
+        stats = trainer.step(full=False)
+        after = [m.weight.detach().double() for _, m in trainer.probe._linears]
+        expected = [(a - b).norm().item() / a.norm().item() for a, b in zip(after, before)]
+        np.testing.assert_allclose(stats.update_ratio, expected, rtol=1e-3)

@@ -87,8 +87,8 @@ class UpdateMeter:
         self.weights = [m.weight for _, m in linear_layers(model)]
         self.optimizer = optimizer
         self._before: list[torch.Tensor] | None = None
-        # With the parameters in one flat buffer (vgviz.core.flat) the norms are numpy
-        # reduceat over zero-copy views instead of torch._foreach_norm (~0.1 ms a call).
+        # With the parameters in one flat buffer (vgviz.core.flat) the norms come from numpy
+        # over zero-copy views instead of torch._foreach_norm (~0.1 ms a call).
         self.flat = None
         if flat is not None:
             index = {id(p): i for i, p in enumerate(flat.params)}
@@ -137,8 +137,8 @@ class UpdateMeter:
             delta = lr * np.sqrt(g2)
             size = np.sqrt(np.maximum(sums[flat.WEIGHT_SQUARE, rows] - 2 * lr * sums[flat.WEIGHT_DOT, rows]
                                       + lr * lr * g2, 0.0))
-        elif self.flat is not None and self.flat.grads_attached():
-            delta, size = self._flat_norms()
+        elif self.flat is not None and (lr is None or self.flat.grads_attached()):
+            delta, size = self._flat_norms()  # (plain SGD reads the gradients: only while attached)
         else:
             delta, size = self._tensor_norms()
         with np.errstate(divide="ignore", invalid="ignore"):

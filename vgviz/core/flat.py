@@ -106,9 +106,6 @@ class FlatParameters:
             np.einsum("ij,ij->i", w, g, out=out[3])
             return out.astype(np.float64) @ self._owner
 
-    def grad_abs_sums(self) -> np.ndarray:
-        return self._sums(np.abs(self._grad_np, out=self._scratch))
-
     def grad_square_sums(self) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
             return self._sums(np.multiply(self._grad_np, self._grad_np, out=self._scratch))
@@ -137,8 +134,3 @@ class FlatParameters:
         with np.errstate(over="ignore", invalid="ignore"):  # a diverged net: inf is the answer
             blocks = values.reshape(-1, BLOCK) @ self._ones
             return blocks.reshape(*values.shape[:-1], -1).astype(np.float64) @ self._owner
-
-    def grad_numpy(self, index: int) -> np.ndarray:
-        """The index-th parameter's gradient as a numpy view (valid until the next step)."""
-        start, size = self.starts[index], self.sizes[index]
-        return self._grad_np[start:start + size].reshape(self.params[index].shape)

@@ -57,7 +57,8 @@ class Trainer:
         self.layer_names = tuple(layer_labels(len(self.probe.linear_names)))
         self.skip_connections = tuple(self.model.skip_connections()) if hasattr(self.model, "skip_connections") else ()
         self._setup_training()
-        self.update_meter = UpdateMeter(self.model, self.optimizer, flat=self.flat)  # ‖ΔW‖/‖W‖ per layer of every update
+        # ‖ΔW‖/‖W‖ per layer of every update
+        self.update_meter = UpdateMeter(self.model, self.optimizer, flat=self.flat)
         self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _setup_training(self) -> None:
