@@ -44,6 +44,7 @@ HIGHLIGHT = QtGui.QColor("#ffffff")
 UNLIT = QtGui.QColor("#3a3e48")         # backprop frames: layers the signal has not reached yet
 NON_FINITE = QtGui.QColor("#ff3b30")   # NaN / inf gradients: a colour viridis never uses
 ANTIALIAS_MAX_EDGES = 1000
+TEXT_PERIOD_S = 0.25
 ANTIALIAS_MAX_NODES = 600
 MAX_NODE_SPACING = 36.0
 MAX_NODE_RADIUS = 9.0
@@ -106,6 +107,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         self._budget = int(edge_budget)
         self._k = int(n_buckets)
         self._live = False
+        self._text_time = 0.0  # while live: when the text layer's numbers last changed (see _clear)
         self.set_style(DiagramStyle(colormap=colormap))
         self._frame: FrameDisplay | None = None
         self._live_range: tuple[float, float] | None = None
@@ -144,9 +146,11 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         return self._style
 
     def set_live(self, on: bool) -> None:
-        """True while a run trains: many edges are drawn without antialiasing on screen."""
+        """True while a run trains: many edges are drawn without antialiasing on screen, and
+        the labels' numbers and the caption change at most every TEXT_PERIOD_S."""
         if bool(on) != self._live:
             self._live = bool(on)
+            self._text_stats = self._text_key = self._text_pixmap = None
             self.update()
 
     # -- public API ------------------------------------------------------------
@@ -337,6 +341,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
     # -- state -----------------------------------------------------------------
     def _clear(self) -> None:
         self._stats: StepStats | None = None
+        self._text_stats = self._text_key = self._text_pixmap = None
         self._range: tuple[float, float] | None = None
         self._range_step = 0
         self._sizes: list[int] = []
@@ -541,13 +546,17 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
             p.fillRect(self.rect(), self._bg)
             if self._sizes and self._stats is not None:
                 self._paint_diagram(p)
-                self._paint_labels(p)
-                self._paint_colorbar(p)
+                if self._live and self._frame is None and isinstance(p.device(), QtWidgets.QWidget):
+                    self._paint_text_layer(p)
+                else:
+                    self._paint_labels(p)
+                    self._paint_colorbar(p)
+                    self._paint_caption(p)
             else:
                 p.setPen(self._dim)
                 p.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter,
                            "No run yet: start training to see the gradients flow")
-            self._paint_caption(p)
+                self._paint_caption(p)
         finally:
             p.end()
         self.last_paint_ms = (time.perf_counter() - t0) * 1000.0
@@ -708,16 +717,43 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
                 rr = self._radius + 2.5
                 p.drawEllipse(QtCore.QPointF(x, y), rr, rr)
 
+    def _paint_text_layer(self, p: QtGui.QPainter) -> None:
+        """While training: the labels, colour bar and caption from a pixmap that is redrawn
+        only when their text changes, and their numbers change at most every TEXT_PERIOD_S
+        (at display rate they could not be read anyway, and drawing text is ~2 ms a frame
+        of GIL the trainer waits for)."""
+        now = time.monotonic()
+        if self._text_stats is None or now - self._text_time >= TEXT_PERIOD_S:
+            self._text_stats, self._text_time = self._stats, now
+        key = (id(self._text_stats), self._range, self._range_step, self._auto, self.width(), self.height(),
+               id(self._layout), id(self._style), tuple(c.rgba() for c in self._layer_colors),
+               self.devicePixelRatioF())
+        if self._text_key != key:
+            dpr = self.devicePixelRatioF()
+            pixmap = QtGui.QPixmap(max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr)))
+            pixmap.setDevicePixelRatio(dpr)
+            pixmap.fill(QtCore.Qt.GlobalColor.transparent)
+            q = QtGui.QPainter(pixmap)
+            q.setRenderHints(p.renderHints())
+            try:
+                self._paint_labels(q, self._text_stats)
+                self._paint_colorbar(q)
+                self._paint_caption(q, self._text_stats)
+            finally:
+                q.end()
+            self._text_pixmap, self._text_key = pixmap, key
+        p.drawPixmap(0, 0, self._text_pixmap)
+
     def _column_labels(self) -> list[int]:
         n = len(self._sizes)
         return [c for c in range(n) if (n - 1 - c) % self._label_stride == 0]
 
-    def _paint_labels(self, p: QtGui.QPainter) -> None:
+    def _paint_labels(self, p: QtGui.QPainter, stats: StepStats | None = None) -> None:
         label_font, _ = self._fonts()
         p.setFont(label_font)
         fm = QtGui.QFontMetricsF(label_font)
         line_h = fm.height()
-        stats = self._stats
+        stats = stats if stats is not None else self._stats
         n_layers = stats.n_layers
         colors = self._layer_colors if len(self._layer_colors) >= n_layers else layer_colors(n_layers)
         band = self._label_band
@@ -793,10 +829,10 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
                 text = "≥" + text
             p.drawText(QtCore.QPointF(bar.right() + 6, y + fm.ascent() / 2 - 1), text)
 
-    def _caption_text(self) -> str:
+    def _caption_text(self, stats: StepStats | None = None) -> str:
         if self._frame is not None:
             return self._frame.caption
-        stats = self._stats
+        stats = stats if stats is not None else self._stats
         if stats is None:
             return ""
         parts = [f"step {stats.step}"]
@@ -828,7 +864,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
             text += f"; labels every {self._label_stride} layers, hover a column header for the rest"
         return text
 
-    def _paint_caption(self, p: QtGui.QPainter) -> None:
+    def _paint_caption(self, p: QtGui.QPainter, stats: StepStats | None = None) -> None:
         _, small = self._fonts()
         fm = QtGui.QFontMetricsF(small)
         p.setFont(small)
@@ -836,7 +872,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         w = int(rect.width())
         p.setPen(self._text)
         p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.ascent()),
-                   fm.elidedText(self._caption_text(), QtCore.Qt.TextElideMode.ElideRight, w))
+                   fm.elidedText(self._caption_text(stats), QtCore.Qt.TextElideMode.ElideRight, w))
         p.setPen(self._dim)
         p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.height() + fm.ascent()),
                    fm.elidedText(self._legend_text(), QtCore.Qt.TextElideMode.ElideRight, w))
