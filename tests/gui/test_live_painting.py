@@ -1,5 +1,6 @@
 """While a run trains, the views paint less: one repaint per plot update, no antialiasing
 of thousands of diagram edges. Paused, they are back to full quality."""
+import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core.config import RunConfig
@@ -117,3 +118,35 @@ def test_window_sets_its_views_live_while_training(qtbot):
     qtbot.waitUntil(lambda: not w.network._live, timeout=5000)
     assert w.plots.loss_plot.viewportUpdateMode() != live
     w.close()
+
+
+def test_smooth_is_a_trailing_mean_per_column_and_strides_exactly():
+    from vgviz.gui.plots import smooth
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(500, 3))
+    values[7, 1] = np.nan                                   # a diverged step is skipped, not spread
+    window, every = 20, 7
+    got = smooth(values, window, every)
+    rows = np.arange(500)[::every]
+    assert got.shape == (len(rows), 3)
+    for k, r in enumerate(rows):
+        expected = np.nanmean(values[max(0, r + 1 - window):r + 1], axis=0)
+        np.testing.assert_allclose(got[k], expected, rtol=1e-9)
+    np.testing.assert_allclose(smooth(values[:, 2], window, every), got[:, 2], rtol=1e-12)   # 1-D alike
+
+
+def test_many_test_evaluations_are_marked_by_an_even_subset_with_the_last(qtbot):
+    from vgviz.gui.plots import TEST_POINTS
+
+    trainer = Trainer(RunConfig(depth=2, width=4, eval_every=1, steps=10_000))
+    history = History(3)
+    for i in range(3 * TEST_POINTS):
+        history.append(trainer.step(full=i == 0))
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.set_layers(list(history.latest.layer_names), [QtGui.QColor("red")] * 3)
+    plots.update_from(history)
+    x, y = plots._test_curve.getData()
+    assert len(x) == TEST_POINTS and x[0] == history.test[0, 0] and x[-1] == history.test[-1, 0]
+    assert set(x) <= set(history.test[:, 0])

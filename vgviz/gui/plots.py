@@ -12,8 +12,9 @@ from ..core.stats import StepStats
 
 pg.setConfigOptions(background=(30, 30, 34), foreground=(215, 215, 220), antialias=False)
 
-TINY = 1e-30
-SMOOTH_POINTS = 600  # log axes cannot show 0; an exactly-zero gradient is drawn at the floor
+TINY = 1e-30         # log axes cannot show 0; an exactly-zero gradient is drawn at the floor
+SMOOTH_POINTS = 600
+TEST_POINTS = 100    # at most this many test-set evaluations are marked (evenly spread, the last included)
 
 
 class Log10Axis(pg.AxisItem):
@@ -28,14 +29,17 @@ class Log10Axis(pg.AxisItem):
         return [(step, list(range(lo, hi + 1, step)))]
 
 
-def smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average (NaN-tolerant) so a noisy per-batch curve shows its trend."""
+def smooth(values: np.ndarray, window: int, every: int = 1) -> np.ndarray:
+    """Trailing moving average (NaN-tolerant) so a noisy per-batch curve shows its trend;
+    along axis 0, so the columns of an (n, L) array are smoothed in one pass. Only rows
+    0, every, 2·every, … are returned (and computed: the plots draw ~SMOOTH_POINTS)."""
     if window <= 1 or len(values) < 2:
-        return values
+        return values[::every]
     ok = np.isfinite(values)
-    csum = np.concatenate([[0.0], np.cumsum(np.where(ok, values, 0.0))])
-    ccount = np.concatenate([[0], np.cumsum(ok)])
-    idx = np.arange(1, len(values) + 1)
+    zero = np.zeros((1, *values.shape[1:]))
+    csum = np.concatenate([zero, np.cumsum(np.where(ok, values, 0.0), axis=0)])
+    ccount = np.concatenate([zero, np.cumsum(ok, axis=0)])
+    idx = np.arange(1, len(values) + 1)[::every]
     start = np.maximum(idx - window, 0)
     count = ccount[idx] - ccount[start]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -68,7 +72,7 @@ class TrainingPlots(QtWidgets.QWidget):
         self._test_curve = self.loss_plot.plot(name="test", pen=None, symbol="o", symbolSize=5,
                                                symbolBrush="#ff9f43", symbolPen=None)
         self.loss_plot.setToolTip("Faint: training loss of every step's batch; bright: its moving average\n"
-                                  "over 1/100 of the steps shown; dots: test-set loss.")
+                                  "over 1/100 of the steps shown; dots: test-set loss (at most 100 of them, evenly spread).")
 
         self.norm_plot = _plot("Gradient norms", "‖dL/dW‖", "step",
                                axisItems={"left": Log10Axis("left")})
@@ -260,12 +264,14 @@ class TrainingPlots(QtWidgets.QWidget):
         every = max(1, len(steps) // SMOOTH_POINTS)
         loss = _finite(history.loss)
         self._raw_curve.setData(steps, loss)
-        self._train_curve.setData(steps[::every], smooth(loss, window)[::every])
+        self._train_curve.setData(steps[::every], smooth(loss, window, every))
         test = history.test
+        if len(test) > TEST_POINTS:  # markers cost ~15 µs each to set: a subset of the evaluations
+            test = test[np.linspace(0, len(test) - 1, TEST_POINTS).round().astype(np.intp)]
         self._test_curve.setData(test[:, 0], _finite(test[:, 1]))
-        log_norms = np.log10(np.maximum(_finite(history.grad_l2), TINY))
+        log_norms = smooth(np.log10(np.maximum(_finite(history.grad_l2), TINY)), window, every)
         for i, curve in enumerate(self._norm_curves):
-            curve.setData(steps[::every], smooth(log_norms[:, i], window)[::every])
+            curve.setData(steps[::every], log_norms[:, i])
         clipped = history.clipped
         if clipped.any():
             log_total = np.log10(np.maximum(_finite(history.grad_norm_total), TINY))
