@@ -110,12 +110,12 @@ def test_window_sets_its_views_live_while_training(qtbot):
     w.show()
     qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
     live = QtWidgets.QGraphicsView.ViewportUpdateMode.NoViewportUpdate
-    assert w.plots.loss_plot.viewportUpdateMode() != live and not w.network._live
+    assert w.plots.loss_plot.viewportUpdateMode() != live and not w.network.live
     w.start()
     qtbot.waitUntil(lambda: w.step_count >= 5, timeout=WAIT_MS)
-    assert w.plots.loss_plot.viewportUpdateMode() == live and w.network._live
+    assert w.plots.loss_plot.viewportUpdateMode() == live and w.network.live
     w.pause()
-    qtbot.waitUntil(lambda: not w.network._live, timeout=5000)
+    qtbot.waitUntil(lambda: not w.network.live, timeout=5000)
     assert w.plots.loss_plot.viewportUpdateMode() != live
     w.close()
 
@@ -150,3 +150,51 @@ def test_many_test_evaluations_are_marked_by_an_even_subset_with_the_last(qtbot)
     x, y = plots._test_curve.getData()
     assert len(x) == TEST_POINTS and x[0] == history.test[0, 0] and x[-1] == history.test[-1, 0]
     assert set(x) <= set(history.test[:, 0])
+
+
+def test_live_diagram_text_changes_at_most_every_text_period(qtbot):
+    from vgviz.gui.network_view import TEXT_PERIOD_S
+
+    trainer = Trainer(RunConfig(depth=3, width=8, activation="relu", init="he", lr=0.5))
+    stats = [trainer.step() for _ in range(3)]
+    view = NetworkView()
+    qtbot.addWidget(view)
+    view.resize(640, 420)
+    view.show()
+
+    def label_band(s):
+        view.show_stats(s)
+        image = view.grab().toImage()
+        band = view._label_band.toRect()
+        return image.copy(band)
+
+    assert label_band(stats[0]) != label_band(stats[1])       # paused: every frame's numbers
+    view.set_live(True)
+    first = label_band(stats[0])
+    assert label_band(stats[1]) == first                      # live: held for TEXT_PERIOD_S ...
+    qtbot.wait(int(TEXT_PERIOD_S * 1000) + 50)
+    assert label_band(stats[2]) != first                      # ... then the newest numbers
+    view.set_live(False)
+    assert label_band(stats[1]) == label_band(stats[1]) != label_band(stats[2])
+
+
+def test_a_picture_of_a_live_diagram_is_the_paused_picture(qtbot):
+    from vgviz.gui import theme as themes
+    from vgviz.gui.export import render_image
+
+    trainer = Trainer(RunConfig(depth=6, width=32, activation="relu", init="he"))
+    first, second = trainer.step(), trainer.step()
+    view = NetworkView()
+    qtbot.addWidget(view)
+    themes.apply_theme(themes.get_theme("lecture"), network=view)
+    view.resize(700, 500)
+    view.show()
+    view.show_stats(first)
+    view.show_stats(second)
+    paused = render_image(view, scale=2)
+    view.set_live(True)
+    view.show_stats(first)
+    view.grab()                      # the live text layer now holds the first frame's numbers
+    view.show_stats(second)
+    assert render_image(view, scale=2) == paused     # full quality, and this frame's numbers
+    assert view.live                                 # and back to live drawing afterwards

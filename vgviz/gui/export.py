@@ -217,6 +217,14 @@ def _export_mode(widget: QtWidgets.QWidget, scale: int = 1) -> Iterator[None]:
             pen = item.pen()
             restore.append((lambda _k, p, a=item: a.setPen(p), None, pen))
             item.setPen(_scaled_pen(pen, scale))
+    # the diagram draws a live run cheaply (no antialiasing, labels' numbers held a moment):
+    # a picture gets full quality and the numbers of the very frame it shows
+    from .network_view import NetworkView
+
+    diagrams = [v for v in [widget] + widget.findChildren(NetworkView) if isinstance(v, NetworkView)]
+    live = [v for v in diagrams if v.live]
+    for v in live:
+        v.set_live(False)
     try:
         yield
     finally:
@@ -224,6 +232,8 @@ def _export_mode(widget: QtWidgets.QWidget, scale: int = 1) -> Iterator[None]:
             item.setExportMode(False)
         for setter, key, pen in reversed(restore):
             setter(key, pen)
+        for v in live:
+            v.set_live(True)
 
 
 def _paint(p: QtGui.QPainter, widget: QtWidgets.QWidget, caption: str | None, scale: int = 1) -> None:

@@ -108,6 +108,8 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         self._k = int(n_buckets)
         self._live = False
         self._text_time = 0.0  # while live: when the text layer's numbers last changed (see _clear)
+        self._circle_key = None  # the layout and layers _circle_pos (node centres, concatenated) is for
+        self._circle_pos = np.zeros((0, 2))
         self.set_style(DiagramStyle(colormap=colormap))
         self._frame: FrameDisplay | None = None
         self._live_range: tuple[float, float] | None = None
@@ -144,6 +146,10 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
 
     def diagram_style(self) -> DiagramStyle:
         return self._style
+
+    @property
+    def live(self) -> bool:
+        return self._live
 
     def set_live(self, on: bool) -> None:
         """True while a run trains: many edges are drawn without antialiasing on screen, and
@@ -489,7 +495,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
             self._line_buf = np.zeros((0, 4))
             self._line_slices = []
         # nodes of Linear layers: circles (points grouped by bucket) or strips (an image column)
-        pts, bks = [], []
+        circle_layers, bks = [], []
         self._strips = []
         for layer, buckets in enumerate(self._node_buckets):
             col = self._column_of_layer(layer)
@@ -498,16 +504,21 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
             if self._strip_cols[col]:
                 self._strips.append((self._strip_rect(col), self._strip_image(buckets)))
             else:
-                pts.append(lay.positions(col))
+                circle_layers.append(layer)
                 bks.append(buckets)
         if self._has_input and self._strip_cols[0]:
             img = QtGui.QImage(1, self._sizes[0], QtGui.QImage.Format.Format_RGB32)
             img.fill(self._input)
             self._strips.insert(0, (self._strip_rect(0), img))
-        if pts:
+        if circle_layers:
+            key = (lay, tuple(circle_layers))
+            cached = self._circle_key
+            if cached is None or cached[0] is not lay or cached[1] != key[1]:  # centres move with the layout
+                self._circle_pos = np.concatenate([lay.positions(self._column_of_layer(l)) for l in circle_layers])
+                self._circle_key = key
             allb = np.concatenate(bks)
             order = np.argsort(self._draw_order_key(allb), kind="stable")
-            self._point_buf = np.ascontiguousarray(np.concatenate(pts)[order], dtype=np.float64)
+            self._point_buf = np.ascontiguousarray(self._circle_pos[order], dtype=np.float64)
             self._point_slices = self._slices(allb[order])
         else:
             self._point_buf = np.zeros((0, 2))
@@ -725,10 +736,12 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         now = time.monotonic()
         if self._text_stats is None or now - self._text_time >= TEXT_PERIOD_S:
             self._text_stats, self._text_time = self._stats, now
-        key = (id(self._text_stats), self._range, self._range_step, self._auto, self.width(), self.height(),
-               id(self._layout), id(self._style), tuple(c.rgba() for c in self._layer_colors),
-               self.devicePixelRatioF())
-        if self._text_key != key:
+        # objects by identity (a freed object's id can come back), the rest by value
+        key = ((self._text_stats, self._layout, self._style),
+               (self._range, self._range_step, self._auto, self.width(), self.height(),
+                tuple(c.rgba() for c in self._layer_colors), self.devicePixelRatioF()))
+        cached = self._text_key
+        if not (cached is not None and all(a is b for a, b in zip(cached[0], key[0])) and cached[1] == key[1]):
             dpr = self.devicePixelRatioF()
             pixmap = QtGui.QPixmap(max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr)))
             pixmap.setDevicePixelRatio(dpr)
