@@ -15,6 +15,7 @@ Everything here is pure and cheap enough to run at display rate.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -226,6 +227,14 @@ def fair_quotas(counts: Sequence[int], budget: int) -> np.ndarray:
     return quotas
 
 
+@functools.lru_cache(maxsize=32)
+def _fair_quotas_cached(counts: tuple[int, ...], budget: int) -> np.ndarray:
+    """fair_quotas of a network's layer pairs: the same every frame of a run."""
+    quotas = fair_quotas(counts, budget)
+    quotas.flags.writeable = False
+    return quotas
+
+
 def strongest(values: np.ndarray, k: int) -> np.ndarray:
     """Ascending flat indices of the k largest values (exact; NaN never counts as strong).
 
@@ -272,7 +281,7 @@ def reduce_edges(edge_abs: Sequence[np.ndarray], budget: int = DEFAULT_EDGE_BUDG
     total = sum(counts)
     if total <= budget:
         return EdgeSelection(tuple(np.arange(n) for n in counts), total, False)
-    quotas = fair_quotas(counts, budget)
+    quotas = _fair_quotas_cached(tuple(counts), budget)
     chosen: list[np.ndarray | None] = [None] * len(edge_abs)
     # Layer pairs of the same size and quota (the hidden layers of an MLP) are chosen together:
     # one argpartition over their stacked rows instead of a handful of calls per pair, which
@@ -284,9 +293,8 @@ def reduce_edges(edge_abs: Sequence[np.ndarray], budget: int = DEFAULT_EDGE_BUDG
     for (n, q), members in groups.items():
         if len(members) < 3:
             continue
-        rows = np.stack([np.asarray(edge_abs[i]).ravel() for i in members])
-        # NaN never counts as strong: below every |dL/dW| (which are >= 0)
-        rows = np.where(np.isnan(rows), -1.0, rows)
+        # NaN never counts as strong: fmax makes it -1, below every |dL/dW| (which are >= 0)
+        rows = np.fmax(np.stack([np.asarray(edge_abs[i]).ravel() for i in members]), -1.0)
         top = np.argpartition(rows, n - q, axis=1)[:, n - q:]
         top.sort(axis=1)
         for i, idx in zip(members, top):
