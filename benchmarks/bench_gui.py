@@ -1,7 +1,7 @@
 """The live window while training runs flat out: GUI responsiveness, training
 throughput with the window live vs headless, and the diagram's redraw rate.
 
-    .venv/bin/python benchmarks/bench_gui.py [--live 10] [--headless 5] [--cycles 2]
+    .venv/bin/python benchmarks/bench_gui.py [--live 4] [--headless 2] [--cycles 6]
 
 Set-up: vgviz.gui.main_window.MainWindow on the offscreen platform at
 1280x800, settings in a temporary folder (theme: --theme, default dark),
@@ -151,9 +151,11 @@ def headless_rate(trainer: Trainer, seconds: float) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--live", type=float, default=10.0, help="seconds per live phase")
-    ap.add_argument("--headless", type=float, default=5.0, help="seconds per headless phase")
-    ap.add_argument("--cycles", type=int, default=2, help="live phases (each between two headless ones)")
+    # short phases, many of them: this machine's speed drifts by ±20 % within a minute, and each
+    # live phase is compared with the headless phases right before and after it
+    ap.add_argument("--live", type=float, default=4.0, help="seconds per live phase")
+    ap.add_argument("--headless", type=float, default=2.0, help="seconds per headless phase")
+    ap.add_argument("--cycles", type=int, default=6, help="live phases (each between two headless ones)")
     ap.add_argument("--theme", default="dark", help="the window's theme (vgviz.gui.theme: dark, lecture)")
     args = ap.parse_args(argv)
 
