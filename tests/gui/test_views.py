@@ -114,3 +114,27 @@ def test_main_window_shows_the_decision_boundary(qtbot):
     qtbot.waitUntil(lambda: w.decision.surface is not None and w.decision.surface.step == 1, timeout=5_000)
     w.close()
     assert QtCore.QSettings("vgviz", "vgviz").value("window_state") is not None
+
+
+def test_decision_view_takes_the_lecture_theme_and_fades_to_its_background(qtbot):
+    from PySide6 import QtGui
+
+    from vgviz.core.trainer import DecisionSurface
+    from vgviz.gui import theme as themes
+
+    view = DecisionView()
+    qtbot.addWidget(view)
+    predicted = np.zeros((4, 4), dtype=np.int64)
+    confidence = np.full((4, 4), 0.5)          # two classes, no confidence: the background itself
+    surface = DecisionSurface((0.0, 1.0, 0.0, 1.0), predicted, confidence, step=7)
+    view.show_surface(surface)
+    dark = view.image.image[0, 0].copy()
+    view.set_theme(themes.get_theme("lecture"))
+    white = QtGui.QColor(themes.get_theme("lecture").plot_background)
+    assert view.plot.backgroundBrush().color() == white
+    assert view.surface is surface and "step 7" in view.plot.plotItem.titleLabel.text
+    light = view.image.image[0, 0]
+    expected = np.array([white.red(), white.green(), white.blue()]) + 0.25 * (
+        np.array([230, 159, 0]) - np.array([white.red(), white.green(), white.blue()]))
+    np.testing.assert_allclose(light, expected.astype(np.uint8), atol=1)
+    assert light.sum() > dark.sum()           # uncertain regions now fade toward white, not near-black

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 
 # One colour per class (colour-blind-safe Okabe–Ito hues).
 CLASS_COLORS = np.array([(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (204, 121, 167),
@@ -32,6 +32,22 @@ class DecisionView(QtWidgets.QWidget):
         layout.addWidget(self.message)
         self.surface = None
         self._data_key = None
+        self._background = np.array([30, 30, 34], dtype=np.float64)  # what uncertain regions fade to
+        self._title_style = {"size": "10pt"}
+
+    def set_theme(self, theme) -> None:
+        """Background, axes, title and the boundary's fade colour of a vgviz.gui.theme.Theme."""
+        bg, fg = QtGui.QColor(theme.plot_background), QtGui.QColor(theme.plot_foreground)
+        self.plot.setBackground(bg)
+        for side in ("left", "bottom"):
+            axis = self.plot.getAxis(side)
+            axis.setPen(fg)
+            axis.setTextPen(fg)
+        self._title_style = {"color": fg.name(), "size": f"{10 * theme.font_scale:.1f}pt"}
+        self.plot.setTitle(self.plot.plotItem.titleLabel.text, **self._title_style)
+        self._background = np.array([bg.red(), bg.green(), bg.blue()], dtype=np.float64)
+        surface, self.surface = self.surface, None
+        self.show_surface(surface)  # redrawn on the new background
 
     def sizeHint(self):
         from PySide6 import QtCore
@@ -65,10 +81,10 @@ class DecisionView(QtWidgets.QWidget):
         confidence = np.nan_to_num(surface.confidence, nan=0.0)  # a diverged net predicts nothing
         certainty = np.clip((confidence - 1 / n_classes) / (1 - 1 / n_classes), 0, 1)
         alpha = 0.25 + 0.6 * certainty[..., None]
-        background = np.array([30, 30, 34], dtype=np.float64)
+        background = self._background
         rgb = (background + alpha * (colors - background)).astype(np.uint8)
         # ImageItem indexes [x, y]: transpose the (row = y, col = x) grid
         self.image.setImage(np.transpose(rgb, (1, 0, 2)), autoLevels=False, levels=(0, 255))
         x0, x1, y0, y1 = surface.extent
         self.image.setRect(x0, y0, x1 - x0, y1 - y0)
-        self.plot.setTitle(f"Decision boundary · step {surface.step}", size="10pt")
+        self.plot.setTitle(f"step {surface.step}", **self._title_style)  # the dock's title names the view

@@ -193,6 +193,8 @@ class TrainingPlots(QtWidgets.QWidget):
         self._raw_curve.setPen(pg.mkPen(theme.raw_loss, width=max(1.0, theme.curve_width / 2)))
         self._train_curve.setPen(pg.mkPen(theme.smooth_loss, width=theme.curve_width + 0.5))
         self._test_curve.setSymbolBrush(theme.test_loss)
+        self._signal_curve.setPen(pg.mkPen(theme.signal, width=theme.curve_width + 1))
+        self._signal_curve.setSymbolBrush(theme.signal)
         self._test_curve.setSymbolSize(round(3 + 1.5 * theme.curve_width))
         legend_bg = QtGui.QColor(theme.plot_background)
         legend_bg.setAlpha(215)

@@ -52,6 +52,7 @@ class Theme:
     raw_loss: tuple[int, int, int, int]
     smooth_loss: str
     test_loss: str
+    signal: str                   # the forward-signal curve
     curve_width: float
     grid_alpha: float
     # stepper panel: the names in its explanation table
@@ -95,7 +96,7 @@ DARK = Theme(
     window="#28282e", base="#1e1e22", text="#e1e1e6", button="#28282e", mid="#9696a0",
     diagram=DiagramStyle(),
     plot_background="#1e1e22", plot_foreground="#d7d7dc",
-    raw_loss=(200, 200, 210, 70), smooth_loss="#e0e0e0", test_loss="#ff9f43",
+    raw_loss=(200, 200, 210, 70), smooth_loss="#e0e0e0", test_loss="#ff9f43", signal="#8fd3ff",
     curve_width=1.0, grid_alpha=0.2, key_text="#9aa0ab", layer_lightness=0.64,
 )
 
@@ -106,7 +107,7 @@ LECTURE = Theme(
                          input_node="#8c9099", highlight="#e0245e", unlit="#dcdee3", edge_width=1.6,
                          antialias_max_edges=6000),
     plot_background="#ffffff", plot_foreground="#151518",
-    raw_loss=(60, 60, 70, 60), smooth_loss="#151518", test_loss="#d35400",
+    raw_loss=(60, 60, 70, 60), smooth_loss="#151518", test_loss="#d35400", signal="#0b6aa8",
     curve_width=3.0, grid_alpha=0.25, key_text="#5a5f6a", layer_lightness=0.40,
 )
 
@@ -138,7 +139,7 @@ def scaled_font(scale: float, base: QtGui.QFont | None = None) -> QtGui.QFont:
 
 
 def apply_theme(theme: Theme, colormap: str = DEFAULT_COLORMAP, *, window: QtWidgets.QWidget | None = None,
-                network=None, plots=None, stepper=None, n_layers: int | None = None) -> None:
+                network=None, plots=None, stepper=None, decision=None, n_layers: int | None = None) -> None:
     """Apply a theme to whichever of the window and views are given. ``window`` gets
     the palette and font (its children inherit them); ``n_layers`` re-colours the
     layer labels and curves when a run is showing."""
@@ -161,6 +162,8 @@ def apply_theme(theme: Theme, colormap: str = DEFAULT_COLORMAP, *, window: QtWid
             plots.set_layer_colors(theme.layer_colors(n_layers))
     if stepper is not None:
         stepper.set_theme(theme)
+    if decision is not None:
+        decision.set_theme(theme)
 
 
 class ThemeController(QtCore.QObject):
@@ -222,7 +225,7 @@ class ThemeController(QtCore.QObject):
         w = self.window
         latest = w.history.latest if w.history is not None else None
         apply_theme(self.theme, self.colormap, window=w, network=w.network, plots=w.plots, stepper=w.stepper,
-                    n_layers=latest.n_layers if latest is not None else None)
+                    decision=w.decision, n_layers=latest.n_layers if latest is not None else None)
         if latest is not None:
             w.plots.update_from(w.history)
         self.changed.emit()
