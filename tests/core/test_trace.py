@@ -210,3 +210,31 @@ def test_scalar_chain_ten_factors_of_point_two():
 def test_scalar_chain_bad_input(kwargs, field):
     with pytest.raises(ChainError, match=field):
         record_scalar_chain(**kwargs)
+
+
+def test_residual_skip_paths_light_up_in_the_frames_they_are_reached():
+    from vgviz.core.config import RunConfig
+    from vgviz.core.frames import frame_display
+    from vgviz.core.trainer import Trainer
+
+    trainer = Trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
+    trace = trainer.trace()
+    assert trace.skip_connections == ((0, 2), (2, 4)) == tuple(trainer.model.skip_connections())
+    residual = {f.layer: f for f in trace.backward_frames if f.kind == "residual"}
+    for index, frame in enumerate(trace.frames):
+        display = frame_display(trace, index)
+        assert display.skip_connections == trace.skip_connections
+        for (a, b), value in zip(display.skip_connections, display.skip_values):
+            if frame.phase == "forward":
+                reached = frame.layer is None or a <= frame.layer
+                expected = np.abs(trace.forward_frame(a).a).mean() if reached else None
+            else:
+                reached = b >= frame.layer
+                expected = np.abs(residual[b].delta).mean() if reached else None
+            if expected is None:
+                assert value is None
+            else:
+                assert value == pytest.approx(float(expected), rel=1e-12)
+    first_backward = next(i for i, f in enumerate(trace.frames) if f.phase == "backward")
+    assert frame_display(trace, first_backward).skip_values == (None, None)   # at the output: none yet
+    assert None not in frame_display(trace, len(trace.frames) - 1).skip_values

@@ -138,3 +138,27 @@ def test_decision_view_takes_the_lecture_theme_and_fades_to_its_background(qtbot
         np.array([230, 159, 0]) - np.array([white.red(), white.green(), white.blue()]))
     np.testing.assert_allclose(light, expected.astype(np.uint8), atol=1)
     assert light.sum() > dark.sum()           # uncertain regions now fade toward white, not near-black
+
+
+def test_skip_arcs_are_drawn_in_backprop_frames_grey_until_reached(qtbot):
+    from vgviz.core.frames import frame_display
+
+    view = NetworkView()
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    trainer = Trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
+    view.show_stats(trainer.measure())
+    trace = trainer.trace()
+    backward = [i for i, f in enumerate(trace.frames) if f.phase == "backward"]
+    unlit = view._k + 1
+    view.show_frame(frame_display(trace, backward[0]))
+    view.grab()
+    assert view._skips_drawn == ((0, 2), (2, 4))
+    assert list(view._skip_buckets) == [unlit, unlit]
+    assert "not reached yet" in view.tooltip_at(view._skip_arc(0, 2).pointAtPercent(0.5))
+    view.show_frame(frame_display(trace, backward[-1]))
+    view.grab()
+    assert unlit not in list(view._skip_buckets)
+    text = view.tooltip_at(view._skip_arc(0, 2).pointAtPercent(0.5))
+    assert "mean |dL/du|" in text

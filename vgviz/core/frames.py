@@ -47,6 +47,8 @@ class BackpropTrace:
     loss: float
     input_grad: np.ndarray            # dL/dx (batch, features)
     meta: dict = field(default_factory=dict)
+    # residual nets: (a, b) per block, Linear a's output skips to the sum at Linear b's output
+    skip_connections: tuple[tuple[int, int], ...] = ()
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -84,6 +86,9 @@ class FrameDisplay:
     layer_sizes: tuple[int, ...] = ()             # input size, then each Linear's out_features
     layer_notes: tuple[str, ...] = ()             # per layer, under its name: "‖δ‖ 1.2e-08"; "" if unlit
     legend: str = ""                              # what the colours mean
+    skip_connections: tuple[tuple[int, int], ...] = ()   # residual nets: (a, b) per skip path
+    skip_values: tuple[float | None, ...] = ()    # per skip: mean |x| it carries forward, or mean
+    #                                               |dL/du| it carries back; None if not reached yet
 
 
 def _log_range(arrays: list[np.ndarray], decades: int = 6) -> tuple[float, float]:
@@ -114,8 +119,13 @@ def frame_display(trace: BackpropTrace, index: int) -> FrameDisplay:
         notes = tuple(f"mean |a| {acts[i].mean():.2g}" if i <= last else "" for i in range(n))
         legend = (f"forward pass: nodes mean |a| over the batch, edges |W|; log colour scale {lo:.0e} … {hi:.0e} "
                   "fixed for this pass; grey = not reached yet")
+        # a skip carries its block's input, the output of Linear a, once the signal passes a
+        skips = tuple(float(acts[a].mean()) if a <= last else None for a, _ in trace.skip_connections)
+        if skips:
+            legend += "; arcs below: skip paths by the mean |x| they carry"
         return FrameDisplay("activation", input_values, nodes, edges, (lo, hi), frame.layer, caption,
-                            trace.layer_names, trace.layer_sizes, notes, legend)
+                            trace.layer_names, trace.layer_sizes, notes, legend,
+                            trace.skip_connections, skips)
     backs = [f for f in trace.backward_frames if f.kind == "linear"]
     deltas = {f.layer: np.abs(f.delta).reshape(-1, trace.layer_sizes[f.layer + 1]).mean(0) for f in backs}
     # 8 decades: a deep sigmoid net's first layer still gets a colour, not just the floor
@@ -126,8 +136,14 @@ def frame_display(trace: BackpropTrace, index: int) -> FrameDisplay:
     notes = tuple(f"‖δ‖ {trace.backward_frame(i).delta_norm:.1e}" if i >= frame.layer else "" for i in range(n))
     legend = (f"backward pass: nodes mean |δ| = |dL/dz|, edges |dL/dW|; log colour scale {lo:.0e} … {hi:.0e} "
               "fixed for this pass; grey = error signal not arrived yet")
+    # a skip carries dL/du back from its block's sum at Linear b, once the error reaches b
+    sums = {f.layer: float(np.abs(f.delta).mean()) for f in trace.backward_frames if f.kind == "residual"}
+    skips = tuple(sums.get(b) if b >= frame.layer else None for _, b in trace.skip_connections)
+    if skips:
+        legend += "; arcs below: skip paths by the mean |dL/du| they carry back"
     return FrameDisplay("gradient", np.zeros_like(input_values), nodes, edges, (lo, hi), frame.layer, caption,
-                        trace.layer_names, trace.layer_sizes, notes, legend)
+                        trace.layer_names, trace.layer_sizes, notes, legend,
+                        trace.skip_connections, skips)
 
 
 def explain(trace: BackpropTrace, index: int) -> list[tuple[str, str]]:

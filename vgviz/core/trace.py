@@ -250,6 +250,7 @@ def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
         x=_np(x),
         loss=loss_value,
         input_grad=_np(input_grad),
+        skip_connections=tuple(model.skip_connections()) if hasattr(model, "skip_connections") else (),
     )
 
 

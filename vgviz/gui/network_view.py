@@ -232,9 +232,11 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
                       for i, e in enumerate(display.edge_values))
         nodes = tuple(v if v is not None else np.zeros(sizes[i + 1]) for i, v in enumerate(display.node_values))
         zeros = np.zeros(len(nodes))
+        skip_values = np.array([0.0 if v is None else v for v in display.skip_values], dtype=np.float64)
         stats = StepStats(step=0, loss=float("nan"), accuracy=float("nan"), diverged=False,
                           layer_names=tuple(display.layer_names), grad_mean_abs=zeros, grad_l2=zeros.copy(),
-                          delta_l2=zeros.copy(), delta_mean_abs=nodes, edge_abs=edges)
+                          delta_l2=zeros.copy(), delta_mean_abs=nodes, edge_abs=edges,
+                          skip_grad=skip_values, skip_connections=tuple(display.skip_connections))
         auto, self._auto = self._auto, False
         self._range = display.color_range
         self._stats = None
@@ -251,6 +253,9 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         for layer, values in enumerate(display.node_values):
             if values is None:
                 self._node_buckets[layer][:] = unlit
+        for k, value in enumerate(display.skip_values):
+            if value is None:
+                self._skip_buckets[k] = unlit
         self._colors_dirty = True
         self.update()
 
@@ -974,9 +979,14 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         if kind == "skip":
             k = hit[1]
             a, b = stats.skip_connections[k]
+            path = f"skip path {stats.layer_names[a]} → {stats.layer_names[b]}"
+            frame = self._frame
+            if frame is not None and (k >= len(frame.skip_values) or frame.skip_values[k] is None):
+                return f"{path} · not reached yet in this frame"
             value = float(stats.skip_grad[k]) if stats.skip_grad is not None else float("nan")
-            return (f"skip path {stats.layer_names[a]} → {stats.layer_names[b]} · carries mean |dL/du| = "
-                    f"{_fmt(value)} back past the block unchanged")
+            if frame is not None and frame.quantity == "activation":
+                return f"{path} · carries mean |x| = {_fmt(value)} forward to the block's sum, unchanged"
+            return f"{path} · carries mean |dL/du| = {_fmt(value)} back past the block unchanged"
         if kind == "layer":
             col = hit[1]
             layer = self._layer_of_column(col)
