@@ -186,7 +186,7 @@ def _draw(args, config, fmt: str, app) -> int:
     def on_stats(stats):
         if not first:
             first.append(stats)
-            history_views.start(stats)
+            history_views.start(stats, config)
         else:
             history_views.add(stats)
 
@@ -213,8 +213,7 @@ def _draw(args, config, fmt: str, app) -> int:
             if window is not None:
                 window.stepper.set_cursor(i)
             else:
-                from .core.trace import frame_display
-                history_views.network.show_frame(frame_display(trace, i))
+                history_views.show_frame(trace, i)
 
         def frame_caption(i: int) -> str | None:
             if not args.caption:

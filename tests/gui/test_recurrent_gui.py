@@ -235,3 +235,47 @@ def test_choosing_a_recurrent_model_in_the_panel_fixes_the_other_fields(window, 
     panel.editors["dataset"].setCurrentText("recall")              # a bad combination is named, run goes on
     window.reset_run()
     assert panel.error_label.text().startswith("model: dataset = recall is a sequence task")
+
+
+def test_lecture_theme_and_colour_map_reach_the_unrolled_view_and_its_plot(qtbot):
+    from vgviz.gui import theme as themes
+
+    panel = RecurrentPanel()
+    qtbot.addWidget(panel)
+    panel.resize(900, 600)
+    panel.show()
+    panel.show_stats(stats_for())
+    dark_strong = panel.unrolled.strong_color()
+    lecture = themes.get_theme("lecture")
+    panel.set_theme(lecture, "magma")
+    image = panel.unrolled.grab().toImage()
+    assert image.pixelColor(3, 3) == QtGui.QColor(lecture.diagram.background)     # white page
+    strong = panel.unrolled.strong_color()
+    assert strong != dark_strong and strong.lightness() < 80    # on white the scale runs to dark
+    assert panel.timesteps.plot.backgroundBrush().color() == QtGui.QColor(lecture.plot_background)
+    assert panel.timesteps._now_curve.opts["pen"].color() == strong
+
+
+def test_the_diagram_picture_of_a_recurrent_run_is_the_unrolled_view(qtbot, tmp_path):
+    from vgviz.gui.animate import OffscreenViews
+    from vgviz.gui import theme as themes
+
+    config = RunConfig(model="lstm", dataset="recall", depth=1, width=16, seq_len=20, steps=3, batch_size=16)
+    trainer = Trainer(config)
+    views = OffscreenViews(themes.get_theme("dark"))
+    views.start(trainer.measure(), config)
+    assert views.widget("diagram") is views.recurrent
+    views.add(trainer.step())
+    trace = trainer.trace()
+    views.show_frame(trace, 3)
+    assert views.recurrent.unrolled._frame is not None
+    views.close()
+
+    w = MainWindow(preset="lstm-T50")
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=30_000)
+    assert w.exports.view_widget("diagram") is w.recurrent          # what the diagram's place shows
+    qtbot.mouseClick(w.recurrent.unrolled, QtCore.Qt.MouseButton.LeftButton)
+    assert w.exports.current_view == "diagram"
+    w.close()

@@ -14,6 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..core.history import History
 from .export import check_scale, render_image
 from .network_view import NetworkView
+from .timestep_plot import RecurrentPanel
 from .plots import TrainingPlots
 from .theme import DEFAULT_COLORMAP, Theme, apply_theme, scaled_font
 
@@ -39,10 +40,14 @@ class OffscreenViews:
                  diagram_size: tuple[int, int] = DIAGRAM_SIZE, plot_size: tuple[int, int] = PLOT_SIZE):
         self.theme, self.colormap = theme, colormap
         self.network = NetworkView()
+        self.recurrent = RecurrentPanel()     # the diagram of a recurrent run: unrolled in time
+        self.is_recurrent = False
         self.plots = TrainingPlots()
         self.history: History | None = None
         font = scaled_font(theme.font_scale)
-        apply_theme(theme, colormap, network=self.network, plots=self.plots)
+        self.recurrent.setFont(font)
+        self.recurrent.setPalette(theme.palette())
+        apply_theme(theme, colormap, network=self.network, plots=self.plots, recurrent=self.recurrent)
         self._plot_widgets = self.plots.plot_widgets
         for w in self._plot_widgets.values():      # out of the row of three: each at its own exact size
             w.setParent(None)
@@ -50,16 +55,23 @@ class OffscreenViews:
             w.setPalette(theme.palette())
             offscreen(w, plot_size)
         offscreen(self.network, diagram_size)
+        offscreen(self.recurrent, diagram_size)
 
     def widget(self, view: str) -> QtWidgets.QWidget:
         if view == "diagram":
-            return self.network
+            return self.recurrent if self.is_recurrent else self.network
         return self._plot_widgets[view]
 
-    def start(self, first_stats) -> None:
-        """A new run: its first stats lock the diagram's colour range, as in the app."""
+    def start(self, first_stats, config=None) -> None:
+        """A new run: its first stats lock the diagram's colour range, as in the app.
+        ``config`` names a recurrent model's kind and depth in the unrolled view."""
         self.history = History(first_stats.n_layers)
         colors = self.theme.layer_colors(first_stats.n_layers)
+        self.is_recurrent = first_stats.timestep_grad is not None
+        if config is not None:
+            self.recurrent.reset(config.model, config.depth)
+        else:
+            self.recurrent.reset()
         self.network.reset()
         self.network.set_layer_colors(colors)
         self.plots.set_layers(list(first_stats.layer_names), colors)
@@ -67,14 +79,22 @@ class OffscreenViews:
 
     def add(self, stats) -> None:
         self.history.append(stats)
-        self.network.show_stats(stats)
+        (self.recurrent if self.is_recurrent else self.network).show_stats(stats)
+
+    def show_frame(self, trace, index: int) -> None:
+        """Frame ``index`` of a backprop trace on the diagram (or the unrolled view)."""
+        if self.is_recurrent:
+            self.recurrent.unrolled.show_frame(trace.display(index), trace.token_text)
+        else:
+            from ..core.frames import frame_display
+            self.network.show_frame(frame_display(trace, index))
 
     def refresh_plots(self) -> None:
         if self.history is not None and len(self.history):
             self.plots.update_from(self.history)
 
     def close(self) -> None:
-        for w in list(self._plot_widgets.values()) + [self.network, self.plots]:
+        for w in list(self._plot_widgets.values()) + [self.network, self.recurrent, self.plots]:
             w.close()
             w.deleteLater()
 
@@ -129,7 +149,7 @@ def timelapse_frames(config, steps: int, every: int, view: str, views: Offscreen
     every = max(1, int(every))
     trainer = Trainer(config.replace(steps=max(config.steps, steps)))
     first = trainer.measure()
-    views.start(first)
+    views.start(first, config)
     widget = views.widget(view)
 
     def frame(stats) -> QtGui.QImage:

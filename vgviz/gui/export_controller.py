@@ -58,13 +58,14 @@ class ExportController(QtCore.QObject):
     # -- the current view ------------------------------------------------------------------
     def view_widgets(self) -> dict[str, QtWidgets.QWidget]:
         w = self.window
-        return {"window": w, "diagram": w.network, **w.plots.plot_widgets}
+        # the diagram's place shows the network, or for a recurrent run the unrolled view
+        return {"window": w, "diagram": w.diagram_stack.currentWidget(), **w.plots.plot_widgets}
 
     def view_widget(self, view: str) -> QtWidgets.QWidget:
         return self.view_widgets()[ex.check_view(view)]
 
     def _watched(self) -> list[QtWidgets.QWidget]:
-        out = [self.window.network]
+        out = [self.window.network, self.window.recurrent.unrolled]
         for p in self.window.plots.plot_widgets.values():
             out += [p, p.viewport()]
         return out
@@ -74,6 +75,8 @@ class ExportController(QtCore.QObject):
             if name != "window" and (obj is widget or (isinstance(widget, QtWidgets.QAbstractScrollArea)
                                                        and obj is widget.viewport())):
                 return name
+            if name == "diagram" and isinstance(obj, QtWidgets.QWidget) and widget.isAncestorOf(obj):
+                return name   # the unrolled view inside the recurrent panel
         return None
 
     def eventFilter(self, obj, event) -> bool:

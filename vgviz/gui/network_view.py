@@ -32,6 +32,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from vgviz.core import topology as topo
 from vgviz.core.stats import StepStats
 from vgviz.core.frames import FrameDisplay
+from vgviz.gui.colorbar import draw_log_colorbar
 from vgviz.gui.hover import HoverTooltip
 
 N_BUCKETS = 64
@@ -69,10 +70,6 @@ def layer_colors(n: int) -> list[QtGui.QColor]:
 
 def _fmt(v: float) -> str:
     return f"{v:.3e}"
-
-
-def _decade_label(e: int) -> str:
-    return f"1e{e}"
 
 
 @dataclass(frozen=True)
@@ -801,14 +798,8 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         if self._range is None:
             return
         _, small = self._fonts()
-        p.setFont(small)
         fm = QtGui.QFontMetricsF(small)
         bar = self._bar_rect
-        p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, False)
-        p.drawImage(bar, self._colorbar_img)
-        p.setPen(QtGui.QPen(self._outline, 1.0))
-        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
-        p.drawRect(bar)
         p.setPen(self._text)
         title_font = QtGui.QFont(small)
         title_font.setBold(True)
@@ -820,32 +811,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         tw = QtGui.QFontMetricsF(title_font).horizontalAdvance(title)
         p.drawText(QtCore.QPointF(min(bar.left() - 4, self.width() - tw - 4), self._diagram.top() + fm.ascent()),
                    title)
-        p.setFont(small)
-        lo, hi = self._range
-        llo, lhi = math.log10(lo), math.log10(hi)
-        exps = list(range(math.ceil(llo - 1e-9), math.floor(lhi + 1e-9) + 1))
-        if not exps:
-            return
-        # thin the decade ticks so labels do not overlap
-        per = max(1, math.ceil(fm.height() / max(bar.height() / max(lhi - llo, 1e-9), 1e-9)))
-        keep = exps[::per]             # from the bottom ("<= lo"), and always the top decade
-        if keep[-1] != exps[-1]:
-            if len(keep) > 1:
-                keep[-1] = exps[-1]
-            else:
-                keep.append(exps[-1])
-        for e in exps:
-            y = bar.bottom() - (e - llo) / (lhi - llo) * bar.height()
-            p.setPen(QtGui.QPen(self._text, 1.0))
-            p.drawLine(QtCore.QLineF(bar.right(), y, bar.right() + 4, y))
-            if e not in keep:
-                continue
-            text = _decade_label(e)
-            if abs(e - llo) < 1e-9:
-                text = "≤" + text
-            elif abs(e - lhi) < 1e-9:
-                text = "≥" + text
-            p.drawText(QtCore.QPointF(bar.right() + 6, y + fm.ascent() / 2 - 1), text)
+        draw_log_colorbar(p, bar, self._colorbar_img, *self._range, small, self._text, self._outline)
 
     def _caption_text(self, stats: StepStats | None = None) -> str:
         if self._frame is not None:

@@ -51,6 +51,7 @@ class TimestepPlot(QtWidgets.QWidget):
         self.summary = QtWidgets.QLabel()
         self.summary.setWordWrap(True)
         self.summary.setStyleSheet("color: #d8dbe2; padding: 2px 6px;")
+        self._title_kw = {"size": "10pt"}
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -67,7 +68,7 @@ class TimestepPlot(QtWidgets.QWidget):
         self._zeros.setData([], [])
         self._set_legend("step 0", "now")
         self._show_zero_key(False)
-        self.plot.setTitle("‖∂L/∂h_t‖ over time steps", size="10pt")
+        self.plot.setTitle("‖∂L/∂h_t‖ over time steps", **self._title_kw)
         self.summary.setText("‖∂L/∂h_t‖: the gradient of the loss with respect to the hidden state at each step t.")
 
     def show_stats(self, stats: StepStats | None) -> None:
@@ -91,9 +92,34 @@ class TimestepPlot(QtWidgets.QWidget):
             self._zeros.setData(zero_t, np.full(len(zero_t), lo - 0.1))
             self._show_zero_key(len(zero_t) > 0)
         self.plot.setXRange(0.5, len(values) + 0.5, padding=0.01)
-        self.plot.setTitle(f"‖∂L/∂h_t‖ over time steps · step {stats.step}", size="10pt")
+        self.plot.setTitle(f"‖∂L/∂h_t‖ over time steps · step {stats.step}", **self._title_kw)
         summary = timeline.decay_summary(values)
         self.summary.setText(f"Step {stats.step}: {summary}." if summary else f"Step {stats.step}.")
+
+    def set_theme(self, theme, strong: QtGui.QColor) -> None:
+        """A vgviz.gui.theme.Theme's background, text and line widths; ``strong`` draws the
+        latest curve (the unrolled view's colour for a strong gradient)."""
+        bg, fg = QtGui.QColor(theme.plot_background), QtGui.QColor(theme.plot_foreground)
+        self.plot.setBackground(bg)
+        for side in ("left", "bottom"):
+            axis = self.plot.getAxis(side)
+            axis.setPen(fg)
+            axis.setTextPen(fg)
+            self.plot.setLabel(side, axis.labelText, color=fg.name())
+        self.plot.showGrid(x=True, y=True, alpha=theme.grid_alpha)
+        self._title_kw = {"color": fg.name(), "size": f"{10 * theme.font_scale:.1f}pt"}
+        self.plot.setTitle(self.plot.plotItem.titleLabel.text, **self._title_kw)
+        self.summary.setStyleSheet(f"color: {fg.name()}; padding: 2px 6px;")
+        legend = self.plot.getPlotItem().legend
+        legend_bg = QtGui.QColor(bg)
+        legend_bg.setAlpha(210)
+        legend.setBrush(legend_bg)
+        legend.setLabelTextColor(fg)
+        width = theme.curve_width                      # 1 (dark) … 3 (lecture)
+        self._start_curve.setPen(pg.mkPen(theme.key_text, width=0.5 + width, style=QtCore.Qt.PenStyle.DashLine))
+        self._now_curve.setPen(pg.mkPen(strong, width=1.5 + width))
+        for _, label in getattr(legend, "items", []):   # a label drawn before keeps its colour until re-set
+            label.setText(label.text)
 
     def _show_zero_key(self, show: bool) -> None:
         legend = self.plot.getPlotItem().legend
@@ -149,3 +175,7 @@ class RecurrentPanel(QtWidgets.QSplitter):
 
     def set_auto_range(self, on: bool) -> None:
         self.unrolled.set_auto_range(on)
+
+    def set_theme(self, theme, colormap: str) -> None:
+        self.unrolled.set_style(theme.diagram_style(colormap))
+        self.timesteps.set_theme(theme, self.unrolled.strong_color())

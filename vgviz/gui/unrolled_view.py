@@ -26,7 +26,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from vgviz.core import timeline
 from vgviz.core.recurrent_frames import TimeDisplay
 from vgviz.core.stats import StepStats
+from vgviz.gui.colorbar import draw_log_colorbar
 from vgviz.gui.hover import HoverTooltip
+from vgviz.gui.network_view import DiagramStyle
 
 N_BUCKETS = 64
 BACKGROUND = QtGui.QColor("#14161b")
@@ -59,16 +61,41 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)   # Space and the arrows reach the window
         self.setMinimumSize(360, 200)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
-        lut = pg.colormap.get(colormap).getLookupTable(nPts=N_BUCKETS, alpha=False).astype(np.uint32)
-        extra = np.array([[c.red(), c.green(), c.blue()] for c in (ZERO, NON_FINITE, UNLIT)], dtype=np.uint32)
-        lut = np.vstack([lut, extra])
-        self._argb = (0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]).astype(np.uint32)
-        self._colorbar = self._image(np.arange(N_BUCKETS)[::-1], vertical=True)
         self._auto = False
         self._kind = ""
         self._depth = 1
         self.last_paint_ms = 0.0
         self._clear()
+        # the dark default; a theme sets its own (vgviz.gui.theme.apply_theme)
+        self.set_style(DiagramStyle(colormap=colormap, background=BACKGROUND.name(), text=TEXT.name(),
+                                    dim_text=DIM_TEXT.name(), node_outline=OUTLINE.name(),
+                                    highlight=HIGHLIGHT.name(), unlit=UNLIT.name()))
+
+    def set_style(self, style: DiagramStyle) -> None:
+        """The diagram's colours and colour map (a theme's DiagramStyle); the numbers are unchanged."""
+        self._style = style
+        (self._bg, self._text, self._dim, self._outline, self._highlight, self._unlit) = (
+            QtGui.QColor(c) for c in (style.background, style.text, style.dim_text, style.node_outline,
+                                      style.highlight, style.unlit))
+        # the output and loss boxes: a little of the text colour in the background
+        bg, fg = self._bg, self._text
+        self._box_fill = QtGui.QColor(*(round(0.88 * a + 0.12 * b) for a, b in
+                                        ((bg.red(), fg.red()), (bg.green(), fg.green()), (bg.blue(), fg.blue()))))
+        lo, hi = style.colormap_range
+        lut = pg.colormap.get(style.colormap).getLookupTable(start=min(lo, hi), stop=max(lo, hi),
+                                                              nPts=N_BUCKETS, alpha=False)
+        lut = (lut if lo <= hi else lut[::-1]).astype(np.uint32)
+        extra = np.array([[c.red(), c.green(), c.blue()] for c in (ZERO, NON_FINITE, self._unlit)],
+                         dtype=np.uint32)
+        lut = np.vstack([lut, extra])
+        self._argb = (0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]).astype(np.uint32)
+        self._colorbar = self._image(np.arange(N_BUCKETS)[::-1], vertical=True)
+        self._layout_dirty = True   # the row's cells are re-coloured
+        self.update()
+
+    def strong_color(self) -> QtGui.QColor:
+        """The colour of the strongest gradient on this view's scale."""
+        return QtGui.QColor.fromRgb(int(self._argb[N_BUCKETS - 1]) & 0xFFFFFF)
 
     # -- public API --------------------------------------------------------------
     def reset(self, model: str = "", depth: int = 1) -> None:
@@ -275,9 +302,9 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         self._ensure_layout()
         p = QtGui.QPainter(self)
         try:
-            p.fillRect(self.rect(), BACKGROUND)
+            p.fillRect(self.rect(), self._bg)
             if self._bins is None:
-                p.setPen(DIM_TEXT)
+                p.setPen(self._dim)
                 p.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter,
                            "No recurrent run yet: its hidden states appear here, one column per time step")
             else:
@@ -306,23 +333,23 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         cols = self._bins.n_columns
         col_w = r.width() / cols
         if col_w >= 6:                               # separate the cells
-            p.setPen(QtGui.QPen(BACKGROUND, 1.0 if col_w < 14 else 2.0))
+            p.setPen(QtGui.QPen(self._bg, 1.0 if col_w < 14 else 2.0))
             for c in range(1, cols):
                 x = self._col_x(c)
                 p.drawLine(QtCore.QLineF(x, r.top(), x, r.bottom()))
-        p.setPen(QtGui.QPen(OUTLINE, 1.0))
+        p.setPen(QtGui.QPen(self._outline, 1.0))
         p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         p.drawRect(r)
         focus = self._frame.focus if self._frame is not None else None
         if focus is not None:
             c = (focus - 1) // self._bins.per_column
             x0, x1 = self._col_x(c), self._col_x(c + 1)
-            p.setPen(QtGui.QPen(HIGHLIGHT, 2.0))
+            p.setPen(QtGui.QPen(self._highlight, 2.0))
             p.drawRect(QtCore.QRectF(x0 - 1, r.top() - 3, max(x1 - x0, 1.0) + 2, r.height() + 6))
         label_font, _ = self._fonts()
         p.setFont(label_font)
         fm = QtGui.QFontMetricsF(label_font)
-        p.setPen(TEXT)
+        p.setPen(self._text)
         p.drawText(QtCore.QPointF(10, r.center().y() + fm.ascent() / 2 - 1), "h_t")
 
     def _paint_tokens(self, p: QtGui.QPainter) -> None:
@@ -330,7 +357,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         _, small = self._fonts()
         fm = QtGui.QFontMetricsF(small)
         p.setFont(small)
-        p.setPen(DIM_TEXT)
+        p.setPen(self._dim)
         p.drawText(QtCore.QPointF(10, r.center().y() + fm.ascent() / 2 - 1), "x_t")
         cols = self._bins.n_columns
         col_w = r.width() / cols
@@ -338,7 +365,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
             for c in range(cols):
                 x0, x1 = self._col_x(c), self._col_x(c + 1)
                 ch = self._tokens[c]
-                p.setPen(CUE if c == 0 else TOKEN_COLORS["ABCD".index(ch)] if ch in "ABCD" else DIM_TEXT)
+                p.setPen(CUE if c == 0 else TOKEN_COLORS["ABCD".index(ch)] if ch in "ABCD" else self._dim)
                 p.drawText(QtCore.QRectF(x0, r.top(), x1 - x0, r.height()), QtCore.Qt.AlignmentFlag.AlignCenter, ch)
         else:
             band = QtCore.QRectF(r.left(), r.top() + r.height() * 0.3, r.width(), r.height() * 0.4)
@@ -348,7 +375,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         cue = "↑ x_1: the token to recall" if not self._tokens else f"↑ x_1 = {self._tokens[0]}: the token to recall"
         y = r.bottom() + fm.ascent() + 1
         p.drawText(QtCore.QPointF(r.left(), y), cue)
-        p.setPen(DIM_TEXT)
+        p.setPen(self._dim)
         rest = "x_2 … x_T: noise (random tokens)"
         if self._tokens:                 # the colours of the letters, as a key
             rest += "  "
@@ -371,7 +398,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         _, small = self._fonts()
         fm = QtGui.QFontMetricsF(small)
         p.setFont(small)
-        p.setPen(DIM_TEXT)
+        p.setPen(self._dim)
         n = self.n_steps
         room = max(int(r.width() // (fm.horizontalAdvance("t=1000") + 16)), 2)
         step = _nice_step(n / room)
@@ -397,31 +424,31 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
         lit = self._frame is None or self._frame.loss_lit
         y = self._row.center().y()
-        p.setPen(QtGui.QPen(TEXT if lit else UNLIT, 1.5))
+        p.setPen(QtGui.QPen(self._text if lit else self._unlit, 1.5))
         for a, b in ((self._row.right() + 2, self._out_rect.left()), (self._out_rect.right(), self._loss_rect.left())):
             p.drawLine(QtCore.QLineF(a, y, b - 2, y))
             p.drawLine(QtCore.QLineF(b - 7, y - 4, b - 2, y))
             p.drawLine(QtCore.QLineF(b - 7, y + 4, b - 2, y))
         p.setFont(label_font)
         for rect, text in ((self._out_rect, "output"), (self._loss_rect, "loss")):
-            p.setBrush(QtGui.QColor("#2a2e38"))
-            p.setPen(QtGui.QPen(HIGHLIGHT if (lit and text == "loss") else OUTLINE, 1.5))
+            p.setBrush(self._box_fill)
+            p.setPen(QtGui.QPen(self._highlight if (lit and text == "loss") else self._outline, 1.5))
             p.drawRoundedRect(rect, 4, 4)
-            p.setPen(TEXT if lit else DIM_TEXT)
+            p.setPen(self._text if lit else self._dim)
             p.drawText(rect, QtCore.Qt.AlignmentFlag.AlignCenter, text)
         loss = self._loss_value()
         if loss is not None:
             p.setFont(small)
             sfm = QtGui.QFontMetricsF(small)
             text = f"L = {loss:.3g}"
-            p.setPen(DIM_TEXT)
+            p.setPen(self._dim)
             p.drawText(QtCore.QPointF(self._loss_rect.center().x() - sfm.horizontalAdvance(text) / 2,
                                       self._loss_rect.bottom() + sfm.ascent() + 3), text)
         # the direction of backpropagation through time
         if self._frame is None or self._frame.quantity == "gradient":
             ay = self._arrow_y
             x1, x0 = self._loss_rect.center().x(), self._row.left() + 4
-            p.setPen(QtGui.QPen(DIM_TEXT, 1.2))
+            p.setPen(QtGui.QPen(self._dim, 1.2))
             p.drawLine(QtCore.QLineF(x1, ay, x0, ay))
             p.drawLine(QtCore.QLineF(x0, ay, x0 + 7, ay - 4))
             p.drawLine(QtCore.QLineF(x0, ay, x0 + 7, ay + 4))
@@ -430,7 +457,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
             tw = QtGui.QFontMetricsF(small).horizontalAdvance(text)
             mid = (x0 + x1) / 2
             box = QtCore.QRectF(mid - tw / 2, ay - fm.height() / 2, tw, fm.height())
-            p.fillRect(box, BACKGROUND)
+            p.fillRect(box, self._bg)
             p.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)
         p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, False)
 
@@ -443,7 +470,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         label_font, _ = self._fonts()
         fm = QtGui.QFontMetricsF(label_font)
         p.setFont(label_font)
-        p.setPen(TEXT)
+        p.setPen(self._text)
         r = self._summary_rect
         p.drawText(QtCore.QPointF(r.left(), r.top() + fm.ascent()),
                    fm.elidedText(self._summary_text(), QtCore.Qt.TextElideMode.ElideRight, r.width()))
@@ -463,43 +490,22 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         if self._range is None:
             return
         _, small = self._fonts()
-        fm = QtGui.QFontMetricsF(small)
         bar = self._bar_rect
-        p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, False)
-        p.drawImage(bar, self._colorbar)
-        p.setPen(QtGui.QPen(OUTLINE, 1.0))
-        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
-        p.drawRect(bar)
         title_font = QtGui.QFont(small)
         title_font.setBold(True)
         p.setFont(title_font)
         title = "mean |h_t|" if (self._frame is not None and self._frame.quantity == "activation") else "‖∂L/∂h_t‖"
         tw = QtGui.QFontMetricsF(title_font).horizontalAdvance(title)
-        p.setPen(TEXT)
+        p.setPen(self._text)
         p.drawText(QtCore.QPointF(min(bar.left() - 2, self.width() - tw - 4), self._bar_title_y), title)
-        p.setFont(small)
-        lo, hi = self._range
-        llo, lhi = math.log10(lo), math.log10(hi)
-        exps = list(range(math.ceil(llo - 1e-9), math.floor(lhi + 1e-9) + 1))
-        per = max(1, math.ceil(fm.height() * 1.1 / max(bar.height() / max(lhi - llo, 1e-9), 1e-9)))
-        keep = set(exps[::-1][::per])
-        for e in exps:
-            y = bar.bottom() - (e - llo) / (lhi - llo) * bar.height()
-            p.setPen(QtGui.QPen(TEXT, 1.0))
-            p.drawLine(QtCore.QLineF(bar.right(), y, bar.right() + 4, y))
-            if e not in keep:
-                continue
-            text = f"1e{e}"
-            if e == exps[0] and abs(e - llo) < 1e-9:
-                text = "≤" + text
-            p.drawText(QtCore.QPointF(bar.right() + 6, y + fm.ascent() / 2 - 1), text)
+        draw_log_colorbar(p, bar, self._colorbar, *self._range, small, self._text, self._outline)
         # the special colours, below the bar
         y = bar.bottom() + 6
         if (self._buckets == N_BUCKETS).any():
             p.fillRect(QtCore.QRectF(bar.left(), y, bar.width(), 8), ZERO)
-            p.setPen(QtGui.QPen(OUTLINE, 1.0))
+            p.setPen(QtGui.QPen(self._outline, 1.0))
             p.drawRect(QtCore.QRectF(bar.left(), y, bar.width(), 8))
-            p.setPen(TEXT)
+            p.setPen(self._text)
             p.drawText(QtCore.QPointF(bar.right() + 6, y + 8), "0")
 
     def _paint_hover(self, p: QtGui.QPainter) -> None:
@@ -508,7 +514,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         c = (self._hover[1] - 1) // self._bins.per_column
         x0, x1 = self._col_x(c), self._col_x(c + 1)
         r = self._row
-        p.setPen(QtGui.QPen(HIGHLIGHT, 1.0))
+        p.setPen(QtGui.QPen(self._highlight, 1.0))
         p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         p.drawRect(QtCore.QRectF(x0, r.top(), max(x1 - x0, 1.0), r.height()))
 
@@ -539,10 +545,10 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         p.setFont(small)
         rect = self._caption_rect
         w = rect.width()
-        p.setPen(TEXT)
+        p.setPen(self._text)
         p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.ascent()),
                    fm.elidedText(self._caption_text(), QtCore.Qt.TextElideMode.ElideRight, w))
-        p.setPen(DIM_TEXT)
+        p.setPen(self._dim)
         p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.height() + fm.ascent()),
                    fm.elidedText(self._legend_text(), QtCore.Qt.TextElideMode.ElideRight, w))
 
