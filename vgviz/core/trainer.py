@@ -199,7 +199,7 @@ class Trainer:
         """After backward: loss and accuracy, divergence, clipping, and (every eval_every
         steps) the test set — shared by every trainer kind."""
         loss_value = loss.item()
-        accuracy = (logits.detach().argmax(1) == y).float().mean().item()
+        accuracy = torch.eq(logits.detach().argmax(1), y).sum().item() / len(y)
         # the global norm is finite only if every gradient is
         diverged = not (math.isfinite(loss_value) and math.isfinite(total_norm))
         clipped = False if diverged else self._clip(total_norm)
