@@ -136,7 +136,7 @@ def test_smooth_is_a_trailing_mean_per_column_and_strides_exactly():
     np.testing.assert_allclose(smooth(values[:, 2], window, every), got[:, 2], rtol=1e-12)   # 1-D alike
 
 
-def test_many_test_evaluations_are_marked_by_an_even_subset_with_the_last(qtbot):
+def test_many_test_evaluations_are_drawn_as_an_even_subset_with_the_last(qtbot):
     from vgviz.gui.plots import TEST_POINTS
 
     trainer = Trainer(RunConfig(depth=2, width=4, eval_every=1, steps=10_000))
@@ -150,6 +150,7 @@ def test_many_test_evaluations_are_marked_by_an_even_subset_with_the_last(qtbot)
     x, y = plots._test_curve.getData()
     assert len(x) == TEST_POINTS and x[0] == history.test[0, 0] and x[-1] == history.test[-1, 0]
     assert set(x) <= set(history.test[:, 0])
+    assert plots._test_curve.opts["symbol"] is None             # many: a line, not a band of dots
 
 
 def test_live_diagram_text_changes_at_most_every_text_period(qtbot):
@@ -198,3 +199,25 @@ def test_a_picture_of_a_live_diagram_is_the_paused_picture(qtbot):
     view.show_stats(second)
     assert render_image(view, scale=2) == paused     # full quality, and this frame's numbers
     assert view.live                                 # and back to live drawing afterwards
+
+
+def test_a_few_test_evaluations_are_dots(qtbot):
+    from vgviz.gui.plots import TEST_MARKERS
+
+    trainer = Trainer(RunConfig(depth=2, width=4, eval_every=1, steps=10_000))
+    history = History(3)
+    for i in range(TEST_MARKERS):
+        history.append(trainer.step(full=i == 0))
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.set_layers(list(history.latest.layer_names), [QtGui.QColor("red")] * 3)
+    plots.update_from(history)
+    assert plots._test_curve.opts["symbol"] == "o" and len(plots._test_curve.getData()[0]) == TEST_MARKERS
+
+
+def test_step_axis_labels_stay_short():
+    from vgviz.gui.plots import StepAxis
+
+    axis = StepAxis("bottom")
+    assert axis.tickStrings([0, 500, 1000, 1500, 20_000, 1_250_000], 1.0, 500) == \
+        ["0", "500", "1k", "1.5k", "20k", "1.25M"]

@@ -297,26 +297,27 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         self.ablate_button.setToolTip("Re-initialise the first k layers of a copy and measure the training-set "
                                       "accuracy before and after")
         self.ablate_button.clicked.connect(self.run_ablation)
+        # two rows for the ablation, and the comparisons in rows of three: a narrow dock with
+        # the lecture theme's fonts must not clip a label or a button
         form.addWidget(QtWidgets.QLabel("Re-initialise first"), 0, 0)
         form.addWidget(self.ablate_k, 0, 1)
-        form.addWidget(self.ablate_mode, 0, 2)
-        form.addWidget(self.ablate_button, 0, 3)
+        form.addWidget(self.ablate_mode, 1, 0, 1, 2)
+        form.addWidget(self.ablate_button, 1, 2, 1, 2)
         self.ablation_label = QtWidgets.QLabel()
         self.ablation_label.setWordWrap(True)
-        form.addWidget(self.ablation_label, 1, 0, 1, 4)
+        form.addWidget(self.ablation_label, 2, 0, 1, 4)
         self.shallower_button = QtWidgets.QPushButton("Train shallower counterpart")
         self.shallower_button.setToolTip("Train the same config with fewer hidden layers, as many steps as this run, "
                                          "in a background thread; the training-performance finding compares them")
         self.shallower_button.clicked.connect(self.train_shallower)
         self.shallower_label = QtWidgets.QLabel()
         self.shallower_label.setWordWrap(True)
-        form.addWidget(self.shallower_button, 2, 0, 1, 2)
-        form.addWidget(self.shallower_label, 2, 2, 1, 2)
-        self.compare_row = QtWidgets.QHBoxLayout()
-        self.compare_row.addWidget(QtWidgets.QLabel("Compare with:"))
+        form.addWidget(self.shallower_button, 3, 0, 1, 2)
+        form.addWidget(self.shallower_label, 3, 2, 1, 2)
+        form.addWidget(QtWidgets.QLabel("Compare with:"), 4, 0, 1, 4)
+        self.compare_row = QtWidgets.QGridLayout()
         self.compare_buttons: dict[str, QtWidgets.QPushButton] = {}
-        self.compare_row.addStretch(1)
-        form.addLayout(self.compare_row, 3, 0, 1, 4)
+        form.addLayout(self.compare_row, 5, 0, 1, 4)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -389,7 +390,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
             b = QtWidgets.QPushButton(label.split(" (")[0])
             b.setToolTip(f"Open a side-by-side comparison: this run (A) against B = {label}\n{variant.summary()}")
             b.clicked.connect(lambda _=False, k=key: self.compare_requested.emit(k))
-            self.compare_row.insertWidget(1 + i, b)
+            self.compare_row.addWidget(b, i // COMPARE_COLUMNS, i % COMPARE_COLUMNS)
             self.compare_buttons[key] = b
 
     # -- refresh (2 Hz) --------------------------------------------------------------------
@@ -578,6 +579,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
 
 
 _ORPHANS: list = []
+COMPARE_COLUMNS = 3
 
 
 def _keep_until_finished(worker) -> None:

@@ -617,7 +617,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.diagnostics = DiagnosticsPanel()
         self.diagnostics_dock = QtWidgets.QDockWidget("Diagnostics", self)
         self.diagnostics_dock.setObjectName("diagnostics_dock")
-        self.diagnostics_dock.setWidget(self.diagnostics)
+        # scrolls rather than grows: with the decision boundary beside it, the window still
+        # fits a 1280×720 projector in the lecture theme's large fonts
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.diagnostics)
+        self.diagnostics_dock.setWidget(scroll)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.diagnostics_dock)
         self.diagnostics_dock.hide()
         self.diagnostics.preset_requested.connect(self.load_preset)

@@ -14,7 +14,8 @@ pg.setConfigOptions(background=(30, 30, 34), foreground=(215, 215, 220), antiali
 
 TINY = 1e-30         # log axes cannot show 0; an exactly-zero gradient is drawn at the floor
 SMOOTH_POINTS = 600
-TEST_POINTS = 100    # at most this many test-set evaluations are marked (evenly spread, the last included)
+TEST_POINTS = 100    # at most this many test-set evaluations are drawn (evenly spread, the last included)
+TEST_MARKERS = 20    # up to this many, each is marked with a dot
 
 
 class Log10Axis(pg.AxisItem):
@@ -27,6 +28,20 @@ class Log10Axis(pg.AxisItem):
         lo, hi = math.floor(minVal), math.ceil(maxVal)
         step = max(1, math.ceil((hi - lo) / 8))
         return [(step, list(range(lo, hi + 1, step)))]
+
+
+class StepAxis(pg.AxisItem):
+    """Bottom axis counting training steps: 1k, 20k, 1.5M keep the labels short in a narrow plot."""
+
+    def tickStrings(self, values, scale, spacing):
+        return [_short_count(v * scale) for v in values]
+
+
+def _short_count(v: float) -> str:
+    for unit, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(v) >= unit:
+            return f"{v / unit:.3g}{suffix}"
+    return f"{v:.4g}"
 
 
 def smooth(values: np.ndarray, window: int, every: int = 1) -> np.ndarray:
@@ -65,17 +80,17 @@ class TrainingPlots(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
-        self.loss_plot = _plot("Loss", "cross-entropy", "step")
+        self.loss_plot = _plot("Loss", "cross-entropy", "step", axisItems={"bottom": StepAxis("bottom")})
         self.legend = self.loss_plot.addLegend(offset=(-10, 10))
         self._raw_curve = self.loss_plot.plot(pen=pg.mkPen((200, 200, 210, 70), width=1))
         self._train_curve = self.loss_plot.plot(name="train (smoothed)", pen=pg.mkPen("#e0e0e0", width=2))
-        self._test_curve = self.loss_plot.plot(name="test", pen=None, symbol="o", symbolSize=5,
-                                               symbolBrush="#ff9f43", symbolPen=None)
+        self._test_curve = self.loss_plot.plot(name="test", pen=pg.mkPen("#ff9f43", width=1), symbol="o",
+                                               symbolSize=5, symbolBrush="#ff9f43", symbolPen=None)
         self.loss_plot.setToolTip("Faint: training loss of every step's batch; bright: its moving average\n"
-                                  "over 1/100 of the steps shown; dots: test-set loss (at most 100 of them, evenly spread).")
+                                  "over 1/100 of the steps shown; orange: test-set loss (dots while there are few).")
 
         self.norm_plot = _plot("Gradient norms", "‖dL/dW‖", "step",
-                               axisItems={"left": Log10Axis("left")})
+                               axisItems={"left": Log10Axis("left"), "bottom": StepAxis("bottom")})
         self.norm_plot.setToolTip("‖dL/dW‖ of every Linear layer over training (log scale), as a moving\n"
                                   "average over 1/100 of the steps shown (in log space).\n"
                                   "Curve colours match the layer labels in the diagram. With clipping on:\n"
@@ -196,6 +211,7 @@ class TrainingPlots(QtWidgets.QWidget):
         self._signal_curve.setPen(pg.mkPen(theme.signal, width=theme.curve_width + 1))
         self._signal_curve.setSymbolBrush(theme.signal)
         self._test_curve.setSymbolSize(round(3 + 1.5 * theme.curve_width))
+        self._test_curve.setPen(pg.mkPen(theme.test_loss, width=theme.curve_width))
         legend_bg = QtGui.QColor(theme.plot_background)
         legend_bg.setAlpha(215)
         self.legend.setBrush(legend_bg)                 # curves pass under the legend: keep it readable
@@ -270,6 +286,10 @@ class TrainingPlots(QtWidgets.QWidget):
         test = history.test
         if len(test) > TEST_POINTS:  # markers cost ~15 µs each to set: a subset of the evaluations
             test = test[np.linspace(0, len(test) - 1, TEST_POINTS).round().astype(np.intp)]
+        # a few evaluations are dots on a line; many would be a band of dots hiding the training curve
+        marked = len(test) <= TEST_MARKERS
+        if marked != (self._test_curve.opts["symbol"] is not None):
+            self._test_curve.setSymbol("o" if marked else None)
         self._test_curve.setData(test[:, 0], _finite(test[:, 1]))
         log_norms = smooth(np.log10(np.maximum(_finite(history.grad_l2), TINY)), window, every)
         for i, curve in enumerate(self._norm_curves):
