@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtGui
 
 from vgviz.core.config import RunConfig
 from vgviz.core.trainer import Trainer
