@@ -221,3 +221,11 @@ def test_step_axis_labels_stay_short():
     axis = StepAxis("bottom")
     assert axis.tickStrings([0, 500, 1000, 1500, 20_000, 1_250_000], 1.0, 500) == \
         ["0", "500", "1k", "1.5k", "20k", "1.25M"]
+
+
+def test_step_axis_has_no_ticks_between_steps():
+    from vgviz.gui.plots import StepAxis
+
+    axis = StepAxis("bottom")
+    assert all(spacing >= 1 for spacing, _ in axis.tickSpacing(-0.5, 0.5, 100))
+    assert axis.tickSpacing(0, 10_000, 300)[0][0] >= 1000

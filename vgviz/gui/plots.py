@@ -36,6 +36,11 @@ class StepAxis(pg.AxisItem):
     def tickStrings(self, values, scale, spacing):
         return [_short_count(v * scale) for v in values]
 
+    def tickSpacing(self, minVal, maxVal, size):
+        # steps are whole: no ticks between them, even when a run has taken only one
+        levels = [(s, o) for s, o in super().tickSpacing(minVal, maxVal, size) if s >= 1]
+        return levels or [(1.0, 0.0)]
+
 
 def _short_count(v: float) -> str:
     for unit, suffix in ((1e6, "M"), (1e3, "k")):
