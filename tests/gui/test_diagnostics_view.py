@@ -189,3 +189,19 @@ def test_main_window_opens_compare_and_closes_it_on_exit(window, qtbot):
     workers = compare.workers
     window.close()
     assert all(t.isFinished() for t in workers)
+
+
+def test_compare_window_follows_the_main_windows_theme(window, qtbot):
+    from vgviz.gui.compare import LIGHT_SIDE_COLORS, SIDE_COLORS
+    from vgviz.gui.theme import get_theme
+
+    compare = window.open_compare("relu")
+    assert compare.theme is window.themes.theme and compare.a.colors == SIDE_COLORS   # dark by default
+    window.themes.set_theme("lecture")                 # Ctrl+L while the comparison is open
+    lecture = get_theme("lecture")
+    assert compare.theme is lecture and compare.a.colors == LIGHT_SIDE_COLORS
+    assert compare.loss_plot.backgroundBrush().color() == QtGui.QColor(lecture.plot_background)
+    assert compare.a.network.diagram_style().background == lecture.diagram.background
+    assert compare.curves["B"][0].opts["pen"].color() == QtGui.QColor(LIGHT_SIDE_COLORS["B"])
+    assert lecture.text in compare.a.box.styleSheet()   # the side's labels readable on white
+    compare.close()

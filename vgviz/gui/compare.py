@@ -26,6 +26,7 @@ from .worker import TrainingWorker
 DISPLAY_HZ = 10
 DIAGNOSE_EVERY_N_TICKS = 5        # verdicts at 2 Hz
 SIDE_COLORS = {"A": "#ff9f43", "B": "#48dbfb"}
+LIGHT_SIDE_COLORS = {"A": "#d35400", "B": "#0b7bbf"}   # the same hues, dark enough for a white page
 STOP_TIMEOUT_MS = 2000
 LOCKSTEP_LEAD = 20                # the faster run waits when it is this many steps ahead
 
@@ -44,7 +45,8 @@ class _Side:
         self.acts_step = -1
         self.diagnosis = None
         self.error = ""
-        color = SIDE_COLORS[name]
+        self.colors = SIDE_COLORS
+        color = self.colors[name]
         self.title = QtWidgets.QLabel()
         self.title.setWordWrap(True)
         self.title.setTextFormat(QtCore.Qt.TextFormat.RichText)
@@ -64,9 +66,21 @@ class _Side:
         layout.addWidget(self.network, 1)
         layout.addWidget(self.verdict)
 
+    def set_colors(self, colors: dict[str, str], text: str | None = None, point_size: float | None = None) -> None:
+        """The side's colour (its frame and letter), and the text colour and size of its labels
+        (a frame with a style sheet no longer passes its window's palette and font on to them)."""
+        self.colors = colors
+        sheet = f"QFrame#side{self.name} {{ border: 2px solid {colors[self.name]}; border-radius: 4px; }}"
+        if text:
+            size = f" font-size: {point_size:.1f}pt;" if point_size else ""
+            sheet += f" QFrame#side{self.name} QLabel {{ color: {text};{size} }}"
+        self.box.setStyleSheet(sheet)
+        if self.config is not None:
+            self.set_config(self.config, self.label)
+
     def set_config(self, config: RunConfig, label: str) -> None:
         self.config, self.label = config, label
-        color = SIDE_COLORS[self.name]
+        color = self.colors[self.name]
         self.title.setText(f"<span style='color:{color}; font-size:16px; font-weight:bold'>{self.name}</span>"
                            f"&nbsp; <b>{html.escape(label)}</b><br><span style='color:#9aa0ab'>"
                            f"{html.escape(config.summary())}</span>")
@@ -96,6 +110,7 @@ class CompareWindow(QtWidgets.QWidget):
         self.setWindowTitle("vgviz — compare A / B")
         self.config_a = config
         self.title_a = title_a
+        self.theme = None                 # set_theme: the main window's; None: the dark default
         self.variants = diag.compare_variants(config)
         self.variant: str | None = None
         self.a, self.b = _Side("A", self), _Side("B", self)
@@ -168,6 +183,47 @@ class CompareWindow(QtWidgets.QWidget):
             self.run_button.setEnabled(False)
         else:
             self.start(variant if variant in self.variants else next(iter(self.variants)))
+
+    def _layer_colors(self, n: int) -> list:
+        return self.theme.layer_colors(n) if self.theme is not None else layer_colors(n)
+
+    def set_theme(self, theme, colormap: str) -> None:
+        """A vgviz.gui.theme.Theme (the main window's): palette, fonts, diagrams, plots, side colours."""
+        from .theme import apply_theme, scaled_font
+
+        self.theme = theme
+        self.setPalette(theme.palette())
+        font = scaled_font(theme.font_scale)
+        self.setFont(font)
+        size = font.pointSizeF() if font.pointSizeF() > 0 else 10.0
+        colors = LIGHT_SIDE_COLORS if theme.light else SIDE_COLORS
+        for side in (self.a, self.b):
+            apply_theme(theme, colormap, network=side.network)
+            side.set_colors(colors, theme.text, size)
+            if side.history is not None:
+                side.network.set_layer_colors(self._layer_colors(side.history.n_layers))
+        bg, fg = QtGui.QColor(theme.plot_background), QtGui.QColor(theme.plot_foreground)
+        for w in (self.loss_plot, self.grad_plot):
+            w.setBackground(bg)
+            w.setTitle(w.plotItem.titleLabel.text, color=fg.name(), size=f"{10 * theme.font_scale:.1f}pt")
+            for side_name in ("left", "bottom"):
+                axis = w.getAxis(side_name)
+                axis.setPen(fg)
+                axis.setTextPen(fg)
+                w.setLabel(side_name, axis.labelText, color=fg.name(), **{"font-size": f"{size:.1f}pt"})
+                axis.setStyle(tickFont=font)
+            w.showGrid(x=True, y=True, alpha=theme.grid_alpha)
+            legend = w.getPlotItem().legend
+            legend_bg = QtGui.QColor(bg)
+            legend_bg.setAlpha(210)
+            legend.setBrush(legend_bg)
+            legend.setLabelTextColor(fg)
+            for _, label in legend.items:      # a label drawn before keeps its colour until re-set
+                label.setText(label.text)
+        for name, (loss, grad) in self.curves.items():
+            pen = pg.mkPen(colors[name], width=1 + theme.curve_width)
+            loss.setPen(pen)
+            grad.setPen(pen)
 
     @staticmethod
     def _plot(title: str, left: str, log: bool = False) -> pg.PlotWidget:
@@ -274,7 +330,7 @@ class CompareWindow(QtWidgets.QWidget):
             for stats in side.worker.drain():
                 if side.history is None:
                     side.history = History(stats.n_layers)
-                    side.network.set_layer_colors(layer_colors(stats.n_layers))
+                    side.network.set_layer_colors(self._layer_colors(stats.n_layers))
                 side.history.append(stats)
                 changed = True
         self._keep_in_step()

@@ -655,6 +655,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.config is None:
             return None
         window = CompareWindow(self.config, variant, title_a=self.preset_name or "current config")
+        window.set_theme(self.themes.theme, self.themes.colormap)
         window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self._compare_windows.append(window)
         window.destroyed.connect(lambda *_a, w=window: self._compare_windows.remove(w)

@@ -231,4 +231,6 @@ class ThemeController(QtCore.QObject):
                     decision=w.decision, recurrent=w.recurrent, n_layers=latest.n_layers if latest is not None else None)
         if latest is not None:
             w.plots.update_from(w.history)
+        for compare in getattr(w, "_compare_windows", ()):
+            compare.set_theme(self.theme, self.colormap)
         self.changed.emit()
