@@ -205,3 +205,29 @@ def test_compare_window_follows_the_main_windows_theme(window, qtbot):
     assert compare.curves["B"][0].opts["pen"].color() == QtGui.QColor(LIGHT_SIDE_COLORS["B"])
     assert lecture.text in compare.a.box.styleSheet()   # the side's labels readable on white
     compare.close()
+
+
+def test_diagnostics_plots_take_the_lecture_theme_and_draw_at_most_smooth_points(window, qtbot):
+    import dataclasses
+
+    from vgviz.core.history import History
+    from vgviz.gui.plots import SMOOTH_POINTS
+    from vgviz.gui.theme import get_theme
+
+    window.themes.set_theme("lecture")
+    lecture = get_theme("lecture")
+    panel = window.diagnostics
+    white = QtGui.QColor(lecture.plot_background)
+    assert panel.update_plot.backgroundBrush().color() == white
+    assert all(strip.backgroundBrush().color() == white for strip in (panel.heat, panel.spread_heat))
+    first = window.history.latest
+    history = History(first.n_layers, capacity=20_000)
+    ratio = np.full(first.n_layers, 1e-3)
+    for step in range(5_000):
+        history.append(dataclasses.replace(first, step=step, update_ratio=ratio))
+    panel.update_plot.set_layers(list(first.layer_names))
+    panel.update_plot.update_from(history)
+    x, y = panel.update_plot.curves[0].getData()
+    assert len(x) < 2 * SMOOTH_POINTS and x[-1] >= 4_990            # not 5,000
+    np.testing.assert_allclose(y[10:], -3.0)            # log10 of the constant 1e-3 ratio
+    assert panel.update_plot.curves[0].opts["pen"].color() == lecture.layer_colors(first.n_layers)[0]

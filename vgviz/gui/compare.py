@@ -189,6 +189,7 @@ class CompareWindow(QtWidgets.QWidget):
 
     def set_theme(self, theme, colormap: str) -> None:
         """A vgviz.gui.theme.Theme (the main window's): palette, fonts, diagrams, plots, side colours."""
+        from .plots import style_plot
         from .theme import apply_theme, scaled_font
 
         self.theme = theme
@@ -202,24 +203,8 @@ class CompareWindow(QtWidgets.QWidget):
             side.set_colors(colors, theme.text, size)
             if side.history is not None:
                 side.network.set_layer_colors(self._layer_colors(side.history.n_layers))
-        bg, fg = QtGui.QColor(theme.plot_background), QtGui.QColor(theme.plot_foreground)
         for w in (self.loss_plot, self.grad_plot):
-            w.setBackground(bg)
-            w.setTitle(w.plotItem.titleLabel.text, color=fg.name(), size=f"{10 * theme.font_scale:.1f}pt")
-            for side_name in ("left", "bottom"):
-                axis = w.getAxis(side_name)
-                axis.setPen(fg)
-                axis.setTextPen(fg)
-                w.setLabel(side_name, axis.labelText, color=fg.name(), **{"font-size": f"{size:.1f}pt"})
-                axis.setStyle(tickFont=font)
-            w.showGrid(x=True, y=True, alpha=theme.grid_alpha)
-            legend = w.getPlotItem().legend
-            legend_bg = QtGui.QColor(bg)
-            legend_bg.setAlpha(210)
-            legend.setBrush(legend_bg)
-            legend.setLabelTextColor(fg)
-            for _, label in legend.items:      # a label drawn before keeps its colour until re-set
-                label.setText(label.text)
+            style_plot(w, theme, font)
         for name, (loss, grad) in self.curves.items():
             pen = pg.mkPen(colors[name], width=1 + theme.curve_width)
             loss.setPen(pen)

@@ -37,14 +37,11 @@ class DecisionView(QtWidgets.QWidget):
 
     def set_theme(self, theme) -> None:
         """Background, axes, title and the boundary's fade colour of a vgviz.gui.theme.Theme."""
+        from .plots import style_plot
+
+        style_plot(self.plot, theme)
         bg, fg = QtGui.QColor(theme.plot_background), QtGui.QColor(theme.plot_foreground)
-        self.plot.setBackground(bg)
-        for side in ("left", "bottom"):
-            axis = self.plot.getAxis(side)
-            axis.setPen(fg)
-            axis.setTextPen(fg)
         self._title_style = {"color": fg.name(), "size": f"{10 * theme.font_scale:.1f}pt"}
-        self.plot.setTitle(self.plot.plotItem.titleLabel.text, **self._title_style)
         self._background = np.array([bg.red(), bg.green(), bg.blue()], dtype=np.float64)
         surface, self.surface = self.surface, None
         self.show_surface(surface)  # redrawn on the new background

@@ -21,7 +21,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..core.config import RunConfig
 from ..core.history import History
 from .network_view import layer_colors
-from .plots import TINY, Log10Axis, smooth
+from .plots import SMOOTH_POINTS, TINY, Log10Axis, smooth, style_plot
 
 WAITING = "Diagnostics appear after the first training step."
 REFRESH_HZ = 2
@@ -67,8 +67,9 @@ class HeatStrip(pg.PlotWidget):
     mode "share": the fraction of the batch on which each unit is saturated or off;
     mode "spread": log10 of each unit's output standard deviation across the batch."""
 
-    MODES = {"share": "Saturated / off: share of the batch (1 = always: dead or pinned)",
-             "spread": "Output spread across the batch (log10 std)"}
+    # short: the dock may be narrow, and the lecture theme's fonts large (the tooltip says more)
+    MODES = {"share": "Saturated or off: share of batch",
+             "spread": "Output spread (log10 std)"}
 
     def __init__(self, mode: str = "share", parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -91,7 +92,8 @@ class HeatStrip(pg.PlotWidget):
         self.setMouseTracking(True)
         self.setToolTip("Rows: activation layers (input side on top); columns: neurons.\n"
                         "Saturated / off share: fraction of the batch on which the unit is saturated\n"
-                        "(sigmoid < 0.01 or > 0.99, |tanh| > 0.99) or off (ReLU output 0).\n"
+                        "(sigmoid < 0.01 or > 0.99, |tanh| > 0.99) or off (ReLU output 0);\n"
+                        "1 = always: a dead or pinned unit.\n"
                         "Output spread: log10 of the unit's standard deviation across the batch.")
 
     def show_stats(self, stats) -> None:
@@ -163,6 +165,7 @@ class UpdateRatioPlot(pg.PlotWidget):
                                          labelOpts={"position": 0.08, "color": "#d8dbe2", "fill": (30, 30, 34, 220),
                                                     "anchors": [(0, 1), (0, 1)]})
         self.legend = self.addLegend(offset=(-4, 4), colCount=3, labelTextSize="8pt", brush=(30, 30, 34, 220))
+        self.colors = layer_colors     # n -> one colour per layer (a theme's, after set_theme)
         self.reference.setZValue(20)   # above the curves, so its label stays readable
         self.addItem(self.reference)
         self.curves: list[pg.PlotDataItem] = []
@@ -175,7 +178,19 @@ class UpdateRatioPlot(pg.PlotWidget):
             self.removeItem(c)
         self.legend.clear()
         self.curves = [self.plot(pen=pg.mkPen(col, width=1.5), name=name)
-                       for name, col in zip(names, layer_colors(len(names)))]
+                       for name, col in zip(names, self.colors(len(names)))]
+
+    def set_theme(self, theme) -> None:
+        style_plot(self, theme)
+        fg = QtGui.QColor(theme.plot_foreground)
+        self.reference.setPen(pg.mkPen(fg, width=1, style=QtCore.Qt.PenStyle.DashLine))
+        bg = QtGui.QColor(theme.plot_background)
+        bg.setAlpha(220)
+        self.reference.label.setColor(fg)
+        self.reference.label.fill = pg.mkBrush(bg)
+        self.colors = theme.layer_colors
+        for curve, col in zip(self.curves, self.colors(len(self.curves))):
+            curve.setPen(pg.mkPen(col, width=1.5))
 
     def update_from(self, history: History) -> None:
         steps = history.steps
@@ -186,8 +201,10 @@ class UpdateRatioPlot(pg.PlotWidget):
             logs = np.log10(np.maximum(ratios, TINY))
         logs[~np.isfinite(ratios)] = np.nan
         window = max(1, len(steps) // 50)
+        every = max(1, len(steps) // SMOOTH_POINTS)   # a moving average: ~600 points show it all
+        smoothed = smooth(logs, window, every)
         for i, curve in enumerate(self.curves):
-            curve.setData(steps, smooth(logs[:, i], window), connect="finite")
+            curve.setData(steps[::every], smoothed[:, i], connect="finite")
         finite = logs[np.isfinite(logs)]
         if len(finite):
             lo = min(math.floor(finite.min()), -4)
@@ -337,6 +354,12 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         return QtCore.QSize(470, 760)
 
     # -- a run -----------------------------------------------------------------------------
+    def set_theme(self, theme) -> None:
+        """The plots and heat strips on a vgviz.gui.theme.Theme's background."""
+        self.update_plot.set_theme(theme)
+        for strip in (self.heat, self.spread_heat):
+            style_plot(strip, theme)
+
     def attach(self, worker, history: History, config: RunConfig) -> None:
         """Follow a run: its worker (for model jobs), its History (appended by the window)."""
         from ..core import diagnostics as diag

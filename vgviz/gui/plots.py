@@ -337,6 +337,34 @@ class TrainingPlots(QtWidgets.QWidget):
             self.signal_plot.setYRange(math.floor(finite.min()) - 0.2, math.ceil(finite.max()) + 0.2, padding=0)
 
 
+def style_plot(w: pg.PlotWidget, theme, font: QtGui.QFont | None = None) -> None:
+    """A vgviz.gui.theme.Theme's background, text colour and sizes, and grid on any plot
+    of the app's side views (decision boundary, time steps, comparison, diagnostics)."""
+    bg, fg = QtGui.QColor(theme.plot_background), QtGui.QColor(theme.plot_foreground)
+    size = 10.0 * theme.font_scale
+    w.setBackground(bg)
+    item = w.getPlotItem()
+    if item.titleLabel.text:
+        w.setTitle(item.titleLabel.text, color=fg.name(), size=f"{size:.1f}pt")
+    for side in ("left", "bottom"):
+        axis = w.getAxis(side)
+        axis.setPen(fg)
+        axis.setTextPen(fg)
+        if font is not None:
+            axis.setStyle(tickFont=font)
+        if axis.labelText:
+            w.setLabel(side, axis.labelText, color=fg.name(), **{"font-size": f"{0.9 * size:.1f}pt"})
+    w.showGrid(x=True, y=True, alpha=theme.grid_alpha)
+    legend = item.legend
+    if legend is not None:
+        legend_bg = QtGui.QColor(bg)
+        legend_bg.setAlpha(215)
+        legend.setBrush(legend_bg)
+        legend.setLabelTextColor(fg)
+        for _, label in legend.items:      # a label drawn before keeps its colour until re-set
+            label.setText(label.text)
+
+
 def _finite(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     return np.where(np.isfinite(a), a, np.nan)

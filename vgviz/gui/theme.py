@@ -140,7 +140,7 @@ def scaled_font(scale: float, base: QtGui.QFont | None = None) -> QtGui.QFont:
 
 def apply_theme(theme: Theme, colormap: str = DEFAULT_COLORMAP, *, window: QtWidgets.QWidget | None = None,
                 network=None, plots=None, stepper=None, decision=None, recurrent=None,
-                n_layers: int | None = None) -> None:
+                diagnostics=None, n_layers: int | None = None) -> None:
     """Apply a theme to whichever of the window and views are given. ``window`` gets
     the palette and font (its children inherit them); ``n_layers`` re-colours the
     layer labels and curves when a run is showing."""
@@ -167,6 +167,8 @@ def apply_theme(theme: Theme, colormap: str = DEFAULT_COLORMAP, *, window: QtWid
         decision.set_theme(theme)
     if recurrent is not None:
         recurrent.set_theme(theme, colormap)
+    if diagnostics is not None:
+        diagnostics.set_theme(theme)
 
 
 class ThemeController(QtCore.QObject):
@@ -228,7 +230,8 @@ class ThemeController(QtCore.QObject):
         w = self.window
         latest = w.history.latest if w.history is not None else None
         apply_theme(self.theme, self.colormap, window=w, network=w.network, plots=w.plots, stepper=w.stepper,
-                    decision=w.decision, recurrent=w.recurrent, n_layers=latest.n_layers if latest is not None else None)
+                    decision=w.decision, recurrent=w.recurrent, diagnostics=w.diagnostics,
+                    n_layers=latest.n_layers if latest is not None else None)
         if latest is not None:
             w.plots.update_from(w.history)
         for compare in getattr(w, "_compare_windows", ()):

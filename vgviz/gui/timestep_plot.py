@@ -99,27 +99,15 @@ class TimestepPlot(QtWidgets.QWidget):
     def set_theme(self, theme, strong: QtGui.QColor) -> None:
         """A vgviz.gui.theme.Theme's background, text and line widths; ``strong`` draws the
         latest curve (the unrolled view's colour for a strong gradient)."""
-        bg, fg = QtGui.QColor(theme.plot_background), QtGui.QColor(theme.plot_foreground)
-        self.plot.setBackground(bg)
-        for side in ("left", "bottom"):
-            axis = self.plot.getAxis(side)
-            axis.setPen(fg)
-            axis.setTextPen(fg)
-            self.plot.setLabel(side, axis.labelText, color=fg.name())
-        self.plot.showGrid(x=True, y=True, alpha=theme.grid_alpha)
+        from .plots import style_plot
+
+        style_plot(self.plot, theme)
+        fg = QtGui.QColor(theme.plot_foreground)
         self._title_kw = {"color": fg.name(), "size": f"{10 * theme.font_scale:.1f}pt"}
-        self.plot.setTitle(self.plot.plotItem.titleLabel.text, **self._title_kw)
         self.summary.setStyleSheet(f"color: {fg.name()}; padding: 2px 6px;")
-        legend = self.plot.getPlotItem().legend
-        legend_bg = QtGui.QColor(bg)
-        legend_bg.setAlpha(210)
-        legend.setBrush(legend_bg)
-        legend.setLabelTextColor(fg)
         width = theme.curve_width                      # 1 (dark) … 3 (lecture)
         self._start_curve.setPen(pg.mkPen(theme.key_text, width=0.5 + width, style=QtCore.Qt.PenStyle.DashLine))
         self._now_curve.setPen(pg.mkPen(strong, width=1.5 + width))
-        for _, label in getattr(legend, "items", []):   # a label drawn before keeps its colour until re-set
-            label.setText(label.text)
 
     def _show_zero_key(self, show: bool) -> None:
         legend = self.plot.getPlotItem().legend
