@@ -13,7 +13,7 @@ from torch import nn
 from vgviz.cli import main, run_report
 from vgviz.core.config import ConfigError, RunConfig
 from vgviz.core.recurrent import (N_INPUTS, SYMBOLS, RecurrentNet, RecurrentTrainer, SequenceDataset,
-                                  build_recurrent_model, encode, make_sequence_dataset, timestep_norms)
+                                  build_recurrent_model, encode, make_sequence_dataset)
 from vgviz.core.trace import BackpropTrace, explain, record_recurrent
 from vgviz.core.trainer import Trainer
 
