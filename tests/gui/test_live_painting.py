@@ -229,3 +229,34 @@ def test_step_axis_has_no_ticks_between_steps():
     axis = StepAxis("bottom")
     assert all(spacing >= 1 for spacing, _ in axis.tickSpacing(-0.5, 0.5, 100))
     assert axis.tickSpacing(0, 10_000, 300)[0][0] >= 1000
+
+
+def test_step_axis_labels_keep_their_distance_in_a_narrow_plot():
+    from vgviz.gui.plots import StepAxis
+
+    axis = StepAxis("bottom")
+    min_px = QtGui.QFontMetricsF(QtGui.QFont()).horizontalAdvance("0000  ")
+    for size in (90, 120, 300):
+        ((spacing, _),) = axis.tickSpacing(0, 900, size)
+        assert spacing / 900 * size >= min_px
+
+
+def test_a_live_diagram_draws_fewer_edges_and_all_of_them_when_paused(qtbot):
+    from vgviz.gui.network_view import LIVE_EDGE_BUDGET
+
+    trainer = Trainer(RunConfig(depth=8, width=32, activation="relu", init="he"))
+    stats = trainer.step()
+    view = NetworkView()
+    qtbot.addWidget(view)
+    view.resize(800, 500)
+    view.show()
+    view.show_stats(stats)
+    assert view.drawn_edge_count() == 4000 and "4,000" in view.caption()
+    view.set_live(True)
+    assert view.drawn_edge_count() <= LIVE_EDGE_BUDGET and f"{view.drawn_edge_count():,}" in view.caption()
+    for edges, idx in zip(stats.edge_abs, view._sel.indices):   # still the strongest of every pair
+        flat = edges.ravel()
+        if len(idx) < flat.size:
+            assert flat[idx].min() >= np.delete(flat, idx).max()
+    view.set_live(False)
+    assert view.drawn_edge_count() == 4000

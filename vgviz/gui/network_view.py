@@ -46,6 +46,9 @@ UNLIT = QtGui.QColor("#3a3e48")         # backprop frames: layers the signal has
 NON_FINITE = QtGui.QColor("#ff3b30")   # NaN / inf gradients: a colour viridis never uses
 ANTIALIAS_MAX_EDGES = 1000
 TEXT_PERIOD_S = 0.25
+# While training, at most this many edges (the strongest of each layer pair); paused, and in
+# pictures, edge_budget. Line drawing is most of a frame, and every frame holds the GIL.
+LIVE_EDGE_BUDGET = 2000
 ANTIALIAS_MAX_NODES = 600
 MAX_NODE_SPACING = 36.0
 MAX_NODE_RADIUS = 9.0
@@ -149,11 +152,14 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         return self._live
 
     def set_live(self, on: bool) -> None:
-        """True while a run trains: many edges are drawn without antialiasing on screen, and
-        the labels' numbers and the caption change at most every TEXT_PERIOD_S."""
+        """True while a run trains: at most LIVE_EDGE_BUDGET edges, drawn without antialiasing
+        on screen, and the labels' numbers and the caption change at most every TEXT_PERIOD_S."""
         if bool(on) != self._live:
             self._live = bool(on)
             self._text_stats = self._text_key = self._text_pixmap = None
+            if self._stats is not None and self._frame is None:   # re-select the edges for the budget
+                stats, self._stats = self._stats, None
+                self.show_stats(stats)
             self.update()
 
     # -- public API ------------------------------------------------------------
@@ -182,7 +188,8 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
             self._range_step = stats.step
         # edges: which are drawn, and their buckets, in fixed order (pair-major, flat index)
         if has_input:
-            sel = topo.reduce_edges(stats.edge_abs, max(self._budget, len(stats.edge_abs)))
+            budget = min(self._budget, LIVE_EDGE_BUDGET) if self._live else self._budget
+            sel = topo.reduce_edges(stats.edge_abs, max(budget, len(stats.edge_abs)))
             self._sel = sel
             values = [e.ravel()[i] for e, i in zip(stats.edge_abs, sel.indices)]
             self._edge_values = np.concatenate(values).astype(np.float64) if values else np.zeros(0)

@@ -37,9 +37,20 @@ class StepAxis(pg.AxisItem):
         return [_short_count(v * scale) for v in values]
 
     def tickSpacing(self, minVal, maxVal, size):
-        # steps are whole: no ticks between them, even when a run has taken only one
+        # steps are whole: no ticks between them, even when a run has taken only one; and a
+        # labelled tick every ~4 characters at least, or "0 200400600800" runs together
         levels = [(s, o) for s, o in super().tickSpacing(minVal, maxVal, size) if s >= 1]
-        return levels or [(1.0, 0.0)]
+        if not levels:
+            return [(1.0, 0.0)]
+        span = abs(maxVal - minVal)
+        major = levels[0][0]
+        if span > 0 and size > 0:
+            font = self.style.get("tickFont") or QtGui.QFont()
+            min_px = QtGui.QFontMetricsF(font).horizontalAdvance("0000  ")
+            px_per_step = size / span
+            major = next((major * m for m in (1, 2, 5, 10, 20, 50, 100) if major * m * px_per_step >= min_px),
+                         major * 100)
+        return [(major, 0.0)]
 
 
 def _short_count(v: float) -> str:
