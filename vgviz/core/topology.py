@@ -291,7 +291,8 @@ def reduce_edges(edge_abs: Sequence[np.ndarray], budget: int = DEFAULT_EDGE_BUDG
         if 0 < q < n:
             groups.setdefault((n, int(q)), []).append(i)
     for (n, q), members in groups.items():
-        if len(members) < 3:
+        # bigger pairs: strongest()'s sampled threshold beats a full partition of each row
+        if len(members) < 3 or n > 4096:
             continue
         # NaN never counts as strong: fmax makes it -1, below every |dL/dW| (which are >= 0)
         rows = np.fmax(np.stack([np.asarray(edge_abs[i]).ravel() for i in members]), -1.0)
