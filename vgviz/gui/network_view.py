@@ -45,7 +45,7 @@ HIGHLIGHT = QtGui.QColor("#ffffff")
 UNLIT = QtGui.QColor("#3a3e48")         # backprop frames: layers the signal has not reached yet
 NON_FINITE = QtGui.QColor("#ff3b30")   # NaN / inf gradients: a colour viridis never uses
 ANTIALIAS_MAX_EDGES = 1000
-TEXT_PERIOD_S = 0.25
+TEXT_PERIOD_S = 0.25   # while training, the labels' numbers and the caption change at most this often
 # While training, at most this many edges (the strongest of each layer pair); paused, and in
 # pictures, edge_budget. Line drawing is most of a frame, and every frame holds the GIL.
 LIVE_EDGE_BUDGET = 2000
