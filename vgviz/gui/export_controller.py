@@ -307,6 +307,20 @@ def _add_error_and_buttons(form: QtWidgets.QFormLayout, save, cancel) -> QtWidge
     return error
 
 
+class _SavingDialog(QtWidgets.QDialog):
+    """What the export and animation dialogs share: the error line, and closing once saved."""
+
+    error_label: QtWidgets.QLabel
+
+    def _show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.show()
+
+    def _saved(self) -> bool:
+        self.accept()
+        return True
+
+
 class _PathRow(QtWidgets.QWidget):
     """A file (or folder) path with a Browse… button."""
 
@@ -322,7 +336,7 @@ class _PathRow(QtWidgets.QWidget):
         row.addWidget(button)
 
 
-class ExportDialog(QtWidgets.QDialog):
+class ExportDialog(_SavingDialog):
     """Which view, PNG at 1×/2×/4× or SVG, caption or not, where: with a preview of the view."""
 
     def __init__(self, controller: ExportController, view: str):
@@ -431,16 +445,11 @@ class ExportDialog(QtWidgets.QDialog):
         except ex.ExportError as err:
             self._show_error(str(err))
             return False
-        self.saved_path = path
-        self.accept()
-        return True
-
-    def _show_error(self, message: str) -> None:
-        self.error_label.setText(message)
-        self.error_label.show()
+        return self._saved()
 
 
-class AnimationDialog(QtWidgets.QDialog):
+
+class AnimationDialog(_SavingDialog):
     """The backprop pass or a time-lapse, as GIF, MP4 or a folder of numbered PNG frames."""
 
     FORMATS = (("GIF (animated picture)", "gif"), ("MP4 (video)", "mp4"), ("PNG frames (a folder)", "frames"))
@@ -587,10 +596,5 @@ class AnimationDialog(QtWidgets.QDialog):
         if n is None:                      # cancelled: the dialog comes back for another try
             self.show()
             return False
-        self.saved_path = path
-        self.accept()
-        return True
+        return self._saved()
 
-    def _show_error(self, message: str) -> None:
-        self.error_label.setText(message)
-        self.error_label.show()

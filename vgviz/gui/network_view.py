@@ -75,6 +75,15 @@ def _fmt(v: float) -> str:
     return f"{v:.3e}"
 
 
+def diagram_fonts(font: QtGui.QFont) -> tuple[QtGui.QFont, QtGui.QFont]:
+    """The label and small fonts of the diagram views, from the widget's font (a theme's size)."""
+    label = QtGui.QFont(font)
+    label.setPointSizeF(max(8.0, label.pointSizeF() * 0.95))
+    small = QtGui.QFont(font)
+    small.setPointSizeF(max(7.5, small.pointSizeF() * 0.85))
+    return label, small
+
+
 @dataclass(frozen=True)
 class DiagramStyle:
     """Colours and line weights of the diagram: the dark default here; vgviz.gui.theme
@@ -408,11 +417,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         super().resizeEvent(event)
 
     def _fonts(self) -> tuple[QtGui.QFont, QtGui.QFont]:
-        label = QtGui.QFont(self.font())
-        label.setPointSizeF(max(8.0, label.pointSizeF() * 0.95))
-        small = QtGui.QFont(self.font())
-        small.setPointSizeF(max(7.5, small.pointSizeF() * 0.85))
-        return label, small
+        return diagram_fonts(self.font())
 
     def _ensure_layout(self) -> None:
         if not self._layout_dirty:

@@ -28,7 +28,7 @@ from vgviz.core.recurrent_frames import TimeDisplay
 from vgviz.core.stats import StepStats
 from vgviz.gui.colorbar import draw_log_colorbar
 from vgviz.gui.hover import HoverTooltip
-from vgviz.gui.network_view import DiagramStyle
+from vgviz.gui.network_view import DiagramStyle, diagram_fonts
 
 N_BUCKETS = 64
 BACKGROUND = QtGui.QColor("#14161b")
@@ -233,11 +233,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         super().resizeEvent(event)
 
     def _fonts(self) -> tuple[QtGui.QFont, QtGui.QFont]:
-        label = QtGui.QFont(self.font())
-        label.setPointSizeF(max(8.0, label.pointSizeF() * 0.95))
-        small = QtGui.QFont(self.font())
-        small.setPointSizeF(max(7.5, small.pointSizeF() * 0.85))
-        return label, small
+        return diagram_fonts(self.font())
 
     def _ensure_layout(self) -> None:
         if not self._layout_dirty:
