@@ -143,3 +143,15 @@ def test_corrupt_saved_settings_fall_back_to_default(qtbot):
     assert w.preset_name == "deep-sigmoid"
     assert "saved config could not be used" in w.panel.error_label.text()
     w.close()
+
+
+def test_first_launch_size_fits_a_small_screen():
+    from PySide6 import QtGui
+
+    from vgviz.gui.main_window import default_size
+
+    assert default_size(None) == QtCore.QSize(1400, 860)
+    screen = QtGui.QGuiApplication.primaryScreen()
+    fitted = default_size(screen)
+    available = screen.availableGeometry().size()
+    assert fitted.width() <= available.width() and fitted.height() <= available.height()

@@ -549,7 +549,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _restore_settings(self, preset: str | None) -> None:
         geometry = self.settings.value("geometry")
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1400, 860)
+            self.resize(default_size(self.screen()))
         for key, splitter in (("splitter", self.splitter), ("centre_splitter", self.centre_splitter)):
             state = self.settings.value(key)
             if state is not None:
@@ -672,6 +672,14 @@ class MainWindow(QtWidgets.QMainWindow):
         QtWidgets.QMessageBox.about(self, "About vgviz",
                                     f"<b>vgviz {__version__}</b><p>See, measure and fix the vanishing "
                                     "gradient problem.</p>")
+
+
+def default_size(screen: QtGui.QScreen | None) -> QtCore.QSize:
+    """1400×860 on a first launch, or less where the screen is smaller (a 1280×720 projector)."""
+    size = QtCore.QSize(1400, 860)
+    if screen is not None:
+        size = size.boundedTo(screen.availableGeometry().size())
+    return size
 
 
 SHORTCUTS_HTML = """<table>
