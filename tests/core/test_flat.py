@@ -74,12 +74,17 @@ def test_sums_equal_autograd_norms():
     np.testing.assert_allclose(flat.difference_square_sums(before), expected, rtol=1e-6)
 
 
-def test_training_is_bit_for_bit_the_same_as_unflattened():
+@pytest.mark.parametrize("make_optimizer", [
+    lambda params: torch.optim.SGD(params, lr=0.1),
+    lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9),
+    lambda params: torch.optim.Adam(params, lr=0.01),
+], ids=["sgd", "momentum", "adam"])
+def test_training_the_one_flat_parameter_is_bit_for_bit_per_tensor_training(make_optimizer):
     plain = small_model()
     flattened = copy.deepcopy(plain)
     flat = FlatParameters(list(flattened.parameters()))
-    opt_a = torch.optim.SGD(plain.parameters(), lr=0.1, momentum=0.9)
-    opt_b = torch.optim.SGD(flattened.parameters(), lr=0.1, momentum=0.9)
+    opt_a = make_optimizer(plain.parameters())
+    opt_b = make_optimizer([flat.parameter])  # one tensor: what Trainer does
     for step in range(5):
         opt_a.zero_grad(set_to_none=True)
         flat.zero_grad()
@@ -88,6 +93,25 @@ def test_training_is_bit_for_bit_the_same_as_unflattened():
         opt_a.step()
         opt_b.step()
     assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), flattened.parameters()))
+    padding = torch.ones(flat.data.numel(), dtype=torch.bool)
+    for start, size in zip(flat.starts, flat.sizes):
+        padding[start:start + size] = False
+    assert padding.any() and not flat.data[padding].any()  # the padding never moves
+
+
+def test_the_flat_parameter_gets_its_gradient_back_after_a_callers_zero_grad():
+    model = small_model()
+    flat = FlatParameters(list(model.parameters()))
+    opt = torch.optim.SGD([flat.parameter], lr=0.1)
+    opt.zero_grad(set_to_none=True)
+    assert flat.parameter.grad is None
+    flat.zero_grad()
+    backward(model)
+    before = [p.detach().clone() for p in model.parameters()]
+    grads = [p.grad.clone() for p in model.parameters()]
+    opt.step()
+    for p, b, g in zip(model.parameters(), before, grads):
+        torch.testing.assert_close(p.detach(), b - 0.1 * g, rtol=0, atol=1e-7)
 
 
 def test_replaced_gradients_are_reattached_by_zero_grad():
@@ -172,3 +196,25 @@ def test_update_ratio_from_the_buffer_equals_the_weight_change(optimizer, moment
         after = [m.weight.detach().double() for _, m in trainer.probe._linears]
         expected = [(a - b).norm().item() / a.norm().item() for a, b in zip(after, before)]
         np.testing.assert_allclose(stats.update_ratio, expected, rtol=1e-3)
+
+
+@pytest.mark.parametrize("optimizer,momentum", [("sgd", 0.0), ("sgd", 0.9), ("adam", 0.0)])
+def test_trainer_updates_its_weights_like_a_per_tensor_pytorch_loop(optimizer, momentum):
+    from vgviz.core.models import build_model
+    config = load_preset("deep-sigmoid").config.replace(depth=4, width=8, optimizer=optimizer, momentum=momentum,
+                                                       lr=0.5 if optimizer == "sgd" else 0.01, eval_every=10**6)
+    trainer = Trainer(config)
+    assert [p for g in trainer.optimizer.param_groups for p in g["params"]] == [trainer.flat.parameter]
+    model = build_model(config, trainer.data.n_features, trainer.data.n_classes)
+    opt = (torch.optim.Adam(model.parameters(), lr=config.lr) if optimizer == "adam"
+           else torch.optim.SGD(model.parameters(), lr=config.lr, momentum=momentum))
+    x, y = torch.from_numpy(trainer.data.x_train), torch.from_numpy(trainer.data.y_train)
+    for step in range(4):
+        idx = torch.from_numpy(trainer.batch_indices(step))
+        opt.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        assert trainer.step(full=step % 2 == 0).loss == loss.item()
+    for mine, theirs in zip(trainer.model.parameters(), model.parameters()):
+        assert torch.equal(mine, theirs)

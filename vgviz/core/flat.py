@@ -12,6 +12,13 @@ place; `zero_grad()` zeroes the buffer (one call instead of a Python loop over t
 parameters) and re-attaches the gradients if something replaced them (a caller's
 `optimizer.zero_grad()` sets them all to None). Read the sums between a backward that
 followed `zero_grad()` and the next replacement.
+
+`parameter` is the whole buffer as one nn.Parameter whose gradient is the gradient
+buffer: an optimizer given it alone updates every weight in one kernel per operation.
+torch.optim spends ~2.5 µs of Python per tensor per step (SGD over a 20×64 MLP's 42
+tensors: 104 µs, over the one buffer: 27 µs; momentum 330 → 55; Adam 1270 → 330).
+Every update rule vgviz offers is element-wise, and the zero padding between tensors
+stays zero under each of them (a zero gradient moves no zero weight, Adam's included).
 """
 from __future__ import annotations
 
@@ -49,6 +56,8 @@ class FlatParameters:
             self.grad = torch.zeros_like(self.data)
             for p, start, size in zip(self.params, self.starts, self.sizes):
                 self.data[start:start + size] = p.detach().reshape(-1)
+        self.parameter = nn.Parameter(self.data)  # shares the buffer's memory
+        self.parameter.grad = self.grad
         self._data_np = self.data.numpy()
         self._grad_np = self.grad.numpy()
         self._ones = np.ones(BLOCK, dtype=self._data_np.dtype)
@@ -77,6 +86,8 @@ class FlatParameters:
 
     def zero_grad(self) -> None:
         self.grad.zero_()
+        if self.parameter.grad is not self.grad:
+            self.parameter.grad = self.grad
         # Whatever replaces gradients (optimizer.zero_grad(), a restore) replaces all of
         # them: checking the ends is enough, and cheaper than 2·n attribute reads a step.
         if not self.grads_attached():

@@ -67,10 +67,13 @@ class Trainer:
         self.dtype = DTYPES[config.dtype]
         self.loss_fn = make_loss(config.loss, self.data.n_classes)
         self._params = list(self.model.parameters())
+        # with a flat buffer (vgviz.core.flat) the optimizer updates it as one tensor
+        flat = getattr(self, "flat", None)
+        updated = [flat.parameter] if flat is not None else self._params
         if config.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(self._params, lr=config.lr)
+            self.optimizer = torch.optim.Adam(updated, lr=config.lr)
         else:
-            self.optimizer = torch.optim.SGD(self._params, lr=config.lr, momentum=config.momentum)
+            self.optimizer = torch.optim.SGD(updated, lr=config.lr, momentum=config.momentum)
         self._x_train = torch.from_numpy(self.data.x_train).to(self.dtype)
         self._y_train = torch.from_numpy(self.data.y_train)
         self._x_test = torch.from_numpy(self.data.x_test).to(self.dtype)
