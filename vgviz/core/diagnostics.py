@@ -67,6 +67,18 @@ FLOAT32_RESOLUTION = 6e-8     # half float32's epsilon: a smaller relative updat
 # =============================================================================================
 # Speed of learning: ‖ΔW‖/‖W‖ inside the training step
 # =============================================================================================
+def plain_sgd_lr(optimizer: torch.optim.Optimizer | None) -> float | None:
+    """The learning rate if `optimizer` is plain SGD (one parameter group, no momentum, no
+    weight decay), whose update is exactly W ← W − lr·g; None for anything else."""
+    if type(optimizer) is not torch.optim.SGD or len(optimizer.param_groups) != 1:
+        return None
+    g = optimizer.param_groups[0]
+    if g.get("momentum", 0) or g.get("weight_decay", 0) or g.get("maximize", False):
+        return None
+    lr = g["lr"]
+    return float(lr) if isinstance(lr, (int, float)) else None
+
+
 class UpdateMeter:
     """‖ΔW‖/‖W‖ of every nn.Linear weight in one optimizer step (CS231n's update/weight ratio).
 
@@ -97,14 +109,7 @@ class UpdateMeter:
                 self._weight_index = np.array([index[id(w)] for w in self.weights], dtype=np.int64)
 
     def _plain_sgd_lr(self) -> float | None:
-        opt = self.optimizer
-        if type(opt) is not torch.optim.SGD or len(opt.param_groups) != 1:
-            return None
-        g = opt.param_groups[0]
-        if g.get("momentum", 0) or g.get("weight_decay", 0) or g.get("maximize", False):
-            return None
-        lr = g["lr"]
-        return float(lr) if isinstance(lr, (int, float)) else None
+        return plain_sgd_lr(self.optimizer)
 
     def snapshot(self) -> None:
         if self._plain_sgd_lr() is not None:

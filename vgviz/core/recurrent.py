@@ -296,6 +296,7 @@ class RecurrentTrainer(Trainer):
         self.data = make_sequence_dataset(config.dataset, config.seed, config.seq_len)
         self.model = build_recurrent_model(config, self.data.n_features, self.data.n_classes)
         self.probe = None          # the per-step probe lives in RecurrentNet.unroll
+        self.flat = None           # nn.RNN/LSTM/GRU keep their own flattened weights
         self._matrices = self.model.weight_matrices()
         self.layer_names = tuple(name for name, _ in self._matrices)
         self.skip_connections = ()

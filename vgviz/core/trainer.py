@@ -11,7 +11,7 @@ from torch import nn
 
 from .config import RunConfig
 from .data import make_dataset
-from .diagnostics import UpdateMeter
+from .diagnostics import UpdateMeter, plain_sgd_lr
 from .flat import FlatParameters
 from .models import DTYPES, build_model, layer_labels
 from .probes import GradientProbe
@@ -68,8 +68,7 @@ class Trainer:
         self.loss_fn = make_loss(config.loss, self.data.n_classes)
         self._params = list(self.model.parameters())
         # with a flat buffer (vgviz.core.flat) the optimizer updates it as one tensor
-        flat = getattr(self, "flat", None)
-        updated = [flat.parameter] if flat is not None else self._params
+        updated = [self.flat.parameter] if self.flat is not None else self._params
         if config.optimizer == "adam":
             self.optimizer = torch.optim.Adam(updated, lr=config.lr)
         else:
@@ -104,15 +103,25 @@ class Trainer:
         if stats.diverged:
             self.diverged = True
         elif self.update_meter is None:
-            self.optimizer.step()
+            self._update()
         else:
             self.update_meter.snapshot()
-            self.optimizer.step()
+            self._update()
             # an unclipped step applies the gradient whose sums the stats were taken from
             sums = None if stats.clipped else self._sums
             stats = dataclasses.replace(stats, update_ratio=self.update_meter.ratios(sums))
         self.step_count += 1
         return stats
+
+    def _update(self) -> None:
+        """optimizer.step(); plain SGD on the flat buffer is the same one in-place add
+        without torch.optim's Python around it (~0.1 ms of a ~2.5 ms step)."""
+        lr = plain_sgd_lr(self.optimizer) if self.flat is not None else None
+        if lr is None or self.flat.parameter.grad is not self.flat.grad:
+            self.optimizer.step()
+        else:
+            with torch.no_grad():
+                self.flat.data.add_(self.flat.grad, alpha=-lr)
 
     def measure(self) -> StepStats:
         """The gradients the next step would see, without updating the weights."""
