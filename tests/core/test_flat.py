@@ -11,6 +11,7 @@ from torch import nn
 
 from vgviz.core.flat import BLOCK, FlatParameters
 from vgviz.core.presets import load_preset
+from vgviz.core.stats import StepStats
 from vgviz.core.trainer import Trainer
 
 
@@ -149,7 +150,7 @@ def test_trainer_numbers_from_the_buffer_equal_autograd(full):
     trainer = Trainer(load_preset("deep-sigmoid").config.replace(depth=3, width=6))
     assert trainer.flat is not None and trainer.probe.flat is trainer.flat
     for _ in range(3):
-        stats = trainer.measure() if full else trainer._forward_backward(trainer.step_count, full=False)
+        stats = trainer.measure() if full else StepStats(**trainer._forward_backward(trainer.step_count, full=False))
         mean_abs, l2, total = autograd_numbers(trainer)
         np.testing.assert_allclose(stats.grad_mean_abs, mean_abs, rtol=1e-6)
         np.testing.assert_allclose(stats.grad_l2, l2, rtol=1e-6)

@@ -137,11 +137,15 @@ class UpdateMeter:
         ‖W'‖² = Σw² − 2·lr·Σw·g + lr²·Σg²."""
         lr = self._plain_sgd_lr()
         if sums is not None and self.flat is not None and lr is not None:
-            rows, flat = self._weight_index, self.flat
-            g2 = sums[flat.SQUARE, rows]
-            delta = lr * np.sqrt(g2)
-            size = np.sqrt(np.maximum(sums[flat.WEIGHT_SQUARE, rows] - 2 * lr * sums[flat.WEIGHT_DOT, rows]
-                                      + lr * lr * g2, 0.0))
+            flat = self.flat
+            per_layer = sums[:, self._weight_index]
+            g2 = per_layer[flat.SQUARE]
+            coefficients = np.zeros(len(per_layer))
+            coefficients[[flat.WEIGHT_SQUARE, flat.WEIGHT_DOT, flat.SQUARE]] = 1.0, -2 * lr, lr * lr
+            size2 = coefficients @ per_layer
+            if size2.min() > 0:  # the common case, in three operations (this runs every step)
+                return lr * np.sqrt(g2 / size2)
+            delta, size = lr * np.sqrt(g2), np.sqrt(np.maximum(size2, 0.0))
         elif self.flat is not None and (lr is None or self.flat.grads_attached()):
             delta, size = self._flat_norms()  # (plain SGD reads the gradients: only while attached)
         else:

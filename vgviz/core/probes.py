@@ -14,6 +14,7 @@ and full backward hooks are what make instrumentation expensive).
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,10 @@ import torch
 from torch import nn
 
 from .flat import FlatParameters
+
+
+_EMPTY = np.zeros(0)
+_EMPTY.flags.writeable = False
 
 
 def _norms(tensors: list[torch.Tensor], ord: float) -> list[torch.Tensor]:
@@ -60,6 +65,10 @@ class GradientProbe:
         self._blocks = [m for m in model.modules() if hasattr(m, "last_sum")]
         self._handles = []
         self._closed = False
+        self._names = tuple(n for n, _ in self._linears)
+        # what a light capture leaves out: NaN per layer, shared (read-only) by every capture
+        self._not_measured = np.full(len(self._linears), np.nan)
+        self._not_measured.flags.writeable = False
         self.enabled = True
         # Parameters and gradients in one flat buffer each (vgviz.core.flat, set up by the
         # Trainer): the per-layer gradient sums then come from zero-copy numpy views.
@@ -165,11 +174,12 @@ class GradientProbe:
         if sums is None and self._flat_ready():
             sums = self.flat.step_sums()
         if sums is not None:
+            # a handful of operations on (4, L) numbers: this runs on every training step
             flat = self.flat
-            l1 = sums[flat.ABS, self._weight_index]
-            square = sums[flat.SQUARE]
-            l2 = np.sqrt(square[self._weight_index])
-            total = float(np.sqrt(square.sum()))
+            per_layer = sums[:, self._weight_index]
+            l1 = per_layer[flat.ABS]
+            l2 = np.sqrt(per_layer[flat.SQUARE])
+            total = math.sqrt(sums[flat.SQUARE].sum())
             counts = self._weight_counts
         else:
             weights = [m.weight.grad for _, m in self._linears]
@@ -182,12 +192,11 @@ class GradientProbe:
             l1, l2 = norms[:n], norms[n:2 * n]
             total = float(np.sqrt(np.sum(norms[2 * n:] ** 2)))
             counts = np.array([w.numel() for w in weights], dtype=np.float64)
-        missing = np.full(n, np.nan)
+        missing = self._not_measured
         return LayerCapture(
-            names=tuple(self.linear_names), grad_mean_abs=l1 / counts, grad_l2=l2,
-            delta_l2=missing, delta_mean_abs=(), edge_abs=None, activation_std=np.zeros(0),
-            skip_grad_mean_abs=np.zeros(0), grad_norm_total=total,
-            grad_zero_fraction=missing.copy(),
+            names=self._names, grad_mean_abs=l1 / counts, grad_l2=l2,
+            delta_l2=missing, delta_mean_abs=(), edge_abs=None, activation_std=_EMPTY,
+            skip_grad_mean_abs=_EMPTY, grad_norm_total=total, grad_zero_fraction=missing,
         )
 
     def capture(self, edges: bool = True, sums: np.ndarray | None = None) -> LayerCapture:
@@ -257,7 +266,7 @@ class GradientProbe:
             elif act_rows:
                 act_std = torch.stack([r.double().std(correction=0) for r in act_rows]).cpu().numpy()
         return LayerCapture(
-            names=tuple(self.linear_names),
+            names=self._names,
             grad_mean_abs=grad_l1 / counts,
             grad_l2=grad_l2,
             delta_l2=delta_l2,

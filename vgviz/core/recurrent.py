@@ -55,7 +55,6 @@ from .config import RECURRENT_MODELS, SEQUENCE_TASKS, RunConfig
 from .data import N_SAMPLES, TEST_FRACTION, Dataset
 from .models import DTYPES
 from .recurrent_frames import SYMBOLS
-from .stats import StepStats
 from .trainer import Trainer
 
 
@@ -323,7 +322,7 @@ class RecurrentTrainer(Trainer):
             tokens = self.data.tokens_train[example:example + 1]
         return record_recurrent(self.model, x, y, self.loss_fn, tokens=tokens)
 
-    def _forward_backward(self, step: int, full: bool = True) -> StepStats:  # always full
+    def _forward_backward(self, step: int, full: bool = True) -> dict:  # always full
         x, y, _ = self.batch(step)
         self.optimizer.zero_grad(set_to_none=True)
         run = self.model.unroll(x)
@@ -334,7 +333,7 @@ class RecurrentTrainer(Trainer):
         numbers = _capture(self.model, self._matrices, run, logits.grad)
         loss_value, accuracy, diverged, clipped, test_loss, test_acc = self._outcome(
             step, loss, logits, y, numbers["total"])
-        return StepStats(
+        return dict(
             step=step, loss=loss_value, accuracy=accuracy, diverged=diverged,
             layer_names=self.layer_names,
             grad_mean_abs=numbers["grad_mean_abs"], grad_l2=numbers["grad_l2"], delta_l2=numbers["delta_l2"],
