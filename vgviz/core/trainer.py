@@ -118,9 +118,8 @@ class Trainer:
         lr = plain_sgd_lr(self.optimizer) if self.flat is not None else None
         if lr is None or self.flat.parameter.grad is not self.flat.grad:
             self.optimizer.step()
-        else:
-            with torch.no_grad():
-                self.flat.data.add_(self.flat.grad, alpha=-lr)
+        else:  # the buffer itself is no autograd leaf: no torch.no_grad() needed (~5 µs)
+            self.flat.data.add_(self.flat.grad, alpha=-lr)
 
     def measure(self) -> StepStats:
         """The gradients the next step would see, without updating the weights."""
