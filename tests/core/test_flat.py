@@ -175,15 +175,33 @@ def test_a_trace_between_steps_leaves_the_buffer_attached_and_right():
 
 
 def test_light_steps_register_no_hooks():
-    trainer = Trainer(load_preset("deep-sigmoid").config.replace(depth=3, width=6))
+    trainer = Trainer(load_preset("deep-sigmoid").config.replace(depth=3, width=6, residual=True))
+    trainer.step(full=False)
+    assert not any(m._forward_hooks for m in trainer.model.modules())
+    trainer.step()  # a residual MLP is no plain Sequential: its full steps use the hooks
+    assert sum(len(m._forward_hooks) for m in trainer.model.modules()) == 4 + 1  # per Linear, per block
     trainer.step(full=False)
     assert not any(m._forward_hooks for m in trainer.model.modules())
     trainer.step()
-    assert sum(len(m._forward_hooks) for m in trainer.model.modules()) == 4  # one per Linear
     trainer.probe.close()
     assert not any(m._forward_hooks for m in trainer.model.modules())
     trainer.probe.enabled = True  # a closed probe stays closed
     assert not any(m._forward_hooks for m in trainer.model.modules())
+
+
+def test_a_sequential_mlp_is_recorded_without_hooks_and_gives_the_hooks_numbers():
+    config = load_preset("deep-sigmoid").config.replace(depth=3, width=6, norm="batchnorm")
+    walked, hooked = Trainer(config), Trainer(config)
+    assert walked.probe._sequence is not None
+    hooked.probe._sequence = None  # the hooks' path, as for any other module
+    for step in range(3):
+        a, b = walked.step(), hooked.step()
+        assert not any(m._forward_hooks for m in walked.model.modules())
+        assert a == b and a.is_full
+        for i, (_, linear) in enumerate(walked.probe._linears):  # δ = dL/dz, as autograd has it
+            assert walked.probe.delta(i).shape == (config.batch_size, linear.out_features)
+            torch.testing.assert_close(walked.probe.delta(i), hooked.probe.delta(i), rtol=0, atol=0)
+    assert walked.probe.delta(len(walked.probe._linears)) is None
 
 
 @pytest.mark.parametrize("optimizer,momentum", [("sgd", 0.0), ("sgd", 0.9), ("adam", 0.0)])

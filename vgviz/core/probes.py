@@ -66,6 +66,16 @@ class GradientProbe:
         self._handles = []
         self._closed = False
         self._names = tuple(n for n, _ in self._linears)
+        # A plain nn.Sequential whose Linear layers are its own children (vgviz's MLPs) needs
+        # no hooks: forward() walks its layers and keeps each Linear's input and output,
+        # whose gradient autograd retains in C++ (Tensor.retain_grad). In a training step the
+        # hooks cost ~20 µs a layer (the module's slow call path, a Python tensor hook and its
+        # handle); the walk costs ~2.
+        layers = list(model) if type(model) is nn.Sequential else []
+        direct = [m for m in layers if isinstance(m, nn.Linear)]
+        self._sequence = ([(m, isinstance(m, nn.Linear)) for m in layers]
+                          if layers and direct == [m for _, m in self._linears] else None)
+        self._outputs: list[torch.Tensor] | None = None  # the Linear outputs of the last forward()
         # what a light capture leaves out: NaN per layer, shared (read-only) by every capture
         self._not_measured = np.full(len(self._linears), np.nan)
         self._not_measured.flags.writeable = False
@@ -127,9 +137,35 @@ class GradientProbe:
 
         return forward_hook
 
+    def forward(self, x: torch.Tensor, record: bool = True) -> torch.Tensor:
+        """self.model(x). record=True keeps what capture() needs (δ and the forward signal),
+        through the hooks or, for a plain nn.Sequential, by walking its layers; record=False
+        registers no hooks at all (capture_light() needs only the parameter gradients)."""
+        if not record or self._sequence is None or self._closed:
+            self._outputs = None
+            self.enabled = record
+            return self.model(x)
+        self.enabled = False
+        inputs = self._inputs
+        inputs.clear()
+        outputs = self._outputs = []
+        h = x
+        for layer, is_linear in self._sequence:
+            if is_linear:
+                if outputs:
+                    inputs[len(outputs)] = h
+                h = layer(h)
+                if h.requires_grad:
+                    h.retain_grad()
+                outputs.append(h)
+            else:
+                h = layer(h)
+        return h
+
     def close(self) -> None:
         self.enabled = False
         self._closed = True
+        self._outputs = None
         self._deltas.clear()
         self._inputs.clear()
         self._skip_grads.clear()
@@ -161,6 +197,8 @@ class GradientProbe:
 
     def delta(self, index: int) -> torch.Tensor | None:
         """dL/dz of the index-th Linear layer from the last backward pass (batch, units)."""
+        if self._outputs is not None:
+            return self._outputs[index].grad if 0 <= index < len(self._outputs) else None
         return self._deltas.get(index)
 
     def _flat_ready(self) -> bool:
@@ -208,7 +246,7 @@ class GradientProbe:
         cut out of those. This keeps the probe's cost flat in the number of layers.
         `sums`: this backward's FlatParameters.step_sums(), where the caller took them.
         """
-        deltas = [self._deltas.get(i) for i in range(len(self._linears))]
+        deltas = [self.delta(i) for i in range(len(self._linears))]
         if any(d is None for d in deltas):
             raise RuntimeError("GradientProbe.capture(): a Linear layer saw no backward pass "
                                "(call loss.backward() first)")

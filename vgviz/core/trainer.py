@@ -184,8 +184,7 @@ class Trainer:
             self.flat.zero_grad()
         else:
             self.optimizer.zero_grad(set_to_none=True)
-        self.probe.enabled = full  # hooks only on full steps
-        logits = self.model(x)
+        logits = self.probe.forward(x, record=full)  # δ and the forward signal only on full steps
         loss = self.loss_fn(logits, y)
         loss.backward()
         # before clipping: the gradient as computed
