@@ -236,3 +236,47 @@ def test_no_grad_forward_registers_nothing():
         with torch.no_grad():
             model(batch()[0])
         assert probe.delta(0) is None
+
+
+def plain_sequential(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 5), nn.Sigmoid(), nn.Linear(5, 3))
+
+
+@pytest.mark.parametrize("make", [plain_sequential, make_model], ids=["plain-sequential", "nested-linear"])
+def test_probe_forward_records_what_the_hooks_record(make):
+    import copy
+    walked_model = make()
+    hooked_model = copy.deepcopy(walked_model)
+    x, y = batch()
+    walked, hooked = GradientProbe(walked_model), GradientProbe(hooked_model)
+    out = walked.forward(x)
+    if make is plain_sequential:  # walked, not hooked
+        assert not any(m._forward_hooks for m in walked_model.modules())
+    nn.functional.cross_entropy(out, y).backward()
+    reference_out, zs = forward_with_retained_z(hooked_model, x)
+    nn.functional.cross_entropy(reference_out, y).backward()
+    torch.testing.assert_close(out, reference_out, rtol=0, atol=0)
+    for i, z in enumerate(zs):  # δ = dL/dz as autograd has it
+        torch.testing.assert_close(walked.delta(i), z.grad, rtol=0, atol=0)
+    a, b = walked.capture(), hooked.capture()
+    for field in ("grad_mean_abs", "grad_l2", "delta_l2", "activation_std", "grad_zero_fraction"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    for u, v in zip(a.delta_mean_abs + a.edge_abs, b.delta_mean_abs + b.edge_abs):
+        np.testing.assert_array_equal(u, v)
+    walked.close()
+    hooked.close()
+
+
+def test_probe_forward_without_record_registers_and_keeps_nothing():
+    model = plain_sequential()
+    probe = GradientProbe(model)
+    x, y = batch()
+    nn.functional.cross_entropy(probe.forward(x, record=False), y).backward()
+    assert not any(m._forward_hooks for m in model.modules())
+    assert probe.delta(0) is None
+    with pytest.raises(RuntimeError, match="backward"):
+        probe.capture()
+    stats = probe.param_stats()  # the parameter gradients need no record
+    assert stats["0.weight"]["l2"] == pytest.approx(model[0].weight.grad.norm().item(), rel=RTOL)
+    probe.close()
