@@ -162,3 +162,21 @@ def test_skip_arcs_are_drawn_in_backprop_frames_grey_until_reached(qtbot):
     assert unlit not in list(view._skip_buckets)
     text = view.tooltip_at(view._skip_arc(0, 2).pointAtPercent(0.5))
     assert "mean |dL/du|" in text
+
+
+@pytest.mark.parametrize("height", [660, 700, 760, 823])
+def test_the_decision_plot_settles_instead_of_relaying_itself_out_forever(qtbot, height):
+    # A tall, narrow dock (the default window's) once made the aspect-locked plot and its
+    # self-sizing y axis chase each other: ~40 full redraws a second with nothing changed.
+    view = DecisionView()
+    qtbot.addWidget(view)
+    view.resize(300, height)
+    view.show()
+    trainer = Trainer(load_preset("deep-sigmoid").config)
+    view.set_data(trainer.data.x_train, trainer.data.y_train)
+    view.show_surface(trainer.decision_surface())
+    qtbot.wait(300)  # the first layout
+    changes = []
+    view.plot.scene().changed.connect(changes.append)
+    qtbot.wait(400)
+    assert changes == []
