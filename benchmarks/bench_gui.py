@@ -1,10 +1,11 @@
 """The live window while training runs flat out: GUI responsiveness, training
 throughput with the window live vs headless, and the diagram's redraw rate.
 
-    .venv/bin/python benchmarks/bench_gui.py [--live 4] [--headless 2] [--cycles 6]
+    .venv/bin/python benchmarks/bench_gui.py [--live 4] [--headless 2] [--cycles 6] [--size 1400x860] [--theme dark]
 
 Set-up: vgviz.gui.main_window.MainWindow on the offscreen platform at
-1280x800, settings in a temporary folder (theme: --theme, default dark),
+--size (default 1400x860, the first-launch size), settings in a temporary
+folder (theme: --theme, default dark),
 the deep-relu-he preset changed to depth 20, width 64, batch 128
 (benchmarks/_common.py BENCH_CONFIG), loaded with window.open_config(<temp
 TOML>) exactly as File > Open config does.
@@ -157,6 +158,8 @@ def main(argv=None) -> int:
     ap.add_argument("--headless", type=float, default=2.0, help="seconds per headless phase")
     ap.add_argument("--cycles", type=int, default=6, help="live phases (each between two headless ones)")
     ap.add_argument("--theme", default="dark", help="the window's theme (vgviz.gui.theme: dark, lecture)")
+    ap.add_argument("--size", default="1400x860",
+                    help="window size WxH (default: the app's first-launch size, 1400x860)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -170,14 +173,15 @@ def main(argv=None) -> int:
     config = RunConfig(**BENCH_CONFIG)
     print("bench_gui: live window vs headless training")
     print(machine_line())
-    print(f"window 1280x800 offscreen, {args.theme} theme; run {config.summary()}; settings in {settings_dir}")
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    print(f"window {width}x{height} offscreen, {args.theme} theme; run {config.summary()}; settings in {settings_dir}")
     period = worker_full_period()
     print(f"phases: headless {args.headless:g} s / live {args.live:g} s, {args.cycles} live phases, interleaved; "
           + ("every step full" if period is None else
              f"both sides: full stats at most every {period * 1e3:.0f} ms, light steps in between"))
 
     window = MainWindow()
-    window.resize(1280, 800)
+    window.resize(width, height)
     window.show()
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as fh:
         # written the way File > Save config writes it (TOML values via json.dumps)

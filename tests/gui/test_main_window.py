@@ -155,3 +155,31 @@ def test_first_launch_size_fits_a_small_screen():
     fitted = default_size(screen)
     available = screen.availableGeometry().size()
     assert fitted.width() <= available.width() and fitted.height() <= available.height()
+
+
+def test_status_bar_numbers_do_not_lay_the_window_out_again(window, qtbot):
+    # Every frame sets the step, loss and rate; a label that changed size made the status
+    # bar, and with it the whole main window, lay itself out again each time.
+    requests = []
+
+    class Count(QtCore.QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QtCore.QEvent.Type.LayoutRequest:
+                requests.append(obj)
+            return False
+
+    counter = Count()
+    window.statusBar().installEventFilter(counter)
+    for text in ("step 1", "step 12,345,678", "step 7"):
+        window._status_step.setText(text)
+        window._status_loss.setText(f"loss {len(text)} · acc 5%")
+        qtbot.wait(20)
+    assert requests == []
+    loss = window._status_loss
+    widest = "loss 0.0001234 · acc 100% · test acc 100%"
+    assert loss.width() >= loss.fontMetrics().horizontalAdvance(widest)
+    small = loss.width()
+    window.themes.set_theme("lecture")  # a larger font: the labels grow with it
+    qtbot.waitUntil(lambda: loss.width() > small, timeout=2000)
+    assert loss.width() >= loss.fontMetrics().horizontalAdvance(widest)
+    window.themes.set_theme("dark")
