@@ -180,3 +180,42 @@ def test_the_decision_plot_settles_instead_of_relaying_itself_out_forever(qtbot,
     view.plot.scene().changed.connect(changes.append)
     qtbot.wait(400)
     assert changes == []
+
+
+def test_narrow_plots_take_a_shorter_title_that_fits_instead_of_a_cut_one(qtbot):
+    from PySide6 import QtGui
+    from vgviz.gui.theme import LECTURE, scaled_font
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.set_theme(LECTURE, scaled_font(LECTURE.font_scale))
+    titles = {}
+    for width in (1400, 640):  # four plots side by side: ~340 px each, then ~160
+        plots.resize(width, 220)
+        plots.show()
+        qtbot.wait(50)
+        titles[width] = [w.plotItem.titleLabel.text for w in (plots.norm_plot, plots.flow_plot, plots.signal_plot)]
+    assert titles[1400] == ["Gradient norms", "Gradient flow", "Forward signal"]
+    assert all("…" not in t for t in titles[640]) and titles[640] != titles[1400]
+    for w in (plots.norm_plot, plots.flow_plot, plots.signal_plot):  # and what is shown fits above its plot
+        font = QtGui.QFont(plots.font())
+        font.setPointSizeF(plots._title_style[1])
+        text_width = QtGui.QFontMetricsF(font).horizontalAdvance(w.plotItem.titleLabel.text)
+        assert text_width <= w.width() - w.getAxis("left").width()
+
+
+def test_the_control_panel_is_as_wide_as_its_fields_in_the_lecture_font(qtbot):
+    from PySide6 import QtWidgets
+    from vgviz.core.presets import list_presets
+    from vgviz.gui.control_panel import ControlPanel
+    from vgviz.gui.theme import scaled_font
+
+    panel = ControlPanel(list_presets())
+    qtbot.addWidget(panel)
+    panel.show()
+    fields = panel.findChild(QtWidgets.QScrollArea).widget()
+    normal = panel.minimumWidth()
+    assert normal >= fields.sizeHint().width()
+    panel.setFont(scaled_font(1.35))
+    qtbot.waitUntil(lambda: panel.minimumWidth() > normal, timeout=2000)
+    assert panel.minimumWidth() >= fields.sizeHint().width()

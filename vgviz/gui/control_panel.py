@@ -15,8 +15,6 @@ class ControlPanel(QtWidgets.QWidget):
     def __init__(self, presets: list[Preset], parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.presets = {p.name: p for p in presets}
-        self.setMinimumWidth(250)
-        self.setMaximumWidth(340)
         outer = QtWidgets.QVBoxLayout(self)
 
         self.preset_box = QtWidgets.QComboBox()
@@ -55,6 +53,7 @@ class ControlPanel(QtWidgets.QWidget):
         scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumHeight(120)
         outer.addWidget(scroll, 1)
+        self._fields, self._fields_scroll = box, scroll
 
         self.pending_label = QtWidgets.QLabel("Changed: press Reset to apply.")
         self.pending_label.setStyleSheet("color: #f0b429;")
@@ -81,6 +80,24 @@ class ControlPanel(QtWidgets.QWidget):
                                        "so colours compare across steps. On: re-fit every frame.")
         outer.addWidget(self.auto_range_box)
         self._loading = False
+        self._fit_width()
+
+    # The panel never scrolls sideways: it is as wide as its fields need in the current
+    # font (the lecture theme's is 1.35× larger), between these bounds at the usual sizes.
+    MIN_WIDTH, MAX_WIDTH = 250, 340
+
+    def _fit_width(self) -> None:
+        margins = self.layout().contentsMargins()
+        needed = (self._fields.sizeHint().width() + self._fields_scroll.verticalScrollBar().sizeHint().width()
+                  + margins.left() + margins.right())
+        self.setMinimumWidth(max(self.MIN_WIDTH, needed))
+        self.setMaximumWidth(max(self.MAX_WIDTH, needed))
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QtCore.QEvent.Type.FontChange:
+            # after the children have their new font too
+            QtCore.QTimer.singleShot(0, self._fit_width)
 
     def _make_editor(self, name: str) -> QtWidgets.QWidget:
         if name in BOOL_FIELDS:

@@ -77,12 +77,23 @@ def smooth(values: np.ndarray, window: int, every: int = 1) -> np.ndarray:
         return np.where(count > 0, (csum[idx] - csum[start]) / count, np.nan)
 
 
-def _plot(title: str, left: str, bottom: str, **kw) -> pg.PlotWidget:
+def _fit_title(titles: tuple[str, ...], metrics: QtGui.QFontMetricsF, width: float) -> str:
+    """The first of the titles (longest first) that fits the width, else the last with an ellipsis."""
+    for text in titles:
+        if metrics.horizontalAdvance(text) <= width:
+            return text
+    return metrics.elidedText(titles[-1], QtCore.Qt.TextElideMode.ElideRight, width)
+
+
+def _plot(title: str, left: str, bottom: str, shorter: tuple[str, ...] = (), **kw) -> pg.PlotWidget:
+    """A side plot; `shorter`: titles for a plot too narrow for the title (lecture fonts,
+    small screens), longest first."""
     w = pg.PlotWidget(**kw)
     w.setTitle(title, size="10pt")
     w.setLabel("left", left)
     w.setLabel("bottom", bottom)
-    w.texts = {"title": title, "left": left, "bottom": bottom}   # re-set with a theme's colours and sizes
+    # re-set with a theme's colours and sizes
+    w.texts = {"title": title, "shorter": (title, *shorter), "left": left, "bottom": bottom}
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
     w.setMinimumSize(130, 120)
@@ -105,7 +116,7 @@ class TrainingPlots(QtWidgets.QWidget):
         self.loss_plot.setToolTip("Faint: training loss of every step's batch; bright: its moving average\n"
                                   "over 1/100 of the steps shown; orange: test-set loss (dots while there are few).")
 
-        self.norm_plot = _plot("Gradient norms", "‖dL/dW‖", "step",
+        self.norm_plot = _plot("Gradient norms", "‖dL/dW‖", "step", shorter=("Grad. norms", "Norms"),
                                axisItems={"left": Log10Axis("left"), "bottom": StepAxis("bottom")})
         self.norm_plot.setToolTip("‖dL/dW‖ of every Linear layer over training (log scale), as a moving\n"
                                   "average over 1/100 of the steps shown (in log space).\n"
@@ -118,13 +129,13 @@ class TrainingPlots(QtWidgets.QWidget):
         self._clip_marks = self.norm_plot.plot(pen=None, symbol="t", symbolSize=5,
                                                symbolBrush="#ff5c5c", symbolPen=None)
 
-        self.flow_plot = _plot("Gradient flow", "mean |dL/dW|", "layer",
+        self.flow_plot = _plot("Gradient flow", "mean |dL/dW|", "layer", shorter=("Grad. flow", "Flow"),
                                axisItems={"left": Log10Axis("left")})
         self.flow_plot.setToolTip("Mean |dL/dW| of each layer at the latest step (log scale).\n"
                                   "Short bars on the left are the vanishing gradient.")
         self._bars: pg.BarGraphItem | None = None
 
-        self.signal_plot = _plot("Forward signal", "std of activations", "hidden layer",
+        self.signal_plot = _plot("Forward signal", "std of activations", "hidden layer", shorter=("Fwd. signal", "Signal"),
                                  axisItems={"left": Log10Axis("left")})
         self.signal_plot.setToolTip("Standard deviation of each hidden layer's activations at the latest step\n"
                                     "(log scale). Xavier and He init are designed to keep it flat across depth.")
@@ -165,11 +176,9 @@ class TrainingPlots(QtWidgets.QWidget):
         font.setPointSizeF(size)
         fm = QtGui.QFontMetricsF(font)
         for w in self.plot_widgets.values():
-            full = w.texts["title"]
             # the title sits above the plot area, beside the left axis' column
-            avail = max(0.95 * (w.width() - w.getAxis("left").width()) - 12, 40)
-            text = full if fm.horizontalAdvance(full) <= avail else \
-                fm.elidedText(full, QtCore.Qt.TextElideMode.ElideRight, avail)
+            avail = max(w.width() - w.getAxis("left").width() - 10, 40)
+            text = _fit_title(w.texts["shorter"], fm, avail)
             if text != w.plotItem.titleLabel.text:
                 w.setTitle(text, color=color, size=f"{size:.1f}pt")
         names = self._names
