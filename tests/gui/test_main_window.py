@@ -183,3 +183,26 @@ def test_status_bar_numbers_do_not_lay_the_window_out_again(window, qtbot):
     qtbot.waitUntil(lambda: loss.width() > small, timeout=2000)
     assert loss.width() >= loss.fontMetrics().horizontalAdvance(widest)
     window.themes.set_theme("dark")
+
+
+def test_the_decision_dock_steps_aside_for_runs_without_an_input_plane(window, qtbot):
+    assert window.decision_dock.isVisible()
+
+    def run(preset):
+        first = window.history
+        window.load_preset(preset)
+        qtbot.waitUntil(lambda: window.history is not first and window.history is not None
+                        and window.history.latest is not None, timeout=WAIT_MS)
+
+    run("rnn-T50")            # sequences: nothing to draw, the dock makes room
+    assert not window.decision_dock.isVisible()
+    run("deep-sigmoid")       # a plane again: the dock is back
+    assert window.decision_dock.isVisible()
+    run("nielsen-shallow")    # 64-D digits
+    assert not window.decision_dock.isVisible()
+    window.decision_dock.toggleViewAction().trigger()   # the user wants it anyway: it says why it is empty
+    assert window.decision_dock.isVisible()
+    assert "64-D" in window.decision.message.text()
+    window.decision_dock.toggleViewAction().trigger()   # ... and puts it away: it stays away
+    run("deep-sigmoid")
+    assert not window.decision_dock.isVisible()

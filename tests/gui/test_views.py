@@ -219,3 +219,37 @@ def test_the_control_panel_is_as_wide_as_its_fields_in_the_lecture_font(qtbot):
     panel.setFont(scaled_font(1.35))
     qtbot.waitUntil(lambda: panel.minimumWidth() > normal, timeout=2000)
     assert panel.minimumWidth() >= fields.sizeHint().width()
+
+
+def test_live_text_changes_without_laying_out_its_parent_unless_it_needs_more_lines(qtbot):
+    from PySide6 import QtWidgets
+    from vgviz.gui.live_text import LiveText
+
+    parent = QtWidgets.QWidget()
+    qtbot.addWidget(parent)
+    layout = QtWidgets.QVBoxLayout(parent)
+    text = LiveText()
+    layout.addWidget(text)
+    layout.addWidget(QtWidgets.QWidget(), 1)
+    parent.resize(400, 200)
+    parent.show()
+    text.setText("Step 1: 1.0e-03 over 49 steps back.")
+    qtbot.wait(50)
+    one_line = text.height()
+    requests = []
+
+    class Count(QtCore.QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QtCore.QEvent.Type.LayoutRequest:
+                requests.append(obj)
+            return False
+
+    counter = Count()
+    parent.installEventFilter(counter)
+    for step in range(2, 40):  # what a run does at display rate
+        text.setText(f"Step {step}: {step}.0e-03 over 49 steps back.")
+        qtbot.wait(5)
+    assert requests == [] and text.height() == one_line
+    text.setText("Step 40: " + "a long explanation " * 12)  # wraps: the widget grows
+    qtbot.waitUntil(lambda: text.height() > one_line, timeout=2000)
+    assert text.text().startswith("Step 40")

@@ -93,6 +93,11 @@ class ControlPanel(QtWidgets.QWidget):
         self.setMinimumWidth(max(self.MIN_WIDTH, needed))
         self.setMaximumWidth(max(self.MAX_WIDTH, needed))
 
+    def sizeHint(self) -> QtCore.QSize:
+        # as narrow as the fields allow: a long preset description wraps instead of taking
+        # the views' room
+        return QtCore.QSize(self.minimumWidth(), super().sizeHint().height())
+
     def changeEvent(self, event: QtCore.QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QtCore.QEvent.Type.FontChange:

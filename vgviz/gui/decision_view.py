@@ -72,8 +72,9 @@ class DecisionView(QtWidgets.QWidget):
             self.points.setData([])
             self.image.clear()
             self.surface = None
-            dims = "" if x is None else f"{x.shape[1]}-D "
-            self.message.setText(f"This data set has {dims}inputs: there is no plane to draw a boundary in.")
+            self.message.setText("This run's inputs are sequences, not points in a plane: there is no boundary to draw."
+                                 if x is None else
+                                 f"This data set has {x.shape[1]}-D inputs: there is no plane to draw a boundary in.")
             self.message.show()
             self.plot.hide()
             return

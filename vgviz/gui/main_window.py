@@ -103,6 +103,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabifyDockWidget(self.decision_dock, self.stepper_dock)
         self.decision_dock.raise_()
         self.decision.setMinimumWidth(200)
+        self._decision_put_away = False
         self.stepper_dock.hide()
         self.stepping = False
         self.stepper.cursor_changed.connect(self._on_frame_changed)
@@ -185,6 +186,8 @@ class MainWindow(QtWidgets.QMainWindow):
         view_menu.addAction(stepper_toggle)
         decision_toggle = self.decision_dock.toggleViewAction()
         decision_toggle.setShortcut(QtGui.QKeySequence("Ctrl+G"))
+        # the user's own choice wins over _fit_decision_dock's
+        decision_toggle.triggered.connect(lambda: setattr(self, "_decision_put_away", False))
         view_menu.addAction(decision_toggle)
 
         help_menu = bar.addMenu("&Help")
@@ -407,9 +410,23 @@ class MainWindow(QtWidgets.QMainWindow):
         if recurrent:   # sequences: no input plane to draw a boundary in
             data = None
         self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
+        self._fit_decision_dock(has_plane=self.decision.plot.isVisibleTo(self.decision))
         self.diagnostics.attach(self.worker, self.history, self.config)
         self._set_state("ready — press Space to train")
         self._on_tick()
+
+    def _fit_decision_dock(self, has_plane: bool) -> None:
+        """A run without an input plane (sequences, 64-D digits) puts the decision boundary
+        dock away instead of leaving a message in a third of the window; the next run with
+        a plane brings it back, unless the user toggled it in between."""
+        dock = self.decision_dock
+        if not has_plane and dock.isVisible():
+            dock.hide()
+            self._decision_put_away = True
+        elif has_plane and self._decision_put_away:
+            dock.show()
+            dock.raise_()
+            self._decision_put_away = False
 
     def _on_failed(self, message: str) -> None:
         self.plots.set_live(False)
@@ -578,6 +595,7 @@ class MainWindow(QtWidgets.QMainWindow):
         window_state = self.settings.value("window_state")
         if window_state is not None:
             self.restoreState(window_state)
+            self._decision_put_away = self.settings.value("decision_put_away", False, type=bool)
         self.panel.auto_range_box.setChecked(self.settings.value("auto_range", False, type=bool))
         config, name, problem = self._initial_config(preset)
         self.preset_name = name
@@ -615,6 +633,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.setValue("splitter", self.splitter.saveState())
         self.settings.setValue("centre_splitter", self.centre_splitter.saveState())
         self.settings.setValue("auto_range", self.panel.auto_range_box.isChecked())
+        self.settings.setValue("decision_put_away", self._decision_put_away)
         if self.config is not None:
             self.settings.setValue("last_config", json.dumps(self.config.to_dict()))
             self.settings.setValue("last_preset", self.preset_name or "")

@@ -31,7 +31,8 @@ class Log10Axis(pg.AxisItem):
 
 
 class StepAxis(pg.AxisItem):
-    """Bottom axis counting training steps: 1k, 20k, 1.5M keep the labels short in a narrow plot."""
+    """Bottom axis of whole numbers (training steps, layer numbers): ticks only at whole
+    values, and 1k, 20k, 1.5M keep the labels short in a narrow plot."""
 
     def tickStrings(self, values, scale, spacing):
         return [_short_count(v * scale) for v in values]
@@ -136,7 +137,7 @@ class TrainingPlots(QtWidgets.QWidget):
         self._bars: pg.BarGraphItem | None = None
 
         self.signal_plot = _plot("Forward signal", "std of activations", "hidden layer", shorter=("Fwd. signal", "Signal"),
-                                 axisItems={"left": Log10Axis("left")})
+                                 axisItems={"left": Log10Axis("left"), "bottom": StepAxis("bottom")})
         self.signal_plot.setToolTip("Standard deviation of each hidden layer's activations at the latest step\n"
                                     "(log scale). Xavier and He init are designed to keep it flat across depth.")
         self._signal_curve = self.signal_plot.plot(pen=pg.mkPen("#8fd3ff", width=2), symbol="o", symbolSize=6,
@@ -352,6 +353,7 @@ class TrainingPlots(QtWidgets.QWidget):
             return
         values = np.log10(np.maximum(_finite(std), TINY))
         self._signal_curve.setData(np.arange(1, len(values) + 1), values)
+        self.signal_plot.setXRange(0.5, len(values) + 0.5, padding=0)  # one layer sits in the middle
         finite = values[np.isfinite(values)]
         if len(finite):
             self.signal_plot.setYRange(math.floor(finite.min()) - 0.2, math.ceil(finite.max()) + 0.2, padding=0)

@@ -17,6 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from vgviz.core import timeline
 from vgviz.core.stats import StepStats
 
+from .live_text import LiveText
 from .plots import Log10Axis
 
 NOW = QtGui.QColor("#fde725")      # viridis' top: the colour of a strong gradient in the unrolled view
@@ -48,9 +49,8 @@ class TimestepPlot(QtWidgets.QWidget):
                              "vanishing gradient through time. Red crosses: exactly 0 (float underflow\n"
                              "or a saturated tanh).")
         # the numbers in words, above the plot (a long plot title would widen the plot beyond its panel)
-        self.summary = QtWidgets.QLabel()
-        self.summary.setWordWrap(True)
-        self.summary.setStyleSheet("color: #d8dbe2; padding: 2px 6px;")
+        self.summary = LiveText()  # changes every frame: a QLabel would re-lay out the panel each time
+        self.summary.set_color("#d8dbe2")
         self._title_kw = {"size": "10pt"}
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -104,7 +104,7 @@ class TimestepPlot(QtWidgets.QWidget):
         style_plot(self.plot, theme)
         fg = QtGui.QColor(theme.plot_foreground)
         self._title_kw = {"color": fg.name(), "size": f"{10 * theme.font_scale:.1f}pt"}
-        self.summary.setStyleSheet(f"color: {fg.name()}; padding: 2px 6px;")
+        self.summary.set_color(fg)
         width = theme.curve_width                      # 1 (dark) … 3 (lecture)
         self._start_curve.setPen(pg.mkPen(theme.key_text, width=0.5 + width, style=QtCore.Qt.PenStyle.DashLine))
         self._now_curve.setPen(pg.mkPen(strong, width=1.5 + width))

@@ -252,9 +252,10 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         row_w = min(avail, n * MAX_COLUMN_PX)
         caption_h = 2 * sfm.height() + 10
         top = 8 + 2 * line + 10                   # the summary line, then the arrow
-        body_h = max(h - top - caption_h - 3 * line - 8, 30.0)
+        ticks_h = sfm.height() + 2                # the t = 1 … T labels, between the arrow and the row
+        body_h = max(h - top - ticks_h - caption_h - 3 * line - 8, 30.0)
         row_h = float(np.clip(body_h * 0.6, 24.0, 140.0))
-        y = top + max((body_h - row_h - 2.2 * line) / 2, 0.0)
+        y = top + ticks_h + max((body_h - row_h - 2.2 * line) / 2, 0.0)
         self._row = QtCore.QRectF(left, y, row_w, row_h)
         self._token_row = QtCore.QRectF(left, y + row_h + 0.9 * line, row_w, 1.1 * line)
         self._axis_y = self._token_row.bottom() + 4
