@@ -34,6 +34,10 @@ class StepAxis(pg.AxisItem):
     """Bottom axis of whole numbers (training steps, layer numbers): ticks only at whole
     values, and 1k, 20k, 1.5M keep the labels short in a narrow plot."""
 
+    def __init__(self, orientation: str, widest: str = "0000", **kw):
+        super().__init__(orientation, **kw)
+        self._widest = widest + "  "  # the widest label expected, and room between labels
+
     def tickStrings(self, values, scale, spacing):
         return [_short_count(v * scale) for v in values]
 
@@ -47,7 +51,7 @@ class StepAxis(pg.AxisItem):
         major = levels[0][0]
         if span > 0 and size > 0:
             font = self.style.get("tickFont") or QtGui.QFont()
-            min_px = QtGui.QFontMetricsF(font).horizontalAdvance("0000  ")
+            min_px = QtGui.QFontMetricsF(font).horizontalAdvance(self._widest)
             px_per_step = size / span
             major = next((major * m for m in (1, 2, 5, 10, 20, 50, 100) if major * m * px_per_step >= min_px),
                          major * 100)
@@ -137,7 +141,7 @@ class TrainingPlots(QtWidgets.QWidget):
         self._bars: pg.BarGraphItem | None = None
 
         self.signal_plot = _plot("Forward signal", "std of activations", "hidden layer", shorter=("Fwd. signal", "Signal"),
-                                 axisItems={"left": Log10Axis("left"), "bottom": StepAxis("bottom")})
+                                 axisItems={"left": Log10Axis("left"), "bottom": StepAxis("bottom", widest="00")})
         self.signal_plot.setToolTip("Standard deviation of each hidden layer's activations at the latest step\n"
                                     "(log scale). Xavier and He init are designed to keep it flat across depth.")
         self._signal_curve = self.signal_plot.plot(pen=pg.mkPen("#8fd3ff", width=2), symbol="o", symbolSize=6,
