@@ -50,7 +50,7 @@ offscreen()
 
 import pyqtgraph as pg  # noqa: E402
 import torch  # noqa: E402
-from PySide6 import QtCore, QtWidgets  # noqa: E402
+from PySide6 import QtCore  # noqa: E402
 
 from vgviz.core.config import RunConfig  # noqa: E402
 from vgviz.core.trainer import Trainer  # noqa: E402
