@@ -111,7 +111,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stepper.chain_requested.connect(self.record_chain)
         self.stepper.leave_requested.connect(self.leave_stepping)
 
-        self._status_step = StatusLabel("step 999,999,999")
+        self._status_step = StatusLabel("step 10,000,000")  # RunConfig's most steps
         self._status_loss = StatusLabel("loss 0.0001234 · acc 100% · test acc 100%")
         self._status_rate = StatusLabel("99,999 steps/s")
         for w in (self._status_step, self._status_loss, self._status_rate):
@@ -494,7 +494,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _update_rate(self, now: float, steps_done: int) -> None:
         t0, s0 = self._rate_samples[0]
         rate = (steps_done - s0) / (now - t0) if now > t0 else 0.0
-        self._status_rate.setText(f"{rate:,.0f} steps/s" if self.worker and self.worker.is_running else "")
+        running = bool(self.worker and self.worker.is_running)
+        self._status_rate.setText(f"{rate:,.0f} steps/s" if running else "")
+        if self._status_rate.isVisibleTo(self) != running:  # its room goes to messages while paused
+            self._status_rate.setVisible(running)
 
     def _set_state(self, text: str) -> None:
         self._state = text
