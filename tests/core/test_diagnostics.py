@@ -465,3 +465,14 @@ def test_a_recurrent_net_is_judged_by_its_gradient_through_time():
         assert g["ratio_first_to_last_timestep"] == pytest.approx(stats.timestep_grad[0] / stats.timestep_grad[-1])
         verdicts[name] = d.verdict
     assert verdicts == {"rnn-T50": "vanishing", "gru-T50": "healthy"}
+
+
+def test_a_bfloat16_run_is_diagnosed_on_inputs_of_its_own_dtype():
+    # the data set is float32; a bfloat16 model refused it ("mat1 and mat2 must have the same dtype")
+    trainer = Trainer(load_preset("deep-sigmoid").config.replace(depth=3, width=8, dtype="bfloat16"))
+    history = History(4)
+    for _ in range(3):
+        history.append(trainer.step())
+    assert D.activation_batch(trainer, 5).dtype == torch.bfloat16
+    diagnosis, acts, ablation = D.diagnose_trainer(trainer, history, ablation_k=1)
+    assert len(acts.layers) == 3 and ablation is not None

@@ -1010,7 +1010,7 @@ def hidden_count(model: nn.Module) -> int:
 def activation_batch(trainer, n: int | None = None) -> torch.Tensor:
     """The first n training examples (all when None): the batch activation statistics use."""
     x = trainer.data.x_train if n is None else trainer.data.x_train[:n]
-    return torch.from_numpy(x)
+    return torch.from_numpy(x).to(getattr(trainer, "dtype", torch.float32))  # the model's own (bfloat16 runs)
 
 
 def diagnose_trainer(trainer, history: History, *, baseline: RunSummary | None = None,
@@ -1018,7 +1018,7 @@ def diagnose_trainer(trainer, history: History, *, baseline: RunSummary | None =
                      ) -> tuple[Diagnosis, ActivationStats, AblationResult | None]:
     """diagnose() with the activation statistics and (optionally) an ablation measured on the
     trainer's training set at its current weights."""
-    x = torch.from_numpy(trainer.data.x_train)
+    x = activation_batch(trainer)
     y = torch.from_numpy(trainer.data.y_train)
     acts = activation_stats(trainer.model, x)
     ab = None
