@@ -68,6 +68,7 @@ class LiveText(QtWidgets.QWidget):
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:
         painter = QtGui.QPainter(self)
-        painter.setPen(self._color if self._color is not None else self.palette().color(QtGui.QPalette.ColorRole.WindowText))
+        color = self._color if self._color is not None else self.palette().color(QtGui.QPalette.ColorRole.WindowText)
+        painter.setPen(color)
         painter.drawText(self.rect().marginsRemoved(self.PADDING), _FLAGS, self._text)
         painter.end()

@@ -140,7 +140,8 @@ class TrainingPlots(QtWidgets.QWidget):
                                   "Short bars on the left are the vanishing gradient.")
         self._bars: pg.BarGraphItem | None = None
 
-        self.signal_plot = _plot("Forward signal", "std of activations", "hidden layer", shorter=("Fwd. signal", "Signal"),
+        self.signal_plot = _plot("Forward signal", "std of activations", "hidden layer",
+                                 shorter=("Fwd. signal", "Signal"),
                                  axisItems={"left": Log10Axis("left"), "bottom": StepAxis("bottom", widest="00")})
         self.signal_plot.setToolTip("Standard deviation of each hidden layer's activations at the latest step\n"
                                     "(log scale). Xavier and He init are designed to keep it flat across depth.")
