@@ -157,19 +157,10 @@ def test_first_launch_size_fits_a_small_screen():
     assert fitted.width() <= available.width() and fitted.height() <= available.height()
 
 
-def test_status_bar_numbers_do_not_lay_the_window_out_again(window, qtbot):
+def test_status_bar_numbers_do_not_lay_the_window_out_again(window, qtbot, layout_requests):
     # Every frame sets the step, loss and rate; a label that changed size made the status
     # bar, and with it the whole main window, lay itself out again each time.
-    requests = []
-
-    class Count(QtCore.QObject):
-        def eventFilter(self, obj, event):
-            if event.type() == QtCore.QEvent.Type.LayoutRequest:
-                requests.append(obj)
-            return False
-
-    counter = Count()
-    window.statusBar().installEventFilter(counter)
+    requests = layout_requests(window.statusBar())
     for text in ("step 1", "step 12,345,678", "step 7"):
         window._status_step.setText(text)
         window._status_loss.setText(f"loss {len(text)} · acc 5%")

@@ -221,7 +221,7 @@ def test_the_control_panel_is_as_wide_as_its_fields_in_the_lecture_font(qtbot):
     assert panel.minimumWidth() >= fields.sizeHint().width()
 
 
-def test_live_text_changes_without_laying_out_its_parent_unless_it_needs_more_lines(qtbot):
+def test_live_text_changes_without_laying_out_its_parent_unless_it_needs_more_lines(qtbot, layout_requests):
     from PySide6 import QtWidgets
     from vgviz.gui.live_text import LiveText
 
@@ -236,16 +236,7 @@ def test_live_text_changes_without_laying_out_its_parent_unless_it_needs_more_li
     text.setText("Step 1: 1.0e-03 over 49 steps back.")
     qtbot.wait(50)
     one_line = text.height()
-    requests = []
-
-    class Count(QtCore.QObject):
-        def eventFilter(self, obj, event):
-            if event.type() == QtCore.QEvent.Type.LayoutRequest:
-                requests.append(obj)
-            return False
-
-    counter = Count()
-    parent.installEventFilter(counter)
+    requests = layout_requests(parent)
     for step in range(2, 40):  # what a run does at display rate
         text.setText(f"Step {step}: {step}.0e-03 over 49 steps back.")
         qtbot.wait(5)
