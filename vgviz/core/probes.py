@@ -206,6 +206,14 @@ class GradientProbe:
     def _flat_ready(self) -> bool:
         return self.flat is not None and self.flat.grads_attached()
 
+    def _weight_numbers(self, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Σ|dL/dW| and ‖dL/dW‖ of every Linear weight and the global ‖g‖, from a
+        FlatParameters.step_sums(): a handful of operations on (4, L) numbers, every step."""
+        flat = self.flat
+        per_layer = sums[:, self._weight_index]
+        return (per_layer[flat.ABS], np.sqrt(per_layer[flat.SQUARE]),
+                math.sqrt(sums[flat.SQUARE].sum()))
+
     def capture_light(self, sums: np.ndarray | None = None) -> LayerCapture:
         """Only what the per-step history needs — mean |dL/dW| and ‖dL/dW‖ per layer and the
         global norm; no δ, no edges, no forward signal. `sums`: this backward's
@@ -214,12 +222,7 @@ class GradientProbe:
         if sums is None and self._flat_ready():
             sums = self.flat.step_sums()
         if sums is not None:
-            # a handful of operations on (4, L) numbers: this runs on every training step
-            flat = self.flat
-            per_layer = sums[:, self._weight_index]
-            l1 = per_layer[flat.ABS]
-            l2 = np.sqrt(per_layer[flat.SQUARE])
-            total = math.sqrt(sums[flat.SQUARE].sum())
+            l1, l2, total = self._weight_numbers(sums)
             counts = self._weight_counts
         else:
             weights = [m.weight.grad for _, m in self._linears]
@@ -267,17 +270,14 @@ class GradientProbe:
                 delta_mean_flat = torch.cat([r.abs().mean(0) for r in rows]).double().cpu().numpy()
                 delta_l2 = torch.stack(_norms(rows, 2)).double().cpu().numpy()
             skip_mean = (torch.stack([s.abs().mean() for s in skips]).double().cpu().numpy()
-                         if skips else np.zeros(0))
+                         if skips else _EMPTY)
             edge_abs = None
             if sums is None and self._flat_ready():
                 sums = self.flat.step_sums()
             if sums is not None:
                 flat, index = self.flat, self._weight_index
                 counts = self._weight_counts
-                square = sums[flat.SQUARE]
-                grad_l1 = sums[flat.ABS, index]
-                grad_l2 = np.sqrt(square[index])
-                total = float(np.sqrt(square.sum()))
+                grad_l1, grad_l2, total = self._weight_numbers(sums)
                 magnitude = flat.grad_abs()          # a fresh array: the edges are views of it
                 nonzero = flat.nonzero_counts(magnitude)[index]
                 if edges:
