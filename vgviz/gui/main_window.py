@@ -236,17 +236,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self._rate_samples.clear()
         self._set_state("building model…")
         worker = TrainingWorker(config, self)
-        worker.ready.connect(self._on_ready)
-        worker.failed.connect(self._on_failed)
-        worker.diverged.connect(self._on_diverged)
-        worker.run_finished.connect(self._on_finished)
-        worker.state_changed.connect(self._on_running_changed)
-        worker.trace_ready.connect(self._on_trace_ready)
-        worker.trace_failed.connect(self.show_error)
+        for signal, slot in ((worker.ready, self._on_ready), (worker.failed, self._on_failed),
+                             (worker.diverged, self._on_diverged), (worker.run_finished, self._on_finished),
+                             (worker.state_changed, self._on_running_changed),
+                             (worker.trace_ready, self._on_trace_ready), (worker.trace_failed, self.show_error)):
+            signal.connect(self._from_current(worker, slot))
         self.worker = worker
         worker.start()
         self.timer.start()
         self.setWindowTitle(f"vgviz — {self.preset_name or 'custom'} · {config.summary()}")
+
+    def _from_current(self, worker: TrainingWorker, slot):
+        """``slot``, called only while ``worker`` is the current run's: a signal queued just
+        before Reset replaced the worker is still delivered after the disconnect, and a
+        replaced run's step-0 stats would set up the new run's history with the old layers."""
+        return lambda *args: slot(*args) if worker is self.worker else None
 
     def _show_diagram(self, recurrent: bool) -> None:
         """The layer diagram or the unrolled-in-time view; the shown one takes over the keyboard focus."""
