@@ -18,6 +18,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -792,6 +793,8 @@ def _ffmpeg_reason(lines, code: int | None = None) -> str:
         if text:
             return text
     if code is not None and code < 0:
+        if -code == getattr(signal, "SIGXFSZ", None):        # over the file size limit
+            return _REASONS[errno.EFBIG]
         return f"it was stopped by signal {-code}"
     return f"exit status {code}" if code else "no message"
 
