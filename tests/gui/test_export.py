@@ -376,7 +376,8 @@ def test_a_gif_written_short_is_not_kept(views, run, tmp_path, monkeypatch):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the stand-in ffmpeg is a script")
 @pytest.mark.parametrize("exit_code, written, message", [
-    (0, b"\0\0\0\x10ftypisom\0\0\0\0\0\0\0\x10mdat12345678", "the video ffmpeg wrote is not playable: it has no index \\(moov\\)"),
+    (0, b"\0\0\0\x10ftypisom\0\0\0\0\0\0\0\x10mdat12345678",
+     "the video ffmpeg wrote is not playable: it has no index \\(moov\\)"),
     (1, b"\0\0\0\x10ftypisom", "ffmpeg failed: Error writing trailer: No space left on device"),
 ])
 def test_an_mp4_ffmpeg_did_not_finish_is_not_kept(views, run, tmp_path, monkeypatch, exit_code, written, message):
@@ -400,7 +401,8 @@ def test_the_new_file_is_on_the_disk_before_it_replaces_the_old(views, tmp_path,
     """fsync before the rename: a crash then leaves the old file or the whole new one."""
     events = []
     real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(ex.os, "fsync", lambda fd: (events.append(("fsync", os.fstat(fd).st_ino)), real_fsync(fd)))
+    monkeypatch.setattr(ex.os, "fsync",
+                        lambda fd: (events.append(("fsync", os.fstat(fd).st_ino)), real_fsync(fd)))
     monkeypatch.setattr(ex.os, "replace", lambda a, b: (events.append(("replace", os.stat(a).st_ino)),
                                                        real_replace(a, b)))
     (tmp_path / "d.png").write_bytes(OLD)

@@ -230,8 +230,8 @@ class ExportController(QtCore.QObject):
             return ex.caption_text(summary, step, i + 1, len(trace), trace.frames[i].label) if use_caption else None
 
         widget = self.view_widget(view)
-        self._check_gif_size(path, len(trace), widget.width(), widget.height() + ex.caption_height(widget, caption_of(0)),
-                             scale)
+        height = widget.height() + ex.caption_height(widget, caption_of(0))
+        self._check_gif_size(path, len(trace), widget.width(), height, scale)
         try:
             frames = trace_frames(len(trace), stepper.set_cursor, widget, scale, caption_of)
             return self._write_with_progress(frames, path, fps, len(trace), "Writing the backprop pass…", scale)
