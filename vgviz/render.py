@@ -13,6 +13,7 @@ picks Qt's offscreen platform itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -129,9 +130,58 @@ def run_render(args) -> int:
         raise RenderError(str(err)) from None
     config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
     try:
-        return _render(args, config, fmt)
+        _check_before_training(args, config, fmt)
+        with qt_platform_noise_dropped():
+            return _render(args, config, fmt)
     except ex.ExportError as err:
         raise RenderError(str(err)) from None
+
+
+def _check_before_training(args, config, fmt: str) -> None:
+    """What the config alone decides: the frame asked for exists, and a GIF is not too
+    large to hold (the frames at the size asked; a window drawn larger, or a caption, is
+    caught at the first frame)."""
+    from .core.frames import frame_count
+    from .gui import export as ex
+    from .gui.animate import timelapse_frame_count
+
+    n_frames = frame_count(config)
+    if args.frame is not None and not 1 <= args.frame <= n_frames:
+        raise ex.ExportError(f"--frame must be from 1 to {n_frames} (the frames of this backprop pass); "
+                             f"got {args.frame}")
+    if fmt == "gif":
+        count = timelapse_frame_count(config.steps, args.every) if args.every is not None else n_frames
+        width, height = args.size or DEFAULT_SIZES[args.view]
+        ex.check_gif_size(count, width * args.scale, height * args.scale)
+
+
+# Qt's offscreen platform says what it cannot do for windows never on screen ("This plugin
+# does not support propagateSizeHints()", qt.qpa.* warnings): noise in a render's stderr,
+# which is for vgviz's own lines. Only those warnings and Qt's debug/info chatter are
+# dropped; any other Qt warning or error still reaches stderr, marked as Qt's.
+_QT_NOISE_TEXT = ("This plugin does not support",)
+_QT_NOISE_CATEGORY = "qt.qpa."
+
+
+@contextlib.contextmanager
+def qt_platform_noise_dropped():
+    from PySide6 import QtCore
+
+    Msg = QtCore.QtMsgType
+
+    def handler(mode, context, message):
+        if mode in (Msg.QtDebugMsg, Msg.QtInfoMsg):
+            return
+        category = context.category or ""
+        if mode == Msg.QtWarningMsg and (message.startswith(_QT_NOISE_TEXT) or category.startswith(_QT_NOISE_CATEGORY)):
+            return
+        sys.stderr.write(f"vgviz: Qt: {message}\n")
+
+    previous = QtCore.qInstallMessageHandler(handler)
+    try:
+        yield
+    finally:
+        QtCore.qInstallMessageHandler(previous)
 
 
 def _render(args, config, fmt: str) -> int:
@@ -194,11 +244,7 @@ def _draw(args, config, fmt: str, app) -> int:
     history_views.refresh_plots()
     steps_done = trainer.step_count
     need_trace = args.frame is not None or animated
-    trace = trainer.trace() if need_trace else None
-    if trace is not None and args.frame is not None and not 1 <= args.frame <= len(trace):
-        history_views.close()
-        raise ex.ExportError(f"--frame must be from 1 to {len(trace)} (the frames of this backprop pass); "
-                             f"got {args.frame}")
+    trace = trainer.trace() if need_trace else None      # run_render checked --frame against its length
 
     window = None
     try:

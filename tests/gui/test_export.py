@@ -1,7 +1,11 @@
 """Pictures of the views: PNG scales, SVG vectors, the lecture theme, animations, errors (offscreen)."""
 from __future__ import annotations
 
+import errno
 import os
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -227,6 +231,12 @@ def test_mp4_when_available(views, run, tmp_path):
     frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
     assert frames == 9 + 1                               # the last frame held twice as long
     assert files_in(tmp_path) == {"pass.mp4"}
+    data = path.read_bytes()
+    ex._verify_mp4(str(path), "pass.mp4")                # what a full MP4 is: ftyp, moov, mdat
+    for cut in (len(data) - 1, len(data) // 2, 40):
+        (tmp_path / "cut.mp4").write_bytes(data[:cut])
+        with pytest.raises(ex.ExportError, match="not playable"):
+            ex._verify_mp4(str(tmp_path / "cut.mp4"), "cut.mp4")
 
 
 def test_cancelled_animation_leaves_nothing(views, run, tmp_path):
@@ -292,3 +302,153 @@ def test_default_file_names():
     assert ex.default_file_name("deep-sigmoid", "diagram", 120, 3, 2) == "vgviz-deep-sigmoid-diagram-step120-frame3-2x.png"
     assert ex.default_file_name(None, "loss", 5, ext="svg", scale=4) == "vgviz-custom-loss-step5.svg"
     assert ex.default_file_name("deep-relu-he", "window", None, ext="frames") == "vgviz-deep-relu-he-window-frames"
+
+
+# -- a full disk, a writer that fails, a killed export ------------------------------------------
+OLD = b"the user's old file, which a failed export must leave as it is"
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every file vgviz writes with Python I/O fails half-way with ENOSPC, as on a full disk."""
+    real_open = open
+
+    class HalfWritten:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, data):
+            self.fh.write(bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    def open_on_a_full_disk(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        return HalfWritten(fh) if "w" in mode else fh
+
+    monkeypatch.setattr(ex, "open", open_on_a_full_disk, raising=False)
+
+
+@pytest.mark.parametrize("name", ["d.png", "d.svg", "frames/"])
+def test_a_full_disk_says_so_and_keeps_the_old_file(views, run, tmp_path, full_disk, name):
+    if name.endswith("/"):                                   # an earlier export of frames
+        (tmp_path / "frames").mkdir()
+        old = tmp_path / "frames" / "frame-0001.png"
+        old.write_bytes(OLD)
+        with pytest.raises(ex.ExportError, match="cannot write .*: no space left on the device$"):
+            ex.write_animation(_trace_frames(views, run[1]), str(tmp_path / "frames") + os.sep)
+        assert files_in(tmp_path / "frames") == {"frame-0001.png"}
+    else:
+        old = tmp_path / name
+        old.write_bytes(OLD)
+        with pytest.raises(ex.ExportError, match="cannot write .*: no space left on the device$"):
+            ex.export_picture(views.network, old, view="diagram")
+    assert old.read_bytes() == OLD
+    assert files_in(tmp_path) == {name.rstrip("/")}          # no temporary file left
+
+
+def test_a_gif_written_short_is_not_kept(views, run, tmp_path, monkeypatch):
+    from PIL import Image
+
+    real_save = Image.Image.save
+
+    def save_cut_short(self, fp, *args, **kwargs):          # a writer that stops without an error
+        real_save(self, fp, *args, **kwargs)
+        with open(fp, "r+b") as fh:
+            fh.truncate(os.path.getsize(fp) // 2)
+
+    monkeypatch.setattr(Image.Image, "save", save_cut_short)
+    old = tmp_path / "pass.gif"
+    old.write_bytes(OLD)
+    with pytest.raises(ex.ExportError, match="cannot write .*pass.gif: the GIF written (is incomplete|cannot be read)"):
+        ex.write_animation(_trace_frames(views, run[1]), old)
+    assert old.read_bytes() == OLD
+    assert files_in(tmp_path) == {"pass.gif"}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in ffmpeg is a script")
+@pytest.mark.parametrize("exit_code, written, message", [
+    (0, b"\0\0\0\x10ftypisom\0\0\0\0\0\0\0\x10mdat12345678",
+     "the video ffmpeg wrote is not playable: it has no index \\(moov\\)"),
+    (1, b"\0\0\0\x10ftypisom", "ffmpeg failed: Error writing trailer: No space left on device"),
+])
+def test_an_mp4_ffmpeg_did_not_finish_is_not_kept(views, run, tmp_path, monkeypatch, exit_code, written, message):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(f"#!{sys.executable}\nimport sys\nsys.stdin.buffer.read()\n"
+                    f"open(sys.argv[-1], 'wb').write({written!r})\n"
+                    "sys.stderr.write('[out#0/mp4 @ 0x5e1] Error writing trailer: No space left on device\\n')\n"
+                    f"sys.exit({exit_code})\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: str(fake))
+    old = tmp_path / "pass.mp4"
+    old.write_bytes(OLD)
+    with pytest.raises(ex.ExportError, match=f"cannot write .*pass.mp4: {message}"):
+        ex.write_animation(_trace_frames(views, run[1]), old)
+    assert old.read_bytes() == OLD
+    assert files_in(tmp_path) == {"pass.mp4", "ffmpeg"}
+
+
+def test_the_new_file_is_on_the_disk_before_it_replaces_the_old(views, tmp_path, monkeypatch):
+    """fsync before the rename: a crash then leaves the old file or the whole new one."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(ex.os, "fsync",
+                        lambda fd: (events.append(("fsync", os.fstat(fd).st_ino)), real_fsync(fd)))
+    monkeypatch.setattr(ex.os, "replace", lambda a, b: (events.append(("replace", os.stat(a).st_ino)),
+                                                       real_replace(a, b)))
+    (tmp_path / "d.png").write_bytes(OLD)
+    ex.export_picture(views.network, tmp_path / "d.png", view="diagram")
+    inode = os.stat(tmp_path / "d.png").st_ino
+    assert ("replace", inode) in events
+    assert ("fsync", inode) in events[: events.index(("replace", inode))]
+
+
+def _a_dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.skipif(os.name != "posix", reason="on Windows only a day-old temporary is stale")
+def test_temporaries_of_a_killed_export_are_cleaned_by_the_next(views, tmp_path):
+    dead, alive = _a_dead_pid(), os.getpid()
+    stale = [f".vgviz-{dead}-k2j4h1x0.png", f".vgviz-frames-{dead}-abcd_123", f".vgviz-old-{dead}-zz99aa00"]
+    kept = [f".vgviz-{alive}-k2j4h1x0.png",              # a live export's (this process)
+            f".vgviz-{dead}-young123.mp4",                # too recent to be sure
+            ".vgviz-notes.txt", f"vgviz-{dead}-k2j4h1x0.png", f".vgviz-{dead}-k2j4h1x0.png.mine"]
+    for name in stale + kept:
+        path = tmp_path / name
+        if "frames" in name or "old" in name:
+            (path / "x").mkdir(parents=True)
+            (path / "x" / "frame-0001.png").write_bytes(b"png")
+        else:
+            path.write_bytes(b"partial")
+        if "young" not in name:
+            hour_ago = time.time() - 3600
+            os.utime(path, (hour_ago, hour_ago))
+    ex.export_picture(views.network, tmp_path / "d.png", view="diagram")
+    assert files_in(tmp_path) == set(kept) | {"d.png"}
+    ex.write_animation(iter([ex.render_image(views.network)]), str(tmp_path / "frames") + os.sep)
+    assert files_in(tmp_path) == set(kept) | {"d.png", "frames"}
+
+
+def test_a_gif_too_large_stops_at_its_first_frame(views, run, tmp_path):
+    drawn = []
+
+    def frames():
+        for image in _trace_frames(views, run[1]):
+            drawn.append(image)
+            yield image
+
+    with pytest.raises(ex.ExportError, match="the GIF would be too large \\(1000000 frames of"):
+        ex.write_animation(frames(), tmp_path / "big.gif", count=1_000_000)
+    assert len(drawn) == 1 and files_in(tmp_path) == set()

@@ -173,3 +173,46 @@ def test_cancelling_the_progress_dialog_writes_nothing(window, qtbot, tmp_path, 
     assert window.exports.export_timelapse("loss", str(tmp_path / "t.gif"), steps=6, every=1) is None
     assert os.listdir(tmp_path) == [] or os.listdir(tmp_path) == ["settings"]
     assert "cancelled" in window.statusBar().currentMessage()
+
+
+@pytest.mark.parametrize("scale, caption", [("abc", "maybe"), ("3", "2"), ("", "")])
+def test_corrupt_export_settings_mean_the_defaults(window, qtbot, tmp_path, scale, caption):
+    """A hand-edited or foreign settings file must not break Ctrl+S or Ctrl+C."""
+    from vgviz.gui.export_controller import SETTING_CAPTION, SETTING_SCALE
+
+    window.settings.setValue(SETTING_SCALE, scale)
+    window.settings.setValue(SETTING_CAPTION, caption)
+    window.settings.sync()
+    qtbot.mouseClick(window.network, QtCore.Qt.MouseButton.LeftButton, pos=QtCore.QPoint(5, 5))
+    window.setFocus()
+    QtWidgets.QApplication.clipboard().clear()
+    qtbot.keyClick(window, Key.Key_C, Mod.ControlModifier)
+    image = QtWidgets.QApplication.clipboard().image()
+    assert (image.width(), image.height()) == (window.network.width(), window.network.height())   # 1×, no caption
+    qtbot.keyClick(window, Key.Key_S, Mod.ControlModifier)
+    dialog = window.exports.dialog
+    assert isinstance(dialog, ExportDialog) and dialog.isVisible()
+    assert dialog.scale == 2 and not dialog.caption_box.isChecked()
+    dialog.path_row.edit.setText(str(tmp_path / "d.png"))
+    assert dialog.save()
+    assert QtGui.QImage(str(tmp_path / "d.png")).width() == 2 * window.network.width()
+
+
+def test_a_gif_too_large_is_refused_before_drawing(window, qtbot, tmp_path, monkeypatch):
+    import vgviz.gui.animate as animate
+    from vgviz.gui import export as ex
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("drew before checking the GIF's size")
+
+    monkeypatch.setattr(animate, "timelapse_frames", no_drawing)
+    monkeypatch.setattr(animate, "trace_frames", no_drawing)
+    with pytest.raises(ex.ExportError, match="the GIF would be too large \\(1000001 frames"):
+        window.exports.export_timelapse("loss", str(tmp_path / "t.gif"), steps=1_000_000, every=1, scale=4)
+    window.record_trace()
+    qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
+    monkeypatch.setattr(ex, "MAX_GIF_PIXELS", 1000)
+    n = len(window.stepper.trace)
+    with pytest.raises(ex.ExportError, match=f"the GIF would be too large \\({n} frames"):
+        window.exports.export_trace_animation("diagram", str(tmp_path / "pass.gif"))
+    assert os.listdir(tmp_path) in ([], ["settings"])

@@ -43,6 +43,7 @@ def test_render_in_a_fresh_process_without_a_display(tmp_path):
                            "--theme", "lecture", "--scale", "2", "--size", "600x350", "--caption", "--out", str(out)],
                           env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""                          # no Qt platform noise, only vgviz's own lines
     assert f"wrote {out}" in proc.stdout
     image = QtGui.QImage(str(out))
     assert image.width() == 1200 and image.height() > 700            # 2× and a caption band
@@ -134,7 +135,60 @@ def test_read_only_folder(capsys, tmp_path, monkeypatch):
         locked.chmod(0o700)
 
 
-def test_frame_out_of_range(capsys, tmp_path):
+def test_frame_out_of_range(capsys, tmp_path, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking --frame")
+
+    monkeypatch.setattr("vgviz.core.trainer.Trainer.__init__", no_training)
     for k in (0, TRACE_FRAMES + 1):
         fails(capsys, tmp_path, [*SMALL, "--view", "diagram", "--frame", str(k), "--out", str(tmp_path / "f.png")],
               f"--frame must be from 1 to {TRACE_FRAMES}", f"got {k}")
+
+
+def test_a_gif_too_large_is_refused_before_training(capsys, tmp_path, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking the GIF's size")
+
+    monkeypatch.setattr("vgviz.core.trainer.Trainer.__init__", no_training)
+    fails(capsys, tmp_path, [*SMALL, "--steps", "100000", "--every", "1", "--view", "loss", "--scale", "4",
+                             "--out", str(tmp_path / "lapse.gif")], "the GIF would be too large (100001 frames")
+    fails(capsys, tmp_path, [*SMALL, "--view", "diagram", "--size", "8000x8000", "--scale", "4",
+                             "--out", str(tmp_path / "pass.gif")],
+          f"the GIF would be too large ({TRACE_FRAMES} frames of 32000×32000)")
+
+
+def _render_on_a_full_disk(out, limit=16_384):
+    """`vgviz render` in a process whose files cannot grow past ``limit`` bytes (writes fail
+    with EFBIG, as on a full disk; ffmpeg inherits the limit)."""
+    import resource
+    import signal
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    return subprocess.run([sys.executable, "-m", "vgviz.cli", "render", *SMALL, "--view", "diagram",
+                           "--size", "500x300", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=180, preexec_fn=small_files)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE as a full disk: Linux")
+@pytest.mark.parametrize("name", ["old.mp4", "old.png"])
+def test_a_full_disk_keeps_the_old_file(tmp_path, name):
+    """The writers that write themselves (ffmpeg) and through Python; GIF, SVG and PNG frames
+    on a full disk: test_export.py."""
+    from vgviz.gui import export as ex
+
+    if name.endswith(".mp4") and not ex.mp4_available():
+        pytest.skip("imageio-ffmpeg is not installed")
+    out = tmp_path / name
+    old = os.urandom(50_000)                                   # the user's file, larger than the limit
+    out.write_bytes(old)
+    proc = _render_on_a_full_disk(out, limit=4096)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"vgviz: error: cannot write {out}"), proc.stderr
+    assert "too large for the device" in lines[0]
+    assert out.read_bytes() == old                             # byte for byte
+    assert os.listdir(tmp_path) == [name]                      # and no temporary file left

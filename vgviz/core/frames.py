@@ -200,3 +200,20 @@ def explain(trace: BackpropTrace, index: int) -> list[tuple[str, str]]:
         rows.append(("factor wₗ·f′(zₗ)", f"{w:.4g} × {fp:.4g} = {w * fp:.4g}"))
         rows.append(("running product = dL/da below", f"{float(f.delta.item()) * w:.4g}"))
     return rows
+
+
+def frame_count(config) -> int:
+    """How many frames the backprop trace of a model built from ``config`` has, known
+    before anything is built or trained (``vgviz render --frame`` is checked with it):
+
+    * recurrent: T forward time steps, the loss, T backward (T = seq_len);
+    * MLP: forward one frame per Linear layer and per norm layer, the loss, and the same
+      backward, plus one backward frame per residual sum (its skip path).
+    A plain or residual MLP has depth + 1 Linear layers and, with a norm, one after each
+    hidden Linear; residual blocks take the depth − 1 hidden layers after the stem in pairs."""
+    if getattr(config, "recurrent", False):
+        return 2 * config.seq_len + 1
+    linears = config.depth + 1
+    norms = config.depth if config.norm != "none" else 0
+    residual_sums = config.depth // 2 if config.residual else 0      # ⌈(depth − 1) / 2⌉ blocks
+    return 2 * (linears + norms) + 1 + residual_sums

@@ -97,9 +97,20 @@ class ExportController(QtCore.QObject):
             self.current_view_changed.emit(view)
 
     # -- what a picture says ------------------------------------------------------------------
+    # the settings file is the user's: a value it holds that is not one vgviz wrote (edited
+    # by hand, another version) means the default, never a broken Ctrl+S or Ctrl+C
     @property
     def caption_enabled(self) -> bool:
-        return self.settings.value(SETTING_CAPTION, False, type=bool)
+        value = self.settings.value(SETTING_CAPTION, False)
+        if isinstance(value, bool):
+            return value
+        return str(value).strip().lower() in ("true", "1")
+
+    def saved_scale(self, default: int) -> int:
+        try:
+            return ex.check_scale(self.settings.value(SETTING_SCALE, default))
+        except ex.ExportError:
+            return default
 
     def _frame(self) -> tuple[int, int, str] | None:
         """(frame number from 1, frame count, label) while stepping through a pass."""
@@ -170,7 +181,7 @@ class ExportController(QtCore.QObject):
             return None
         view = self.current_view
         try:
-            image = ex.copy_to_clipboard(self.view_widget(view), int(self.settings.value(SETTING_SCALE, 1)),
+            image = ex.copy_to_clipboard(self.view_widget(view), self.saved_scale(1),
                                          self.caption_for(view) if self.caption_enabled else None)
         except ex.ExportError as err:
             self.show_error(str(err))
@@ -218,8 +229,11 @@ class ExportController(QtCore.QObject):
         def caption_of(i):
             return ex.caption_text(summary, step, i + 1, len(trace), trace.frames[i].label) if use_caption else None
 
+        widget = self.view_widget(view)
+        height = widget.height() + ex.caption_height(widget, caption_of(0))
+        self._check_gif_size(path, len(trace), widget.width(), height, scale)
         try:
-            frames = trace_frames(len(trace), stepper.set_cursor, self.view_widget(view), scale, caption_of)
+            frames = trace_frames(len(trace), stepper.set_cursor, widget, scale, caption_of)
             return self._write_with_progress(frames, path, fps, len(trace), "Writing the backprop pass…", scale)
         finally:
             if stepper.trace is trace:
@@ -238,10 +252,11 @@ class ExportController(QtCore.QObject):
         if w.config is None:
             raise ex.ExportError("no run configured")
         ex.format_of(path)
-        w.pause()
-        use_caption = self.caption_enabled if caption is None else caption
         live = self.view_widget(view)
         size = (max(live.width(), 320), max(live.height(), 200))
+        self._check_gif_size(path, timelapse_frame_count(steps, every), *size, scale)
+        w.pause()
+        use_caption = self.caption_enabled if caption is None else caption
         views = OffscreenViews(w.themes.theme, w.themes.colormap, diagram_size=size, plot_size=size)
         summary = w.config.summary()
         try:
@@ -251,6 +266,12 @@ class ExportController(QtCore.QObject):
                                              f"Training {steps} steps and drawing the time-lapse…", scale)
         finally:
             views.close()
+
+    @staticmethod
+    def _check_gif_size(path: str, count: int, width: int, height: int, scale: int) -> None:
+        """A GIF too large is refused before anything is trained or drawn."""
+        if ex.format_of(path) == "gif":
+            ex.check_gif_size(count, width * ex.check_scale(scale), height * ex.check_scale(scale))
 
     def _write_with_progress(self, frames, path, fps, count, label, scale) -> int | None:
         progress = QtWidgets.QProgressDialog(label, "Cancel", 0, count, self.window)
@@ -364,8 +385,7 @@ class ExportDialog(_SavingDialog):
         self.scale_box = QtWidgets.QComboBox()
         for s in ex.SCALES:
             self.scale_box.addItem(f"{s}×", s)
-        saved_scale = int(controller.settings.value(SETTING_SCALE, 2))
-        self.scale_box.setCurrentIndex(ex.SCALES.index(saved_scale) if saved_scale in ex.SCALES else 1)
+        self.scale_box.setCurrentIndex(ex.SCALES.index(controller.saved_scale(2)))
         self.scale_box.setToolTip("2× or 4× for a projector: the same picture drawn with more pixels")
         form.addRow("Scale", self.scale_box)
         self.caption_box = QtWidgets.QCheckBox("Caption: config, step and frame under the picture")
