@@ -6,7 +6,7 @@ colour-blind safe) with a colour bar at the right. The scale is locked at the
 first stats of a run so that colours of later steps can be compared with it
 (``set_auto_range(True)`` re-fits every frame instead).
 
-Drawing cost (PERF-NOTES: a paint holds the GIL and steals training time):
+Drawing cost (docs/performance.md#paint-cost-is-training-cost: a paint holds the GIL and steals training time):
 
 * geometry (column x, node y) is computed on resize / topology change only;
 * ``show_stats`` selects the drawn edges and their colour buckets (numpy);
