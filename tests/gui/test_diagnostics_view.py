@@ -8,10 +8,9 @@ import pytest
 from PySide6 import QtGui
 
 from vgviz.core.presets import load_preset
-from vgviz.gui.main_window import MainWindow
 from vgviz.gui.worker import TrainingWorker
 
-WAIT_MS = 30_000
+from .conftest import WAIT_MS
 
 
 def colour_present(image: QtGui.QImage, rgb: tuple[int, int, int], rect=None, tol=12) -> bool:
@@ -25,14 +24,8 @@ def colour_present(image: QtGui.QImage, rgb: tuple[int, int, int], rect=None, to
 
 
 @pytest.fixture
-def window(qtbot):
-    w = MainWindow(preset="deep-sigmoid")
-    qtbot.addWidget(w)
-    w.resize(1400, 800)
-    w.show()
-    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
-    yield w
-    w.close()
+def window_size():
+    return (1400, 800)
 
 
 def show_panel(window, qtbot, steps: int):

@@ -6,11 +6,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from vgviz.core.config import RunConfig
 from vgviz.core.history import History
 from vgviz.core.trainer import Trainer
-from vgviz.gui.main_window import MainWindow
 from vgviz.gui.network_view import ANTIALIAS_MAX_EDGES, NetworkView
 from vgviz.gui.plots import TrainingPlots
 
-WAIT_MS = 30_000
+from .conftest import WAIT_MS
 
 
 class PaintCounter(QtCore.QObject):
@@ -105,11 +104,8 @@ def test_diagram_drops_antialiasing_of_many_edges_only_while_live(qtbot):
     assert all(antialiased_paints(view))
 
 
-def test_window_sets_its_views_live_while_training(qtbot):
-    w = MainWindow(preset="deep-sigmoid")
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
+def test_window_sets_its_views_live_while_training(window, qtbot):
+    w = window
     live = QtWidgets.QGraphicsView.ViewportUpdateMode.NoViewportUpdate
     assert w.plots.loss_plot.viewportUpdateMode() != live and not w.network.live
     w.start()
@@ -118,7 +114,6 @@ def test_window_sets_its_views_live_while_training(qtbot):
     w.pause()
     qtbot.waitUntil(lambda: not w.network.live, timeout=5000)
     assert w.plots.loss_plot.viewportUpdateMode() != live
-    w.close()
 
 
 def test_smooth_is_a_trailing_mean_per_column_and_strides_exactly():

@@ -5,17 +5,7 @@ from PySide6 import QtCore
 
 from vgviz.gui.main_window import MainWindow
 
-WAIT_MS = 30_000  # first run imports torch in the worker thread
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow(preset="deep-sigmoid")
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
-    yield w
-    w.close()
+from .conftest import WAIT_MS, has_stats
 
 
 def test_start_pause_and_the_diagram_changes(window, qtbot):
@@ -70,7 +60,7 @@ def test_reset_applies_edited_fields(window, qtbot):
     window.panel.editors["init"].setCurrentText("he")
     assert window.panel.pending_label.isVisibleTo(window.panel)
     qtbot.mouseClick(window.panel.reset_button, QtCore.Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.history is not None and window.history.latest is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
     assert window.config.activation == "relu" and window.config.init == "he"
     assert window.preset_name is None  # no longer the preset's config
     g = window.history.latest.grad_mean_abs
@@ -182,8 +172,7 @@ def test_the_decision_dock_steps_aside_for_runs_without_an_input_plane(window, q
     def run(preset):
         first = window.history
         window.load_preset(preset)
-        qtbot.waitUntil(lambda: window.history is not first and window.history is not None
-                        and window.history.latest is not None, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: window.history is not first and has_stats(window), timeout=WAIT_MS)
 
     run("rnn-T50")            # sequences: nothing to draw, the dock makes room
     assert not window.decision_dock.isVisible()

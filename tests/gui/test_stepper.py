@@ -5,21 +5,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from vgviz.gui.main_window import MainWindow
+from .conftest import WAIT_MS
 
-WAIT_MS = 30_000
 Key = QtCore.Qt.Key
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow(preset="deep-sigmoid")
-    qtbot.addWidget(w)
-    w.show()
-    w.activateWindow()
-    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
-    yield w
-    w.close()
 
 
 def _press(qtbot, window, key, modifier=QtCore.Qt.KeyboardModifier.NoModifier):

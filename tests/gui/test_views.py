@@ -101,13 +101,9 @@ def test_decision_surface_matches_the_model():
     assert s.confidence[9, 5] == pytest.approx(float(probs.max()), rel=1e-5)
 
 
-def test_main_window_shows_the_decision_boundary(qtbot):
-    from vgviz.gui.main_window import MainWindow
-
-    w = MainWindow(preset="deep-relu-he")
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.history is not None, timeout=30_000)
+@pytest.mark.parametrize("window_preset", ["deep-relu-he"])
+def test_main_window_shows_the_decision_boundary(window, qtbot):
+    w = window
     qtbot.waitUntil(lambda: w.decision.surface is not None, timeout=5_000)
     assert w.decision.surface.step == 0
     w.step_once()
