@@ -8,6 +8,16 @@ def has_stats(window) -> bool:
     return window.history is not None and window.history.latest is not None
 
 
+def wait_until_paused(qtbot, window) -> int:
+    """After window.pause(): wait until the worker has finished the step it was in (a no-op job
+    runs in its thread between two steps) and the window has taken that step's stats; return
+    the step count training stopped at."""
+    stopped = window.worker.submit(lambda trainer: trainer.step_count)
+    qtbot.waitUntil(stopped.done, timeout=5000)
+    qtbot.waitUntil(lambda: window.history.latest.step >= stopped.result() - 1, timeout=5000)
+    return stopped.result()
+
+
 @pytest.fixture
 def window_preset():
     """The preset the `window` fixture opens; a test module overrides this fixture to change it."""

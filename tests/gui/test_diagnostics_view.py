@@ -10,7 +10,7 @@ from PySide6 import QtGui
 from vgviz.core.presets import load_preset
 from vgviz.gui.worker import TrainingWorker
 
-from .conftest import WAIT_MS
+from .conftest import WAIT_MS, wait_until_paused
 
 
 def colour_present(image: QtGui.QImage, rgb: tuple[int, int, int], rect=None, tol=12) -> bool:
@@ -35,7 +35,7 @@ def show_panel(window, qtbot, steps: int):
     qtbot.waitUntil(lambda: window.step_count >= steps, timeout=WAIT_MS)
     window.pause()
     qtbot.waitUntil(lambda: not window.worker.is_running, timeout=5000)
-    qtbot.wait(100)
+    wait_until_paused(qtbot, window)
     panel = window.diagnostics
     qtbot.waitUntil(lambda: panel.activations is not None and panel.diagnosis is not None
                     and panel.diagnosis.finding("speed_of_learning").label != "no updates yet", timeout=WAIT_MS)
@@ -100,7 +100,7 @@ def test_panel_refreshes_at_2_hz_not_per_step(window, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: window.step_count >= 5, timeout=WAIT_MS)
     calls.clear()
     start = window.step_count
-    qtbot.wait(2000)
+    qtbot.wait(2000)  # fixed on purpose: refreshes are counted over a known time
     steps = window.step_count - start
     window.pause()
     assert window.diagnostics.timer.interval() == 500

@@ -31,18 +31,24 @@ def history_of(steps: int) -> tuple[Trainer, History]:
     return trainer, history
 
 
-def paints_per_update(qtbot, plots, trainer, history) -> list[int]:
+def paint_counters(plots) -> list[PaintCounter]:
+    """One counter of paint events per plot's viewport, counting from now."""
     counters = []
     for w in plots.plot_widgets.values():
         c = PaintCounter()
         w.viewport().installEventFilter(c)
         counters.append(c)
+    return counters
+
+
+def paints_per_update(qtbot, plots, trainer, history) -> list[int]:
+    counters = paint_counters(plots)
     for _ in range(10):
         history.append(trainer.step(full=False))
     history.append(trainer.step())
     plots.update_from(history)
     qtbot.waitUntil(lambda: all(c.count >= 1 for c in counters), timeout=5000)
-    qtbot.wait(300)                           # time for any second paint to arrive
+    qtbot.wait(300)  # fixed on purpose: the point is that no second paint comes in this time
     return [c.count for c in counters]
 
 
@@ -52,9 +58,10 @@ def test_live_plots_repaint_once_per_update_and_show_the_new_data(qtbot):
     qtbot.addWidget(plots)
     plots.set_layers(list(history.latest.layer_names), [QtGui.QColor("red")] * 4)
     plots.resize(1000, 260)
+    first_paints = paint_counters(plots)
     plots.show()
     plots.update_from(history)
-    qtbot.wait(200)
+    qtbot.waitUntil(lambda: all(c.count >= 1 for c in first_paints), timeout=5000)  # the first data drawn
     assert max(paints_per_update(qtbot, plots, trainer, history)) >= 2   # pyqtgraph's own rhythm
     plots.set_live(True)
     assert all(w.viewportUpdateMode() == QtWidgets.QGraphicsView.ViewportUpdateMode.NoViewportUpdate

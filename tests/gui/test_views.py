@@ -171,7 +171,9 @@ def test_the_decision_plot_settles_instead_of_relaying_itself_out_forever(qtbot,
     trainer = Trainer(load_preset("deep-sigmoid").config)
     view.set_data(trainer.data.x_train, trainer.data.y_train)
     view.show_surface(trainer.decision_surface())
-    qtbot.wait(300)  # the first layout
+    # Both waits are fixed on purpose: the first layout takes pyqtgraph a few event-loop passes
+    # with no signal that it is done, and the point is that nothing changes afterwards.
+    qtbot.wait(300)
     changes = []
     view.plot.scene().changed.connect(changes.append)
     qtbot.wait(400)
@@ -189,7 +191,8 @@ def test_narrow_plots_take_a_shorter_title_that_fits_instead_of_a_cut_one(qtbot)
     for width in (1400, 640):  # four plots side by side: ~340 px each, then ~160
         plots.resize(width, 220)
         plots.show()
-        qtbot.wait(50)
+        # the layout has given the four plots their share of the new width (titles refit then)
+        qtbot.waitUntil(lambda: plots.layout().geometry().width() == width, timeout=2000)
         titles[width] = [w.plotItem.titleLabel.text for w in (plots.norm_plot, plots.flow_plot, plots.signal_plot)]
     assert titles[1400] == ["Gradient norms", "Gradient flow", "Forward signal"]
     assert all("…" not in t for t in titles[640]) and titles[640] != titles[1400]
@@ -229,13 +232,14 @@ def test_live_text_changes_without_laying_out_its_parent_unless_it_needs_more_li
     layout.addWidget(QtWidgets.QWidget(), 1)
     parent.resize(400, 200)
     parent.show()
+    qtbot.waitExposed(parent)
     text.setText("Step 1: 1.0e-03 over 49 steps back.")
-    qtbot.wait(50)
+    QtCore.QCoreApplication.sendPostedEvents()  # the one-line text laid out
     one_line = text.height()
     requests = layout_requests(parent)
     for step in range(2, 40):  # what a run does at display rate
         text.setText(f"Step {step}: {step}.0e-03 over 49 steps back.")
-        qtbot.wait(5)
+        QtCore.QCoreApplication.sendPostedEvents()  # delivers a layout request if the text posted one
     assert requests == [] and text.height() == one_line
     text.setText("Step 40: " + "a long explanation " * 12)  # wraps: the widget grows
     qtbot.waitUntil(lambda: text.height() > one_line, timeout=2000)
