@@ -8,6 +8,18 @@ def has_stats(window) -> bool:
     return window.history is not None and window.history.latest is not None
 
 
+@pytest.fixture
+def shown(qtbot):
+    """shown(widget, width, height) -> the widget at that size, shown, and closed after the test."""
+    def show(widget, width: int, height: int):
+        qtbot.addWidget(widget)
+        widget.resize(width, height)
+        widget.show()
+        return widget
+
+    return show
+
+
 def wait_until_paused(qtbot, window) -> int:
     """After window.pause(): wait until the worker has finished the step it was in (a no-op job
     runs in its thread between two steps) and the window has taken that step's stats; return

@@ -145,14 +145,11 @@ def test_fix_link_loads_the_preset(window, qtbot):
     qtbot.waitUntil(lambda: panel.history is window.history, timeout=WAIT_MS)   # re-attached to the new run
 
 
-def test_compare_window_trains_both_and_closing_stops_both(qtbot, tmp_path):
+def test_compare_window_trains_both_and_closing_stops_both(qtbot, shown, tmp_path):
     from vgviz.gui.compare import LOCKSTEP_LEAD, SIDE_COLORS, CompareWindow
 
     config = load_preset("deep-sigmoid").config.replace(depth=4)
-    w = CompareWindow(config, "relu", title_a="deep-sigmoid (depth 4)")
-    qtbot.addWidget(w)
-    w.resize(1100, 760)
-    w.show()
+    w = shown(CompareWindow(config, "relu", title_a="deep-sigmoid (depth 4)"), 1100, 760)
     qtbot.waitUntil(lambda: w.a.steps_done >= 40 and w.b.steps_done >= 40, timeout=WAIT_MS)
     assert abs(w.a.steps_done - w.b.steps_done) <= LOCKSTEP_LEAD + 5
     assert w.b.config.activation == "relu" and w.b.config.seed == config.seed and w.b.config.depth == 4

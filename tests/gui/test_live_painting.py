@@ -92,16 +92,14 @@ def antialiased_paints(view: NetworkView) -> list[bool]:
     return seen
 
 
-def test_diagram_drops_antialiasing_of_many_edges_only_while_live(qtbot):
+def test_diagram_drops_antialiasing_of_many_edges_only_while_live(shown):
     from vgviz.gui import theme as themes
 
     trainer = Trainer(RunConfig(depth=6, width=32, activation="relu", init="he"))
     stats = trainer.step()
     view = NetworkView()
-    qtbot.addWidget(view)
     themes.apply_theme(themes.get_theme("lecture"), network=view)   # antialiases up to 6,000 edges
-    view.resize(700, 500)
-    view.show()
+    shown(view, 700, 500)
     view.show_stats(stats)
     assert view.drawn_edge_count() > ANTIALIAS_MAX_EDGES
     assert all(antialiased_paints(view))
@@ -156,15 +154,12 @@ def test_many_test_evaluations_are_drawn_as_an_even_subset_with_the_last(qtbot):
     assert plots._test_curve.opts["symbol"] is None             # many: a line, not a band of dots
 
 
-def test_live_diagram_text_changes_at_most_every_text_period(qtbot, monkeypatch):
+def test_live_diagram_text_changes_at_most_every_text_period(shown, monkeypatch):
     import vgviz.gui.network_view as network_view
 
     trainer = Trainer(RunConfig(depth=3, width=8, activation="relu", init="he", lr=0.5))
     stats = [trainer.step() for _ in range(3)]
-    view = NetworkView()
-    qtbot.addWidget(view)
-    view.resize(640, 420)
-    view.show()
+    view = shown(NetworkView(), 640, 420)
 
     def label_band(s):
         view.show_stats(s)
@@ -183,17 +178,15 @@ def test_live_diagram_text_changes_at_most_every_text_period(qtbot, monkeypatch)
     assert label_band(stats[1]) == label_band(stats[1]) != label_band(stats[2])
 
 
-def test_a_picture_of_a_live_diagram_is_the_paused_picture(qtbot):
+def test_a_picture_of_a_live_diagram_is_the_paused_picture(shown):
     from vgviz.gui import theme as themes
     from vgviz.gui.export import render_image
 
     trainer = Trainer(RunConfig(depth=6, width=32, activation="relu", init="he"))
     first, second = trainer.step(), trainer.step()
     view = NetworkView()
-    qtbot.addWidget(view)
     themes.apply_theme(themes.get_theme("lecture"), network=view)
-    view.resize(700, 500)
-    view.show()
+    shown(view, 700, 500)
     view.show_stats(first)
     view.show_stats(second)
     paused = render_image(view, scale=2)
@@ -245,15 +238,12 @@ def test_step_axis_labels_keep_their_distance_in_a_narrow_plot():
         assert spacing / 900 * size >= min_px
 
 
-def test_a_live_diagram_draws_fewer_edges_and_all_of_them_when_paused(qtbot):
+def test_a_live_diagram_draws_fewer_edges_and_all_of_them_when_paused(shown):
     from vgviz.gui.network_view import LIVE_EDGE_BUDGET
 
     trainer = Trainer(RunConfig(depth=8, width=32, activation="relu", init="he"))
     stats = trainer.step()
-    view = NetworkView()
-    qtbot.addWidget(view)
-    view.resize(800, 500)
-    view.show()
+    view = shown(NetworkView(), 800, 500)
     view.show_stats(stats)
     assert view.drawn_edge_count() == 4000 and "4,000" in view.caption()
     view.set_live(True)

@@ -23,12 +23,8 @@ def stats_for(model="rnn", seq_len=30, **changes):
 
 
 @pytest.fixture
-def view(qtbot):
-    v = UnrolledView()
-    qtbot.addWidget(v)
-    v.resize(900, 320)
-    v.show()
-    return v
+def view(shown):
+    return shown(UnrolledView(), 900, 320)
 
 
 def _luma(c: QtGui.QColor) -> float:
@@ -80,11 +76,8 @@ def test_hover_gives_exact_values(view, qtbot):
     assert view.tooltip_at(QtCore.QPointF(2, 2)) == ""
 
 
-def test_large_T_is_grouped_and_says_so(qtbot):
-    view = UnrolledView()
-    qtbot.addWidget(view)
-    view.resize(500, 300)
-    view.show()
+def test_large_T_is_grouped_and_says_so(shown):
+    view = shown(UnrolledView(), 500, 300)
     values = np.logspace(-60, -1, 1000)
     values[:100] = 0.0                                             # underflowed steps
     stats = stats_for("rnn", seq_len=4)
@@ -226,13 +219,10 @@ def test_choosing_a_recurrent_model_in_the_panel_fixes_the_other_fields(window, 
     assert panel.error_label.text().startswith("model: dataset = recall is a sequence task")
 
 
-def test_lecture_theme_and_colour_map_reach_the_unrolled_view_and_its_plot(qtbot):
+def test_lecture_theme_and_colour_map_reach_the_unrolled_view_and_its_plot(shown):
     from vgviz.gui import theme as themes
 
-    panel = RecurrentPanel()
-    qtbot.addWidget(panel)
-    panel.resize(900, 600)
-    panel.show()
+    panel = shown(RecurrentPanel(), 900, 600)
     panel.show_stats(stats_for())
     dark_strong = panel.unrolled.strong_color()
     lecture = themes.get_theme("lecture")

@@ -50,11 +50,8 @@ def test_clipping_marks_sit_on_the_clipped_steps(qtbot):
     assert plots._clip_marks.getData()[0] is None or len(plots._clip_marks.getData()[0]) == 0
 
 
-def test_skip_arcs_are_drawn_and_explain_themselves(qtbot):
-    view = NetworkView()
-    qtbot.addWidget(view)
-    view.resize(900, 500)
-    view.show()
+def test_skip_arcs_are_drawn_and_explain_themselves(qtbot, shown):
+    view = shown(NetworkView(), 900, 500)
     trainer = Trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
     stats = trainer.measure()
     view.show_stats(stats)
@@ -69,11 +66,8 @@ def test_skip_arcs_are_drawn_and_explain_themselves(qtbot):
     assert "skip paths" in view._legend_text()
 
 
-def test_decision_boundary_for_2d_data_and_a_message_otherwise(qtbot):
-    view = DecisionView()
-    qtbot.addWidget(view)
-    view.resize(300, 300)
-    view.show()
+def test_decision_boundary_for_2d_data_and_a_message_otherwise(shown):
+    view = shown(DecisionView(), 300, 300)
     trainer, _ = _history(load_preset("deep-relu-he").config, 100)
     view.set_data(trainer.data.x_train, trainer.data.y_train)
     surface = trainer.decision_surface()
@@ -136,13 +130,10 @@ def test_decision_view_takes_the_lecture_theme_and_fades_to_its_background(qtbot
     assert light.sum() > dark.sum()           # uncertain regions now fade toward white, not near-black
 
 
-def test_skip_arcs_are_drawn_in_backprop_frames_grey_until_reached(qtbot):
+def test_skip_arcs_are_drawn_in_backprop_frames_grey_until_reached(shown):
     from vgviz.core.frames import frame_display
 
-    view = NetworkView()
-    qtbot.addWidget(view)
-    view.resize(900, 500)
-    view.show()
+    view = shown(NetworkView(), 900, 500)
     trainer = Trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
     view.show_stats(trainer.measure())
     trace = trainer.trace()
@@ -161,13 +152,10 @@ def test_skip_arcs_are_drawn_in_backprop_frames_grey_until_reached(qtbot):
 
 
 @pytest.mark.parametrize("height", [660, 700, 760, 823])
-def test_the_decision_plot_settles_instead_of_relaying_itself_out_forever(qtbot, height):
+def test_the_decision_plot_settles_instead_of_relaying_itself_out_forever(qtbot, shown, height):
     # A tall, narrow dock (the default window's) once made the aspect-locked plot and its
     # self-sizing y axis chase each other: ~40 full redraws a second with nothing changed.
-    view = DecisionView()
-    qtbot.addWidget(view)
-    view.resize(300, height)
-    view.show()
+    view = shown(DecisionView(), 300, height)
     trainer = Trainer(load_preset("deep-sigmoid").config)
     view.set_data(trainer.data.x_train, trainer.data.y_train)
     view.show_surface(trainer.decision_surface())
