@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:  # run as `python benchmarks/x.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
 # The 20x64 network of the performance targets: the deep-relu-he preset with
-# depth 20, width 64, batch 128 (PERF-NOTES, DESIGN "Performance").
+# depth 20, width 64, batch 128 (benchmarks/README.md, docs/performance.md).
 BENCH_CONFIG = dict(dataset="spiral", depth=20, width=64, activation="relu", init="he",
                     optimizer="sgd", lr=0.05, batch_size=128, steps=10_000_000, seed=0)
 

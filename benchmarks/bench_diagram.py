@@ -19,7 +19,7 @@ Columns:
               screenshot costs)
   first       the first frame of a run (layout computed), once per size
 
-Target: frame <= 16.7 ms at 20x64. (PERF-NOTES asks for <= ~10 ms so a paint
+Target: frame <= 16.7 ms at 20x64. (docs/performance.md asks for <= ~10 ms so a paint
 does not starve the trainer; the table gives the ratio to both.)
 """
 from __future__ import annotations

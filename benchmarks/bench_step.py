@@ -54,7 +54,7 @@ Target: <= 1.15, applied to the worker's mix: the training loop the app runs, wh
 measures every step's history numbers and, for the frames the display shows, delta,
 per-edge |dL/dW| and the forward signal (the first verdict). The second line reports a
 full capture on every step against the same number, for information: delta needs a
-hook on every Linear's output, which costs 1.1-1.4x on its own (PERF-NOTES), so no
+hook on every Linear's output, which costs 1.1-1.4x on its own (docs/performance.md#instrumentation-cost), so no
 design that takes delta on every step can meet 1.15.
 """
 from __future__ import annotations

@@ -1,5 +1,64 @@
 import pytest
 
+WAIT_MS = 30_000  # the first run of a session imports torch in the worker thread
+
+
+def has_stats(window) -> bool:
+    """The window's run has measured its first step (the diagram and plots have data)."""
+    return window.history is not None and window.history.latest is not None
+
+
+@pytest.fixture
+def shown(qtbot):
+    """shown(widget, width, height) -> the widget at that size, shown, and closed after the test."""
+    def show(widget, width: int, height: int):
+        qtbot.addWidget(widget)
+        widget.resize(width, height)
+        widget.show()
+        return widget
+
+    return show
+
+
+def wait_until_paused(qtbot, window) -> int:
+    """After window.pause(): wait until the worker has finished the step it was in (a no-op job
+    runs in its thread between two steps) and the window has taken that step's stats; return
+    the step count training stopped at."""
+    stopped = window.worker.submit(lambda trainer: trainer.step_count)
+    qtbot.waitUntil(stopped.done, timeout=5000)
+    qtbot.waitUntil(lambda: window.history.latest.step >= stopped.result() - 1, timeout=5000)
+    return stopped.result()
+
+
+@pytest.fixture
+def window_preset():
+    """The preset the `window` fixture opens; a test module overrides this fixture to change it."""
+    return "deep-sigmoid"
+
+
+@pytest.fixture
+def window_size():
+    """(width, height) of the `window` fixture, or None for the first-launch size; a test module
+    overrides this fixture where its pictures or docks need a particular size."""
+    return None
+
+
+@pytest.fixture
+def window(qtbot, repo_presets, window_preset, window_size):
+    """A shown, active MainWindow whose run has its first stats; closed after the test."""
+    from vgviz.gui.main_window import MainWindow
+
+    w = MainWindow(preset=window_preset)
+    qtbot.addWidget(w)
+    if window_size is not None:
+        w.resize(*window_size)
+    w.show()
+    w.activateWindow()  # key presses go to the active window
+    qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
+    yield w
+    w.close()
+
+
 
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path, monkeypatch):

@@ -8,10 +8,9 @@ import pytest
 from PySide6 import QtGui
 
 from vgviz.core.presets import load_preset
-from vgviz.gui.main_window import MainWindow
 from vgviz.gui.worker import TrainingWorker
 
-WAIT_MS = 30_000
+from .conftest import WAIT_MS, wait_until_paused
 
 
 def colour_present(image: QtGui.QImage, rgb: tuple[int, int, int], rect=None, tol=12) -> bool:
@@ -25,14 +24,8 @@ def colour_present(image: QtGui.QImage, rgb: tuple[int, int, int], rect=None, to
 
 
 @pytest.fixture
-def window(qtbot):
-    w = MainWindow(preset="deep-sigmoid")
-    qtbot.addWidget(w)
-    w.resize(1400, 800)
-    w.show()
-    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
-    yield w
-    w.close()
+def window_size():
+    return (1400, 800)
 
 
 def show_panel(window, qtbot, steps: int):
@@ -42,7 +35,7 @@ def show_panel(window, qtbot, steps: int):
     qtbot.waitUntil(lambda: window.step_count >= steps, timeout=WAIT_MS)
     window.pause()
     qtbot.waitUntil(lambda: not window.worker.is_running, timeout=5000)
-    qtbot.wait(100)
+    wait_until_paused(qtbot, window)
     panel = window.diagnostics
     qtbot.waitUntil(lambda: panel.activations is not None and panel.diagnosis is not None
                     and panel.diagnosis.finding("speed_of_learning").label != "no updates yet", timeout=WAIT_MS)
@@ -107,7 +100,7 @@ def test_panel_refreshes_at_2_hz_not_per_step(window, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: window.step_count >= 5, timeout=WAIT_MS)
     calls.clear()
     start = window.step_count
-    qtbot.wait(2000)
+    qtbot.wait(2000)  # fixed on purpose: refreshes are counted over a known time
     steps = window.step_count - start
     window.pause()
     assert window.diagnostics.timer.interval() == 500
@@ -152,14 +145,11 @@ def test_fix_link_loads_the_preset(window, qtbot):
     qtbot.waitUntil(lambda: panel.history is window.history, timeout=WAIT_MS)   # re-attached to the new run
 
 
-def test_compare_window_trains_both_and_closing_stops_both(qtbot, tmp_path):
+def test_compare_window_trains_both_and_closing_stops_both(qtbot, shown, tmp_path):
     from vgviz.gui.compare import LOCKSTEP_LEAD, SIDE_COLORS, CompareWindow
 
     config = load_preset("deep-sigmoid").config.replace(depth=4)
-    w = CompareWindow(config, "relu", title_a="deep-sigmoid (depth 4)")
-    qtbot.addWidget(w)
-    w.resize(1100, 760)
-    w.show()
+    w = shown(CompareWindow(config, "relu", title_a="deep-sigmoid (depth 4)"), 1100, 760)
     qtbot.waitUntil(lambda: w.a.steps_done >= 40 and w.b.steps_done >= 40, timeout=WAIT_MS)
     assert abs(w.a.steps_done - w.b.steps_done) <= LOCKSTEP_LEAD + 5
     assert w.b.config.activation == "relu" and w.b.config.seed == config.seed and w.b.config.depth == 4

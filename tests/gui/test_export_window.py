@@ -10,21 +10,20 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from vgviz.gui.export_controller import SETTING_FOLDER, AnimationDialog, ExportDialog
 from vgviz.gui.main_window import MainWindow
 
-WAIT_MS = 30_000
+from .conftest import WAIT_MS
+
 Key = QtCore.Qt.Key
 Mod = QtCore.Qt.KeyboardModifier
 
 
 @pytest.fixture
-def window(qtbot):
-    w = MainWindow(preset="shallow-sigmoid")
-    qtbot.addWidget(w)
-    w.resize(1000, 700)
-    w.show()
-    w.activateWindow()
-    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
-    yield w
-    w.close()
+def window_preset():
+    return "shallow-sigmoid"
+
+
+@pytest.fixture
+def window_size():
+    return (1000, 700)
 
 
 def test_file_menu_has_the_exports_with_shortcuts(window):

@@ -6,11 +6,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from vgviz.core.config import RunConfig
 from vgviz.core.history import History
 from vgviz.core.trainer import Trainer
-from vgviz.gui.main_window import MainWindow
 from vgviz.gui.network_view import ANTIALIAS_MAX_EDGES, NetworkView
 from vgviz.gui.plots import TrainingPlots
 
-WAIT_MS = 30_000
+from .conftest import WAIT_MS
 
 
 class PaintCounter(QtCore.QObject):
@@ -32,18 +31,24 @@ def history_of(steps: int) -> tuple[Trainer, History]:
     return trainer, history
 
 
-def paints_per_update(qtbot, plots, trainer, history) -> list[int]:
+def paint_counters(plots) -> list[PaintCounter]:
+    """One counter of paint events per plot's viewport, counting from now."""
     counters = []
     for w in plots.plot_widgets.values():
         c = PaintCounter()
         w.viewport().installEventFilter(c)
         counters.append(c)
+    return counters
+
+
+def paints_per_update(qtbot, plots, trainer, history) -> list[int]:
+    counters = paint_counters(plots)
     for _ in range(10):
         history.append(trainer.step(full=False))
     history.append(trainer.step())
     plots.update_from(history)
     qtbot.waitUntil(lambda: all(c.count >= 1 for c in counters), timeout=5000)
-    qtbot.wait(300)                           # time for any second paint to arrive
+    qtbot.wait(300)  # fixed on purpose: the point is that no second paint comes in this time
     return [c.count for c in counters]
 
 
@@ -53,9 +58,10 @@ def test_live_plots_repaint_once_per_update_and_show_the_new_data(qtbot):
     qtbot.addWidget(plots)
     plots.set_layers(list(history.latest.layer_names), [QtGui.QColor("red")] * 4)
     plots.resize(1000, 260)
+    first_paints = paint_counters(plots)
     plots.show()
     plots.update_from(history)
-    qtbot.wait(200)
+    qtbot.waitUntil(lambda: all(c.count >= 1 for c in first_paints), timeout=5000)  # the first data drawn
     assert max(paints_per_update(qtbot, plots, trainer, history)) >= 2   # pyqtgraph's own rhythm
     plots.set_live(True)
     assert all(w.viewportUpdateMode() == QtWidgets.QGraphicsView.ViewportUpdateMode.NoViewportUpdate
@@ -86,16 +92,14 @@ def antialiased_paints(view: NetworkView) -> list[bool]:
     return seen
 
 
-def test_diagram_drops_antialiasing_of_many_edges_only_while_live(qtbot):
+def test_diagram_drops_antialiasing_of_many_edges_only_while_live(shown):
     from vgviz.gui import theme as themes
 
     trainer = Trainer(RunConfig(depth=6, width=32, activation="relu", init="he"))
     stats = trainer.step()
     view = NetworkView()
-    qtbot.addWidget(view)
     themes.apply_theme(themes.get_theme("lecture"), network=view)   # antialiases up to 6,000 edges
-    view.resize(700, 500)
-    view.show()
+    shown(view, 700, 500)
     view.show_stats(stats)
     assert view.drawn_edge_count() > ANTIALIAS_MAX_EDGES
     assert all(antialiased_paints(view))
@@ -105,11 +109,8 @@ def test_diagram_drops_antialiasing_of_many_edges_only_while_live(qtbot):
     assert all(antialiased_paints(view))
 
 
-def test_window_sets_its_views_live_while_training(qtbot):
-    w = MainWindow(preset="deep-sigmoid")
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
+def test_window_sets_its_views_live_while_training(window, qtbot):
+    w = window
     live = QtWidgets.QGraphicsView.ViewportUpdateMode.NoViewportUpdate
     assert w.plots.loss_plot.viewportUpdateMode() != live and not w.network.live
     w.start()
@@ -118,7 +119,6 @@ def test_window_sets_its_views_live_while_training(qtbot):
     w.pause()
     qtbot.waitUntil(lambda: not w.network.live, timeout=5000)
     assert w.plots.loss_plot.viewportUpdateMode() != live
-    w.close()
 
 
 def test_smooth_is_a_trailing_mean_per_column_and_strides_exactly():
@@ -154,15 +154,12 @@ def test_many_test_evaluations_are_drawn_as_an_even_subset_with_the_last(qtbot):
     assert plots._test_curve.opts["symbol"] is None             # many: a line, not a band of dots
 
 
-def test_live_diagram_text_changes_at_most_every_text_period(qtbot, monkeypatch):
+def test_live_diagram_text_changes_at_most_every_text_period(shown, monkeypatch):
     import vgviz.gui.network_view as network_view
 
     trainer = Trainer(RunConfig(depth=3, width=8, activation="relu", init="he", lr=0.5))
     stats = [trainer.step() for _ in range(3)]
-    view = NetworkView()
-    qtbot.addWidget(view)
-    view.resize(640, 420)
-    view.show()
+    view = shown(NetworkView(), 640, 420)
 
     def label_band(s):
         view.show_stats(s)
@@ -181,17 +178,15 @@ def test_live_diagram_text_changes_at_most_every_text_period(qtbot, monkeypatch)
     assert label_band(stats[1]) == label_band(stats[1]) != label_band(stats[2])
 
 
-def test_a_picture_of_a_live_diagram_is_the_paused_picture(qtbot):
+def test_a_picture_of_a_live_diagram_is_the_paused_picture(shown):
     from vgviz.gui import theme as themes
     from vgviz.gui.export import render_image
 
     trainer = Trainer(RunConfig(depth=6, width=32, activation="relu", init="he"))
     first, second = trainer.step(), trainer.step()
     view = NetworkView()
-    qtbot.addWidget(view)
     themes.apply_theme(themes.get_theme("lecture"), network=view)
-    view.resize(700, 500)
-    view.show()
+    shown(view, 700, 500)
     view.show_stats(first)
     view.show_stats(second)
     paused = render_image(view, scale=2)
@@ -243,15 +238,12 @@ def test_step_axis_labels_keep_their_distance_in_a_narrow_plot():
         assert spacing / 900 * size >= min_px
 
 
-def test_a_live_diagram_draws_fewer_edges_and_all_of_them_when_paused(qtbot):
+def test_a_live_diagram_draws_fewer_edges_and_all_of_them_when_paused(shown):
     from vgviz.gui.network_view import LIVE_EDGE_BUDGET
 
     trainer = Trainer(RunConfig(depth=8, width=32, activation="relu", init="he"))
     stats = trainer.step()
-    view = NetworkView()
-    qtbot.addWidget(view)
-    view.resize(800, 500)
-    view.show()
+    view = shown(NetworkView(), 800, 500)
     view.show_stats(stats)
     assert view.drawn_edge_count() == 4000 and "4,000" in view.caption()
     view.set_live(True)

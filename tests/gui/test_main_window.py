@@ -5,17 +5,7 @@ from PySide6 import QtCore
 
 from vgviz.gui.main_window import MainWindow
 
-WAIT_MS = 30_000  # first run imports torch in the worker thread
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow(preset="deep-sigmoid")
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
-    yield w
-    w.close()
+from .conftest import WAIT_MS, has_stats, wait_until_paused
 
 
 def test_start_pause_and_the_diagram_changes(window, qtbot):
@@ -24,9 +14,9 @@ def test_start_pause_and_the_diagram_changes(window, qtbot):
     window.start()
     qtbot.waitUntil(lambda: window.step_count >= 20, timeout=WAIT_MS)
     window.pause()
-    qtbot.wait(150)  # a step in flight may land after pause
+    wait_until_paused(qtbot, window)  # a step in flight lands after pause
     stopped_at = window.step_count
-    qtbot.wait(400)
+    qtbot.wait(400)  # fixed on purpose: the point is that no step comes in this time
     assert window.step_count == stopped_at, "training went on after pause"
     assert stopped_at >= 20
     qtbot.waitUntil(lambda: window.history.latest.step >= 19, timeout=5000)
@@ -44,11 +34,11 @@ def test_space_toggles_training_and_step_button_steps_once(window, qtbot):
     assert window.panel.start_button.text() == "Pause"
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: not window.worker.is_running, timeout=2000)
-    qtbot.wait(150)
+    wait_until_paused(qtbot, window)
     before = window.step_count
     qtbot.mouseClick(window.panel.step_button, QtCore.Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.step_count == before + 1, timeout=5000)
-    qtbot.wait(200)
+    qtbot.wait(200)  # fixed on purpose: the point is that no second step comes
     assert window.step_count == before + 1
 
 
@@ -70,7 +60,7 @@ def test_reset_applies_edited_fields(window, qtbot):
     window.panel.editors["init"].setCurrentText("he")
     assert window.panel.pending_label.isVisibleTo(window.panel)
     qtbot.mouseClick(window.panel.reset_button, QtCore.Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.history is not None and window.history.latest is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
     assert window.config.activation == "relu" and window.config.init == "he"
     assert window.preset_name is None  # no longer the preset's config
     g = window.history.latest.grad_mean_abs
@@ -164,7 +154,7 @@ def test_status_bar_numbers_do_not_lay_the_window_out_again(window, qtbot, layou
     for text in ("step 1", "step 12,345,678", "step 7"):
         window._status_step.setText(text)
         window._status_loss.setText(f"loss {len(text)} · acc 5%")
-        qtbot.wait(20)
+        QtCore.QCoreApplication.sendPostedEvents()  # delivers any layout request the texts posted
     assert requests == []
     loss = window._status_loss
     widest = "loss 0.0001234 · acc 100% · test acc 100%"
@@ -182,8 +172,7 @@ def test_the_decision_dock_steps_aside_for_runs_without_an_input_plane(window, q
     def run(preset):
         first = window.history
         window.load_preset(preset)
-        qtbot.waitUntil(lambda: window.history is not first and window.history is not None
-                        and window.history.latest is not None, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: window.history is not first and has_stats(window), timeout=WAIT_MS)
 
     run("rnn-T50")            # sequences: nothing to draw, the dock makes room
     assert not window.decision_dock.isVisible()

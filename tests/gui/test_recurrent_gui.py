@@ -9,11 +9,10 @@ from PySide6 import QtCore, QtGui
 
 from vgviz.core.config import RunConfig
 from vgviz.core.trainer import Trainer
-from vgviz.gui.main_window import MainWindow
 from vgviz.gui.timestep_plot import RecurrentPanel, TimestepPlot
 from vgviz.gui.unrolled_view import N_BUCKETS, UnrolledView
 
-WAIT_MS = 30_000
+from .conftest import WAIT_MS, has_stats
 
 
 def stats_for(model="rnn", seq_len=30, **changes):
@@ -24,12 +23,8 @@ def stats_for(model="rnn", seq_len=30, **changes):
 
 
 @pytest.fixture
-def view(qtbot):
-    v = UnrolledView()
-    qtbot.addWidget(v)
-    v.resize(900, 320)
-    v.show()
-    return v
+def view(shown):
+    return shown(UnrolledView(), 900, 320)
 
 
 def _luma(c: QtGui.QColor) -> float:
@@ -81,11 +76,8 @@ def test_hover_gives_exact_values(view, qtbot):
     assert view.tooltip_at(QtCore.QPointF(2, 2)) == ""
 
 
-def test_large_T_is_grouped_and_says_so(qtbot):
-    view = UnrolledView()
-    qtbot.addWidget(view)
-    view.resize(500, 300)
-    view.show()
+def test_large_T_is_grouped_and_says_so(shown):
+    view = shown(UnrolledView(), 500, 300)
     values = np.logspace(-60, -1, 1000)
     values[:100] = 0.0                                             # underflowed steps
     stats = stats_for("rnn", seq_len=4)
@@ -137,18 +129,8 @@ def test_stepper_frames_in_the_unrolled_view(view):
 # -- the main window ----------------------------------------------------------------------
 
 @pytest.fixture
-def window(qtbot, repo_presets):
-    w = MainWindow(preset="deep-sigmoid")
-    qtbot.addWidget(w)
-    w.resize(1200, 800)
-    w.show()
-    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
-    yield w
-    w.close()
-
-
-def _ready(w):
-    return w.history is not None and w.history.latest is not None
+def window_size():
+    return (1200, 800)
 
 
 class Responsiveness(QtCore.QObject):
@@ -175,7 +157,7 @@ def test_switching_mlp_rnn_mlp_never_freezes(window, qtbot):
     for name, recurrent in (("rnn-T50", True), ("deep-sigmoid", False), ("lstm-T50", True), ("gru-T50", True),
                             ("shallow-sigmoid", False)):
         window.load_preset(name)
-        qtbot.waitUntil(lambda: _ready(window), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
         assert window.config.recurrent is recurrent
         shown = window.recurrent if recurrent else window.network
         assert window.diagram_stack.currentWidget() is shown
@@ -197,7 +179,7 @@ def test_recurrent_run_with_the_keys_and_the_stepper(window, qtbot):
     window.activateWindow()
     window.setFocus()
     window.load_preset("gru-T50")
-    qtbot.waitUntil(lambda: _ready(window), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
     assert window.recurrent.unrolled.hasFocus()                  # the shown view took the keyboard focus
     qtbot.keyClick(window.recurrent.unrolled, QtCore.Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: window.step_count >= 2, timeout=WAIT_MS)
@@ -216,7 +198,7 @@ def test_recurrent_run_with_the_keys_and_the_stepper(window, qtbot):
     window.leave_stepping()
     assert window.recurrent.unrolled.caption().startswith("T = 50")   # the live view again
     window.load_preset("deep-sigmoid")                           # and an MLP trace afterwards still works
-    qtbot.waitUntil(lambda: _ready(window), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
     window.record_trace(None)
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     assert window.diagram_stack.currentWidget() is window.network and len(window.stepper.trace) == 19
@@ -227,7 +209,7 @@ def test_choosing_a_recurrent_model_in_the_panel_fixes_the_other_fields(window, 
     panel.editors["model"].setCurrentText("lstm")
     assert panel.editors["dataset"].currentText() == "recall" and panel.editors["depth"].value() == 1
     window.reset_run()
-    qtbot.waitUntil(lambda: _ready(window), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
     assert window.config.model == "lstm" and not panel.error_label.isVisibleTo(panel)
     assert window.diagram_stack.currentWidget() is window.recurrent
     panel.editors["model"].setCurrentText("mlp")
@@ -237,13 +219,10 @@ def test_choosing_a_recurrent_model_in_the_panel_fixes_the_other_fields(window, 
     assert panel.error_label.text().startswith("model: dataset = recall is a sequence task")
 
 
-def test_lecture_theme_and_colour_map_reach_the_unrolled_view_and_its_plot(qtbot):
+def test_lecture_theme_and_colour_map_reach_the_unrolled_view_and_its_plot(shown):
     from vgviz.gui import theme as themes
 
-    panel = RecurrentPanel()
-    qtbot.addWidget(panel)
-    panel.resize(900, 600)
-    panel.show()
+    panel = shown(RecurrentPanel(), 900, 600)
     panel.show_stats(stats_for())
     dark_strong = panel.unrolled.strong_color()
     lecture = themes.get_theme("lecture")
@@ -256,7 +235,8 @@ def test_lecture_theme_and_colour_map_reach_the_unrolled_view_and_its_plot(qtbot
     assert panel.timesteps._now_curve.opts["pen"].color() == strong
 
 
-def test_the_diagram_picture_of_a_recurrent_run_is_the_unrolled_view(qtbot, tmp_path):
+@pytest.mark.parametrize("window_preset", ["lstm-T50"])
+def test_the_diagram_picture_of_a_recurrent_run_is_the_unrolled_view(window, qtbot, tmp_path):
     from vgviz.gui.animate import OffscreenViews
     from vgviz.gui import theme as themes
 
@@ -271,11 +251,7 @@ def test_the_diagram_picture_of_a_recurrent_run_is_the_unrolled_view(qtbot, tmp_
     assert views.recurrent.unrolled._frame is not None
     views.close()
 
-    w = MainWindow(preset="lstm-T50")
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=30_000)
+    w = window
     assert w.exports.view_widget("diagram") is w.recurrent          # what the diagram's place shows
     qtbot.mouseClick(w.recurrent.unrolled, QtCore.Qt.MouseButton.LeftButton)
     assert w.exports.current_view == "diagram"
-    w.close()

@@ -5,21 +5,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from vgviz.gui.main_window import MainWindow
+from .conftest import WAIT_MS, wait_until_paused
 
-WAIT_MS = 30_000
 Key = QtCore.Qt.Key
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow(preset="deep-sigmoid")
-    qtbot.addWidget(w)
-    w.show()
-    w.activateWindow()
-    qtbot.waitUntil(lambda: w.history is not None and w.history.latest is not None, timeout=WAIT_MS)
-    yield w
-    w.close()
 
 
 def _press(qtbot, window, key, modifier=QtCore.Qt.KeyboardModifier.NoModifier):
@@ -78,12 +66,12 @@ def test_stepping_then_resuming_continues_the_step_count(window, qtbot):
     qtbot.waitUntil(lambda: window.step_count >= 10, timeout=WAIT_MS)
     window.next_frame()                              # pauses and records
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
-    qtbot.wait(100)
+    wait_until_paused(qtbot, window)
     paused_at = window.step_count
     weights = [p.detach().clone() for p in window.worker.trainer.model.parameters()]
     for _ in range(5):
         window.next_frame()
-    qtbot.wait(200)
+    qtbot.wait(200)  # fixed on purpose: the point is that stepping trains no step in this time
     assert window.step_count == paused_at             # stepping does not train
     for p, w in zip(window.worker.trainer.model.parameters(), weights):
         assert np.array_equal(p.detach().numpy(), w.numpy())

@@ -91,7 +91,7 @@ class UpdateMeter:
     rounding (a deep sigmoid net's first layer). Any other optimizer (Adam, momentum):
     the weights are copied into preallocated buffers before the step and ‖W_before −
     W_after‖ is taken after it. Either way a few torch._foreach_* calls and one stack →
-    numpy (PERF-NOTES).
+    numpy (docs/performance.md#instrumentation-cost).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,

@@ -8,7 +8,7 @@ Besides parameter gradients (read after backward, no hook needed) the probe
 keeps, for every nn.Linear, the gradient of the loss with respect to that
 layer's output z (its pre-activation), δ = dL/dz. A forward hook registers a
 tensor hook on z that only stores a reference; all norms are then taken in a
-few batched torch calls after backward (PERF-NOTES: per-layer `.item()` calls
+few batched torch calls after backward (docs/performance.md#instrumentation-cost: per-layer `.item()` calls
 and full backward hooks are what make instrumentation expensive). A plain
 nn.Sequential needs no hooks: `probe.forward(x)` walks its layers and retains
 each z's gradient, as the Trainer does.

@@ -26,7 +26,7 @@ import numpy as np
 #: layer pair. Chosen by measuring NetworkView's paint at 1000x600 on a 2-core
 #: machine (20x64 ReLU net, medians): 2,000 edges ~6 ms, 4,000 ~8 ms, 8,000
 #: ~11 ms, 16,000 ~20 ms, all 78k edges ~55 ms. 4,000 keeps a frame inside the
-#: ~10 ms PERF-NOTES allows (a paint holds the GIL and stalls training).
+#: ~10 ms docs/performance.md#paint-cost-is-training-cost allows (a paint holds the GIL and stalls training).
 DEFAULT_EDGE_BUDGET = 4000
 
 #: Columns wider than this many neurons are drawn as thin strips, not circles.

@@ -6,7 +6,7 @@ colour-blind safe) with a colour bar at the right. The scale is locked at the
 first stats of a run so that colours of later steps can be compared with it
 (``set_auto_range(True)`` re-fits every frame instead).
 
-Drawing cost (PERF-NOTES: a paint holds the GIL and steals training time):
+Drawing cost (docs/performance.md#paint-cost-is-training-cost: a paint holds the GIL and steals training time):
 
 * geometry (column x, node y) is computed on resize / topology change only;
 * ``show_stats`` selects the drawn edges and their colour buckets (numpy);
@@ -349,12 +349,6 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         self._ensure_layout()
         col = self._column_of_layer(layer)
         return QtCore.QPointF(float(self._layout.x[col]), float(self._layout.y[col][index]))
-
-    def edge_midpoint(self, layer: int, out_index: int, in_index: int) -> QtCore.QPointF:
-        """Widget position of the middle of edge w[out, in] of Linear layer ``layer``."""
-        a = self.node_position(layer - 1, in_index)
-        b = self.node_position(layer, out_index)
-        return (a + b) / 2.0
 
     def tooltip_at(self, pos: QtCore.QPointF | QtCore.QPoint) -> str:
         """The hover text for a widget position: the nearest node or drawn edge, or a
@@ -918,10 +912,6 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
             if dist2[i] <= EDGE_HIT_PX ** 2:
                 return ("edge", i)
         return None
-
-    def _column_name(self, col: int) -> str:
-        layer = self._layer_of_column(col)
-        return "input" if layer < 0 else self._stats.layer_names[layer]
 
     def _hit_text(self, hit) -> str:
         if hit is None:

@@ -3,7 +3,7 @@
 The thread has no event loop, so control is by thread-safe flags checked between
 steps (pause, step-once, stop). Stats are not sent by a signal per step: a fast
 trainer would flood the GUI and, through the GIL, a slow GUI would starve the
-trainer (PERF-NOTES). The worker appends each StepStats to a bounded deque; the
+trainer (docs/performance.md#handing-stats-to-the-gui). The worker appends each StepStats to a bounded deque; the
 GUI drains it at display rate. Signals are used only for rare state changes.
 """
 from __future__ import annotations
