@@ -5,7 +5,7 @@ coloured by the gradient of the loss with respect to it on a log scale
 (viridis, with a colour bar and its numbers). The input tokens run below the
 columns; the output layer and the loss sit at the right end, after h_T, so the
 gradient visibly starts there and fades towards t = 1. When T is larger than the
-pixels allow, consecutive steps share a column (vgviz.core.timeline) and the
+pixels allow, consecutive steps share a column (vgviz.core.layout.unrolled_columns) and the
 caption says so; hovering gives every step's exact value either way.
 
 In the backprop stepper the view shows one frame of a RecurrentTrace instead:
@@ -23,9 +23,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from vgviz.core import timeline
-from vgviz.core.recurrent_frames import TimeDisplay
-from vgviz.core.stats import StepStats
+from vgviz.core.backprop.recurrent_frames import TimeDisplay
+from vgviz.core.layout import unrolled_columns
+from vgviz.core.measure.stats import StepStats
 from vgviz.gui.colorbar import draw_log_colorbar
 from vgviz.gui.hover import HoverTooltip
 from vgviz.gui.network_view import DiagramStyle, diagram_fonts
@@ -117,7 +117,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         self._stats = stats
         values = np.asarray(stats.timestep_grad, dtype=np.float64)
         if self._live_range is None or self._auto or len(values) != len(self._values_or_empty()):
-            self._live_range = timeline.color_range(values)
+            self._live_range = unrolled_columns.color_range(values)
             self._range_step = stats.step
         self._set_values(values, self._live_range)
 
@@ -192,7 +192,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         self._live_range: tuple[float, float] | None = None
         self._range_step = 0
         self._tokens = ""
-        self._bins: timeline.StepBins | None = None
+        self._bins: unrolled_columns.StepBins | None = None
         self._buckets = np.zeros(0, dtype=np.intp)
         self._strip: QtGui.QImage | None = None
         self._token_strip: QtGui.QImage | None = None
@@ -269,8 +269,8 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         self._bar_title_y = top - sfm.height() * 0.9
         # columns
         if self._values is not None and self._range is not None:
-            per = timeline.steps_per_column(self.n_steps, row_w)
-            self._bins = timeline.bin_steps(self._values, per)
+            per = unrolled_columns.steps_per_column(self.n_steps, row_w)
+            self._bins = unrolled_columns.bin_steps(self._values, per)
             self._buckets = self._bucket(self._bins.values)
             self._strip = self._image(self._buckets)
             self._token_strip = self._make_token_strip(per)
@@ -480,7 +480,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         if self._stats is None:
             return ""
         text = f"{kind}{layers} unrolled over {self.n_steps} steps · step {self._stats.step}"
-        decay = timeline.decay_summary(self._values)
+        decay = unrolled_columns.decay_summary(self._values)
         return f"{text} · {decay}" if decay else text
 
     def _paint_colorbar(self, p: QtGui.QPainter) -> None:
@@ -519,7 +519,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         if self._values is None:
             return ""
         self._ensure_layout()
-        columns = timeline.describe_columns(self.n_steps, self._bins.per_column if self._bins else 1)
+        columns = unrolled_columns.describe_columns(self.n_steps, self._bins.per_column if self._bins else 1)
         if self._frame is not None:
             return f"{self._frame.caption} · {columns}"
         return columns
