@@ -15,7 +15,9 @@ from vgviz.core.config import RunConfig
 from vgviz.core.diagnose.experiments import activation_batch, compare_variants, diagnose_trainer
 from vgviz.core.diagnose.fixes import _config_demonstrates, make_fix
 from vgviz.core.diagnose.measures import ablate, activation_stats, summarize
-from vgviz.core.diagnose.thresholds import ABLATION_ABOVE_CHANCE, ABLATION_SMALL_DROP, CONVERGED_ACCURACY, CONVERGED_LOSS, EXPLODING_GRAD, EXPLODING_RATIO, GRADIENT_WINDOW, PLATEAU_WINDOW, SATURATED_LAYER, VANISHING_RATIO, WORSE_ACCURACY
+from vgviz.core.diagnose.thresholds import (ABLATION_ABOVE_CHANCE, ABLATION_SMALL_DROP, CONVERGED_ACCURACY,
+                                            CONVERGED_LOSS, EXPLODING_GRAD, EXPLODING_RATIO, GRADIENT_WINDOW,
+                                            PLATEAU_WINDOW, SATURATED_LAYER, VANISHING_RATIO, WORSE_ACCURACY)
 from vgviz.core.diagnose.verdict import diagnose
 from vgviz.core.measure.history import History
 from vgviz.core.measure.stats import StepStats

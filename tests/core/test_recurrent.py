@@ -404,5 +404,6 @@ def test_timeline_grouping_range_and_words():
     assert "250 columns of 4" in unrolled_columns.describe_columns(1000, 4)
     text = unrolled_columns.decay_summary(np.array([1e-6, 1e-4, 1e-2]))
     assert "1.0e-04" in text and "2 steps back" in text and "×0.01 per step" in text
-    assert "exactly 0 (underflow or saturation) at 2 of 3 steps" in unrolled_columns.decay_summary(np.array([0.0, 0.0, 1.0]))
+    summary = unrolled_columns.decay_summary(np.array([0.0, 0.0, 1.0]))
+    assert "exactly 0 (underflow or saturation) at 2 of 3 steps" in summary
     assert "1 step back" in unrolled_columns.decay_summary(np.array([0.5, 1.0]))

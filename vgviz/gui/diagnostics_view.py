@@ -464,8 +464,8 @@ class DiagnosticsPanel(QtWidgets.QWidget):
             kinds = sorted({layer.activation for layer in a.layers})
             self.heat_caption.setText(
                 f"{len(a.layers)} activation layers ({', '.join(kinds)}), {a.n_examples} training examples, step "
-                f"{self._acts_step}. Saturated: σ < {SIGMOID_LOW:g} or > {SIGMOID_HIGH:g}, |tanh| > {TANH_LIMIT:g}; off: ReLU "
-                "output 0. Hover a cell for its numbers.")
+                f"{self._acts_step}. Saturated: σ < {SIGMOID_LOW:g} or > {SIGMOID_HIGH:g}, |tanh| > {TANH_LIMIT:g}; "
+                "off: ReLU output 0. Hover a cell for its numbers.")
 
     def _show_diagnosis(self, d) -> None:
         self.verdict_label.setText(verdict_html(d, self._available_presets))

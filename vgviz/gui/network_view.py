@@ -30,7 +30,7 @@ import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core.backprop.frames import FrameDisplay
-from vgviz.core.layout import network_diagram
+from vgviz.core.layout import network_diagram as topo
 from vgviz.core.measure.stats import StepStats
 from vgviz.gui.colorbar import draw_log_colorbar
 from vgviz.gui.hover import HoverTooltip
@@ -106,7 +106,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
     """The gradient-coloured network diagram. Views only read: ``show_stats``."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, *,
-                 edge_budget: int = network_diagram.DEFAULT_EDGE_BUDGET, n_buckets: int = N_BUCKETS,
+                 edge_budget: int = topo.DEFAULT_EDGE_BUDGET, n_buckets: int = N_BUCKETS,
                  colormap: str = "viridis"):
         super().__init__(parent)
         self.setMouseTracking(True)
@@ -182,7 +182,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
             return                      # same frame again: nothing to recompute
         has_input = stats.edge_abs is not None and len(stats.edge_abs) > 0
         if has_input:
-            sizes = network_diagram.layer_sizes(stats.edge_abs)
+            sizes = topo.layer_sizes(stats.edge_abs)
         else:
             sizes = [len(d) for d in stats.delta_mean_abs]
         if sizes != self._sizes or has_input != self._has_input:
@@ -193,12 +193,12 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         self._stats = stats
         if self._auto or self._range is None:
             source = stats.edge_abs if has_input else stats.delta_mean_abs
-            self._range = network_diagram.default_color_range(source)
+            self._range = topo.default_color_range(source)
             self._range_step = stats.step
         # edges: which are drawn, and their buckets, in fixed order (pair-major, flat index)
         if has_input:
             budget = min(self._budget, LIVE_EDGE_BUDGET) if self._live else self._budget
-            sel = network_diagram.reduce_edges(stats.edge_abs, max(budget, len(stats.edge_abs)))
+            sel = topo.reduce_edges(stats.edge_abs, max(budget, len(stats.edge_abs)))
             self._sel = sel
             values = [e.ravel()[i] for e, i in zip(stats.edge_abs, sel.indices)]
             self._edge_values = np.concatenate(values).astype(np.float64) if values else np.zeros(0)
@@ -278,7 +278,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         return self._frame
 
     def _bin(self, values: np.ndarray) -> np.ndarray:
-        buckets = network_diagram.bin_log(values, *self._range, self._k)
+        buckets = topo.bin_log(values, *self._range, self._k)
         bad = ~np.isfinite(values)
         if bad.any():
             buckets[bad] = self._k
@@ -370,14 +370,14 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         self._range_step = 0
         self._sizes: list[int] = []
         self._has_input = False
-        self._sel: network_diagram.EdgeSelection | None = None
+        self._sel: topo.EdgeSelection | None = None
         self._edge_values = np.zeros(0)
         self._edge_pair_start = np.zeros(1, dtype=np.intp)
         self._edge_buckets = np.zeros(0, dtype=np.intp)
         self._node_buckets: list[np.ndarray] = []
         self._skip_buckets = np.zeros(0, np.intp)
         self._skips_drawn: tuple = ()
-        self._layout = network_diagram.layout_nodes([], (0, 0, 1, 1))
+        self._layout = topo.layout_nodes([], (0, 0, 1, 1))
         self._layout_dirty = True
         self._colors_dirty = True
         self._hover = None
@@ -458,14 +458,14 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         d = self._diagram
         pad = 4.0
         arc_room = SKIP_ARC_ROOM if self._skip_pairs() else 0.0  # skip paths run below the nodes
-        self._layout = network_diagram.layout_nodes(self._sizes, (d.left() + inset, d.top() + pad, d.width() - 2 * inset,
+        self._layout = topo.layout_nodes(self._sizes, (d.left() + inset, d.top() + pad, d.width() - 2 * inset,
                                                         d.height() - 2 * pad - arc_room),
                                          max_spacing=MAX_NODE_SPACING)
         lay = self._layout
         # one radius for all circle columns; a column whose neurons are too close
         # vertically for circles (or wider than STRIP_THRESHOLD) becomes a strip,
         # one pixel row band per neuron. Narrow column gaps only shrink the circles.
-        self._strip_cols = np.array([n > network_diagram.STRIP_THRESHOLD or 0.42 * lay.spacing[c] < MIN_NODE_RADIUS
+        self._strip_cols = np.array([n > topo.STRIP_THRESHOLD or 0.42 * lay.spacing[c] < MIN_NODE_RADIUS
                                      for c, n in enumerate(self._sizes)], dtype=bool)
         radius = min(MAX_NODE_RADIUS, 0.2 * lay.column_gap)
         circle_spacing = [lay.spacing[c] for c in range(len(self._sizes)) if not self._strip_cols[c]]
@@ -839,7 +839,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         if self._sel is not None:
             self._ensure_layout()
             strips = [n for n, strip in zip(self._sizes, self._strip_cols) if strip]
-            parts.append(network_diagram.describe_selection(self._sel, strip_sizes=strips))
+            parts.append(topo.describe_selection(self._sel, strip_sizes=strips))
         else:
             parts.append("nodes only (this run records no per-edge gradients)")
         return " · ".join(parts)

@@ -24,7 +24,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core.backprop.recurrent_frames import TimeDisplay
-from vgviz.core.layout import unrolled_columns
+from vgviz.core.layout import unrolled_columns as timeline
 from vgviz.core.measure.stats import StepStats
 from vgviz.gui.colorbar import draw_log_colorbar
 from vgviz.gui.hover import HoverTooltip
@@ -117,7 +117,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         self._stats = stats
         values = np.asarray(stats.timestep_grad, dtype=np.float64)
         if self._live_range is None or self._auto or len(values) != len(self._values_or_empty()):
-            self._live_range = unrolled_columns.color_range(values)
+            self._live_range = timeline.color_range(values)
             self._range_step = stats.step
         self._set_values(values, self._live_range)
 
@@ -192,7 +192,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         self._live_range: tuple[float, float] | None = None
         self._range_step = 0
         self._tokens = ""
-        self._bins: unrolled_columns.StepBins | None = None
+        self._bins: timeline.StepBins | None = None
         self._buckets = np.zeros(0, dtype=np.intp)
         self._strip: QtGui.QImage | None = None
         self._token_strip: QtGui.QImage | None = None
@@ -269,8 +269,8 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         self._bar_title_y = top - sfm.height() * 0.9
         # columns
         if self._values is not None and self._range is not None:
-            per = unrolled_columns.steps_per_column(self.n_steps, row_w)
-            self._bins = unrolled_columns.bin_steps(self._values, per)
+            per = timeline.steps_per_column(self.n_steps, row_w)
+            self._bins = timeline.bin_steps(self._values, per)
             self._buckets = self._bucket(self._bins.values)
             self._strip = self._image(self._buckets)
             self._token_strip = self._make_token_strip(per)
@@ -480,7 +480,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         if self._stats is None:
             return ""
         text = f"{kind}{layers} unrolled over {self.n_steps} steps · step {self._stats.step}"
-        decay = unrolled_columns.decay_summary(self._values)
+        decay = timeline.decay_summary(self._values)
         return f"{text} · {decay}" if decay else text
 
     def _paint_colorbar(self, p: QtGui.QPainter) -> None:
@@ -519,7 +519,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         if self._values is None:
             return ""
         self._ensure_layout()
-        columns = unrolled_columns.describe_columns(self.n_steps, self._bins.per_column if self._bins else 1)
+        columns = timeline.describe_columns(self.n_steps, self._bins.per_column if self._bins else 1)
         if self._frame is not None:
             return f"{self._frame.caption} · {columns}"
         return columns
