@@ -434,8 +434,8 @@ class DiagnosticsPanel(QtWidgets.QWidget):
             self._acts_future = self.worker.submit(
                 lambda trainer: activation_stats(trainer.model, activation_batch(trainer, ACTIVATION_BATCH)))
         self.diagnosis = diagnose(self.history, activations=self.activations, baseline=self.baseline,
-                                       ablation=self.ablation, recurrent=self._recurrent(),
-                                       presets=sorted(self._available_presets))
+                                  ablation=self.ablation, recurrent=self._recurrent(),
+                                  presets=sorted(self._available_presets))
         self._show_diagnosis(self.diagnosis)
         if len(self.update_plot.curves) != self.history.n_layers:
             self.update_plot.set_layers(list(self.history.latest.layer_names))
@@ -517,7 +517,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
 
             x, y = activation_batch(trainer), torch.from_numpy(trainer.data.y_train)
             return ablate(trainer.model, k, x, y, initial_state=trainer.initial_state, mode=mode,
-                               seed=trainer.config.seed + 1)  # not the build seed: a new draw
+                          seed=trainer.config.seed + 1)  # not the build seed: a new draw
 
         self._ablation_future = self.worker.submit(job)
         self.ablation_label.setText(f"measuring: first {k} layer{'s' if k > 1 else ''} re-initialised on a copy …")
