@@ -39,7 +39,7 @@ import torch  # noqa: E402
 from PySide6 import QtWidgets  # noqa: E402
 
 from vgviz.core.config import RunConfig  # noqa: E402
-from vgviz.core.trainer import Trainer  # noqa: E402
+from vgviz.core.tasks import make_trainer  # noqa: E402
 from vgviz.gui.network_view import NetworkView  # noqa: E402
 
 BUDGET_MS = 1000.0 / 60.0
@@ -50,7 +50,7 @@ TARGET_SIZE = (20, 64)
 
 def real_stats(depth: int, width: int, n: int, warm: int) -> list:
     config = RunConfig(**{**BENCH_CONFIG, "depth": depth, "width": width})
-    trainer = Trainer(config)
+    trainer = make_trainer(config)
     for _ in range(warm):
         trainer.step()
     return [trainer.step() for _ in range(n)]

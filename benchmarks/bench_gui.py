@@ -53,7 +53,8 @@ import torch  # noqa: E402
 from PySide6 import QtCore  # noqa: E402
 
 from vgviz.core.config import RunConfig  # noqa: E402
-from vgviz.core.trainer import Trainer  # noqa: E402
+from vgviz.core.tasks import make_trainer  # noqa: E402
+from vgviz.core.tasks.trainer import Trainer  # noqa: E402
 
 LATENESS_TARGET_MS = 30.0
 RATIO_TARGET = 0.7
@@ -205,7 +206,7 @@ def main(argv=None) -> int:
         w.viewport().installEventFilter(plot_paints)
     probe = LatenessProbe()
 
-    headless = Trainer(config)
+    headless = make_trainer(config)
     for _ in range(50):
         headless.step()
 

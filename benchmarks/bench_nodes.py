@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_nodes.py [--frames 20]
 
 A diagnostic for bench_diagram: at 50x128 most of NetworkView's paint time is
-its node circles. This draws the same nodes (vgviz.core.topology.layout_nodes
+its node circles. This draws the same nodes (vgviz.core.layout.network_diagram.layout_nodes
 of a 1280x720 diagram, 64 colour buckets, nodes sorted by bucket) into a
 1280x720 QImage three ways:
 
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import shiboken6  # noqa: E402
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from vgviz.core import topology as topo  # noqa: E402
+from vgviz.core.layout import network_diagram  # noqa: E402
 from vgviz.gui import network_view  # noqa: E402
 
 # NetworkView antialiases its nodes only up to this many (read from the view, so this stays faithful)
@@ -48,7 +48,7 @@ OUTLINE = QtGui.QColor("#6b7180")
 
 def nodes(depth: int, width: int, rng):
     sizes = [2] + [width] * depth + [2]
-    lay = topo.layout_nodes(sizes, (6, 40, 1120, 640), max_spacing=36.0)
+    lay = network_diagram.layout_nodes(sizes, (6, 40, 1120, 640), max_spacing=36.0)
     r = min(9.0, 0.2 * lay.column_gap, 0.42 * float(min(lay.spacing)))
     r = max(r, 2.0)
     pts = np.concatenate([lay.positions(c) for c in range(len(sizes))])

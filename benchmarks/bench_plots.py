@@ -31,8 +31,8 @@ import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 from PySide6 import QtWidgets  # noqa: E402
 
-from vgviz.core.history import History  # noqa: E402
-from vgviz.core.stats import StepStats  # noqa: E402
+from vgviz.core.measure.history import History  # noqa: E402
+from vgviz.core.measure.stats import StepStats  # noqa: E402
 from vgviz.gui.network_view import layer_colors  # noqa: E402
 from vgviz.gui.plots import TrainingPlots  # noqa: E402
 

@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from vgviz.core.config import RunConfig  # noqa: E402
-from vgviz.core.recurrent import RecurrentTrainer  # noqa: E402
+from vgviz.core.tasks.recurrent.trainer import RecurrentTrainer  # noqa: E402
 
 BASE = dict(dataset="recall", depth=1, width=32, activation="tanh", gate_init="chrono", optimizer="adam",
             lr=0.01, batch_size=64, steps=10_000_000, seed=0, eval_every=1_000_000)

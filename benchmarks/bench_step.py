@@ -7,23 +7,23 @@ lr 0.05, batch 128, spiral data; benchmarks/_common.py BENCH_CONFIG),
 torch.set_num_threads(1) for every arm.
 
 Arms, each its own model (same architecture and initial weights, built by
-vgviz.core.models.build_model, as Trainer builds it, from the same
+vgviz.core.tasks.mlp.model.build_model, as the MLP trainer builds it, from the same
 RunConfig), trained independently:
 
   plain A   the baseline: zero_grad, forward, CrossEntropyLoss, backward,
             SGD step, loss.item()
   plain B   a second, identical plain loop: plain B / plain A is the noise floor
   flat      the plain loop with the update vgviz's Trainer makes: parameters and
-            gradients as views of one buffer each (vgviz.core.flat), zeroed and
+            gradients as views of one buffer each (vgviz.core.measure.flat), zeroed and
             updated in one call each. Not a target arm: it shows how much of a
             Trainer step's time its measurements take (light / flat) apart from
             what the flat update saves (flat / plain A)
-  vgviz     Trainer(config).step(): GradientProbe hooks, per-layer norms,
+  vgviz     make_trainer(config).step(): GradientProbe hooks, per-layer norms,
             per-neuron |delta|, per-edge |dL/dW| copied to numpy, forward
             signal, update ratio, ..., StepStats, a test-set evaluation every
             eval_every=50 steps (the app's default)
-  no edges  Trainer(config, capture_edges=False).step()
-  no eval   Trainer(config with eval_every=10**6).step(): instrumentation alone
+  no edges  make_trainer(config, capture_edges=False).step()
+  no eval   make_trainer(config with eval_every=10**6).step(): instrumentation alone
   light     Trainer.step(full=False): what the GUI worker runs on most steps
             (only the numbers History keeps), where Trainer has it
   mix       the worker's pattern: Trainer.step(full=True) when
@@ -75,10 +75,12 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from vgviz.core.config import RunConfig  # noqa: E402
-from vgviz.core.data import make_dataset  # noqa: E402
-from vgviz.core import models  # noqa: E402
-from vgviz.core.stats import StepStats  # noqa: E402
-from vgviz.core.trainer import Trainer  # noqa: E402
+from vgviz.core.layers import ACTIVATION_TYPES  # noqa: E402
+from vgviz.core.measure.stats import StepStats  # noqa: E402
+from vgviz.core.tasks import make_trainer  # noqa: E402
+from vgviz.core.tasks.mlp.data import make_dataset  # noqa: E402
+from vgviz.core.tasks.mlp.model import build_model  # noqa: E402
+from vgviz.core.tasks.trainer import Trainer  # noqa: E402
 
 TARGET = 1.15
 
@@ -97,8 +99,7 @@ class PlainLoop:
     def __init__(self, config: RunConfig):
         self.config = config
         data = make_dataset(config.dataset, config.seed)
-        build = getattr(models, "build_model", None) or models.build_mlp   # what Trainer builds
-        self.model = build(config, data.n_features, data.n_classes)
+        self.model = build_model(config, data.n_features, data.n_classes)   # what the MLP trainer builds
         self.loss_fn = nn.CrossEntropyLoss()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr)
         self.x = torch.from_numpy(data.x_train)
@@ -122,7 +123,7 @@ class FlatLoop(PlainLoop):
 
     def __init__(self, config: RunConfig):
         super().__init__(config)
-        from vgviz.core.flat import FlatParameters
+        from vgviz.core.measure.flat import FlatParameters
         self.flat = FlatParameters(list(self.model.parameters()))
 
     def step(self) -> float:
@@ -161,8 +162,8 @@ class SketchLoop(PlainLoop):
         self.detail_every = detail_every
         self.params = list(self.model.parameters())
         self.linears = [m for m in self.model if isinstance(m, nn.Linear)]
-        self.act_index = [i for i, m in enumerate(self.model) if isinstance(m, models.ACTIVATION_TYPES)
-                          and not isinstance(m, nn.Identity)] if hasattr(models, "ACTIVATION_TYPES") else []
+        self.act_index = [i for i, m in enumerate(self.model) if isinstance(m, ACTIVATION_TYPES)
+                          and not isinstance(m, nn.Identity)]
         ids = [id(p) for p in self.params]
         self.weight_pos = [ids.index(id(m.weight)) for m in self.linears]
         p_bounds = np.concatenate([[0], np.cumsum([p.numel() for p in self.params])]).astype(np.intp)
@@ -275,7 +276,7 @@ class SketchLoop(PlainLoop):
 def check_sketch(config: RunConfig) -> str:
     """The sketch's numbers must be Trainer's numbers, or its timing means nothing.
     Compares every StepStats field the sketch fills; names those it leaves out."""
-    trainer, sketch = Trainer(config), SketchLoop(config)
+    trainer, sketch = make_trainer(config), SketchLoop(config)
     for _ in range(5):
         a, b = trainer.step(), sketch.step()
     bad, missing = [], []
@@ -350,18 +351,18 @@ def main(argv=None) -> int:
         "plain A": PlainLoop(config),
         "plain B": PlainLoop(config),
         "flat": FlatLoop(config),
-        "vgviz": Trainer(config),
-        "no edges": Trainer(config, capture_edges=False),
-        "no eval": Trainer(config.replace(eval_every=1_000_000)),
+        "vgviz": make_trainer(config),
+        "no edges": make_trainer(config, capture_edges=False),
+        "no eval": make_trainer(config.replace(eval_every=1_000_000)),
     }
     has_light = "full" in inspect.signature(Trainer.step).parameters
     if has_light:                       # the GUI worker's light steps (d81167a and later)
-        arms["light"] = LightArm(Trainer(config), every=0)
+        arms["light"] = LightArm(make_trainer(config), every=0)
         if args.full_every:
-            arms["mix"] = LightArm(Trainer(config), every=args.full_every)
+            arms["mix"] = LightArm(make_trainer(config), every=args.full_every)
         else:
             from vgviz.gui.worker import FULL_PERIOD_S
-            arms["mix"] = LightArm(Trainer(config), period=FULL_PERIOD_S)
+            arms["mix"] = LightArm(make_trainer(config), period=FULL_PERIOD_S)
     if not args.no_sketch:
         arms["sketch"] = SketchLoop(config)
         arms["sketch/10"] = SketchLoop(config, detail_every=10)

@@ -58,7 +58,7 @@ def test_presets_lists_names_titles_descriptions(capsys):
 
 
 def test_report_schema_and_numbers(capsys):
-    from vgviz.core.trainer import Trainer
+    from vgviz.core.tasks import make_trainer
 
     doc = report(capsys, "--preset", "deep-sigmoid", "--steps", "5")
     config = load_preset("deep-sigmoid").config.replace(steps=5)
@@ -78,7 +78,7 @@ def test_report_schema_and_numbers(capsys):
             assert all(isinstance(v, float) and v > 0 for v in layer[key].values())
 
     # "initial" is exactly what the trainer measures on the first batch
-    trainer = Trainer(config)
+    trainer = make_trainer(config)
     first = trainer.measure()
     assert doc["loss"][0] == first.loss
     for i, layer in enumerate(doc["layers"]):

@@ -1,16 +1,19 @@
 """vgviz: see, measure and fix the vanishing gradient problem."""
 __version__ = "0.1.0"
-__all__ = ["GradientProbe", "RunConfig", "Trainer", "__version__"]
+__all__ = ["GradientProbe", "RunConfig", "Trainer", "__version__", "make_trainer"]
 
 
 def __getattr__(name):
     # Lazy, so that `import vgviz` (and the GUI's first paint) does not pay for torch.
     if name == "GradientProbe":
-        from .core.probes import GradientProbe
+        from .core.measure.probe import GradientProbe
         return GradientProbe
     if name == "Trainer":
-        from .core.trainer import Trainer
+        from .core.tasks.trainer import Trainer
         return Trainer
+    if name == "make_trainer":
+        from .core.tasks import make_trainer
+        return make_trainer
     if name == "RunConfig":
         from .core.config import RunConfig
         return RunConfig

@@ -79,10 +79,10 @@ def resolve_config(preset: str | None, config_file: str | None,
 
 
 def run_report(config: RunConfig, shallower: RunConfig | None = None) -> dict:
-    from .core.history import History
-    from .core.trainer import Trainer  # torch is imported only here
+    from .core.measure.history import History
+    from .core.tasks import make_trainer  # torch is imported only here
 
-    trainer = Trainer(config, capture_edges=False)
+    trainer = make_trainer(config, capture_edges=False)
     losses: list[float] = []
     first = last = None
     history = None
@@ -127,11 +127,11 @@ def _timesteps(initial, final) -> dict:
 
 
 def _diagnostics_section(trainer, history, shallower: RunConfig | None) -> dict:
-    from .core import diagnostics
+    from .core.diagnose.experiments import default_ablation_k, diagnose_trainer, hidden_count, train_summary
 
-    baseline = diagnostics.train_summary(shallower) if shallower is not None else None
-    k = diagnostics.default_ablation_k(diagnostics.hidden_count(trainer.model))
-    diagnosis, _, _ = diagnostics.diagnose_trainer(trainer, history, baseline=baseline, ablation_k=k)
+    baseline = train_summary(shallower) if shallower is not None else None
+    k = default_ablation_k(hidden_count(trainer.model))
+    diagnosis, _, _ = diagnose_trainer(trainer, history, baseline=baseline, ablation_k=k)
     section = diagnosis.to_dict()
     if baseline is not None:
         section["baseline"] = baseline.to_dict()

@@ -141,7 +141,7 @@ def _check_before_training(args, config, fmt: str) -> None:
     """What the config alone decides: the frame asked for exists, and a GIF is not too
     large to hold (the frames at the size asked; a window drawn larger, or a caption, is
     caught at the first frame)."""
-    from .core.frames import frame_count
+    from .core.backprop.frames import frame_count
     from .gui import export as ex
     from .gui.animate import timelapse_frame_count
 

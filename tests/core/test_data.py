@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from vgviz.core.config import DATASETS
-from vgviz.core.data import N_SAMPLES, make_dataset
+from vgviz.core.tasks.dataset import N_SAMPLES
+from vgviz.core.tasks.mlp.data import make_dataset
 
 CLASSES = {"spiral": 2, "moons": 2, "circles": 2, "xor": 2, "blobs": 3}
 

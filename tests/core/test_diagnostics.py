@@ -11,12 +11,18 @@ import pytest
 import torch
 from torch import nn
 
-from vgviz.core import diagnostics as D
 from vgviz.core.config import RunConfig
-from vgviz.core.history import History
+from vgviz.core.diagnose.experiments import activation_batch, compare_variants, diagnose_trainer
+from vgviz.core.diagnose.fixes import _config_demonstrates, make_fix
+from vgviz.core.diagnose.measures import ablate, activation_stats, summarize
+from vgviz.core.diagnose.thresholds import (ABLATION_ABOVE_CHANCE, ABLATION_SMALL_DROP, CONVERGED_ACCURACY,
+                                            CONVERGED_LOSS, EXPLODING_GRAD, EXPLODING_RATIO, GRADIENT_WINDOW,
+                                            PLATEAU_WINDOW, SATURATED_LAYER, VANISHING_RATIO, WORSE_ACCURACY)
+from vgviz.core.diagnose.verdict import diagnose
+from vgviz.core.measure.history import History
+from vgviz.core.measure.stats import StepStats
 from vgviz.core.presets import load_preset
-from vgviz.core.stats import StepStats
-from vgviz.core.trainer import Trainer
+from vgviz.core.tasks import make_trainer
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -35,7 +41,7 @@ def preset(name: str, **changes) -> RunConfig:
 
 def train(config: RunConfig, steps: int, prepare=None, after_step=None):
     """A trainer (prepared, e.g. with poisoned weights) and the History of `steps` steps."""
-    trainer = Trainer(config, capture_edges=False)
+    trainer = make_trainer(config, capture_edges=False)
     if prepare is not None:
         with torch.no_grad():
             prepare(trainer.model)
@@ -70,7 +76,7 @@ def hidden_outputs(model, x):
     return out
 
 
-def window_ratio(history, window=D.GRADIENT_WINDOW):
+def window_ratio(history, window=GRADIENT_WINDOW):
     """The gradient finding's ratio by its definition: the median over the last `window`
     steps of mean|dL/dW| of hidden1 over that of the last hidden layer."""
     g = history.grad_mean_abs
@@ -91,7 +97,7 @@ def saturated():
             m.weight.mul_(4.0)
             m.bias.fill_(4.0)
     trainer, history = train(preset("deep-sigmoid"), 30, prepare)
-    d, acts, ab = D.diagnose_trainer(trainer, history, ablation_k=4)
+    d, acts, ab = diagnose_trainer(trainer, history, ablation_k=4)
     return trainer, history, d, acts, ab
 
 
@@ -101,7 +107,7 @@ def test_saturated_deep_sigmoid_is_vanishing(saturated):
     grad = d.finding("gradient_magnitude")
     ratio = grad.numbers["ratio_first_to_last_hidden"]
     assert ratio == pytest.approx(window_ratio(history), rel=1e-12)
-    assert ratio <= D.VANISHING_RATIO
+    assert ratio <= VANISHING_RATIO
     assert grad.label == "vanishing" and grad.thresholds["vanishing_ratio"] == 1e-2
     assert "saturated" in d.causes[0]
     # saturation fraction per layer, computed independently on the same examples
@@ -109,7 +115,7 @@ def test_saturated_deep_sigmoid_is_vanishing(saturated):
     expected = [((a < 0.01) | (a > 0.99)).double().mean().item() for _, a in hidden_outputs(trainer.model, x)]
     measured = [layer.saturated_fraction for layer in acts.layers]
     assert measured == pytest.approx(expected, abs=1e-12)
-    assert max(expected) >= D.SATURATED_LAYER
+    assert max(expected) >= SATURATED_LAYER
     units = d.finding("unresponsive_neurons")
     assert units.label.startswith("saturated") and units.status == "bad"
     assert [layer["saturated_fraction"] for layer in units.numbers["layers"]] == pytest.approx(expected)
@@ -128,7 +134,7 @@ def test_dead_relu_net_is_vanishing_with_dead_units_named():
     def prepare(model):
         linears(model)[2].bias.fill_(-10.0)
     trainer, history = train(preset("deep-relu-he"), 20, prepare)
-    d, acts, _ = D.diagnose_trainer(trainer, history)
+    d, acts, _ = diagnose_trainer(trainer, history)
     assert d.verdict == "vanishing"
     assert d.finding("gradient_magnitude").numbers["ratio_first_to_last_hidden"] == 0.0
     assert np.all(history.grad_mean_abs[:, 0] == 0)   # nothing reaches hidden1
@@ -154,14 +160,14 @@ def converged():
 
 def test_converged_net_is_converged_not_vanishing(converged):
     trainer, history = converged
-    d, _, _ = D.diagnose_trainer(trainer, history)
+    d, _, _ = diagnose_trainer(trainer, history)
     assert d.verdict == "converged"
     plateau = d.finding("loss_plateau")
     assert plateau.label == "converged"
-    rows = history.steps > history.steps[-1] - D.GRADIENT_WINDOW
+    rows = history.steps > history.steps[-1] - GRADIENT_WINDOW
     assert plateau.numbers["loss_now"] == pytest.approx(history.loss[rows].mean())
-    assert plateau.numbers["loss_now"] <= D.CONVERGED_LOSS
-    assert plateau.numbers["accuracy_now"] >= D.CONVERGED_ACCURACY
+    assert plateau.numbers["loss_now"] <= CONVERGED_LOSS
+    assert plateau.numbers["accuracy_now"] >= CONVERGED_ACCURACY
     # small gradients: the first layer's gradient fell by orders of magnitude since step 0
     g = history.grad_mean_abs[:, 0]
     assert np.median(g[rows]) < g[0] / 50        # measured: ~85× smaller
@@ -170,11 +176,11 @@ def test_converged_net_is_converged_not_vanishing(converged):
 
 def test_healthy_he_relu_net_is_healthy():
     trainer, history = train(preset("deep-relu-he"), 30)
-    d, _, _ = D.diagnose_trainer(trainer, history)
+    d, _, _ = diagnose_trainer(trainer, history)
     assert d.verdict == "healthy"
     ratio = d.finding("gradient_magnitude").numbers["ratio_first_to_last_hidden"]
     assert ratio == pytest.approx(window_ratio(history), rel=1e-12)
-    assert D.VANISHING_RATIO < ratio < D.EXPLODING_RATIO
+    assert VANISHING_RATIO < ratio < EXPLODING_RATIO
     orders = d.finding("gradient_magnitude").numbers["order_of_magnitude"]
     values = d.finding("gradient_magnitude").numbers["grad_mean_abs"]
     assert orders == [math.floor(math.log10(v)) for v in values]
@@ -182,21 +188,21 @@ def test_healthy_he_relu_net_is_healthy():
 
 def test_exploding_net_is_exploding_before_and_after_it_diverges():
     # He-init ReLU net with every weight doubled: gradients far above 1 from the first batch
-    trainer = Trainer(preset("deep-relu-he"), capture_edges=False)
+    trainer = make_trainer(preset("deep-relu-he"), capture_edges=False)
     with torch.no_grad():
         for m in linears(trainer.model):
             m.weight.mul_(2.0)
     history = History(9)
     history.append(trainer.measure())
-    d = D.diagnose(history)
+    d = diagnose(history)
     grad = d.finding("gradient_magnitude")
     assert d.verdict == "exploding" and grad.label == "exploding"
     assert grad.numbers["median_grad_mean_abs"] == pytest.approx(float(np.median(history.grad_mean_abs[0])))
-    assert grad.numbers["median_grad_mean_abs"] >= D.EXPLODING_GRAD
+    assert grad.numbers["median_grad_mean_abs"] >= EXPLODING_GRAD
     assert {"clipping", "lower_lr"} <= {f.key for f in d.fixes}
     # the same net trained on: NaN/inf within a few steps
     _, diverged = train(preset("deep-relu-he", lr=10.0), 15)
-    d2 = D.diagnose(diverged)
+    d2 = diagnose(diverged)
     assert d2.verdict == "exploding" and d2.finding("gradient_magnitude").numbers["non_finite"] is True
     assert "NaN/inf" in d2.headline
     json_strict(d2.to_dict())   # JSON-safe although the run's numbers are not finite
@@ -204,7 +210,7 @@ def test_exploding_net_is_exploding_before_and_after_it_diverges():
 
 def test_exploding_when_gradients_grow_toward_the_input():
     history = synthetic_history([[1e2, 1e1, 1e0, 1e-1, 1e-1]] * 3)
-    d = D.diagnose(history)
+    d = diagnose(history)
     assert d.verdict == "exploding"
     assert d.finding("gradient_magnitude").numbers["ratio_first_to_last_hidden"] == pytest.approx(1e3)
 
@@ -218,29 +224,29 @@ def degradation_runs():
 
 def test_degradation_deeper_plain_net_with_healthy_gradients_trains_worse(degradation_runs):
     (trainer, history), (_, shallow_history) = degradation_runs
-    baseline = D.summarize(shallow_history, "depth 3")
-    d, _, _ = D.diagnose_trainer(trainer, history, baseline=baseline)
+    baseline = summarize(shallow_history, "depth 3")
+    d, _, _ = diagnose_trainer(trainer, history, baseline=baseline)
     assert d.verdict == "degradation"
     ratio = d.finding("gradient_magnitude").numbers["ratio_first_to_last_hidden"]
-    assert D.VANISHING_RATIO < ratio < D.EXPLODING_RATIO       # gradients are not the problem
+    assert VANISHING_RATIO < ratio < EXPLODING_RATIO       # gradients are not the problem
     perf = d.finding("training_performance")
     assert perf.label == "deeper is worse"
     n = perf.numbers
     assert n["n_layers"] == 31 and n["baseline_n_layers"] == 4
-    assert n["baseline_train_accuracy"] - n["train_accuracy"] >= D.WORSE_ACCURACY
+    assert n["baseline_train_accuracy"] - n["train_accuracy"] >= WORSE_ACCURACY
     assert n["accuracy_gap"] == pytest.approx(n["baseline_train_accuracy"] - n["train_accuracy"])
     assert "not vanishing" in d.headline and "ResNet" in d.causes[0]
     assert d.fixes[0].key == "residual"
     # without the counterpart the same run is not called degradation
-    assert D.diagnose(history).verdict != "degradation"
+    assert diagnose(history).verdict != "degradation"
     # a counterpart that is not shallower is not a comparison
-    assert D.diagnose(history, baseline=D.summarize(history)).finding("training_performance").label == "not shallower"
+    assert diagnose(history, baseline=summarize(history)).finding("training_performance").label == "not shallower"
 
 
 def test_deeper_sigmoid_net_that_trains_worse_is_blamed_on_vanishing_not_degradation():
     _, deep = train(preset("deep-sigmoid"), 250)
     _, shallow = train(preset("shallow-sigmoid"), 250)
-    d = D.diagnose(deep, baseline=D.summarize(shallow))
+    d = diagnose(deep, baseline=summarize(shallow))
     assert d.verdict == "vanishing"
 
 
@@ -268,7 +274,7 @@ def synthetic_history(rows, losses=None, accuracies=None, updates=None) -> Histo
                                             (1.0, "healthy"), (99.0, "healthy"), (100.0, "exploding")])
 def test_gradient_ratio_threshold(first, verdict):
     history = synthetic_history([[first * 1e-3, 1e-3, 1e-3, 1e-3, 1e-2]] * 5)
-    d = D.diagnose(history)
+    d = diagnose(history)
     assert d.finding("gradient_magnitude").numbers["ratio_first_to_last_hidden"] == pytest.approx(first)
     assert d.verdict == verdict
 
@@ -277,9 +283,9 @@ def test_plateau_numbers_follow_the_formula():
     steps = 300
     losses = np.full(steps, 0.70) + 0.001 * np.sin(np.arange(steps))
     history = synthetic_history([[1e-3] * 4] * steps, losses=losses, accuracies=np.full(steps, 0.52))
-    f = D.diagnose(history).finding("loss_plateau")
+    f = diagnose(history).finding("loss_plateau")
     last = steps - 1
-    window = np.arange(steps)[np.arange(steps) > last - D.PLATEAU_WINDOW]
+    window = np.arange(steps)[np.arange(steps) > last - PLATEAU_WINDOW]
     covered = window[-1] - window[0]
     quarter = covered // 4
     early = losses[window[window <= window[0] + quarter]].mean()
@@ -288,15 +294,15 @@ def test_plateau_numbers_follow_the_formula():
     assert f.label == "plateau" and f.status == "bad"
     # a falling loss is not a plateau
     falling = synthetic_history([[1e-3] * 4] * steps, losses=np.linspace(0.7, 0.4, steps))
-    assert D.diagnose(falling).finding("loss_plateau").label == "improving"
+    assert diagnose(falling).finding("loss_plateau").label == "improving"
     # too few steps to say
     short = synthetic_history([[1e-3] * 4] * 50)
-    assert D.diagnose(short).finding("loss_plateau").label == "too early"
+    assert diagnose(short).finding("loss_plateau").label == "too early"
 
 
 def test_update_ratio_is_the_weight_change_over_the_weight(tmp_path):
     for config in (preset("deep-sigmoid", depth=3), preset("deep-relu-he", depth=3, optimizer="adam", lr=0.01)):
-        trainer = Trainer(config)
+        trainer = make_trainer(config)
         trainer.step()
         before = [m.weight.detach().clone() for m in linears(trainer.model)]
         stats = trainer.step()
@@ -316,7 +322,7 @@ def test_update_ratio_is_the_weight_change_over_the_weight(tmp_path):
         assert not stats.update_ratio.flags.writeable
         assert trainer.measure().update_ratio is None          # no update, no ratio
     # History keeps it per step (NaN where no update was applied)
-    trainer = Trainer(preset("deep-sigmoid", depth=2))
+    trainer = make_trainer(preset("deep-sigmoid", depth=2))
     history = History(3)
     history.append(trainer.measure())
     kept = [trainer.step() for _ in range(3)]
@@ -329,7 +335,7 @@ def test_update_ratio_is_the_weight_change_over_the_weight(tmp_path):
 def test_speed_of_learning_is_the_geometric_mean_over_the_window():
     updates = [[1e-7 * (i + 1), 1e-3, 2e-3, 1e-2] for i in range(10)]
     history = synthetic_history([[1e-3] * 4] * 10, updates=updates)
-    f = D.diagnose(history).finding("speed_of_learning")
+    f = diagnose(history).finding("speed_of_learning")
     expected = 10 ** np.log10(np.array(updates)).mean(0)
     np.testing.assert_allclose(f.numbers["update_ratio"], expected)
     assert f.numbers["slow_layers"] == ["hidden1"] and f.label == "slow layers" and f.status == "bad"
@@ -339,7 +345,7 @@ def test_ablation_is_measured_on_the_model(converged):
     trainer, _ = converged
     x, y = torch.from_numpy(trainer.data.x_train), torch.from_numpy(trainer.data.y_train)
     state = copy.deepcopy(trainer.model.state_dict())
-    result = D.ablate(trainer.model, 1, x, y, initial_state=trainer.initial_state)
+    result = ablate(trainer.model, 1, x, y, initial_state=trainer.initial_state)
     # the model itself is untouched
     assert all(torch.equal(state[k], v) for k, v in trainer.model.state_dict().items())
     # before / after computed here: accuracy of the model, and of a copy with hidden1 back at step 0
@@ -351,14 +357,14 @@ def test_ablation_is_measured_on_the_model(converged):
         after = (copy_model(x).argmax(1) == y).double().mean().item()
     assert result.accuracy_before == before and result.accuracy_after == after
     assert result.drop == pytest.approx(before - after)
-    assert result.drop >= D.ABLATION_SMALL_DROP        # this net's first layer learnt something
-    f = D.diagnose(converged[1], ablation=result).finding("reliance_on_upper_layers")
+    assert result.drop >= ABLATION_SMALL_DROP        # this net's first layer learnt something
+    f = diagnose(converged[1], ablation=result).finding("reliance_on_upper_layers")
     assert f.label == "early layers matter" and f.numbers["drop"] == pytest.approx(before - after)
     # a fresh random draw is a different measurement
-    rand = D.ablate(trainer.model, 1, x, y, mode="random", seed=12345)
+    rand = ablate(trainer.model, 1, x, y, mode="random", seed=12345)
     assert rand.accuracy_before == before and rand.mode == "random"
     with pytest.raises(ValueError):
-        D.ablate(trainer.model, 3, x, y, initial_state=trainer.initial_state)   # the output layer stays
+        ablate(trainer.model, 3, x, y, initial_state=trainer.initial_state)   # the output layer stays
 
 
 def test_ablation_small_drop_when_early_layers_did_not_learn():
@@ -373,8 +379,8 @@ def test_ablation_small_drop_when_early_layers_did_not_learn():
                 trainer.model.state_dict()[key].copy_(trainer.initial_state[key])
 
     trainer, history = train(config, 300, after_step=freeze)
-    d, _, ab = D.diagnose_trainer(trainer, history, ablation_k=4)
-    assert ab.accuracy_before - ab.chance >= D.ABLATION_ABOVE_CHANCE
+    d, _, ab = diagnose_trainer(trainer, history, ablation_k=4)
+    assert ab.accuracy_before - ab.chance >= ABLATION_ABOVE_CHANCE
     assert ab.drop == 0.0
     assert d.finding("reliance_on_upper_layers").label == "not learning"
 
@@ -388,7 +394,7 @@ def test_activation_stats_find_any_elementwise_activation_by_type():
     with torch.no_grad():
         model[4].bias.fill_(4.0)                     # drive the tanh into saturation
     x = torch.randn(64, 2)
-    stats = D.activation_stats(model, x)
+    stats = activation_stats(model, x)
     assert [(layer.name, layer.activation, layer.kind) for layer in stats.layers] == [
         ("hidden1", "LeakyReLU", "relu-like"), ("hidden2", "GELU", "relu-like"), ("hidden3", "Tanh", "tanh"),
         ("hidden4", "ReLU", "relu"), ("hidden5", "ReLU", "relu")]    # Softmax is not element-wise
@@ -407,7 +413,7 @@ def test_activation_stats_find_any_elementwise_activation_by_type():
 
 def test_compare_variants_only_offer_supported_changes():
     fields = RunConfig.field_names()
-    v = D.compare_variants(preset("deep-sigmoid"))
+    v = compare_variants(preset("deep-sigmoid"))
     assert {"shallower", "relu", "he"} <= set(v)
     assert v["shallower"][1].depth == 2 and v["relu"][1].activation == "relu" and v["he"][1].init == "he"
     for _, config in v.values():
@@ -415,22 +421,22 @@ def test_compare_variants_only_offer_supported_changes():
         assert len(changed) == 1 and config.seed == 0 and config.dataset == "spiral"
     assert ("residual" in v) == ("residual" in fields)
     assert ("batchnorm" in v) == any(f in fields for f in ("norm", "batchnorm", "batch_norm"))
-    assert set(D.compare_variants(preset("deep-relu-he"))) >= {"shallower"}
-    assert "relu" not in D.compare_variants(preset("deep-relu-he"))
-    assert "shallower" not in D.compare_variants(preset("deep-relu-he", depth=1))
+    assert set(compare_variants(preset("deep-relu-he"))) >= {"shallower"}
+    assert "relu" not in compare_variants(preset("deep-relu-he"))
+    assert "shallower" not in compare_variants(preset("deep-relu-he", depth=1))
 
 
 def test_fix_links_are_presets_by_name_and_only_available_ones_link():
-    assert D.make_fix("relu", presets=["deep-relu-he"]) .available
-    residual = D.make_fix("residual", presets=["deep-relu-he"])
+    assert make_fix("relu", presets=["deep-relu-he"]) .available
+    residual = make_fix("residual", presets=["deep-relu-he"])
     assert residual.preset == "deep-residual-relu30" and not residual.available
-    assert D.make_fix("residual", presets=["deep-residual-relu30"]).available
+    assert make_fix("residual", presets=["deep-residual-relu30"]).available
     # presets other versions add are recognised by what their config does
-    assert D._config_demonstrates("batchnorm", {"norm": "batchnorm"})
-    assert D._config_demonstrates("residual", {"residual": True})
-    assert D._config_demonstrates("clipping", {"clip_norm": 1.0})
-    assert not D._config_demonstrates("clipping", {"clip_norm": 0.0})
-    assert D._config_demonstrates("gated", {"model": "lstm"})
+    assert _config_demonstrates("batchnorm", {"norm": "batchnorm"})
+    assert _config_demonstrates("residual", {"residual": True})
+    assert _config_demonstrates("clipping", {"clip_norm": 1.0})
+    assert not _config_demonstrates("clipping", {"clip_norm": 0.0})
+    assert _config_demonstrates("gated", {"model": "lstm"})
 
 
 def test_measuring_changes_neither_the_rng_nor_batchnorm_buffers():
@@ -440,22 +446,22 @@ def test_measuring_changes_neither_the_rng_nor_batchnorm_buffers():
     y = torch.randint(0, 2, (32,))
     buffers = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
-    D.activation_stats(model, x)
-    D.ablate(model, 1, x, y, mode="random", seed=3)
+    activation_stats(model, x)
+    ablate(model, 1, x, y, mode="random", seed=3)
     assert torch.equal(torch.get_rng_state(), rng)
     assert all(torch.equal(v, buffers[k]) for k, v in model.state_dict().items())
 
 
 def test_a_recurrent_net_is_judged_by_its_gradient_through_time():
     """The vanilla RNN's ‖∂L/∂h_1‖/‖∂L/∂h_T‖ is ~1e-12 at T = 50: vanishing; the GRU's is ~0.2: healthy."""
-    from vgviz.core.diagnostics import diagnose
-    from vgviz.core.history import History
+    from vgviz.core.diagnose.verdict import diagnose
+    from vgviz.core.measure.history import History
     from vgviz.core.presets import load_preset
-    from vgviz.core.trainer import Trainer
+    from vgviz.core.tasks import make_trainer
 
     verdicts = {}
     for name in ("rnn-T50", "gru-T50"):
-        trainer = Trainer(load_preset(name).config)
+        trainer = make_trainer(load_preset(name).config)
         stats = trainer.step()
         history = History(stats.n_layers)
         history.append(stats)
@@ -469,10 +475,10 @@ def test_a_recurrent_net_is_judged_by_its_gradient_through_time():
 
 def test_a_bfloat16_run_is_diagnosed_on_inputs_of_its_own_dtype():
     # the data set is float32; a bfloat16 model refused it ("mat1 and mat2 must have the same dtype")
-    trainer = Trainer(load_preset("deep-sigmoid").config.replace(depth=3, width=8, dtype="bfloat16"))
+    trainer = make_trainer(load_preset("deep-sigmoid").config.replace(depth=3, width=8, dtype="bfloat16"))
     history = History(4)
     for _ in range(3):
         history.append(trainer.step())
-    assert D.activation_batch(trainer, 5).dtype == torch.bfloat16
-    diagnosis, acts, ablation = D.diagnose_trainer(trainer, history, ablation_k=1)
+    assert activation_batch(trainer, 5).dtype == torch.bfloat16
+    diagnosis, acts, ablation = diagnose_trainer(trainer, history, ablation_k=1)
     assert len(acts.layers) == 3 and ablation is not None

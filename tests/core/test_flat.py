@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from vgviz.core.flat import BLOCK, FlatParameters
+from vgviz.core.measure.flat import BLOCK, FlatParameters
+from vgviz.core.measure.stats import StepStats
 from vgviz.core.presets import load_preset
-from vgviz.core.stats import StepStats
-from vgviz.core.trainer import Trainer
+from vgviz.core.tasks import make_trainer
 
 
 def small_model(dtype=torch.float32):
@@ -147,7 +147,7 @@ def autograd_numbers(trainer):
 
 @pytest.mark.parametrize("full", [True, False])
 def test_trainer_numbers_from_the_buffer_equal_autograd(full):
-    trainer = Trainer(load_preset("deep-sigmoid").config.replace(depth=3, width=6))
+    trainer = make_trainer(load_preset("deep-sigmoid").config.replace(depth=3, width=6))
     assert trainer.flat is not None and trainer.probe.flat is trainer.flat
     for _ in range(3):
         stats = trainer.measure() if full else StepStats(**trainer._forward_backward(trainer.step_count, full=False))
@@ -165,7 +165,7 @@ def test_trainer_numbers_from_the_buffer_equal_autograd(full):
 
 def test_a_trace_between_steps_leaves_the_buffer_attached_and_right():
     config = load_preset("deep-sigmoid").config.replace(depth=3, width=6)
-    traced, reference = Trainer(config), Trainer(config)
+    traced, reference = make_trainer(config), make_trainer(config)
     traced.step()
     reference.step()
     traced.trace()
@@ -175,7 +175,7 @@ def test_a_trace_between_steps_leaves_the_buffer_attached_and_right():
 
 
 def test_light_steps_register_no_hooks():
-    trainer = Trainer(load_preset("deep-sigmoid").config.replace(depth=3, width=6, residual=True))
+    trainer = make_trainer(load_preset("deep-sigmoid").config.replace(depth=3, width=6, residual=True))
     trainer.step(full=False)
     assert not any(m._forward_hooks for m in trainer.model.modules())
     trainer.step()  # a residual MLP is no plain Sequential: its full steps use the hooks
@@ -191,7 +191,7 @@ def test_light_steps_register_no_hooks():
 
 def test_a_sequential_mlp_is_recorded_without_hooks_and_gives_the_hooks_numbers():
     config = load_preset("deep-sigmoid").config.replace(depth=3, width=6, norm="batchnorm")
-    walked, hooked = Trainer(config), Trainer(config)
+    walked, hooked = make_trainer(config), make_trainer(config)
     assert walked.probe._sequence is not None
     hooked.probe._sequence = None  # the hooks' path, as for any other module
     for step in range(3):
@@ -208,7 +208,7 @@ def test_a_sequential_mlp_is_recorded_without_hooks_and_gives_the_hooks_numbers(
 def test_update_ratio_from_the_buffer_equals_the_weight_change(optimizer, momentum):
     config = load_preset("deep-sigmoid").config.replace(depth=3, width=6, optimizer=optimizer, momentum=momentum,
                                                        lr=0.5 if optimizer == "sgd" else 0.01)
-    trainer = Trainer(config)
+    trainer = make_trainer(config)
     for _ in range(3):
         before = [m.weight.detach().double().clone() for _, m in trainer.probe._linears]
         stats = trainer.step(full=False)
@@ -219,10 +219,10 @@ def test_update_ratio_from_the_buffer_equals_the_weight_change(optimizer, moment
 
 @pytest.mark.parametrize("optimizer,momentum", [("sgd", 0.0), ("sgd", 0.9), ("adam", 0.0)])
 def test_trainer_updates_its_weights_like_a_per_tensor_pytorch_loop(optimizer, momentum):
-    from vgviz.core.models import build_model
+    from vgviz.core.tasks.mlp.model import build_model
     config = load_preset("deep-sigmoid").config.replace(depth=4, width=8, optimizer=optimizer, momentum=momentum,
                                                        lr=0.5 if optimizer == "sgd" else 0.01, eval_every=10**6)
-    trainer = Trainer(config)
+    trainer = make_trainer(config)
     assert [p for g in trainer.optimizer.param_groups for p in g["params"]] == [trainer.flat.parameter]
     model = build_model(config, trainer.data.n_features, trainer.data.n_classes)
     opt = (torch.optim.Adam(model.parameters(), lr=config.lr) if optimizer == "adam"

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from vgviz.core.config import RunConfig
-from vgviz.core.frames import frame_count
+from vgviz.core.backprop.frames import frame_count
 from vgviz.core.presets import load_preset, preset_names
-from vgviz.core.trainer import Trainer
+from vgviz.core.tasks import make_trainer
 
 SHAPES = [dict(depth=1), dict(depth=3, norm="layernorm"), dict(depth=4, norm="batchnorm"),
           dict(depth=1, residual=True), dict(depth=2, residual=True, norm="layernorm"),
@@ -17,10 +17,10 @@ SHAPES = [dict(depth=1), dict(depth=3, norm="layernorm"), dict(depth=4, norm="ba
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
 def test_frame_count_is_the_length_of_the_trace(shape):
     config = RunConfig(width=4, **shape)
-    assert frame_count(config) == len(Trainer(config).trace())
+    assert frame_count(config) == len(make_trainer(config).trace())
 
 
 def test_frame_count_of_every_preset(repo_presets):
     for name in preset_names():
         config = load_preset(name).config
-        assert frame_count(config) == len(Trainer(config).trace()), name
+        assert frame_count(config) == len(make_trainer(config).trace()), name

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vgviz.core.history import History
-from vgviz.core.stats import StepStats
+from vgviz.core.measure.history import History
+from vgviz.core.measure.stats import StepStats
 
 N_LAYERS = 3
 
@@ -128,9 +128,9 @@ def test_capacity_must_be_at_least_two():
 
 def test_with_real_trainer_stats():
     from vgviz.core.config import RunConfig
-    from vgviz.core.trainer import Trainer
+    from vgviz.core.tasks import make_trainer
 
-    trainer = Trainer(RunConfig(depth=2, width=4, eval_every=2))
+    trainer = make_trainer(RunConfig(depth=2, width=4, eval_every=2))
     h = History(3, capacity=4)
     h.append(trainer.measure())
     for _ in range(9):
@@ -138,7 +138,7 @@ def test_with_real_trainer_stats():
     assert len(h) <= 4 and h.steps[0] == 0
     assert h.latest.step == 8
     roomy = History(3, capacity=100)
-    trainer = Trainer(RunConfig(depth=2, width=4, eval_every=2))
+    trainer = make_trainer(RunConfig(depth=2, width=4, eval_every=2))
     for _ in range(9):
         roomy.append(trainer.step())
     np.testing.assert_array_equal(roomy.steps, np.arange(9))
@@ -146,11 +146,11 @@ def test_with_real_trainer_stats():
 
 
 def test_a_remeasured_step_adds_no_second_test_point():
+    from vgviz.core.measure.history import History
     from vgviz.core.presets import load_preset
-    from vgviz.core.trainer import Trainer
-    from vgviz.core.history import History
+    from vgviz.core.tasks import make_trainer
 
-    trainer = Trainer(load_preset("shallow-sigmoid").config)
+    trainer = make_trainer(load_preset("shallow-sigmoid").config)
     history = History(3)
     history.append(trainer.measure())   # the GUI's step-0 snapshot
     history.append(trainer.step())      # step 0 again, then the update

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from vgviz.core.config import RunConfig
-from vgviz.core.models import ResidualBlock, ResidualMLP, build_model, linear_layers
-from vgviz.core.trainer import Trainer
+from vgviz.core.layers import linear_layers
+from vgviz.core.tasks import make_trainer
+from vgviz.core.tasks.mlp.model import ResidualBlock, ResidualMLP, build_model
 
 ACTIVATION_MODULES = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU,
                       "prelu": nn.PReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU, "identity": nn.Identity}
@@ -22,7 +23,7 @@ def test_every_activation_is_built_and_trains(name, cls):
     config = RunConfig(depth=2, width=8, activation=name, steps=3)
     model = build_model(config, 2, 2)
     assert sum(isinstance(m, cls) for m in model.modules()) == 2
-    trainer = Trainer(config)
+    trainer = make_trainer(config)
     for _ in range(3):
         assert not trainer.step().diverged
 
@@ -87,7 +88,7 @@ def test_norm_layers_sit_between_linear_and_activation(norm, cls):
 
 
 def test_batchnorm_uses_running_statistics_for_the_test_set():
-    trainer = Trainer(RunConfig(depth=3, width=8, norm="batchnorm"))
+    trainer = make_trainer(RunConfig(depth=3, width=8, norm="batchnorm"))
     for _ in range(5):
         trainer.step()
     assert trainer.model.training
@@ -123,7 +124,7 @@ def test_residual_blocks_and_the_gradient_on_the_skip_path():
 
 
 def test_the_probe_reports_the_skip_gradient():
-    trainer = Trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
+    trainer = make_trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
     stats = trainer.measure()
     assert stats.skip_connections == ((0, 2), (2, 4))
     block = trainer.model.blocks[1]
@@ -140,29 +141,29 @@ def test_the_probe_reports_the_skip_gradient():
 
 def test_clip_norm_bounds_the_global_norm_and_reports_the_norm_before():
     config = RunConfig(depth=6, width=32, activation="relu", init="small", init_std=0.5, clip_norm=0.5)
-    trainer = Trainer(config)
+    trainer = make_trainer(config)
     stats = trainer.step()
     grads = [p.grad for p in trainer.model.parameters()]
     after = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item()
     assert stats.clipped and stats.grad_norm_total > 0.5
     assert after == pytest.approx(0.5, rel=1e-4)
     # the stats hold the gradient as computed (before clipping)
-    unclipped = Trainer(config.replace(clip_norm=0.0)).measure()
+    unclipped = make_trainer(config.replace(clip_norm=0.0)).measure()
     assert stats.grad_norm_total == pytest.approx(unclipped.grad_norm_total, rel=1e-6)
     assert np.allclose(stats.grad_l2, unclipped.grad_l2)
 
 
 def test_clip_value_bounds_every_element():
-    trainer = Trainer(RunConfig(depth=4, width=16, activation="relu", init="small", init_std=0.5, clip_value=1e-3))
+    trainer = make_trainer(RunConfig(depth=4, width=16, activation="relu", init="small", init_std=0.5, clip_value=1e-3))
     stats = trainer.step()
     assert stats.clipped
     assert max(p.grad.abs().max().item() for p in trainer.model.parameters()) <= float(np.float32(1e-3))
-    calm = Trainer(RunConfig(depth=2, clip_value=100.0)).step()
+    calm = make_trainer(RunConfig(depth=2, clip_value=100.0)).step()
     assert not calm.clipped
 
 
 def test_sgd_momentum_is_applied():
-    trainer = Trainer(RunConfig(depth=2, optimizer="sgd", momentum=0.9))
+    trainer = make_trainer(RunConfig(depth=2, optimizer="sgd", momentum=0.9))
     assert trainer.optimizer.param_groups[0]["momentum"] == 0.9
     w0 = trainer.model[0].weight.detach().clone()
     g0 = None
@@ -178,7 +179,7 @@ def test_sgd_momentum_is_applied():
 
 
 def test_mse_loss_against_one_hot_targets():
-    trainer = Trainer(RunConfig(depth=2, loss="mse", dataset="blobs"))
+    trainer = make_trainer(RunConfig(depth=2, loss="mse", dataset="blobs"))
     stats = trainer.measure()
     idx = torch.from_numpy(trainer.batch_indices(0))
     with torch.no_grad():
@@ -188,11 +189,11 @@ def test_mse_loss_against_one_hot_targets():
 
 
 def test_float64_and_bfloat16_runs():
-    f64 = Trainer(RunConfig(depth=3, dtype="float64"))
+    f64 = make_trainer(RunConfig(depth=3, dtype="float64"))
     assert all(p.dtype == torch.float64 for p in f64.model.parameters())
     assert f64._x_train.dtype == torch.float64
     assert not f64.step().diverged
-    bf16 = Trainer(RunConfig(depth=3, dtype="bfloat16"))
+    bf16 = make_trainer(RunConfig(depth=3, dtype="bfloat16"))
     stats = bf16.step()
     assert all(p.dtype == torch.bfloat16 for p in bf16.model.parameters())
     assert stats.edge_abs[0].dtype == np.float32 and np.isfinite(stats.loss)
@@ -200,7 +201,7 @@ def test_float64_and_bfloat16_runs():
 
 def test_zero_gradient_fraction_shows_underflow():
     # exact zeros (dead ReLUs, underflow in low precision) are counted per layer
-    stats = Trainer(RunConfig(depth=3, width=16, activation="relu", init="small", init_std=1e-3)).measure()
+    stats = make_trainer(RunConfig(depth=3, width=16, activation="relu", init="small", init_std=1e-3)).measure()
     frac = stats.grad_zero_fraction
     assert frac.shape == (4,)
     expected = [float((e == 0).mean()) for e in stats.edge_abs]

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from vgviz.core.config import RunConfig
-from vgviz.core.models import SMALL_INIT_STD, build_mlp, layer_labels, linear_layers
+from vgviz.core.layers import layer_labels, linear_layers
+from vgviz.core.tasks.mlp.model import SMALL_INIT_STD, build_mlp
 
 
 def test_structure():

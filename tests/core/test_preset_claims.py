@@ -5,14 +5,14 @@ import torch
 from torch import nn
 
 from vgviz.core.presets import load_preset, preset_names
-from vgviz.core.trainer import Trainer
+from vgviz.core.tasks import make_trainer
 
 
 def _at_init(name, **changes):
     config = load_preset(name).config
     if changes:
         config = config.replace(**changes)
-    return Trainer(config).measure()
+    return make_trainer(config).measure()
 
 
 def _first_over_last_hidden(values):
@@ -25,7 +25,7 @@ def test_each_extra_sigmoid_layer_divides_the_first_layers_gradient_by_about_4_t
     norms = []
     for depth in range(1, 6):
         # a geometric mean over seeds, as the chapter averages over networks
-        values = [Trainer(base.replace(depth=depth, seed=s)).measure().grad_l2[0] for s in range(3)]
+        values = [make_trainer(base.replace(depth=depth, seed=s)).measure().grad_l2[0] for s in range(3)]
         norms.append(np.exp(np.mean(np.log(values))))
     ratios = np.array(norms[:-1]) / np.array(norms[1:])
     assert np.all((ratios > 3.0) & (ratios < 8.0)), ratios
@@ -59,7 +59,7 @@ def test_xavier_shrinks_a_30_layer_relu_net_and_he_keeps_it():
 
 
 def test_he_init_weight_std_is_sqrt_2_over_fan_in():
-    trainer = Trainer(load_preset("relu30-he").config)
+    trainer = make_trainer(load_preset("relu30-he").config)
     hidden = [m for m in trainer.model if isinstance(m, nn.Linear)][5]
     expected = np.sqrt(2 / hidden.in_features)
     assert hidden.weight.std().item() == pytest.approx(expected, rel=0.05)
@@ -81,10 +81,10 @@ def test_tiny_init_vanishes_and_large_init_saturates_and_explodes():
     tiny = _at_init("tanh-tiny-init")
     assert tiny.activation_std[-1] / tiny.activation_std[0] < 1e-6   # the forward signal dies
     assert _first_over_last_hidden(tiny.delta_l2) < 1e-6              # so does the error signal
-    large_trainer = Trainer(load_preset("tanh-large-init").config)
+    large_trainer = make_trainer(load_preset("tanh-large-init").config)
     large = large_trainer.measure()
     assert _saturation(large_trainer) > 0.5                           # most units saturated
-    assert _saturation(Trainer(load_preset("tanh-tiny-init").config)) == 0.0
+    assert _saturation(make_trainer(load_preset("tanh-tiny-init").config)) == 0.0
     assert _first_over_last_hidden(large.delta_l2) > 100              # it grows toward the input
 
 
@@ -104,7 +104,7 @@ def test_residual_blocks_carry_the_gradient_to_the_first_layer():
 
 
 def test_clipping_tames_exploding_gradients():
-    exploding = Trainer(load_preset("exploding").config)
+    exploding = make_trainer(load_preset("exploding").config)
     first = exploding.step()
     assert first.grad_norm_total > 100
     for _ in range(20):
@@ -112,7 +112,7 @@ def test_clipping_tames_exploding_gradients():
             break
     assert exploding.diverged, "the unclipped run should blow up to NaN/inf"
 
-    clipped = Trainer(load_preset("exploding-clipped").config)
+    clipped = make_trainer(load_preset("exploding-clipped").config)
     limit = clipped.config.clip_norm
     fired = 0
     for _ in range(60):

@@ -14,7 +14,7 @@ else:  # pragma: no cover
 
 from vgviz.core.config import RunConfig
 from vgviz.core.presets import (DEFAULT_PRESET, PresetError, list_presets, load_config_file,
-                                load_preset, preset_names)
+                                load_preset, preset_names, save_config_file)
 
 NAMES = ["deep-sigmoid", "deep-relu-he", "shallow-sigmoid", "nielsen-shallow", "nielsen-deep", "deep-relu",
          "relu30-xavier", "relu30-he", "tanh-tiny-init", "tanh-large-init", "deep-sigmoid-batchnorm",
@@ -143,3 +143,35 @@ def test_binary_file(tmp_path):
 def test_directory(tmp_path):
     with pytest.raises(PresetError, match="cannot read"):
         load_config_file(tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json", ".JSON"])
+def test_a_saved_config_reads_back_the_same(tmp_path, suffix):
+    for preset in list_presets():
+        path = tmp_path / f"{preset.name}{suffix}"
+        save_config_file(preset.config, path)
+        assert load_config_file(path) == preset.config, preset.name
+    config = RunConfig(lr=1e-05, init_std=0.25, model="gru", dataset="recall", depth=2)   # exponents, strings
+    save_config_file(config, tmp_path / f"odd{suffix}")
+    assert load_config_file(tmp_path / f"odd{suffix}") == config
+
+
+def test_saving_over_a_file_replaces_it_whole_or_not_at_all(tmp_path, monkeypatch):
+    path = tmp_path / "run.toml"
+    save_config_file(RunConfig(depth=3), path)
+    before = path.read_bytes()
+
+    def fail(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("vgviz.core.presets.os.replace", fail)
+    with pytest.raises(PresetError) as err:
+        save_config_file(RunConfig(depth=9), path)
+    assert "No space left on device" in one_line(err.value) and "run.toml" in str(err.value)
+    assert path.read_bytes() == before                     # the old file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.toml"]   # and no temporary file is left
+
+
+def test_saving_into_a_missing_folder_is_one_clear_error(tmp_path):
+    with pytest.raises(PresetError, match="cannot write"):
+        save_config_file(RunConfig(), tmp_path / "no-such-folder" / "run.toml")

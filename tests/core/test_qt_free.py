@@ -34,8 +34,11 @@ def test_core_and_cli_load_no_qt():
     """ % (QT_MODULES,))
     assert result["qt"] == []
     assert result["torch"]  # sanity: the walk really imported the torch-using modules
-    for expected in ("vgviz.core.config", "vgviz.core.probes", "vgviz.core.trainer", "vgviz.core.history",
-                     "vgviz.core.presets", "vgviz.core.data", "vgviz.core.models", "vgviz.core.stats"):
+    for expected in ("vgviz.core.config", "vgviz.core.presets", "vgviz.core.layers", "vgviz.core.tasks",
+                     "vgviz.core.tasks.trainer", "vgviz.core.tasks.mlp.trainer", "vgviz.core.tasks.recurrent.trainer",
+                     "vgviz.core.measure.probe", "vgviz.core.measure.history", "vgviz.core.measure.updates",
+                     "vgviz.core.backprop.trace", "vgviz.core.diagnose.experiments", "vgviz.core.diagnose.verdict",
+                     "vgviz.core.layout.network_diagram", "vgviz.core.layout.unrolled_columns"):
         assert expected in result["imported"]
 
 

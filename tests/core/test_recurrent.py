@@ -11,11 +11,16 @@ import torch
 from torch import nn
 
 from vgviz.cli import main, run_report
+from vgviz.core.backprop.frames import BackpropTrace
+from vgviz.core.backprop.recurrent_frames import SYMBOLS
 from vgviz.core.config import ConfigError, RunConfig
-from vgviz.core.recurrent import (N_INPUTS, SYMBOLS, RecurrentNet, RecurrentTrainer, SequenceDataset,
-                                  build_recurrent_model, encode, make_sequence_dataset)
-from vgviz.core.trace import BackpropTrace, explain, record_recurrent
-from vgviz.core.trainer import Trainer
+from vgviz.core.tasks import make_trainer
+from vgviz.core.tasks.mlp.trainer import MLPTrainer
+from vgviz.core.tasks.recurrent.data import N_INPUTS, SequenceDataset, encode, make_sequence_dataset
+from vgviz.core.tasks.recurrent.model import RecurrentNet, build_recurrent_model
+from vgviz.core.tasks.recurrent.trace import record_recurrent
+from vgviz.core.tasks.recurrent.trainer import RecurrentTrainer
+from vgviz.core.tasks.trainer import Trainer
 
 KINDS = ("rnn", "lstm", "gru")
 
@@ -129,7 +134,7 @@ def test_weight_matrices_are_the_layers():
     params = dict(model.named_parameters())
     assert all(params[n] is p for n, p in model.weight_matrices()[:-1]) and params["head.weight"].shape == (4, 8)
     assert params["rnn.weight_hh_l0"].shape == (4 * 8, 8)
-    assert Trainer(rec("gru", depth=2)).layer_names == tuple(names)
+    assert make_trainer(rec("gru", depth=2)).layer_names == tuple(names)
 
 
 def test_gate_init():
@@ -198,7 +203,7 @@ def _reference_state_grads(model: RecurrentNet, x, y, by_hand: bool):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("depth", [1, 2])
 def test_timestep_gradient_is_autograds(kind, depth):
-    trainer = Trainer(rec(kind, depth=depth, seq_len=15, batch_size=6))
+    trainer = make_trainer(rec(kind, depth=depth, seq_len=15, batch_size=6))
     model = trainer.model
     x, y, _ = trainer.batch(0)
     stats = trainer.measure()
@@ -219,7 +224,7 @@ def test_timestep_gradient_is_autograds(kind, depth):
 
 
 def test_last_step_gradient_comes_straight_from_the_output_layer():
-    trainer = Trainer(rec("rnn", seq_len=5, batch_size=4))
+    trainer = make_trainer(rec("rnn", seq_len=5, batch_size=4))
     x, y, _ = trainer.batch(0)
     run = trainer.model.unroll(x)
     run.logits.retain_grad()
@@ -230,7 +235,7 @@ def test_last_step_gradient_comes_straight_from_the_output_layer():
 
 def test_float32_norms_do_not_underflow():
     """‖∂L/∂h_1‖ of a vanilla RNN 200 steps back is far below √(float32's smallest number)."""
-    trainer = Trainer(rec("rnn", seq_len=200, width=16, dtype="float32", batch_size=8))
+    trainer = make_trainer(rec("rnn", seq_len=200, width=16, dtype="float32", batch_size=8))
     g = trainer.measure().timestep_grad
     assert g.dtype == np.float64 and np.all(np.isfinite(g)) and g[-1] > 1e-4
     positive = g[g > 0]
@@ -242,7 +247,7 @@ def test_float32_norms_do_not_underflow():
 
 def test_trainer_stats():
     config = rec("lstm", depth=2, seq_len=10, eval_every=2)
-    trainer = Trainer(config)
+    trainer = make_trainer(config)
     assert isinstance(trainer, RecurrentTrainer) and isinstance(trainer, Trainer)
     s0 = trainer.step()
     assert s0.step == 0 and not s0.diverged and s0.edge_abs is None and s0.test_loss is not None
@@ -256,7 +261,7 @@ def test_trainer_stats():
     s1 = trainer.step()
     assert s1.step == 1 and s1.test_loss is None
     assert any(not torch.equal(params[n], p) for n, p in trainer.model.named_parameters())
-    again = Trainer(config)
+    again = make_trainer(config)
     assert again.step() == s0 and again.step() == s1      # same config and seed: identical numbers
     w = trainer.model.rnn.weight_hh_l0.detach().clone()
     trainer.measure()
@@ -264,19 +269,25 @@ def test_trainer_stats():
 
 
 def test_mlp_trainer_unchanged():
-    trainer = Trainer(RunConfig(depth=2, width=4))
-    assert type(trainer) is Trainer and trainer.measure().timestep_grad is None
+    trainer = make_trainer(RunConfig(depth=2, width=4))
+    assert type(trainer) is MLPTrainer and trainer.measure().timestep_grad is None
+
+
+def test_the_shared_loop_is_no_trainer_by_itself():
+    """make_trainer is the one way to pick a task: the shared loop alone cannot be built."""
+    with pytest.raises(TypeError, match="abstract"):
+        Trainer(RunConfig(depth=2, width=4))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_dtypes(dtype):
-    s = Trainer(rec("gru", dtype=dtype, seq_len=6)).step()
+    s = make_trainer(rec("gru", dtype=dtype, seq_len=6)).step()
     assert np.isfinite(s.loss) and np.all(np.isfinite(s.timestep_grad)) and s.timestep_grad.dtype == np.float64
 
 
 def test_clipping_and_sgd():
     config = rec("rnn", optimizer="sgd", momentum=0.9, lr=0.5, clip_norm=1e-3)
-    s = Trainer(config).step()
+    s = make_trainer(config).step()
     assert s.clipped and s.grad_norm_total > 1e-3
 
 
@@ -284,7 +295,7 @@ def test_clipping_and_sgd():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_trace_frames_are_the_measured_gradients(kind):
-    trainer = Trainer(rec(kind, seq_len=7, batch_size=5))
+    trainer = make_trainer(rec(kind, seq_len=7, batch_size=5))
     model = trainer.model
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer.measure()
@@ -314,9 +325,9 @@ def test_trace_frames_are_the_measured_gradients(kind):
     for name, p in model.named_parameters():     # the weights and their gradients are as they were
         assert torch.equal(p, before[name]) and torch.equal(p.grad, grads[name])
     for i in range(len(trace)):
-        rows = explain(trace, i)
+        rows = trace.explain(i)
         assert rows[0][0] == "frame" and all(isinstance(v, str) and v for _, v in rows)
-    text = dict(explain(trace, 8 + 6))           # the backward frame at t = 1
+    text = dict(trace.explain(8 + 6))           # the backward frame at t = 1
     assert "shrink ‖∂L/∂h_t‖ / ‖∂L/∂h_(t+1)‖" in text and "6 steps back" in text[
         "since the loss ‖∂L/∂h_t‖ / ‖∂L/∂h_T‖"]
     shown = trace.display(8 + 3)                 # backward at t = 4: t = 4..7 lit
@@ -343,7 +354,7 @@ def _reference_cell_grad_norms(model, x, y):
 
 
 def test_trace_of_one_example():
-    trainer = Trainer(rec("lstm", seq_len=4))
+    trainer = make_trainer(rec("lstm", seq_len=4))
     trace = trainer.trace(example=5)
     assert trace.x.shape == (1, 4, 4) and "".join(f.token for f in trace.forward_frames[:4]) == "".join(
         SYMBOLS[t] for t in trainer.data.tokens_train[5])
@@ -366,32 +377,33 @@ def test_report_timesteps_section():
     initial = np.array(ts["initial"])
     assert initial[0] < 1e-3 * initial[-1]                          # decays with distance from the loss
     assert ts["first_over_last"]["initial"] == pytest.approx(initial[0] / initial[-1])
-    first = Trainer(config).measure()
+    first = make_trainer(config).measure()
     np.testing.assert_allclose(initial, first.timestep_grad, rtol=1e-12)
     assert report["steps"] == 3 and report["config"]["model"] == "rnn"
     assert [z["name"] for z in report["zero_gradients"]] == [layer["name"] for layer in report["layers"]]
     assert "timesteps" not in run_report(RunConfig(depth=1, width=2, steps=1))
 
 
-# -- what the unrolled view shows (vgviz.core.timeline) ---------------------------------
+# -- what the unrolled view shows (vgviz.core.layout.unrolled_columns) ---------------------------------
 
 def test_timeline_grouping_range_and_words():
-    from vgviz.core import timeline
+    from vgviz.core.layout import unrolled_columns
 
-    assert timeline.steps_per_column(100, 800) == 1 and timeline.steps_per_column(1000, 500) == 4
+    assert unrolled_columns.steps_per_column(100, 800) == 1 and unrolled_columns.steps_per_column(1000, 500) == 4
     v = np.array([1e-8, 1e-6, 1e-4, 1e-2, 0.0, 1.0, np.nan, np.nan])
-    bins = timeline.bin_steps(v, 2)
+    bins = unrolled_columns.bin_steps(v, 2)
     assert list(bins.starts) == [1, 3, 5, 7] and list(bins.ends) == [2, 4, 6, 8] and bins.per_column == 2
     np.testing.assert_allclose(bins.values[:2], [1e-7, 1e-3])            # geometric means
     assert bins.values[2] == 0.0 and np.isnan(bins.values[3])            # an underflowed step; not reached
-    one = timeline.bin_steps(v, 1)
+    one = unrolled_columns.bin_steps(v, 1)
     assert one.n_columns == 8 and np.array_equal(one.values, v, equal_nan=True)
-    assert timeline.color_range(np.array([3e-14, 0.05])) == (1e-14, 1e-1)
-    assert timeline.color_range(np.array([2e-3, 0.05])) == (1e-13, 1e-1)  # at least 12 decades: runs compare
-    assert timeline.color_range(np.array([1e-60, 1.0]), max_decades=40) == (1e-40, 1.0)
-    assert timeline.describe_columns(50, 1) == "T = 50 time steps, one column each"
-    assert "250 columns of 4" in timeline.describe_columns(1000, 4)
-    text = timeline.decay_summary(np.array([1e-6, 1e-4, 1e-2]))
+    assert unrolled_columns.color_range(np.array([3e-14, 0.05])) == (1e-14, 1e-1)
+    assert unrolled_columns.color_range(np.array([2e-3, 0.05])) == (1e-13, 1e-1)  # at least 12 decades: runs compare
+    assert unrolled_columns.color_range(np.array([1e-60, 1.0]), max_decades=40) == (1e-40, 1.0)
+    assert unrolled_columns.describe_columns(50, 1) == "T = 50 time steps, one column each"
+    assert "250 columns of 4" in unrolled_columns.describe_columns(1000, 4)
+    text = unrolled_columns.decay_summary(np.array([1e-6, 1e-4, 1e-2]))
     assert "1.0e-04" in text and "2 steps back" in text and "×0.01 per step" in text
-    assert "exactly 0 (underflow or saturation) at 2 of 3 steps" in timeline.decay_summary(np.array([0.0, 0.0, 1.0]))
-    assert "1 step back" in timeline.decay_summary(np.array([0.5, 1.0]))
+    summary = unrolled_columns.decay_summary(np.array([0.0, 0.0, 1.0]))
+    assert "exactly 0 (underflow or saturation) at 2 of 3 steps" in summary
+    assert "1 step back" in unrolled_columns.decay_summary(np.array([0.5, 1.0]))

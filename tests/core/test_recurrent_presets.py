@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vgviz.core.presets import list_presets, load_preset
-from vgviz.core.trainer import Trainer
+from vgviz.core.tasks import make_trainer
 
 RECURRENT = ["rnn-T50", "lstm-T50", "gru-T50", "lstm-T50-pytorch-gates"]
 
@@ -20,7 +20,7 @@ def setup(repo_presets):
 
 def first_over_last(name: str, seq_len: int = 50, seed: int = 0) -> float:
     config = load_preset(name).config.replace(seq_len=seq_len, seed=seed)
-    g = Trainer(config).measure().timestep_grad
+    g = make_trainer(config).measure().timestep_grad
     assert len(g) == seq_len and g[-1] > 0
     return float(g[0] / g[-1])
 
@@ -66,7 +66,7 @@ def test_during_the_first_training_steps_the_gap_stays():
     one step, and back), so compare geometric means over the first 20 steps (measured: rnn 1.2e-6,
     lstm 1.9e-3, gru 0.25)."""
     def geometric_mean(name):
-        trainer = Trainer(load_preset(name).config.replace(seq_len=50))
+        trainer = make_trainer(load_preset(name).config.replace(seq_len=50))
         ratios = []
         for _ in range(20):
             g = trainer.step().timestep_grad
@@ -88,7 +88,7 @@ def test_an_lstm_with_pytorchs_gate_biases_vanishes_nearly_like_the_rnn():
 def test_the_gru_preset_learns_the_task():
     """The description's claim: 100 % test accuracy within a few hundred steps (measured: 200)."""
     config = load_preset("gru-T50").config.replace(seq_len=20, eval_every=10_000)
-    trainer = Trainer(config)
+    trainer = make_trainer(config)
     for _ in range(150):
         trainer.step()
     loss, accuracy = trainer.evaluate()

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from vgviz.core.scalar_chain import ChainError, chain_numbers, record_scalar_chain
-from vgviz.core.trace import TraceError, record
+from vgviz.core.backprop.scalar_chain import ChainError, chain_numbers, record_scalar_chain
+from vgviz.core.backprop.trace import TraceError, record
 
 
 def _hand_model():
@@ -106,9 +106,9 @@ def test_record_rejects_models_it_cannot_explain():
 
 def _trainer_trace(**changes):
     from vgviz.core.config import RunConfig
-    from vgviz.core.trainer import Trainer
+    from vgviz.core.tasks import make_trainer
 
-    trainer = Trainer(RunConfig(depth=4, width=6, **changes))
+    trainer = make_trainer(RunConfig(depth=4, width=6, **changes))
     return trainer, trainer.trace()
 
 
@@ -161,18 +161,17 @@ def test_residual_frames_split_the_gradient_into_skip_and_branch():
     frame = skips[0]
     np.testing.assert_allclose(frame.delta, captured["u"].grad.numpy(), rtol=1e-5, atol=1e-10)   # skip part
     np.testing.assert_allclose(frame.delta + frame.delta_chain, captured["x"].grad.numpy(), rtol=1e-4, atol=1e-9)
-    # frame_display and explain handle the new kinds
-    from vgviz.core.trace import explain, frame_display
+    # display and explain handle the new kinds
     for i in range(len(trace)):
-        frame_display(trace, i)
-        assert explain(trace, i)
+        trace.display(i)
+        assert trace.explain(i)
 
 
 def test_trace_of_a_vgviz_trainer_model():
     from vgviz.core.presets import load_preset
-    from vgviz.core.trainer import Trainer
+    from vgviz.core.tasks import make_trainer
 
-    trainer = Trainer(load_preset("deep-sigmoid").config)
+    trainer = make_trainer(load_preset("deep-sigmoid").config)
     trace = trainer.trace()
     assert len(trace.backward_frames) == 9
     stats = trainer.measure()  # same batch, same weights
@@ -214,15 +213,14 @@ def test_scalar_chain_bad_input(kwargs, field):
 
 def test_residual_skip_paths_light_up_in_the_frames_they_are_reached():
     from vgviz.core.config import RunConfig
-    from vgviz.core.frames import frame_display
-    from vgviz.core.trainer import Trainer
+    from vgviz.core.tasks import make_trainer
 
-    trainer = Trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
+    trainer = make_trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
     trace = trainer.trace()
     assert trace.skip_connections == ((0, 2), (2, 4)) == tuple(trainer.model.skip_connections())
     residual = {f.layer: f for f in trace.backward_frames if f.kind == "residual"}
     for index, frame in enumerate(trace.frames):
-        display = frame_display(trace, index)
+        display = trace.display(index)
         assert display.skip_connections == trace.skip_connections
         for (a, b), value in zip(display.skip_connections, display.skip_values):
             if frame.phase == "forward":
@@ -236,5 +234,5 @@ def test_residual_skip_paths_light_up_in_the_frames_they_are_reached():
             else:
                 assert value == pytest.approx(float(expected), rel=1e-12)
     first_backward = next(i for i, f in enumerate(trace.frames) if f.phase == "backward")
-    assert frame_display(trace, first_backward).skip_values == (None, None)   # at the output: none yet
-    assert None not in frame_display(trace, len(trace.frames) - 1).skip_values
+    assert trace.display(first_backward).skip_values == (None, None)   # at the output: none yet
+    assert None not in trace.display(len(trace.frames) - 1).skip_values

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vgviz.core.presets import load_preset
-from vgviz.core.trainer import Trainer
+from vgviz.core.tasks import make_trainer
 
 
 def preset(name: str, **changes):
@@ -25,7 +25,7 @@ def same_weights(a, b):
 
 
 def test_deep_sigmoid_first_layer_gradient_vanishes():
-    stats = Trainer(preset("deep-sigmoid")).measure()
+    stats = make_trainer(preset("deep-sigmoid")).measure()
     assert stats.layer_names[-1] == "output"
     first, last_hidden = stats.grad_mean_abs[0], stats.grad_mean_abs[-2]
     assert 0 < first < last_hidden / 100
@@ -35,14 +35,14 @@ def test_deep_sigmoid_first_layer_gradient_vanishes():
 
 
 def test_deep_relu_he_keeps_gradient_size():
-    stats = Trainer(preset("deep-relu-he")).measure()
+    stats = make_trainer(preset("deep-relu-he")).measure()
     ratio = stats.grad_mean_abs[0] / stats.grad_mean_abs[-2]
     assert 0.1 < ratio < 10
 
 
 def test_stats_shapes_and_names():
     config = preset("deep-sigmoid", depth=3, width=5)
-    stats = Trainer(config).step()
+    stats = make_trainer(config).step()
     assert stats.step == 0
     assert stats.layer_names == ("hidden1", "hidden2", "hidden3", "output")
     assert stats.n_layers == 4
@@ -57,19 +57,19 @@ def test_stats_shapes_and_names():
 
 
 def test_test_set_is_scored_every_eval_every_steps():
-    trainer = Trainer(preset("shallow-sigmoid", eval_every=3))
+    trainer = make_trainer(preset("shallow-sigmoid", eval_every=3))
     scored = [s.step for s in (trainer.step() for _ in range(7)) if s.test_loss is not None]
     assert scored == [0, 3, 6]
 
 
 def test_same_config_and_seed_give_identical_stats():
     config = preset("deep-sigmoid", depth=4)
-    a, b = Trainer(config), Trainer(config)
+    a, b = make_trainer(config), make_trainer(config)
     for _ in range(3):
         sa, sb = a.step(), b.step()
         assert sa == sb
-    c = Trainer(config.replace(seed=1))
-    assert Trainer(config).step() != c.step()
+    c = make_trainer(config.replace(seed=1))
+    assert make_trainer(config).step() != c.step()
 
 
 def test_global_rng_is_neither_used_nor_changed():
@@ -77,30 +77,30 @@ def test_global_rng_is_neither_used_nor_changed():
     torch.manual_seed(1234)
     np.random.seed(1234)
     t_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
-    a = Trainer(config)
+    a = make_trainer(config)
     a.step()
     assert torch.equal(torch.get_rng_state(), t_state)
     assert np.array_equal(np.random.get_state()[1], np_state)
     torch.manual_seed(1)
-    w1 = weights(Trainer(config))
+    w1 = weights(make_trainer(config))
     torch.manual_seed(99)
-    w2 = weights(Trainer(config))
+    w2 = weights(make_trainer(config))
     assert same_weights(w1, w2)
 
 
 def test_batch_depends_only_on_seed_and_step():
     config = preset("deep-sigmoid")
-    a, b = Trainer(config), Trainer(config)
+    a, b = make_trainer(config), make_trainer(config)
     assert np.array_equal(a.batch_indices(5), b.batch_indices(5))
     assert not np.array_equal(a.batch_indices(5), a.batch_indices(6))
     idx = a.batch_indices(5)
     assert len(idx) == config.batch_size and len(set(idx.tolist())) == len(idx)
-    full = Trainer(config.replace(batch_size=4096))
+    full = make_trainer(config.replace(batch_size=4096))
     assert np.array_equal(full.batch_indices(3), np.arange(len(full.data.x_train)))
 
 
 def test_measure_changes_no_weights_and_equals_next_step():
-    trainer = Trainer(preset("deep-relu-he", depth=4))
+    trainer = make_trainer(preset("deep-relu-he", depth=4))
     trainer.step()
     before = weights(trainer)
     measured = trainer.measure()
@@ -115,7 +115,7 @@ def test_measure_changes_no_weights_and_equals_next_step():
 
 
 def test_measure_with_adam_leaves_optimizer_state_alone():
-    trainer = Trainer(preset("deep-relu-he", depth=3, optimizer="adam", lr=0.01))
+    trainer = make_trainer(preset("deep-relu-he", depth=3, optimizer="adam", lr=0.01))
     trainer.measure()
     assert len(trainer.optimizer.state) == 0
     first = trainer.step()
@@ -124,7 +124,7 @@ def test_measure_with_adam_leaves_optimizer_state_alone():
 
 
 def test_diverging_lr_is_reported_not_raised():
-    trainer = Trainer(preset("deep-relu-he", lr=10.0))
+    trainer = make_trainer(preset("deep-relu-he", lr=10.0))
     seen = [trainer.step() for _ in range(15)]
     flagged = [s for s in seen if s.diverged]
     assert flagged, "lr=10 on an 8-layer ReLU net should diverge within 15 steps"
@@ -144,7 +144,7 @@ def test_diverging_lr_is_reported_not_raised():
 # inf reaches the next layer as inf - inf = nan.)
 @pytest.mark.parametrize("name, poison", [("deep-sigmoid", float("nan")), ("deep-relu-he", float("inf"))])
 def test_poisoned_weight_diverges_without_update(name, poison):
-    trainer = Trainer(preset(name, depth=3))
+    trainer = make_trainer(preset(name, depth=3))
     with torch.no_grad():
         trainer.model[0].weight[0, 0] = poison
     before = weights(trainer)
@@ -160,13 +160,13 @@ def same_weights_nan(a, b):
 
 
 def test_healthy_steps_are_not_diverged():
-    trainer = Trainer(preset("shallow-sigmoid"))
+    trainer = make_trainer(preset("shallow-sigmoid"))
     assert not any(trainer.step().diverged for _ in range(5))
     assert not trainer.diverged
 
 
 def test_stats_arrays_are_read_only_copies():
-    trainer = Trainer(preset("deep-sigmoid", depth=2))
+    trainer = make_trainer(preset("deep-sigmoid", depth=2))
     stats = trainer.step()
     arrays = [stats.grad_mean_abs, stats.grad_l2, stats.delta_l2, *stats.delta_mean_abs, *stats.edge_abs]
     saved = [a.copy() for a in arrays]
@@ -181,7 +181,7 @@ def test_stats_arrays_are_read_only_copies():
 
 
 def test_stepstats_equality_is_array_aware():
-    stats = Trainer(preset("deep-sigmoid", depth=2)).step()
+    stats = make_trainer(preset("deep-sigmoid", depth=2)).step()
     same = dataclasses.replace(stats, grad_l2=stats.grad_l2.copy())
     assert same == stats
     bumped = stats.grad_l2.copy()
@@ -201,7 +201,7 @@ def test_stepstats_equality_is_array_aware():
 
 
 def test_a_few_steps_of_deep_relu_he_lower_the_loss():
-    trainer = Trainer(preset("deep-relu-he"))
+    trainer = make_trainer(preset("deep-relu-he"))
     test_before, _ = trainer.evaluate()
     losses = [trainer.step().loss for _ in range(60)]
     test_after, _ = trainer.evaluate()
@@ -210,7 +210,7 @@ def test_a_few_steps_of_deep_relu_he_lower_the_loss():
 
 
 def test_finished_after_config_steps():
-    trainer = Trainer(preset("shallow-sigmoid", steps=3))
+    trainer = make_trainer(preset("shallow-sigmoid", steps=3))
     n = 0
     while not trainer.finished:
         trainer.step()
@@ -220,10 +220,10 @@ def test_finished_after_config_steps():
 
 
 def test_a_light_step_keeps_the_history_numbers_and_skips_the_rest():
-    from vgviz.core.history import History
+    from vgviz.core.measure.history import History
 
-    full = Trainer(load_preset("deep-sigmoid").config)
-    light = Trainer(load_preset("deep-sigmoid").config)
+    full = make_trainer(load_preset("deep-sigmoid").config)
+    light = make_trainer(load_preset("deep-sigmoid").config)
     a = full.step()
     b = light.step(full=False)
     assert a.is_full and not b.is_full

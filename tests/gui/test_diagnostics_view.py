@@ -90,11 +90,11 @@ def test_panel_shows_verdict_findings_heat_strip_and_update_ratio(window, qtbot,
 
 
 def test_panel_refreshes_at_2_hz_not_per_step(window, qtbot, monkeypatch):
-    from vgviz.core import diagnostics
+    from vgviz.core.diagnose import verdict
 
     calls = []
-    real = diagnostics.diagnose
-    monkeypatch.setattr(diagnostics, "diagnose", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = verdict.diagnose
+    monkeypatch.setattr(verdict, "diagnose", lambda *a, **k: calls.append(1) or real(*a, **k))
     window.diagnostics_dock.show()
     window.start()
     qtbot.waitUntil(lambda: window.step_count >= 5, timeout=WAIT_MS)
@@ -111,7 +111,7 @@ def test_panel_refreshes_at_2_hz_not_per_step(window, qtbot, monkeypatch):
 def test_ablation_from_the_panel_matches_a_direct_measurement(window, qtbot):
     import torch
 
-    from vgviz.core import diagnostics as D
+    from vgviz.core.diagnose.measures import ablate
 
     panel = show_panel(window, qtbot, 40)
     panel.ablate_k.setValue(3)
@@ -119,7 +119,7 @@ def test_ablation_from_the_panel_matches_a_direct_measurement(window, qtbot):
     qtbot.waitUntil(lambda: panel.ablation is not None, timeout=WAIT_MS)
     trainer = window.worker.trainer          # paused: the weights are what the job saw
     x, y = torch.from_numpy(trainer.data.x_train), torch.from_numpy(trainer.data.y_train)
-    direct = D.ablate(trainer.model, 3, x, y, initial_state=trainer.initial_state)
+    direct = ablate(trainer.model, 3, x, y, initial_state=trainer.initial_state)
     assert panel.ablation == direct
     assert "accuracy" in panel.ablation_label.text()
     finding = panel.diagnosis.finding("reliance_on_upper_layers")
@@ -200,7 +200,7 @@ def test_compare_window_follows_the_main_windows_theme(window, qtbot):
 def test_diagnostics_plots_take_the_lecture_theme_and_draw_at_most_smooth_points(window, qtbot):
     import dataclasses
 
-    from vgviz.core.history import History
+    from vgviz.core.measure.history import History
     from vgviz.gui.plots import SMOOTH_POINTS
     from vgviz.gui.theme import get_theme
 

@@ -13,7 +13,6 @@ import pytest
 from PySide6 import QtGui
 
 from vgviz.core.config import RunConfig
-from vgviz.core.trace import frame_display
 from vgviz.gui import export as ex
 from vgviz.gui.animate import OffscreenViews, timelapse_frame_count, timelapse_frames, trace_frames, train
 from vgviz.gui.theme import DARK, LECTURE, ThemeError, get_theme
@@ -185,7 +184,7 @@ def test_unknown_theme_and_colour_map():
 
 # -- animations ------------------------------------------------------------------------------------
 def _trace_frames(views, trace, scale=1, caption=None):
-    return trace_frames(len(trace), lambda i: views.network.show_frame(frame_display(trace, i)),
+    return trace_frames(len(trace), lambda i: views.network.show_frame(trace.display(i)),
                         views.network, scale, caption)
 
 

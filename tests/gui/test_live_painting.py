@@ -4,8 +4,9 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core.config import RunConfig
-from vgviz.core.history import History
-from vgviz.core.trainer import Trainer
+from vgviz.core.measure.history import History
+from vgviz.core.tasks import make_trainer
+from vgviz.core.tasks.trainer import Trainer
 from vgviz.gui.network_view import ANTIALIAS_MAX_EDGES, NetworkView
 from vgviz.gui.plots import TrainingPlots
 
@@ -24,7 +25,7 @@ class PaintCounter(QtCore.QObject):
 
 
 def history_of(steps: int) -> tuple[Trainer, History]:
-    trainer = Trainer(RunConfig(depth=3, width=8, steps=10_000))
+    trainer = make_trainer(RunConfig(depth=3, width=8, steps=10_000))
     history = History(4)
     for i in range(steps):
         history.append(trainer.step(full=i % 5 == 0))
@@ -95,7 +96,7 @@ def antialiased_paints(view: NetworkView) -> list[bool]:
 def test_diagram_drops_antialiasing_of_many_edges_only_while_live(shown):
     from vgviz.gui import theme as themes
 
-    trainer = Trainer(RunConfig(depth=6, width=32, activation="relu", init="he"))
+    trainer = make_trainer(RunConfig(depth=6, width=32, activation="relu", init="he"))
     stats = trainer.step()
     view = NetworkView()
     themes.apply_theme(themes.get_theme("lecture"), network=view)   # antialiases up to 6,000 edges
@@ -140,7 +141,7 @@ def test_smooth_is_a_trailing_mean_per_column_and_strides_exactly():
 def test_many_test_evaluations_are_drawn_as_an_even_subset_with_the_last(qtbot):
     from vgviz.gui.plots import TEST_POINTS
 
-    trainer = Trainer(RunConfig(depth=2, width=4, eval_every=1, steps=10_000))
+    trainer = make_trainer(RunConfig(depth=2, width=4, eval_every=1, steps=10_000))
     history = History(3)
     for i in range(3 * TEST_POINTS):
         history.append(trainer.step(full=i == 0))
@@ -157,7 +158,7 @@ def test_many_test_evaluations_are_drawn_as_an_even_subset_with_the_last(qtbot):
 def test_live_diagram_text_changes_at_most_every_text_period(shown, monkeypatch):
     import vgviz.gui.network_view as network_view
 
-    trainer = Trainer(RunConfig(depth=3, width=8, activation="relu", init="he", lr=0.5))
+    trainer = make_trainer(RunConfig(depth=3, width=8, activation="relu", init="he", lr=0.5))
     stats = [trainer.step() for _ in range(3)]
     view = shown(NetworkView(), 640, 420)
 
@@ -182,7 +183,7 @@ def test_a_picture_of_a_live_diagram_is_the_paused_picture(shown):
     from vgviz.gui import theme as themes
     from vgviz.gui.export import render_image
 
-    trainer = Trainer(RunConfig(depth=6, width=32, activation="relu", init="he"))
+    trainer = make_trainer(RunConfig(depth=6, width=32, activation="relu", init="he"))
     first, second = trainer.step(), trainer.step()
     view = NetworkView()
     themes.apply_theme(themes.get_theme("lecture"), network=view)
@@ -201,7 +202,7 @@ def test_a_picture_of_a_live_diagram_is_the_paused_picture(shown):
 def test_a_few_test_evaluations_are_dots(qtbot):
     from vgviz.gui.plots import TEST_MARKERS
 
-    trainer = Trainer(RunConfig(depth=2, width=4, eval_every=1, steps=10_000))
+    trainer = make_trainer(RunConfig(depth=2, width=4, eval_every=1, steps=10_000))
     history = History(3)
     for i in range(TEST_MARKERS):
         history.append(trainer.step(full=i == 0))
@@ -241,7 +242,7 @@ def test_step_axis_labels_keep_their_distance_in_a_narrow_plot():
 def test_a_live_diagram_draws_fewer_edges_and_all_of_them_when_paused(shown):
     from vgviz.gui.network_view import LIVE_EDGE_BUDGET
 
-    trainer = Trainer(RunConfig(depth=8, width=32, activation="relu", init="he"))
+    trainer = make_trainer(RunConfig(depth=8, width=32, activation="relu", init="he"))
     stats = trainer.step()
     view = shown(NetworkView(), 800, 500)
     view.show_stats(stats)

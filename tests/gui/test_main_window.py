@@ -93,6 +93,23 @@ def test_bad_config_file_shows_a_message(window, tmp_path, body, field):
     assert window.worker is not None and window.worker.isRunning()
 
 
+def test_save_config_writes_a_file_open_config_reads_back(window, tmp_path, monkeypatch):
+    from PySide6 import QtWidgets
+
+    from vgviz.core.presets import load_config_file
+
+    path = tmp_path / "saved.toml"
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), "TOML (*.toml)"))
+    window.save_config_dialog()
+    assert load_config_file(path) == window.panel.config()
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(tmp_path / "missing" / "x.toml"), "TOML (*.toml)"))
+    errors = []
+    monkeypatch.setattr(window, "show_error", errors.append)
+    window.save_config_dialog()
+    assert len(errors) == 1 and "cannot write" in errors[0] and "\n" not in errors[0]
+
+
 def test_divergence_is_reported_not_raised(qtbot, tmp_path):
     path = tmp_path / "boom.toml"
     path.write_text('activation = "relu"\ninit = "he"\ndepth = 12\nwidth = 64\nlr = 10.0\n')

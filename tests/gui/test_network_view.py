@@ -5,14 +5,14 @@ from PySide6 import QtCore, QtGui
 
 from vgviz.core.config import RunConfig
 from vgviz.core.presets import load_preset
-from vgviz.core.trainer import Trainer
+from vgviz.core.tasks import make_trainer
 from vgviz.gui.network_view import NetworkView, layer_colors
 
 
 @pytest.fixture(scope="module")
 def sigmoid_run():
     """Stats of the deep-sigmoid preset at step 0 and after 20 updates."""
-    trainer = Trainer(load_preset("deep-sigmoid").config)
+    trainer = make_trainer(load_preset("deep-sigmoid").config)
     first = trainer.step()
     for _ in range(19):
         trainer.step()
@@ -22,7 +22,7 @@ def sigmoid_run():
 @pytest.fixture(scope="module")
 def relu_stats():
     """Step 0 of the deep-relu-he preset: same topology as deep-sigmoid, other magnitudes."""
-    return Trainer(load_preset("deep-relu-he").config).step()
+    return make_trainer(load_preset("deep-relu-he").config).step()
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_big_network_is_reduced_and_paints(qtbot):
     w = NetworkView(edge_budget=4000)
     qtbot.addWidget(w)
     w.resize(1000, 600)
-    stats = Trainer(RunConfig(depth=50, width=128, activation="relu", batch_size=16)).step()
+    stats = make_trainer(RunConfig(depth=50, width=128, activation="relu", batch_size=16)).step()
     w.show_stats(stats)
     assert w.drawn_edge_count() <= 4000
     assert all(len(w.drawn_edge_buckets(l)) >= 1 for l in range(stats.n_layers))
@@ -126,7 +126,7 @@ def test_big_network_is_reduced_and_paints(qtbot):
 
 
 def test_nodes_only_without_edges(view):
-    stats = Trainer(RunConfig(depth=3, width=8), capture_edges=False).step()
+    stats = make_trainer(RunConfig(depth=3, width=8), capture_edges=False).step()
     view.show_stats(stats)
     assert view.drawn_edge_count() == 0
     assert "nodes only" in view.caption()

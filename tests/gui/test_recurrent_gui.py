@@ -8,7 +8,7 @@ import torch
 from PySide6 import QtCore, QtGui
 
 from vgviz.core.config import RunConfig
-from vgviz.core.trainer import Trainer
+from vgviz.core.tasks import make_trainer
 from vgviz.gui.timestep_plot import RecurrentPanel, TimestepPlot
 from vgviz.gui.unrolled_view import N_BUCKETS, UnrolledView
 
@@ -19,7 +19,7 @@ def stats_for(model="rnn", seq_len=30, **changes):
     torch.set_num_threads(1)
     config = RunConfig(model=model, dataset="recall", seq_len=seq_len, depth=1, width=16, gate_init="chrono",
                        batch_size=16, **changes)
-    return Trainer(config).measure()
+    return make_trainer(config).measure()
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_timestep_plot(qtbot):
 
 
 def test_stepper_frames_in_the_unrolled_view(view):
-    trainer = Trainer(RunConfig(model="lstm", dataset="recall", seq_len=8, depth=1, width=6, batch_size=4))
+    trainer = make_trainer(RunConfig(model="lstm", dataset="recall", seq_len=8, depth=1, width=6, batch_size=4))
     trace = trainer.trace()
     view.reset("lstm", 1)
     view.show_frame(trace.display(2), trace.token_text)             # forward, t = 3
@@ -241,7 +241,7 @@ def test_the_diagram_picture_of_a_recurrent_run_is_the_unrolled_view(window, qtb
     from vgviz.gui import theme as themes
 
     config = RunConfig(model="lstm", dataset="recall", depth=1, width=16, seq_len=20, steps=3, batch_size=16)
-    trainer = Trainer(config)
+    trainer = make_trainer(config)
     views = OffscreenViews(themes.get_theme("dark"))
     views.start(trainer.measure(), config)
     assert views.widget("diagram") is views.recurrent

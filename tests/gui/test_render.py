@@ -139,7 +139,7 @@ def test_frame_out_of_range(capsys, tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("trained before checking --frame")
 
-    monkeypatch.setattr("vgviz.core.trainer.Trainer.__init__", no_training)
+    monkeypatch.setattr("vgviz.core.tasks.trainer.Trainer.__init__", no_training)
     for k in (0, TRACE_FRAMES + 1):
         fails(capsys, tmp_path, [*SMALL, "--view", "diagram", "--frame", str(k), "--out", str(tmp_path / "f.png")],
               f"--frame must be from 1 to {TRACE_FRAMES}", f"got {k}")
@@ -149,7 +149,7 @@ def test_a_gif_too_large_is_refused_before_training(capsys, tmp_path, monkeypatc
     def no_training(*args, **kwargs):
         raise AssertionError("trained before checking the GIF's size")
 
-    monkeypatch.setattr("vgviz.core.trainer.Trainer.__init__", no_training)
+    monkeypatch.setattr("vgviz.core.tasks.trainer.Trainer.__init__", no_training)
     fails(capsys, tmp_path, [*SMALL, "--steps", "100000", "--every", "1", "--view", "loss", "--scale", "4",
                              "--out", str(tmp_path / "lapse.gif")], "the GIF would be too large (100001 frames")
     fails(capsys, tmp_path, [*SMALL, "--view", "diagram", "--size", "8000x8000", "--scale", "4",

@@ -4,16 +4,16 @@ import pytest
 from PySide6 import QtCore
 
 from vgviz.core.config import RunConfig
-from vgviz.core.history import History
+from vgviz.core.measure.history import History
 from vgviz.core.presets import load_preset
-from vgviz.core.trainer import Trainer
+from vgviz.core.tasks import make_trainer
 from vgviz.gui.decision_view import DecisionView
 from vgviz.gui.network_view import NetworkView, layer_colors
 from vgviz.gui.plots import TrainingPlots
 
 
 def _history(config, steps):
-    trainer = Trainer(config)
+    trainer = make_trainer(config)
     history = None
     for _ in range(steps):
         stats = trainer.step()
@@ -52,7 +52,7 @@ def test_clipping_marks_sit_on_the_clipped_steps(qtbot):
 
 def test_skip_arcs_are_drawn_and_explain_themselves(qtbot, shown):
     view = shown(NetworkView(), 900, 500)
-    trainer = Trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
+    trainer = make_trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
     stats = trainer.measure()
     view.show_stats(stats)
     qtbot.waitExposed(view)
@@ -76,7 +76,7 @@ def test_decision_boundary_for_2d_data_and_a_message_otherwise(shown):
     # the colour under a training point matches the class the model predicts there
     assert len(np.unique(surface.predicted)) == 2
     assert not view.message.isVisibleTo(view)
-    digits = Trainer(RunConfig(dataset="digits", depth=1, width=8))
+    digits = make_trainer(RunConfig(dataset="digits", depth=1, width=8))
     assert digits.decision_surface() is None
     view.set_data(digits.data.x_train, digits.data.y_train)
     assert view.message.isVisibleTo(view) and "64-D" in view.message.text()
@@ -109,7 +109,7 @@ def test_main_window_shows_the_decision_boundary(window, qtbot):
 def test_decision_view_takes_the_lecture_theme_and_fades_to_its_background(qtbot):
     from PySide6 import QtGui
 
-    from vgviz.core.trainer import DecisionSurface
+    from vgviz.core.tasks.trainer import DecisionSurface
     from vgviz.gui import theme as themes
 
     view = DecisionView()
@@ -131,20 +131,18 @@ def test_decision_view_takes_the_lecture_theme_and_fades_to_its_background(qtbot
 
 
 def test_skip_arcs_are_drawn_in_backprop_frames_grey_until_reached(shown):
-    from vgviz.core.frames import frame_display
-
     view = shown(NetworkView(), 900, 500)
-    trainer = Trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
+    trainer = make_trainer(RunConfig(depth=5, width=8, residual=True, activation="relu", init="he"))
     view.show_stats(trainer.measure())
     trace = trainer.trace()
     backward = [i for i, f in enumerate(trace.frames) if f.phase == "backward"]
     unlit = view._k + 1
-    view.show_frame(frame_display(trace, backward[0]))
+    view.show_frame(trace.display(backward[0]))
     view.grab()
     assert view._skips_drawn == ((0, 2), (2, 4))
     assert list(view._skip_buckets) == [unlit, unlit]
     assert "not reached yet" in view.tooltip_at(view._skip_arc(0, 2).pointAtPercent(0.5))
-    view.show_frame(frame_display(trace, backward[-1]))
+    view.show_frame(trace.display(backward[-1]))
     view.grab()
     assert unlit not in list(view._skip_buckets)
     text = view.tooltip_at(view._skip_arc(0, 2).pointAtPercent(0.5))
@@ -156,7 +154,7 @@ def test_the_decision_plot_settles_instead_of_relaying_itself_out_forever(qtbot,
     # A tall, narrow dock (the default window's) once made the aspect-locked plot and its
     # self-sizing y axis chase each other: ~40 full redraws a second with nothing changed.
     view = shown(DecisionView(), 300, height)
-    trainer = Trainer(load_preset("deep-sigmoid").config)
+    trainer = make_trainer(load_preset("deep-sigmoid").config)
     view.set_data(trainer.data.x_train, trainer.data.y_train)
     view.show_surface(trainer.decision_surface())
     # Both waits are fixed on purpose: the first layout takes pyqtgraph a few event-loop passes

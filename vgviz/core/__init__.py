@@ -1,1 +1,2 @@
-"""The Qt-free core: config, data, models, probes, training, history. Never imports Qt."""
+"""The Qt-free core: config and presets, tasks/ (data, models, trainers), measure/, backprop/,
+diagnose/ and layout/. Never imports Qt."""

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -93,3 +95,26 @@ def load_config_file(path: str | Path, base: RunConfig | None = None) -> RunConf
         return RunConfig.from_dict(values, base=base)
     except ConfigError as err:
         raise PresetError(f"config file {str(path)!r}: {err}") from None
+
+
+def save_config_file(config: RunConfig, path: str | Path) -> None:
+    """Write a run config that load_config_file reads back: JSON for a .json path, else TOML
+    under [config]. Written to a temporary file beside it and renamed over it, so a failed
+    write leaves any existing file as it was."""
+    path = Path(path)
+    values = config.to_dict()
+    if path.suffix.lower() == ".json":
+        text = json.dumps({"config": values}, indent=2) + "\n"
+    else:  # a JSON scalar is a TOML value for the bools, numbers and strings a RunConfig holds
+        text = "\n".join(["[config]"] + [f"{k} = {json.dumps(v)}" for k, v in values.items()]) + "\n"
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(temp, path)
+        except BaseException:
+            os.unlink(temp)
+            raise
+    except OSError as err:
+        raise PresetError(f"cannot write {path}: {err.strerror or err}") from None

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..core.history import History
+from ..core.measure.history import History
 from .export import check_scale, render_image
 from .network_view import NetworkView
 from .timestep_plot import RecurrentPanel
@@ -86,8 +86,7 @@ class OffscreenViews:
         if self.is_recurrent:
             self.recurrent.unrolled.show_frame(trace.display(index), trace.token_text)
         else:
-            from ..core.frames import frame_display
-            self.network.show_frame(frame_display(trace, index))
+            self.network.show_frame(trace.display(index))
 
     def refresh_plots(self) -> None:
         if self.history is not None and len(self.history):
@@ -113,9 +112,9 @@ def train(config, steps: int | None = None, on_stats: Callable[[object], bool | 
     ``steps`` training steps (default config.steps). ``on_stats(stats)`` sees every
     StepStats; returning False stops early. Returns the trainer."""
     use_one_thread()
-    from ..core.trainer import Trainer
+    from ..core.tasks import make_trainer
 
-    trainer = Trainer(config if steps is None else config.replace(steps=max(config.steps, steps)))
+    trainer = make_trainer(config if steps is None else config.replace(steps=max(config.steps, steps)))
     if on_stats is not None and on_stats(trainer.measure()) is False:
         return trainer
     n = config.steps if steps is None else steps
@@ -143,11 +142,11 @@ def timelapse_frames(config, steps: int, every: int, view: str, views: Offscreen
     """Train ``config`` from its first step for ``steps`` steps, one frame of ``view``
     every ``every`` steps (and the initial weights' and the last step's frame)."""
     use_one_thread()
-    from ..core.trainer import Trainer
+    from ..core.tasks import make_trainer
 
     scale = check_scale(scale)
     every = max(1, int(every))
-    trainer = Trainer(config.replace(steps=max(config.steps, steps)))
+    trainer = make_trainer(config.replace(steps=max(config.steps, steps)))
     first = trainer.measure()
     views.start(first, config)
     widget = views.widget(view)

@@ -1,7 +1,7 @@
 """CompareWindow: train two configurations side by side, A and B, on the same data and seed.
 
 A is the current config; B is A with one change (shallower, ReLU, He init, residual, batch
-norm — whatever this RunConfig supports, vgviz.core.diagnostics.compare_variants). Each
+norm — whatever this RunConfig supports, vgviz.core.diagnose.experiments.compare_variants). Each
 run trains in its own TrainingWorker thread; a 10 Hz timer drains both, draws the two
 labelled diagrams on one shared colour scale and overlays their loss and first-layer
 gradient curves; each side's verdict is refreshed at 2 Hz (with the other side as the
@@ -16,8 +16,8 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.config import RunConfig
-from ..core.history import History
-from ..core import topology as topo
+from ..core.layout import network_diagram
+from ..core.measure.history import History
 from .diagnostics_view import ACTIVATION_BATCH, VERDICT_COLORS, _keep_until_finished
 from .network_view import NetworkView, layer_colors
 from .plots import TINY, Log10Axis, smooth
@@ -104,14 +104,14 @@ class CompareWindow(QtWidgets.QWidget):
     def __init__(self, config: RunConfig, variant: str | None = None, *, title_a: str = "current config",
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent, QtCore.Qt.WindowType.Window)
-        from ..core import diagnostics as diag
+        from ..core.diagnose.experiments import compare_variants
 
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, False)
         self.setWindowTitle("vgviz — compare A / B")
         self.config_a = config
         self.title_a = title_a
         self.theme = None                 # set_theme: the main window's; None: the dark default
-        self.variants = diag.compare_variants(config)
+        self.variants = compare_variants(config)
         self.variant: str | None = None
         self.a, self.b = _Side("A", self), _Side("B", self)
         self._tick = 0
@@ -338,7 +338,7 @@ class CompareWindow(QtWidgets.QWidget):
         for side in (self.a, self.b):
             latest = side.history.latest
             arrays += list(latest.edge_abs) if latest.edge_abs is not None else list(latest.delta_mean_abs)
-        shared = topo.default_color_range(arrays)
+        shared = network_diagram.default_color_range(arrays)
         for side in (self.a, self.b):
             side.network.set_color_range(shared)
         self._shared_range = True
@@ -357,26 +357,31 @@ class CompareWindow(QtWidgets.QWidget):
             grad_curve.setData(h.steps, smooth(logs, window), connect="finite")
 
     def refresh_verdicts(self) -> None:
-        from ..core import diagnostics as diag
+        from ..core.diagnose.experiments import is_recurrent
+        from ..core.diagnose.measures import summarize
+        from ..core.diagnose.verdict import diagnose
 
         for side, other in ((self.a, self.b), (self.b, self.a)):
             if side.history is None or not len(side.history) or side.error:
                 continue
-            self._collect_activations(side, diag)
+            self._collect_activations(side)
             baseline = None
             if other.history is not None and len(other.history) and other.history.n_layers < side.history.n_layers:
                 # at the same step as this side, so the two are compared after equal training
-                baseline = diag.summarize(other.history, f"{other.name}: {other.label}",
-                                          at_step=int(side.history.steps[-1]))
+                baseline = summarize(other.history, f"{other.name}: {other.label}",
+                                     at_step=int(side.history.steps[-1]))
             trainer = side.worker.trainer if side.worker is not None else None
-            side.diagnosis = diag.diagnose(side.history, activations=side.activations, baseline=baseline,
-                                           recurrent=trainer is not None and diag.is_recurrent(trainer.model))
+            side.diagnosis = diagnose(side.history, activations=side.activations, baseline=baseline,
+                                      recurrent=trainer is not None and is_recurrent(trainer.model))
             color = VERDICT_COLORS.get(side.diagnosis.verdict, "#d8dbe2")
             side.verdict.setText(f"<span style='background:{color}; color:#111; font-weight:bold'>&nbsp;"
                                  f"{side.diagnosis.verdict.upper()}&nbsp;</span> "
                                  f"{html.escape(side.diagnosis.headline)}")
 
-    def _collect_activations(self, side: _Side, diag) -> None:
+    def _collect_activations(self, side: _Side) -> None:
+        from ..core.diagnose.experiments import activation_batch
+        from ..core.diagnose.measures import activation_stats
+
         f = side.acts_future
         if f is not None and f.done():
             side.acts_future = None
@@ -386,7 +391,7 @@ class CompareWindow(QtWidgets.QWidget):
         if side.worker is not None and side.acts_future is None and step != side.acts_step:
             side.acts_step = step
             side.acts_future = side.worker.submit(
-                lambda trainer: diag.activation_stats(trainer.model, diag.activation_batch(trainer, ACTIVATION_BATCH)))
+                lambda trainer: activation_stats(trainer.model, activation_batch(trainer, ACTIVATION_BATCH)))
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.closed = True

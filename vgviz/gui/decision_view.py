@@ -84,7 +84,7 @@ class DecisionView(QtWidgets.QWidget):
         self.points.setData(x=x[:, 0], y=x[:, 1], brush=brushes)
 
     def show_surface(self, surface) -> None:
-        """Draw a vgviz.core.trainer.DecisionSurface (or nothing if it is unchanged)."""
+        """Draw a vgviz.core.tasks.trainer.DecisionSurface (or nothing if it is unchanged)."""
         if surface is None or surface is self.surface:
             return
         self.surface = surface

@@ -6,7 +6,7 @@ the model (activation statistics, ablations) through TrainingWorker.submit(), so
 weights are never read while an update is half applied and the GUI never waits: it
 polls the Futures. It refreshes at REFRESH_HZ (2 Hz), only while it is visible.
 
-vgviz.core.diagnostics imports torch; it is imported here lazily (torch is loaded by the
+vgviz.core.diagnose imports torch; it is imported here lazily (torch is loaded by the
 worker thread before the first run is ready), so opening the window stays fast.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.config import RunConfig
-from ..core.history import History
+from ..core.measure.history import History
 from .network_view import layer_colors
 from .plots import SMOOTH_POINTS, TINY, Log10Axis, smooth, style_plot
 
@@ -216,7 +216,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
     """The diagnostics dock's contents. attach() to a run, detach() before the next."""
 
     preset_requested = QtCore.Signal(str)   # a fix's preset link was clicked
-    compare_requested = QtCore.Signal(str)  # a compare variant key (vgviz.core.diagnostics.compare_variants)
+    compare_requested = QtCore.Signal(str)  # a compare variant key (vgviz.core.diagnose.experiments.compare_variants)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -362,7 +362,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
 
     def attach(self, worker, history: History, config: RunConfig) -> None:
         """Follow a run: its worker (for model jobs), its History (appended by the window)."""
-        from ..core import diagnostics as diag
+        from ..core.diagnose.experiments import compare_variants, default_ablation_k, shallower_depth
         from ..core.presets import preset_names
 
         self.detach()
@@ -371,11 +371,11 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         self.update_plot.set_layers([])
         n_hidden = max(1, history.n_layers - 1)
         self.ablate_k.setRange(1, n_hidden)
-        self.ablate_k.setValue(diag.default_ablation_k(n_hidden))
+        self.ablate_k.setValue(default_ablation_k(n_hidden))
         depth = getattr(config, "depth", 1)
-        self.shallower_button.setText(f"Train shallower (depth {diag.shallower_depth(depth)})")
+        self.shallower_button.setText(f"Train shallower (depth {shallower_depth(depth)})")
         self.shallower_button.setEnabled(depth > 1)
-        self._build_compare_buttons(diag.compare_variants(config))
+        self._build_compare_buttons(compare_variants(config))
         self._set_actions_enabled(True)
         self.timer.start()
         self.refresh()
@@ -423,27 +423,29 @@ class DiagnosticsPanel(QtWidgets.QWidget):
             return
         if not (force or self.isVisible()):
             return
-        from ..core import diagnostics as diag
+        from ..core.diagnose.experiments import activation_batch
+        from ..core.diagnose.measures import activation_stats
+        from ..core.diagnose.verdict import diagnose
 
         self._collect_activations()
         step = int(self.history.latest.step)
         if self.worker is not None and step != self._acts_step and self._acts_future is None:
             self._acts_step = step
             self._acts_future = self.worker.submit(
-                lambda trainer: diag.activation_stats(trainer.model, diag.activation_batch(trainer, ACTIVATION_BATCH)))
-        self.diagnosis = diag.diagnose(self.history, activations=self.activations, baseline=self.baseline,
-                                       ablation=self.ablation, recurrent=self._recurrent(),
-                                       presets=sorted(self._available_presets))
+                lambda trainer: activation_stats(trainer.model, activation_batch(trainer, ACTIVATION_BATCH)))
+        self.diagnosis = diagnose(self.history, activations=self.activations, baseline=self.baseline,
+                                  ablation=self.ablation, recurrent=self._recurrent(),
+                                  presets=sorted(self._available_presets))
         self._show_diagnosis(self.diagnosis)
         if len(self.update_plot.curves) != self.history.n_layers:
             self.update_plot.set_layers(list(self.history.latest.layer_names))
         self.update_plot.update_from(self.history)
 
     def _recurrent(self) -> bool:
-        from ..core import diagnostics as diag
+        from ..core.diagnose.experiments import is_recurrent
 
         trainer = self.worker.trainer if self.worker is not None else None
-        return trainer is not None and diag.is_recurrent(trainer.model)
+        return trainer is not None and is_recurrent(trainer.model)
 
     def _collect_activations(self) -> None:
         f = self._acts_future
@@ -455,15 +457,15 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         self.activations = f.result()
         self.heat.show_stats(self.activations)
         self.spread_heat.show_stats(self.activations)
-        from ..core import diagnostics as diag
+        from ..core.diagnose.thresholds import SIGMOID_HIGH, SIGMOID_LOW, TANH_LIMIT
 
         a = self.activations
         if a is not None:
             kinds = sorted({layer.activation for layer in a.layers})
             self.heat_caption.setText(
                 f"{len(a.layers)} activation layers ({', '.join(kinds)}), {a.n_examples} training examples, step "
-                f"{self._acts_step}. Saturated: σ < {diag.SIGMOID_LOW:g} or > {diag.SIGMOID_HIGH:g}, |tanh| > {diag.TANH_LIMIT:g}; off: ReLU "
-                "output 0. Hover a cell for its numbers.")
+                f"{self._acts_step}. Saturated: σ < {SIGMOID_LOW:g} or > {SIGMOID_HIGH:g}, |tanh| > {TANH_LIMIT:g}; "
+                "off: ReLU output 0. Hover a cell for its numbers.")
 
     def _show_diagnosis(self, d) -> None:
         self.verdict_label.setText(verdict_html(d, self._available_presets))
@@ -505,16 +507,17 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         """Re-initialise the first k layers of a copy, in the training thread (between steps)."""
         if self.worker is None or self._ablation_future is not None:
             return
-        from ..core import diagnostics as diag
+        from ..core.diagnose.experiments import activation_batch
+        from ..core.diagnose.measures import ablate
 
         k, mode = self.ablate_k.value(), self.ablate_mode.currentData()
 
         def job(trainer):
             import torch
 
-            x, y = diag.activation_batch(trainer), torch.from_numpy(trainer.data.y_train)
-            return diag.ablate(trainer.model, k, x, y, initial_state=trainer.initial_state, mode=mode,
-                               seed=trainer.config.seed + 1)  # not the build seed: a new draw
+            x, y = activation_batch(trainer), torch.from_numpy(trainer.data.y_train)
+            return ablate(trainer.model, k, x, y, initial_state=trainer.initial_state, mode=mode,
+                          seed=trainer.config.seed + 1)  # not the build seed: a new draw
 
         self._ablation_future = self.worker.submit(job)
         self.ablation_label.setText(f"measuring: first {k} layer{'s' if k > 1 else ''} re-initialised on a copy …")
@@ -525,10 +528,10 @@ class DiagnosticsPanel(QtWidgets.QWidget):
     def train_shallower(self) -> None:
         if self.config is None or self.history is None or self._counterpart is not None:
             return
-        from ..core import diagnostics as diag
+        from ..core.diagnose.experiments import shallower_depth
         from .worker import TrainingWorker
 
-        depth = diag.shallower_depth(self.config.depth)
+        depth = shallower_depth(self.config.depth)
         steps = max(int(self.history.latest.step) + 1, 200)
         config = self.config.replace(depth=depth, steps=steps)
         worker = TrainingWorker(config, full_period_s=0.0)
@@ -579,9 +582,9 @@ class DiagnosticsPanel(QtWidgets.QWidget):
             if latest is not None:
                 self.shallower_label.setText(f"{label}: step {latest.step + 1} of {steps}")
             if done:
-                from ..core import diagnostics as diag
+                from ..core.diagnose.measures import summarize
 
-                self.baseline = diag.summarize(history, label)
+                self.baseline = summarize(history, label)
                 self.shallower_label.setText(f"{label}: training loss {self.baseline.train_loss:.3g}, accuracy "
                                              f"{self.baseline.train_accuracy:.0%} after {steps} steps")
                 self._stop_counterpart()

@@ -7,8 +7,9 @@ import time
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.config import ConfigError, RunConfig
-from ..core.history import History
-from ..core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
+from ..core.measure.history import History
+from ..core.presets import (DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset,
+                            save_config_file)
 from .control_panel import ControlPanel, validate_fields
 from .decision_view import DecisionView
 from .diagnostics_view import DiagnosticsPanel
@@ -307,7 +308,7 @@ class MainWindow(QtWidgets.QMainWindow):
         w.request_trace(example)
 
     def record_chain(self, layers: int, activation: str, weights_text: str, x_text: str) -> None:
-        from ..core.scalar_chain import ChainError, chain_numbers, record_scalar_chain
+        from ..core.backprop.scalar_chain import ChainError, chain_numbers, record_scalar_chain
 
         try:
             parts = [float(p) for p in weights_text.replace(";", ",").split(",") if p.strip()]
@@ -340,16 +341,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self._set_state("stepping through one backpropagation — ← → Home End, Space plays, Esc returns")
 
     def _on_frame_changed(self, index: int) -> None:
-        from ..core.frames import frame_display
+        from ..core.backprop.recurrent_frames import RecurrentTrace
 
         if self.stepping and self.stepper.trace is not None:
             trace = self.stepper.trace
-            if hasattr(trace, "display"):      # a RecurrentTrace: frames per time step
+            if isinstance(trace, RecurrentTrace):      # frames per time step
                 self._show_diagram(True)
                 self.recurrent.unrolled.show_frame(trace.display(index), trace.token_text)
                 return
             self._show_diagram(False)
-            self.network.show_frame(frame_display(trace, index))
+            self.network.show_frame(trace.display(index))
 
     def leave_stepping(self) -> None:
         if not self.stepping:
@@ -580,12 +581,10 @@ class MainWindow(QtWidgets.QMainWindow):
                                                         "TOML (*.toml)")
         if not path:
             return
-        lines = ["[config]"] + [f"{k} = {json.dumps(v)}" for k, v in config.to_dict().items()]
         try:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write("\n".join(lines) + "\n")
-        except OSError as err:
-            self.show_error(f"cannot write {path}: {err.strerror or err}")
+            save_config_file(config, path)
+        except PresetError as err:
+            self.show_error(str(err))
             return
         self.settings.setValue("last_folder", str(QtCore.QFileInfo(path).absolutePath()))
         self.statusBar().showMessage(f"saved {path}", 5000)

@@ -16,7 +16,7 @@ Drawing cost (docs/performance.md#paint-cost-is-training-cost: a paint holds the
   drawn with one ``drawPoints`` per bucket (round pens) or, for tall columns,
   as a one-pixel-per-neuron image strip.
 * Above ``edge_budget`` edges (default 4,000) only the strongest edges of each
-  layer pair are drawn, and the caption says so (vgviz.core.topology).
+  layer pair are drawn, and the caption says so (vgviz.core.layout.network_diagram).
 """
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ import pyqtgraph as pg
 import shiboken6
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from vgviz.core import topology as topo
-from vgviz.core.stats import StepStats
-from vgviz.core.frames import FrameDisplay
+from vgviz.core.backprop.frames import FrameDisplay
+from vgviz.core.layout import network_diagram as topo
+from vgviz.core.measure.stats import StepStats
 from vgviz.gui.colorbar import draw_log_colorbar
 from vgviz.gui.hover import HoverTooltip
 
@@ -226,7 +226,7 @@ class NetworkView(HoverTooltip, QtWidgets.QWidget):
         self.update()
 
     def show_frame(self, display: FrameDisplay | None) -> None:
-        """Show one backprop frame (vgviz.core.trace.frame_display) instead of live stats;
+        """Show one backprop frame (vgviz.core.backprop.frames.BackpropTrace.display) instead of live stats;
         layers the frame has not reached are grey. None returns to the live view: the
         caller then shows the latest stats again, on the run's own colour range."""
         if display is None:

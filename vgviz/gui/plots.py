@@ -7,8 +7,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..core.history import History
-from ..core.stats import StepStats
+from ..core.measure.history import History
+from ..core.measure.stats import StepStats
 
 pg.setConfigOptions(background=(30, 30, 34), foreground=(215, 215, 220), antialias=False)
 

@@ -1,7 +1,7 @@
-"""The backprop stepper panel: a cursor over a BackpropTrace's frames, the chain rule's numbers.
+"""The backprop stepper panel: a cursor over a trace's frames, the chain rule's numbers.
 
 The only stepping state is the cursor index; the trace itself is data from
-vgviz.core.trace, and the diagram draws `frame_display(trace, cursor)`.
+vgviz.core.backprop.trace, and the diagram draws `trace.display(cursor)`.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import html
 
 from PySide6 import QtCore, QtWidgets
 
-from ..core.frames import BackpropTrace, explain
+from ..core.backprop.frames import Trace
 
 CHAIN_ACTIVATIONS = ("identity", "sigmoid", "tanh")
 
@@ -22,7 +22,7 @@ class StepperPanel(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
-        self.trace: BackpropTrace | None = None
+        self.trace: Trace | None = None
         self.cursor = 0
         self.setMinimumWidth(300)
         layout = QtWidgets.QVBoxLayout(self)
@@ -151,7 +151,7 @@ class StepperPanel(QtWidgets.QWidget):
         return box
 
     # -- trace and cursor ----------------------------------------------------------
-    def set_trace(self, trace: BackpropTrace | None, cursor: int = 0) -> None:
+    def set_trace(self, trace: Trace | None, cursor: int = 0) -> None:
         self.trace = trace
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(0, len(trace) - 1) if trace else 0)
@@ -176,7 +176,7 @@ class StepperPanel(QtWidgets.QWidget):
         self.slider.setValue(index)
         self.slider.blockSignals(False)
         self.frame_label.setText(self.trace.frames[index].label)
-        self.explanation.setText(_rows_html(explain(self.trace, index), self._key_color))
+        self.explanation.setText(_rows_html(self.trace.explain(index), self._key_color))
         self._update_buttons()
         self.cursor_changed.emit(index)
 
@@ -203,7 +203,7 @@ class StepperPanel(QtWidgets.QWidget):
         """The colours of a vgviz.gui.theme.Theme (the palette and font come from the window)."""
         self._key_color = theme.key_text
         if self.trace is not None and self.cursor >= 0:
-            self.explanation.setText(_rows_html(explain(self.trace, self.cursor), self._key_color))
+            self.explanation.setText(_rows_html(self.trace.explain(self.cursor), self._key_color))
 
     # -- play ----------------------------------------------------------------------
     def toggle_play(self) -> None:

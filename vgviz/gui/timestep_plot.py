@@ -14,8 +14,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from vgviz.core import timeline
-from vgviz.core.stats import StepStats
+from vgviz.core.layout import unrolled_columns
+from vgviz.core.measure.stats import StepStats
 
 from .live_text import LiveText
 from .plots import Log10Axis
@@ -86,14 +86,14 @@ class TimestepPlot(QtWidgets.QWidget):
         finite = np.concatenate([start_log[np.isfinite(start_log)], now_log[np.isfinite(now_log)]])
         if len(finite):
             lo, hi = math.floor(finite.min()), math.ceil(finite.max())
-            lo = min(lo, hi - timeline.MIN_DECADES)   # as the unrolled view's colours: runs compare
+            lo = min(lo, hi - unrolled_columns.MIN_DECADES)   # as the unrolled view's colours: runs compare
             self.plot.setYRange(lo - 0.3, hi + 0.3, padding=0)
             zero_t = t[values == 0]
             self._zeros.setData(zero_t, np.full(len(zero_t), lo - 0.1))
             self._show_zero_key(len(zero_t) > 0)
         self.plot.setXRange(0.5, len(values) + 0.5, padding=0.01)
         self.plot.setTitle(f"‖∂L/∂h_t‖ over time steps · step {stats.step}", **self._title_kw)
-        summary = timeline.decay_summary(values)
+        summary = unrolled_columns.decay_summary(values)
         self.summary.setText(f"Step {stats.step}: {summary}." if summary else f"Step {stats.step}.")
 
     def set_theme(self, theme, strong: QtGui.QColor) -> None:

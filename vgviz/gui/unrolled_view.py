@@ -5,7 +5,7 @@ coloured by the gradient of the loss with respect to it on a log scale
 (viridis, with a colour bar and its numbers). The input tokens run below the
 columns; the output layer and the loss sit at the right end, after h_T, so the
 gradient visibly starts there and fades towards t = 1. When T is larger than the
-pixels allow, consecutive steps share a column (vgviz.core.timeline) and the
+pixels allow, consecutive steps share a column (vgviz.core.layout.unrolled_columns) and the
 caption says so; hovering gives every step's exact value either way.
 
 In the backprop stepper the view shows one frame of a RecurrentTrace instead:
@@ -23,9 +23,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from vgviz.core import timeline
-from vgviz.core.recurrent_frames import TimeDisplay
-from vgviz.core.stats import StepStats
+from vgviz.core.backprop.recurrent_frames import TimeDisplay
+from vgviz.core.layout import unrolled_columns as timeline
+from vgviz.core.measure.stats import StepStats
 from vgviz.gui.colorbar import draw_log_colorbar
 from vgviz.gui.hover import HoverTooltip
 from vgviz.gui.network_view import DiagramStyle, diagram_fonts

@@ -129,9 +129,9 @@ class TrainingWorker(QtCore.QThread):
             import torch  # first import happens here, off the GUI thread
 
             torch.set_num_threads(1)  # leave a core for the GUI
-            from ..core.trainer import Trainer
+            from ..core.tasks import make_trainer
 
-            self.trainer = Trainer(self.config)
+            self.trainer = make_trainer(self.config)
             initial = self.trainer.measure()
         except Exception as err:  # noqa: BLE001 - the GUI must get a message, not a dead thread
             self.failed.emit(f"could not start the run: {err}")

@@ -6,15 +6,11 @@ import math
 import torch
 from torch import nn
 
-from .config import RunConfig
+from ...config import RunConfig
+from ...layers import ResidualNet, ResidualSum, linear_layers
 
 SMALL_INIT_STD = 0.01  # the default of RunConfig.init_std
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
-
-# Element-wise activation modules: the probe, the trace and the diagnostics recognise these.
-ACTIVATION_TYPES = (nn.Sigmoid, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.GELU, nn.SiLU,
-                    nn.Identity, nn.Softplus, nn.ReLU6, nn.Hardtanh, nn.SELU, nn.CELU, nn.Mish)
-NORM_TYPES = (nn.BatchNorm1d, nn.LayerNorm)
 
 
 def make_activation(config: RunConfig) -> nn.Module:
@@ -48,7 +44,7 @@ def make_norm(config: RunConfig, width: int) -> nn.Module | None:
     return None
 
 
-class ResidualBlock(nn.Module):
+class ResidualBlock(ResidualSum):
     """f(norm(W₂·f(norm(W₁x))) + x), or f(norm(W₁x) + x) for a one-layer block.
 
     The sum u = branch + x is kept (`last_sum`) so the probe and the trace can
@@ -77,7 +73,7 @@ class ResidualBlock(nn.Module):
         return self.act_out(u)
 
 
-class ResidualMLP(nn.Module):
+class ResidualMLP(ResidualNet):
     """stem (Linear → norm → f) · residual blocks of two Linear layers · output Linear."""
 
     def __init__(self, n_inputs: int, n_outputs: int, config: RunConfig):
@@ -111,10 +107,7 @@ class ResidualMLP(nn.Module):
 
 
 def build_model(config: RunConfig, n_inputs: int, n_outputs: int) -> nn.Module:
-    """The model for a config, initialised from config.seed alone (the caller's RNG is untouched)."""
-    if getattr(config, "recurrent", False):
-        from .recurrent import build_recurrent_model
-        return build_recurrent_model(config, n_inputs, n_outputs)
+    """The MLP of a config, initialised from config.seed alone (the caller's RNG is untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         if config.residual:
@@ -176,12 +169,3 @@ def init_linear(layer: nn.Linear, init: str, activation: str, std: float = SMALL
         if b is not None:
             b.zero_()
 
-
-def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
-    """Every Linear layer of any model, in registration order (input to output for ours)."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-
-
-def layer_labels(n_linear: int) -> list[str]:
-    """Names a person reads: hidden1 … hiddenN, then output."""
-    return [f"hidden{i + 1}" for i in range(n_linear - 1)] + ["output"]

@@ -18,10 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .frames import BackpropTrace, Frame, FrameDisplay, explain, frame_display
-
-__all__ = ["BackpropTrace", "Frame", "FrameDisplay", "TraceError", "explain", "frame_display", "record",
-           "record_recurrent"]
+from ..layers import ACTIVATION_TYPES, NORM_TYPES, ResidualNet, ResidualSum
+from .frames import BackpropTrace, Frame
 
 
 class TraceError(ValueError):
@@ -40,7 +38,8 @@ def _elementwise_derivative(act: nn.Module, z: torch.Tensor) -> torch.Tensor:
     return g
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
+def as_numpy(t: torch.Tensor) -> np.ndarray:
+    """A read-only numpy copy of a tensor (bfloat16 as float32), for a frame."""
     t = t.detach()
     if t.dtype not in (torch.float32, torch.float64, torch.int64, torch.bool):
         t = t.float()  # numpy has no bfloat16
@@ -50,8 +49,6 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 def _check_supported(model: nn.Module) -> None:
-    from .models import ACTIVATION_TYPES, NORM_TYPES
-
     if not any(isinstance(m, nn.Linear) for m in model.modules()):
         raise TraceError("record(): the model has no Linear layer")
     for name, m in model.named_modules():
@@ -67,8 +64,6 @@ class _Recorder:
     (its input and output) and residual sum u, keeping their gradients for the backward frames."""
 
     def __init__(self, model: nn.Module):
-        from .models import ACTIVATION_TYPES, NORM_TYPES
-
         self.events: list[tuple] = []
         self.linears: list[nn.Linear] = []
         self.handles = []
@@ -79,7 +74,7 @@ class _Recorder:
                 self.handles.append(m.register_forward_hook(self._on_norm))
             elif isinstance(m, ACTIVATION_TYPES) and not isinstance(m, nn.Identity):
                 self.handles.append(m.register_forward_hook(self._on_activation))
-            elif hasattr(m, "last_sum"):
+            elif isinstance(m, ResidualSum):
                 self.handles.append(m.register_forward_hook(self._on_residual))
 
     def _on_linear(self, module, inputs, output):
@@ -117,8 +112,6 @@ def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
     running statistics and the model's train/eval mode are restored afterwards;
     the weights are not changed.
     """
-    from .models import NORM_TYPES
-
     _check_supported(model)
     params = list(model.parameters())
     # the originals, not copies: they are set aside (p.grad = None) before this backward,
@@ -172,17 +165,17 @@ def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
             fp = fprime(i)
             frames.append(Frame(index=len(frames), phase="forward", kind="linear", layer=i,
                                 label=f"F{k} forward · layer {i + 1} ({names[i]})",
-                                z=_np(zs[i]), a=_np(layer_output(i)),
-                                fprime=None if fp is None else _np(fp),
+                                z=as_numpy(zs[i]), a=as_numpy(layer_output(i)),
+                                fprime=None if fp is None else as_numpy(fp),
                                 fprime_mean=None if fp is None else float(fp.float().mean())))
         elif e[0] == "norm":
             i, normed, module = e[1], e[2], e[3]
             frames.append(Frame(index=len(frames), phase="forward", kind="norm", layer=i,
                                 label=f"F{k} forward · {type(module).__name__} after layer {i + 1} ({names[i]})",
-                                z=_np(zs[i]), a=_np(normed)))
+                                z=as_numpy(zs[i]), a=as_numpy(normed)))
     loss_value = float(loss.detach())
     frames.append(Frame(index=len(frames), phase="forward", kind="loss", layer=None,
-                        label=f"F{len(frames) + 1} loss = {loss_value:.4g}", loss=loss_value, a=_np(out)))
+                        label=f"F{len(frames) + 1} loss = {loss_value:.4g}", loss=loss_value, a=as_numpy(out)))
 
     top_norm = float(zs[n - 1].grad.norm())
     b = 0
@@ -209,10 +202,11 @@ def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
             frames.append(Frame(
                 index=k, phase="backward", kind="linear", layer=i,
                 label=f"B{b} backward · layer {i + 1} ({names[i]})",
-                z=_np(zs[i]), a=_np(layer_output(i)),
-                fprime=None if fp is None else _np(fp),
+                z=as_numpy(zs[i]), a=as_numpy(layer_output(i)),
+                fprime=None if fp is None else as_numpy(fp),
                 fprime_mean=None if fp is None else float(fp.float().mean()),
-                delta=_np(delta), delta_chain=None if chain is None else _np(chain), grad_w=_np(grad_ws[i]),
+                delta=as_numpy(delta), delta_chain=None if chain is None else as_numpy(chain),
+                grad_w=as_numpy(grad_ws[i]),
                 delta_norm=norm, shrink=shrink,
                 cumulative=norm / top_norm if top_norm > 0 else float("nan"),
                 grad_w_mean_abs=float(grad_ws[i].float().abs().mean()),
@@ -224,7 +218,7 @@ def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
             frames.append(Frame(
                 index=k, phase="backward", kind="norm", layer=i,
                 label=f"B{b} backward · {type(module).__name__} after layer {i + 1} ({names[i]})",
-                z=_np(zs[i]), a=_np(normed), delta=_np(g), delta_norm=norm,
+                z=as_numpy(zs[i]), a=as_numpy(normed), delta=as_numpy(g), delta_norm=norm,
                 cumulative=norm / top_norm if top_norm > 0 else float("nan"),
             ))
         else:  # a residual sum u = branch + x: dL/dx = (branch part) + dL/du (skip part)
@@ -235,7 +229,7 @@ def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
             frames.append(Frame(
                 index=k, phase="backward", kind="residual", layer=i,
                 label=f"B{b} backward · skip path around layers up to {i + 1} ({names[i]})",
-                a=_np(u), delta=_np(skip), delta_chain=_np(branch), delta_norm=norm,
+                a=as_numpy(u), delta=as_numpy(skip), delta_chain=as_numpy(branch), delta_norm=norm,
                 shrink=float(branch.norm()) / norm if norm > 0 else float("nan"),
                 cumulative=norm / top_norm if top_norm > 0 else float("nan"),
             ))
@@ -246,11 +240,11 @@ def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
         layer_names=tuple(names),
         layer_sizes=sizes,
         activations=activation_names,
-        weights=tuple(_np(lin.weight) for lin in linears),
-        x=_np(x),
+        weights=tuple(as_numpy(lin.weight) for lin in linears),
+        x=as_numpy(x),
         loss=loss_value,
-        input_grad=_np(input_grad),
-        skip_connections=tuple(model.skip_connections()) if hasattr(model, "skip_connections") else (),
+        input_grad=as_numpy(input_grad),
+        skip_connections=tuple(model.skip_connections()) if isinstance(model, ResidualNet) else (),
     )
 
 
@@ -260,9 +254,3 @@ def _activation_name(events, i: int) -> str:
             return type(e[4]).__name__.lower()
     return ""
 
-
-def record_recurrent(model, x, y, loss_fn, tokens=None):
-    """Backpropagation through time as frames per time step: see vgviz.core.recurrent_trace."""
-    from .recurrent_trace import record_recurrent as _record
-
-    return _record(model, x, y, loss_fn, tokens=tokens)

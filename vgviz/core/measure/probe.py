@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..layers import ResidualSum
 from .flat import FlatParameters
 
 
@@ -63,8 +64,8 @@ class GradientProbe:
         # layers, the previous layer's activation output) — read from the same hook, for free.
         self._inputs: dict[int, torch.Tensor] = {}
         self._skip_grads: dict[int, torch.Tensor] = {}
-        # Residual blocks (vgviz.core.models.ResidualBlock) keep their sum u in `last_sum`.
-        self._blocks = [m for m in model.modules() if hasattr(m, "last_sum")]
+        # Residual blocks (vgviz.core.layers.ResidualSum) keep their sum u in `last_sum`.
+        self._blocks = [m for m in model.modules() if isinstance(m, ResidualSum)]
         self._handles = []
         self._closed = False
         self._names = tuple(n for n, _ in self._linears)
@@ -82,7 +83,7 @@ class GradientProbe:
         self._not_measured = np.full(len(self._linears), np.nan)
         self._not_measured.flags.writeable = False
         self.enabled = True
-        # Parameters and gradients in one flat buffer each (vgviz.core.flat, set up by the
+        # Parameters and gradients in one flat buffer each (vgviz.core.measure.flat, set up by the
         # Trainer): the per-layer gradient sums then come from zero-copy numpy views.
         self.flat = None
         if flat is not None:

@@ -3,7 +3,7 @@
 The GUI's ``NetworkView`` draws what these functions compute:
 
 * :func:`layer_sizes` - neurons per column (input, hidden..., output) from the
-  ``edge_abs`` matrices of a :class:`~vgviz.core.stats.StepStats`;
+  ``edge_abs`` matrices of a :class:`~vgviz.core.measure.stats.StepStats`;
 * :func:`layout_nodes` - where the columns and nodes go inside a rectangle;
 * :func:`bin_log` - which of K colour buckets a gradient magnitude falls in,
   on a log scale between ``lo`` and ``hi``;

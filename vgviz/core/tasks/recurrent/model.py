@@ -1,7 +1,7 @@
 """The recurrent case: rnn, lstm and gru on a long-range task, with ‖∂L/∂h_t‖ for every time step.
 
     config = RunConfig(model="lstm", dataset="recall", seq_len=50, depth=1, width=32, gate_init="chrono")
-    trainer = Trainer(config)      # Trainer(config) builds a RecurrentTrainer for rnn / lstm / gru
+    trainer = make_trainer(config)  # vgviz.core.tasks: a RecurrentTrainer for rnn / lstm / gru
     stats = trainer.measure()
     stats.timestep_grad            # (T,) ‖∂L/∂h_t‖ for t = 1 … T: how much gradient reaches each step
 
@@ -47,82 +47,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-import numpy as np
 import torch
 from torch import nn
 
-from .config import RECURRENT_MODELS, SEQUENCE_TASKS, RunConfig
-from .data import N_SAMPLES, TEST_FRACTION, Dataset
-from .models import DTYPES
-from .recurrent_frames import SYMBOLS
-from .trainer import Trainer
-
-
-N_SYMBOLS = len(SYMBOLS)
-N_INPUTS = N_SYMBOLS          # one-hot tokens
-
-_TRAIN, _TEST, _EXAMPLES = 0, 1, 2   # independent random streams per purpose, all from the seed
+from ...config import RECURRENT_MODELS, RunConfig
+from ..mlp.model import DTYPES, init_linear
 
 CELL_FUNCTIONS = {"rnn": torch.rnn_tanh_cell, "lstm": torch.lstm_cell, "gru": torch.gru_cell}
 MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}   # row blocks of weight_ih / weight_hh: (i f g o), (r z n)
 
-
-# -- the task -------------------------------------------------------------------
-
-def recall_tokens(seed: int, stream: int, index: int, n: int, seq_len: int) -> np.ndarray:
-    """(n, seq_len) symbols 0..3, from (seed, stream, index) alone."""
-    rng = np.random.default_rng([seed, stream, index])
-    return rng.integers(0, N_SYMBOLS, (n, seq_len))
-
-
-def encode(tokens: np.ndarray) -> np.ndarray:
-    """One-hot symbols: (n, T) -> (n, T, 4) float32."""
-    n, t = tokens.shape
-    x = np.zeros((n, t, N_INPUTS), np.float32)
-    x[np.arange(n)[:, None], np.arange(t)[None, :], tokens] = 1.0
-    return x
-
-
-@dataclass(frozen=True)
-class SequenceDataset(Dataset):
-    """Sequences (n, T, 4) with their tokens (n, T). x_train holds 800 example sequences
-    (the stepper's 'one example'); training batches are fresh each step: `batch(step, size)`."""
-
-    seq_len: int = 1
-    seed: int = 0
-    tokens_train: np.ndarray | None = None
-    tokens_test: np.ndarray | None = None
-
-    @property
-    def n_features(self) -> int:
-        return self.x_train.shape[-1]
-
-    def batch_tokens(self, step: int, size: int) -> np.ndarray:
-        return recall_tokens(self.seed, _TRAIN, step, size, self.seq_len)
-
-    def batch(self, step: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """x (size, T, 4), y (size,), tokens (size, T) of a training step: depends on (seed, step) only."""
-        tokens = self.batch_tokens(step, size)
-        return encode(tokens), tokens[:, 0].astype(np.int64), tokens
-
-
-def make_sequence_dataset(name: str, seed: int, seq_len: int, n: int = N_SAMPLES) -> SequenceDataset:
-    if name not in SEQUENCE_TASKS:
-        raise ValueError(f"unknown sequence task {name!r}; known: {', '.join(SEQUENCE_TASKS)}")
-    if seq_len < 1:
-        raise ValueError(f"seq_len must be at least 1; got {seq_len}")
-    n_test = int(round(n * TEST_FRACTION))
-    train = recall_tokens(seed, _EXAMPLES, 0, n - n_test, seq_len)
-    test = recall_tokens(seed, _TEST, 0, n_test, seq_len)
-    for arr in (train, test):
-        arr.flags.writeable = False
-    return SequenceDataset(name, encode(train), train[:, 0].astype(np.int64), encode(test),
-                           test[:, 0].astype(np.int64), N_SYMBOLS, seq_len=seq_len, seed=seed,
-                           tokens_train=train, tokens_test=test)
-
-
-# -- the model --------------------------------------------------------------------
 
 @dataclass
 class Unrolled:
@@ -230,8 +164,6 @@ class RecurrentNet(nn.Module):
 
 def init_recurrent(model: RecurrentNet, config: RunConfig) -> None:
     """config.init on every weight matrix (biases as init_linear does), then config.gate_init."""
-    from .models import init_linear
-
     width = model.hidden_size
     if config.init != "default":
         for layer in range(model.depth):
@@ -273,112 +205,3 @@ def timestep_norms(state_grads: list[torch.Tensor]) -> torch.Tensor:
     """‖∂L/∂h_t‖ for every t, over batch, units and all layers, in float64: (T,)."""
     squares = [g.detach().double().square().sum(dim=(1, 2)) for g in state_grads]
     return torch.stack(squares).sum(0).sqrt()
-
-
-# -- the trainer ----------------------------------------------------------------------
-
-class RecurrentTrainer(Trainer):
-    """Trainer for rnn / lstm / gru. `Trainer(config)` returns one for a recurrent config.
-
-    Same interface and loop as Trainer (step, measure, evaluate, trace, clipping,
-    optimizers); the stats name every weight matrix as a layer and carry
-    timestep_grad. They carry no per-edge |dL/dW| (edge_abs is None): the app
-    shows a recurrent run unrolled in time, not as a layer diagram.
-    """
-
-    def __init__(self, config: RunConfig, *, capture_edges: bool = True):
-        # Not Trainer.__init__: that builds an MLP's data set and model.
-        if not config.recurrent:
-            raise ValueError(f"RecurrentTrainer needs model = rnn, lstm or gru; got {config.model!r}")
-        self.config = config
-        self.capture_edges = capture_edges
-        self.data = make_sequence_dataset(config.dataset, config.seed, config.seq_len)
-        self.model = build_recurrent_model(config, self.data.n_features, self.data.n_classes)
-        self.probe = None          # the per-step probe lives in RecurrentNet.unroll
-        self.flat = None           # nn.RNN/LSTM/GRU keep their own flattened weights
-        self._matrices = self.model.weight_matrices()
-        self.layer_names = tuple(name for name, _ in self._matrices)
-        self.skip_connections = ()
-        self._setup_training()
-        # ‖ΔW‖/‖W‖ is measured per nn.Linear; the recurrent weights live in nn.RNN/LSTM/GRU
-        self.update_meter = None
-        self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-
-    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-        """x, y and tokens of a step's batch (fresh sequences from (seed, step))."""
-        x, y, tokens = self.data.batch(step, self.config.batch_size)
-        return torch.from_numpy(x).to(self.dtype), torch.from_numpy(y), tokens
-
-    def trace(self, example: int | None = None):
-        """A RecurrentTrace (frames per time step) of the next step's batch or of one example sequence."""
-        from .recurrent_trace import record_recurrent
-
-        if example is None:
-            x, y, tokens = self.batch(self.step_count)
-        else:
-            if not 0 <= example < len(self._x_train):
-                raise ValueError(f"example: must be from 0 to {len(self._x_train) - 1}; got {example}")
-            x, y = self._x_train[example:example + 1], self._y_train[example:example + 1]
-            tokens = self.data.tokens_train[example:example + 1]
-        return record_recurrent(self.model, x, y, self.loss_fn, tokens=tokens)
-
-    def _forward_backward(self, step: int, full: bool = True) -> dict:  # always full
-        x, y, _ = self.batch(step)
-        self.optimizer.zero_grad(set_to_none=True)
-        run = self.model.unroll(x)
-        logits = run.logits
-        logits.retain_grad()
-        loss = self.loss_fn(logits, y)
-        loss.backward()
-        numbers = _capture(self.model, self._matrices, run, logits.grad)
-        loss_value, accuracy, diverged, clipped, test_loss, test_acc = self._outcome(
-            step, loss, logits, y, numbers["total"])
-        return dict(
-            step=step, loss=loss_value, accuracy=accuracy, diverged=diverged,
-            layer_names=self.layer_names,
-            grad_mean_abs=numbers["grad_mean_abs"], grad_l2=numbers["grad_l2"], delta_l2=numbers["delta_l2"],
-            delta_mean_abs=numbers["delta_mean_abs"], edge_abs=None,
-            test_loss=test_loss, test_accuracy=test_acc,
-            activation_std=numbers["activation_std"], skip_grad=np.zeros(0),
-            skip_connections=(), grad_norm_total=numbers["total"], clipped=clipped,
-            grad_zero_fraction=numbers["zero_fraction"], timestep_grad=numbers["timestep_grad"],
-        )
-
-
-def _capture(model: RecurrentNet, matrices, run: Unrolled, logits_grad: torch.Tensor) -> dict:
-    """Every number of a StepStats from one backward pass, in a few batched calls."""
-    grads = [p.grad for _, p in matrices]
-    state = run.state_grads()
-    all_grads = [p.grad for p in model.parameters() if p.grad is not None]
-    with torch.no_grad():
-        per_matrix_l1 = torch.stack([g.double().abs().sum() for g in grads])
-        per_matrix_l2 = torch.stack([g.double().norm() for g in grads])
-        nonzero = torch.stack([torch.count_nonzero(g).double() for g in grads])
-        state_l2 = torch.stack([g.double().norm() for g in state])
-        out_l2 = logits_grad.double().norm()
-        total = torch.stack([g.double().norm() for g in all_grads]).norm()
-        h_std = torch.stack([torch.stack(hs).detach().double().std() if hs[0].numel() * len(hs) > 1
-                             else torch.zeros((), dtype=torch.float64) for hs in run.hidden])
-        steps = timestep_norms(state)
-        scalars = torch.cat([per_matrix_l1, per_matrix_l2, state_l2, out_l2[None], total[None], h_std, nonzero, steps])
-        values = scalars.cpu().numpy()
-        per_unit = [g.double().abs().mean(dim=(0, 1)).cpu().numpy() for g in state]
-        out_unit = logits_grad.double().abs().mean(0).cpu().numpy()
-    n, depth = len(grads), model.depth
-    counts = np.array([g.numel() for g in grads], dtype=np.float64)
-    state_l2 = values[2 * n:2 * n + depth]
-    delta_l2 = np.array([state_l2[model.matrix_layer(i)] if model.matrix_layer(i) is not None
-                         else values[2 * n + depth] for i in range(n)])
-    delta_mean = tuple(per_unit[model.matrix_layer(i)].copy() if model.matrix_layer(i) is not None
-                       else out_unit for i in range(n))
-    rest = 2 * n + depth + 2
-    return {
-        "grad_mean_abs": values[:n] / counts,
-        "grad_l2": values[n:2 * n].copy(),
-        "delta_l2": delta_l2,
-        "delta_mean_abs": delta_mean,
-        "total": float(values[2 * n + depth + 1]),
-        "activation_std": values[rest:rest + depth].copy(),
-        "zero_fraction": 1.0 - values[rest + depth:rest + depth + n] / counts,
-        "timestep_grad": values[rest + depth + n:].copy(),
-    }

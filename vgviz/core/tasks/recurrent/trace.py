@@ -1,6 +1,6 @@
 """Backpropagation through time, recorded as frames: forward t = 1..T, the loss, backward t = T..1.
 
-    trace = record_recurrent(model, x, y, loss_fn)    # model: vgviz.core.recurrent.RecurrentNet
+    trace = record_recurrent(model, x, y, loss_fn)    # model: vgviz.core.tasks.recurrent.model.RecurrentNet
     trace.frames          # T forward frames, the loss frame, T backward frames
     frame.t               # the time step a frame is about (1..T; 0 for the loss frame)
     frame.delta_norm      # backward: ‖∂L/∂h_t‖ (all layers), equal to StepStats.timestep_grad[t - 1]
@@ -20,11 +20,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .recurrent import RecurrentNet
-from .recurrent_frames import SYMBOLS, RecurrentTrace, TimeDisplay, TimeFrame
-from .trace import _np
-
-__all__ = ["RecurrentTrace", "TimeDisplay", "TimeFrame", "record_recurrent"]
+from ...backprop.recurrent_frames import SYMBOLS, RecurrentTrace, TimeFrame
+from ...backprop.trace import as_numpy
+from .model import RecurrentNet
 
 
 def record_recurrent(model: RecurrentNet, x: torch.Tensor, y: torch.Tensor, loss_fn,
@@ -79,13 +77,13 @@ def record_recurrent(model: RecurrentNet, x: torch.Tensor, y: torch.Tensor, loss
         frames.append(TimeFrame(
             index=len(frames), phase="forward", kind="timestep", layer=None,
             label=f"F{t} forward · t = {t}" + (f" · token {token}" if token else ""),
-            a=_np(top_h[t - 1]), fprime=None if fprimes is None else _np(fprimes[t - 1]),
+            a=as_numpy(top_h[t - 1]), fprime=None if fprimes is None else as_numpy(fprimes[t - 1]),
             fprime_mean=None if fprimes is None else float(fprimes[t - 1].double().mean()),
             t=t, token=token, gates=gate_means[t - 1], state_mean_abs=float(mean_abs[t - 1])))
     loss_value = float(loss.detach())
     frames.append(TimeFrame(index=len(frames), phase="forward", kind="loss", layer=None,
                             label=f"F{steps + 1} loss = {loss_value:.4g}", loss=loss_value,
-                            a=_np(logits.detach()), t=0))
+                            a=as_numpy(logits.detach()), t=0))
     top_norm = float(norms_np[-1])
     for k, t in enumerate(range(steps, 0, -1)):
         delta = top_grad[t - 1]
@@ -104,7 +102,7 @@ def record_recurrent(model: RecurrentNet, x: torch.Tensor, y: torch.Tensor, loss
         frames.append(TimeFrame(
             index=len(frames), phase="backward", kind="timestep", layer=None,
             label=f"B{k + 1} backward · t = {t}",
-            a=_np(top_h[t - 1]), delta=_np(delta), delta_chain=None if chain is None else _np(chain),
+            a=as_numpy(top_h[t - 1]), delta=as_numpy(delta), delta_chain=None if chain is None else as_numpy(chain),
             delta_norm=norm, shrink=shrink, cumulative=norm / top_norm if top_norm > 0 else float("nan"),
             fprime_mean=factor, t=t, token=SYMBOLS[int(first_tokens[t - 1])] if first_tokens is not None else "",
             cell_grad_norm=None if cell_np is None else float(cell_np[t - 1]), chain_error=error))
@@ -116,10 +114,10 @@ def record_recurrent(model: RecurrentNet, x: torch.Tensor, y: torch.Tensor, loss
         layer_names=tuple(name for name, _ in matrices),
         layer_sizes=(x.shape[-1],) + (width,) * depth + (model.head.out_features,),
         activations=tuple("" if name == "output" else kind for name, _ in matrices),
-        weights=tuple(_np(p) for _, p in matrices),
-        x=_np(x),
+        weights=tuple(as_numpy(p) for _, p in matrices),
+        x=as_numpy(x),
         loss=loss_value,
-        input_grad=_np(input_grad),
+        input_grad=as_numpy(input_grad),
         meta={"model": kind},
         model_kind=kind, seq_len=steps, depth=depth,
         tokens=None if tokens is None else np.array(tokens),

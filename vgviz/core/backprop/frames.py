@@ -1,12 +1,17 @@
 """The data of a backprop trace, and what views show of it: numpy only, no torch.
 
-`vgviz.core.trace.record()` makes a BackpropTrace; the GUI imports this module,
+`vgviz.core.backprop.trace.record()` makes a BackpropTrace; the GUI imports this module,
 so drawing and explaining frames never pulls torch into the GUI thread's start-up.
+Every trace (this one and vgviz.core.backprop.recurrent_frames.RecurrentTrace) is a
+`Trace`: frames that a view steps through, with `display(i)` (what to draw) and
+`explain(i)` (what the stepper's panel says).
 """
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +41,27 @@ class Frame:
         return None if self.grad_w is None else np.abs(self.grad_w)
 
 
+class Trace(ABC):
+    """One recorded forward and backward pass as frames a view steps through."""
+
+    frames: tuple[Frame, ...]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @abstractmethod
+    def display(self, index: int) -> Any:
+        """What a view draws for frame `index` (a FrameDisplay for the layer diagram)."""
+
+    @abstractmethod
+    def explain(self, index: int) -> list[tuple[str, str]]:
+        """The stepper panel's text for frame `index` as (label, value) rows with real numbers."""
+
+
 @dataclass(frozen=True)
-class BackpropTrace:
+class BackpropTrace(Trace):
+    """Frames per layer of a stack of Linear layers; the layer diagram draws display(i)."""
+
     frames: tuple[Frame, ...]
     layer_names: tuple[str, ...]      # one per Linear layer
     layer_sizes: tuple[int, ...]      # input size, then each Linear's out_features
@@ -49,9 +73,6 @@ class BackpropTrace:
     meta: dict = field(default_factory=dict)
     # residual nets: (a, b) per block, Linear a's output skips to the sum at Linear b's output
     skip_connections: tuple[tuple[int, int], ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.frames)
 
     @property
     def forward_frames(self) -> tuple[Frame, ...]:
@@ -68,6 +89,12 @@ class BackpropTrace:
     def forward_frame(self, layer: int) -> Frame:
         """The forward frame of Linear layer `layer`."""
         return next(f for f in self.frames if f.phase == "forward" and f.kind == "linear" and f.layer == layer)
+
+    def display(self, index: int) -> FrameDisplay:
+        return _layer_display(self, index)
+
+    def explain(self, index: int) -> list[tuple[str, str]]:
+        return _layer_explanation(self, index)
 
 
 @dataclass(frozen=True)
@@ -100,7 +127,7 @@ def _log_range(arrays: list[np.ndarray], decades: int = 6) -> tuple[float, float
     return hi / 10.0 ** decades, hi
 
 
-def frame_display(trace: BackpropTrace, index: int) -> FrameDisplay:
+def _layer_display(trace: BackpropTrace, index: int) -> FrameDisplay:
     """Forward frames light |a| layer by layer (edges: |W|, the weights the signal passes);
     backward frames light |δ| and |dL/dW| from the output down to the frame's layer. The
     colour range is fixed across the trace's frames of each kind, so fading reads true."""
@@ -146,10 +173,7 @@ def frame_display(trace: BackpropTrace, index: int) -> FrameDisplay:
                         trace.skip_connections, skips)
 
 
-def explain(trace: BackpropTrace, index: int) -> list[tuple[str, str]]:
-    """The panel's text for a frame as (label, value) rows with real numbers."""
-    if hasattr(trace, "explain"):      # a RecurrentTrace explains its own time-step frames
-        return trace.explain(index)
+def _layer_explanation(trace: BackpropTrace, index: int) -> list[tuple[str, str]]:
     f = trace.frames[index]
     rows: list[tuple[str, str]] = [("frame", f"{index + 1} of {len(trace)} · {f.label}")]
     if f.kind == "loss":

@@ -1,7 +1,7 @@
 """The data of a backprop-through-time trace and what views show of it: numpy only, no torch.
 
-`vgviz.core.recurrent_trace.record_recurrent()` makes a RecurrentTrace; the GUI
-imports this module (as it imports vgviz.core.frames), so drawing and explaining
+`vgviz.core.tasks.recurrent.trace.record_recurrent()` makes a RecurrentTrace; the GUI
+imports this module (as it imports vgviz.core.backprop.frames), so drawing and explaining
 time-step frames never pulls torch into the GUI's start-up.
 """
 from __future__ import annotations
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import timeline
+from ..layout import unrolled_columns
 from .frames import BackpropTrace, Frame
 
-SYMBOLS = "ABCD"          # the recall task's tokens (vgviz.core.recurrent)
+SYMBOLS = "ABCD"          # the recall task's tokens (vgviz.core.tasks.recurrent.data)
 
 RULES = {
     "rnn": "h_t = tanh(W_ih·x_t + W_hh·h_(t−1) + b)",
@@ -61,6 +61,8 @@ class TimeDisplay:
 
 @dataclass(frozen=True)
 class RecurrentTrace(BackpropTrace):
+    """Frames per time step of an unrolled recurrent net; the unrolled view draws display(i)."""
+
     model_kind: str = "rnn"
     seq_len: int = 0
     depth: int = 1
@@ -97,7 +99,7 @@ class RecurrentTrace(BackpropTrace):
             return TimeDisplay("activation", values, None if f.kind == "loss" else f.t, (lo, hi),
                                _caption(self, f), legend, f.kind == "loss")
         values = np.where(steps >= f.t, self.timestep_grad, np.nan)
-        lo, hi = timeline.color_range(self.timestep_grad)      # as the live view: at least 12 decades
+        lo, hi = unrolled_columns.color_range(self.timestep_grad)      # as the live view: at least 12 decades
         legend = (f"backward: each column coloured by ‖∂L/∂h_t‖ (log {lo:.0e} … {hi:.0e}, fixed for this pass); "
                   "grey = the gradient has not got there yet")
         return TimeDisplay("gradient", values, f.t, (lo, hi), _caption(self, f), legend, True)

@@ -1,20 +1,23 @@
-"""Trainer: a plain training loop with no threads; step() -> StepStats."""
+"""Trainer: the training loop every task shares, with no threads; step() -> StepStats.
+
+Each task (vgviz.core.tasks.mlp, vgviz.core.tasks.recurrent) builds its data and model
+and measures its step; vgviz.core.tasks.make_trainer picks the task a config asks for.
+"""
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from .config import RunConfig
-from .data import make_dataset
-from .diagnostics import UpdateMeter, plain_sgd_lr
-from .flat import FlatParameters
-from .models import DTYPES, build_model, layer_labels
-from .probes import GradientProbe
-from .stats import StepStats
+from ..config import RunConfig
+from ..measure.stats import StepStats
+from ..measure.updates import UpdateMeter, plain_sgd_lr
+from .dataset import Dataset
+from .mlp.model import DTYPES
 
 
 def make_loss(name: str, n_classes: int):
@@ -37,28 +40,22 @@ class DecisionSurface:
     step: int
 
 
-class Trainer:
-    def __new__(cls, config: RunConfig, *args, **kwargs):
-        # A recurrent config (model = rnn / lstm / gru) gets the recurrent trainer (vgviz.core.recurrent).
-        if cls is Trainer and getattr(config, "recurrent", False):
-            from .recurrent import RecurrentTrainer
-            cls = RecurrentTrainer
-        return super().__new__(cls)
+class Trainer(ABC):
+    """The loop every task shares: loss, optimizer, clipping, divergence, evaluation.
+
+    A task's __init__ calls this one, sets data, model, flat, probe, layer_names,
+    skip_connections and update_meter, and calls _setup_training(); it measures a
+    step in _forward_backward() and records a trace in trace().
+    """
+
+    config: RunConfig
+    data: Dataset
+    model: nn.Module
+    update_meter: UpdateMeter | None
 
     def __init__(self, config: RunConfig, *, capture_edges: bool = True):
         self.config = config
         self.capture_edges = capture_edges
-        self.data = make_dataset(config.dataset, config.seed)
-        self.model = build_model(config, self.data.n_features, self.data.n_classes)
-        # None for half-precision models: they take the tensor-by-tensor path
-        self.flat = FlatParameters.try_create(list(self.model.parameters()))
-        self.probe = GradientProbe(self.model, flat=self.flat)
-        self.layer_names = tuple(layer_labels(len(self.probe.linear_names)))
-        self.skip_connections = tuple(self.model.skip_connections()) if hasattr(self.model, "skip_connections") else ()
-        self._setup_training()
-        # ‖ΔW‖/‖W‖ per layer of every update
-        self.update_meter = UpdateMeter(self.model, self.optimizer, flat=self.flat)
-        self.initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _setup_training(self) -> None:
         """Loss, optimizer, data tensors and counters: shared by every trainer kind."""
@@ -66,7 +63,7 @@ class Trainer:
         self.dtype = DTYPES[config.dtype]
         self.loss_fn = make_loss(config.loss, self.data.n_classes)
         self._params = list(self.model.parameters())
-        # with a flat buffer (vgviz.core.flat) the optimizer updates it as one tensor
+        # with a flat buffer (vgviz.core.measure.flat) the optimizer updates it as one tensor
         updated = [self.flat.parameter] if self.flat is not None else self._params
         if config.optimizer == "adam":
             self.optimizer = torch.optim.Adam(updated, lr=config.lr)
@@ -125,19 +122,10 @@ class Trainer:
         """The gradients the next step would see, without updating the weights."""
         return StepStats(**self._forward_backward(self.step_count))
 
+    @abstractmethod
     def trace(self, example: int | None = None):
-        """A BackpropTrace of the next step's batch (or of one training example) at the
-        current weights; the weights, gradients and step count are left as they are."""
-        from .trace import record
-
-        if example is None:
-            idx = torch.from_numpy(self.batch_indices(self.step_count))
-        else:
-            if not 0 <= example < len(self._x_train):
-                raise ValueError(f"example: must be from 0 to {len(self._x_train) - 1}; got {example}")
-            idx = torch.tensor([example])
-        return record(self.model, self._x_train[idx], self._y_train[idx], self.loss_fn,
-                      layer_names=list(self.layer_names))
+        """A trace of the next step's batch (or of one training example) at the current
+        weights; the weights, gradients and step count are left as they are."""
 
     def decision_surface(self, resolution: int = 64) -> DecisionSurface | None:
         """Predicted class and confidence on a grid around the data (2-D data sets only)."""
@@ -176,33 +164,9 @@ class Trainer:
             self.model.train(was_training)
         return loss, acc
 
+    @abstractmethod
     def _forward_backward(self, step: int, full: bool = True) -> dict:
         """Forward and backward on a step's batch: the StepStats fields it measured."""
-        idx = torch.from_numpy(self.batch_indices(step))
-        x, y = self._x_train[idx], self._y_train[idx]
-        if self.flat is not None:
-            self.flat.zero_grad()
-        else:
-            self.optimizer.zero_grad(set_to_none=True)
-        logits = self.probe.forward(x, record=full)  # δ and the forward signal only on full steps
-        loss = self.loss_fn(logits, y)
-        loss.backward()
-        # before clipping: the gradient as computed
-        self._sums = sums = self.flat.step_sums() if self.flat is not None else None
-        cap = (self.probe.capture(edges=self.capture_edges, sums=sums) if full
-               else self.probe.capture_light(sums))
-        loss_value, accuracy, diverged, clipped, test_loss, test_acc = self._outcome(
-            step, loss, logits, y, cap.grad_norm_total)
-        return dict(
-            step=step, loss=loss_value, accuracy=accuracy, diverged=diverged,
-            layer_names=self.layer_names,
-            grad_mean_abs=cap.grad_mean_abs, grad_l2=cap.grad_l2, delta_l2=cap.delta_l2,
-            delta_mean_abs=cap.delta_mean_abs, edge_abs=cap.edge_abs,
-            test_loss=test_loss, test_accuracy=test_acc,
-            activation_std=cap.activation_std, skip_grad=cap.skip_grad_mean_abs,
-            skip_connections=self.skip_connections, grad_norm_total=cap.grad_norm_total, clipped=clipped,
-            grad_zero_fraction=cap.grad_zero_fraction,
-        )
 
     def _outcome(self, step: int, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor,
                  total_norm: float):

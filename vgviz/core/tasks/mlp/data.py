@@ -1,26 +1,9 @@
 """Embedded 2-D data sets, generated from a seed: nothing is downloaded."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-N_SAMPLES = 1000
-TEST_FRACTION = 0.2
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    x_train: np.ndarray  # (n, 2) float32
-    y_train: np.ndarray  # (n,) int64 class labels
-    x_test: np.ndarray
-    y_test: np.ndarray
-    n_classes: int
-
-    @property
-    def n_features(self) -> int:
-        return self.x_train.shape[1]
+from ..dataset import N_SAMPLES, TEST_FRACTION, Dataset
 
 
 def _spiral(rng, n):
@@ -81,13 +64,8 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1] / 16.0, table[:, -1].astype(np.int64)
 
 
-def make_dataset(name: str, seed: int, n: int = N_SAMPLES, seq_len: int = 50) -> Dataset:
-    """A data set by name; sequence tasks (recall) have seq_len steps (vgviz.core.recurrent)."""
-    from .config import SEQUENCE_TASKS
-
-    if name in SEQUENCE_TASKS:
-        from .recurrent import make_sequence_dataset
-        return make_sequence_dataset(name, seed, seq_len, n)
+def make_dataset(name: str, seed: int, n: int = N_SAMPLES) -> Dataset:
+    """A 2-D data set (or the digits) by name; the sequence task is vgviz.core.tasks.recurrent.data's."""
     if name == "digits":
         x, y = load_digits()
         n_classes = 10
