@@ -14,10 +14,10 @@ from vgviz.core.presets import PresetError, load_config_file, load_preset
 TIMEOUT = 60
 
 
-def vgviz(*args, **kwargs):
+def vgviz(*args, stdout=subprocess.PIPE):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    return subprocess.run([sys.executable, "-m", "vgviz.cli", *args], capture_output=True, text=True,
-                          timeout=TIMEOUT, env=env, **kwargs)
+    return subprocess.run([sys.executable, "-m", "vgviz.cli", *args], stdout=stdout, stderr=subprocess.PIPE,
+                          text=True, timeout=TIMEOUT, env=env)
 
 
 def one_error_line(proc):
@@ -98,7 +98,7 @@ def test_preset_path_is_not_read(tmp_path, capsys):
 @pytest.mark.parametrize("command", [["report", "--preset", "shallow-sigmoid", "--steps", "2"], ["presets"]])
 def test_stdout_on_a_full_device(command):
     with open("/dev/full", "w") as full:
-        proc = vgviz(*command, stdout=full, stderr=subprocess.PIPE)
+        proc = vgviz(*command, stdout=full)
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == ["vgviz: error: cannot write the output: No space left on device"]
 
