@@ -10,7 +10,7 @@ import math
 import os
 import sys
 
-from .core.config import FIELD_HELP, ConfigError, RunConfig
+from .core.config import FIELD_HELP, ConfigError, RunConfig, quote
 from .core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
 from .render import RenderError, add_render_parser  # neither imports Qt nor torch (run_render does)
 
@@ -30,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _key_value(text: str) -> tuple[str, str]:
     if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {quote(text)}")
     key, value = text.split("=", 1)
     return key.strip(), value
 
