@@ -72,9 +72,14 @@ def test_hostile_config_files_on_the_command_line(tmp_path):
 
 def test_config_file_size_is_capped(tmp_path):
     big = tmp_path / "big.toml"
-    big.write_text("# padding\n" * 200_000 + "depth = 3\n", encoding="utf-8")
+    big.write_text("# padding\n" * 300_000 + "depth = 3\n", encoding="utf-8")
     with pytest.raises(PresetError, match="too large"):
         load_config_file(big)
+    # the longest report (a full loss series, pretty-printed) is still a config file
+    report = tmp_path / "report.json"
+    series = {"loss": [0.6931471805599453] * 20_000, "loss_steps": list(range(9_990_000, 10_010_000))}
+    report.write_text(json.dumps({"config": {"depth": 3}, **series}, indent=4), encoding="utf-8")
+    assert load_config_file(report).depth == 3
 
 
 @pytest.mark.parametrize("name", ["/tmp/x", "../deep-sigmoid", "deep-sigmoid.toml", "sub/deep-sigmoid",

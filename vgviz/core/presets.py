@@ -18,7 +18,7 @@ else:  # pragma: no cover
 from .config import ConfigError, RunConfig, quote, shorten
 
 DEFAULT_PRESET = "deep-sigmoid"
-MAX_CONFIG_BYTES = 2**20  # a config is a few hundred bytes and a report's JSON stays well under this
+MAX_CONFIG_BYTES = 2 * 2**20  # a config is a few hundred bytes; a report's JSON (one works) up to ~0.8 MB
 # tomllib takes time quadratic in the parts of one dotted key ([a.a.a…]: 100,000 parts take
 # half a minute); a config is a flat table, so a TOML file may hold only this many dots
 MAX_TOML_DOTS = 10_000
