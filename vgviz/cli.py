@@ -7,15 +7,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
-from .core.config import FIELD_HELP, ConfigError, RunConfig
+from .core.config import FIELD_HELP, ConfigError, RunConfig, quote
 from .core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
 from .render import RenderError, add_render_parser  # neither imports Qt nor torch (run_render does)
 
 
 class CliError(Exception):
     """A bad option or value: one line on stderr, exit code 2."""
+
+
+class OutputError(Exception):
+    """stdout cannot be written (a full disk): one line on stderr, exit code 1."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _key_value(text: str) -> tuple[str, str]:
     if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {quote(text)}")
     key, value = text.split("=", 1)
     return key.strip(), value
 
@@ -78,20 +83,21 @@ def resolve_config(preset: str | None, config_file: str | None,
     return config
 
 
-def run_report(config: RunConfig, shallower: RunConfig | None = None) -> dict:
-    from .core.measure.history import History
+def run_report(config: RunConfig, shallower: RunConfig | None = None, loss_points: int | None = None) -> dict:
+    """The report's JSON document; `loss_points` bounds the loss series (default: as the window's History)."""
+    from .core.measure.history import DEFAULT_CAPACITY, History
     from .core.tasks import make_trainer  # torch is imported only here
 
     trainer = make_trainer(config, capture_edges=False)
-    losses: list[float] = []
+    steps = 0
     first = last = None
-    history = None
+    history = None  # bounded as the window's is: the loss series keeps at most its capacity of points
     while not trainer.finished:
         stats = trainer.step()
+        steps += 1
         first = first or stats
         last = stats
-        losses.append(stats.loss)
-        history = history or History(stats.n_layers)
+        history = history or History(stats.n_layers, capacity=loss_points or DEFAULT_CAPACITY)
         history.append(stats)
         if stats.diverged:
             break
@@ -100,9 +106,10 @@ def run_report(config: RunConfig, shallower: RunConfig | None = None) -> dict:
     test_loss, test_acc = trainer.evaluate()
     report = {
         "config": config.to_dict(),
-        "steps": len(losses),
+        "steps": steps,
         "diverged": trainer.diverged,
-        "loss": losses,
+        "loss": [float(v) for v in history.loss],
+        "loss_steps": [int(v) for v in history.steps],
         "final": {"train_loss": last.loss, "train_accuracy": last.accuracy,
                   "test_loss": test_loss, "test_accuracy": test_acc},
         "layers": layers,
@@ -150,6 +157,21 @@ def _json_safe(value):
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `vgviz report | head -c 10`: the reader has gone, so stop quietly. Python's advice
+        # (signal module, "Note on SIGPIPE"): point stdout at devnull, so that the flush at
+        # exit does not fail again.
+        _stdout_to_devnull()
+        return 1
+    except OutputError as err:
+        print(f"vgviz: error: cannot write the output: {err}", file=sys.stderr)
+        _stdout_to_devnull()
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -162,21 +184,40 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "presets":
             presets = list_presets()
             pad = max(len(p.name) for p in presets)
-            for p in presets:
-                print(f"{p.name:<{pad}}  {p.title}: {p.description}")
+            _write_out("\n".join(f"{p.name:<{pad}}  {p.title}: {p.description}" for p in presets))
             return 0
         if args.command == "report":
             config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
             shallower = config.replace(depth=args.shallower) if args.shallower is not None else None
-            print(json.dumps(_json_safe(run_report(config, shallower)), indent=args.indent))
+            _write_out(json.dumps(_json_safe(run_report(config, shallower)), indent=args.indent))
             return 0
         if args.command == "render":
             from .render import run_render  # Qt and torch are loaded here
-            return run_render(args)
+            code = run_render(args)
+            _write_out()  # the line it printed
+            return code
     except (CliError, ConfigError, PresetError, RenderError) as err:
         print(f"vgviz: error: {err}", file=sys.stderr)
         return 2
     return 0  # pragma: no cover
+
+
+def _write_out(text: str | None = None) -> None:
+    """Print `text` (if given) and flush stdout now: a pipe or a file buffers what is printed,
+    and a full disk would otherwise surface at interpreter exit as a traceback."""
+    try:
+        if text is not None:
+            print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        raise OutputError(err.strerror or str(err)) from None
+
+
+def _stdout_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 
 VIEWS = ("window", "diagram", "loss", "grad-norms", "grad-flow", "forward-signal")
 THEME_NAMES = ("lecture", "dark")
@@ -188,16 +187,12 @@ def _render(args, config, fmt: str) -> int:
     from PySide6 import QtCore
 
     from .gui.app import make_app
+    from .gui.settings import use_private_settings
 
     created = QtCore.QCoreApplication.instance() is None
     app = make_app([sys.argv[0] if sys.argv else "vgviz"])
-    settings_dir = None
-    if created:
-        # the app's window reads and writes QSettings: keep a render away from the user's
-        settings_dir = tempfile.TemporaryDirectory(prefix="vgviz-render-")
-        QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.IniFormat)
-        QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope,
-                                 settings_dir.name)
+    # the app's window reads and writes QSettings: keep a render away from the user's
+    settings_dir = use_private_settings() if created else None
     try:
         return _draw(args, config, fmt, app)
     finally:

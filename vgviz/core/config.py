@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
@@ -88,11 +89,33 @@ FIELD_HELP = {
 }
 
 
+QUOTE_LIMIT = 60  # characters of a user's value or key quoted in a message
+
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxstring, _repr.maxother = 2, QUOTE_LIMIT, QUOTE_LIMIT
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """A user's value or key as it goes into a message: its repr on one line of at most
+    `limit` characters (a 5 MB key or a deeply nested table would otherwise fill the screen)."""
+    try:
+        text = _repr.repr(value)
+    except (ValueError, RecursionError):  # an int past Python's digit limit; nesting repr cannot walk
+        text = f"<{type(value).__name__}>"
+    return shorten(text, limit)
+
+
+def shorten(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """Text on one line of at most `limit` characters, cut with an ellipsis."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class ConfigError(ValueError):
     """A bad config value. `field` names it; str(err) is one line for a person."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"{shorten(field)}: {message}")
         self.field = field
 
 
@@ -193,18 +216,18 @@ def _check_model_combination(config: "RunConfig") -> None:
     if config.recurrent:
         if config.dataset not in SEQUENCE_TASKS:
             raise ConfigError("dataset", f"model = {model} reads sequences: dataset must be "
-                                         f"{' or '.join(SEQUENCE_TASKS)}; got dataset = {config.dataset!r}")
+                                         f"{' or '.join(SEQUENCE_TASKS)}; got dataset = {quote(config.dataset)}")
         if config.depth > RECURRENT_MAX_DEPTH:
             raise ConfigError("depth", f"model = {model} stacks 1 to {RECURRENT_MAX_DEPTH} recurrent layers; "
                                        f"got depth = {config.depth}")
         if config.norm != "none":
             raise ConfigError("norm", f"model = {model} has no normalisation layers: norm must be none; "
-                                      f"got norm = {config.norm!r}")
+                                      f"got norm = {quote(config.norm)}")
         if config.residual:
             raise ConfigError("residual", f"model = {model} has no residual blocks: residual must be false")
     elif config.dataset in SEQUENCE_TASKS:
         raise ConfigError("model", f"dataset = {config.dataset} is a sequence task: model must be "
-                                   f"{', '.join(RECURRENT_MODELS)}; got model = {model!r}")
+                                   f"{', '.join(RECURRENT_MODELS)}; got model = {quote(model)}")
 
 
 def _recurrent_summary(config: "RunConfig") -> str:
@@ -233,19 +256,19 @@ def _parse_text(name: str, text: str) -> Any:
             return int(text)
         except ValueError:
             lo, hi = INT_RANGES[name]
-            raise ConfigError(name, f"must be an integer from {lo} to {hi}, got {text!r}") from None
+            raise ConfigError(name, f"must be an integer from {lo} to {hi}, got {quote(text)}") from None
     if name in FLOAT_RANGES:
         try:
             return float(text)
         except ValueError:
-            raise ConfigError(name, f"{_float_range_text(name)}; got {text!r}") from None
+            raise ConfigError(name, f"{_float_range_text(name)}; got {quote(text)}") from None
     if name in BOOL_FIELDS:
         lowered = text.lower()
         if lowered in ("true", "yes", "on", "1"):
             return True
         if lowered in ("false", "no", "off", "0"):
             return False
-        raise ConfigError(name, f"must be true or false; got {text!r}")
+        raise ConfigError(name, f"must be true or false; got {quote(text)}")
     return text
 
 
@@ -258,7 +281,7 @@ def _check(name: str, value: Any) -> Any:
     if name in CHOICES:
         allowed = CHOICES[name]
         if not isinstance(value, str) or value.strip().lower() not in allowed:
-            raise ConfigError(name, f"must be one of {', '.join(allowed)}; got {value!r}")
+            raise ConfigError(name, f"must be one of {', '.join(allowed)}; got {quote(value)}")
         return value.strip().lower()
     if name in INT_RANGES:
         lo, hi = INT_RANGES[name]
@@ -266,7 +289,7 @@ def _check(name: str, value: Any) -> Any:
         if isinstance(value, float) and value.is_integer():
             value, ok = int(value), True
         if not ok or not lo <= value <= hi:
-            raise ConfigError(name, f"must be an integer from {lo} to {hi}; got {value!r}")
+            raise ConfigError(name, f"must be an integer from {lo} to {hi}; got {quote(value)}")
         return value
     if name in FLOAT_RANGES:
         lo, hi, lo_inclusive = FLOAT_RANGES[name]
@@ -276,10 +299,10 @@ def _check(name: str, value: Any) -> Any:
         else:
             ok = False
         if not ok:
-            raise ConfigError(name, f"{_float_range_text(name)}; got {value!r}")
+            raise ConfigError(name, f"{_float_range_text(name)}; got {quote(value)}")
         return float(value)
     if name in BOOL_FIELDS:
         if not isinstance(value, bool):
-            raise ConfigError(name, f"must be true or false; got {value!r}")
+            raise ConfigError(name, f"must be true or false; got {quote(value)}")
         return value
     raise ConfigError(name, "unknown field")  # pragma: no cover - every field is in a table

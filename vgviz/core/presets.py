@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -14,9 +16,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, quote, shorten
 
 DEFAULT_PRESET = "deep-sigmoid"
+MAX_CONFIG_BYTES = 2 * 2**20  # a config is a few hundred bytes; a report's JSON (one works) up to ~0.8 MB
+# tomllib takes time quadratic in the parts of one dotted key ([a.a.a…]: 100,000 parts take
+# half a minute); a config is a flat table, so a TOML file may hold only this many dots
+MAX_TOML_DOTS = 10_000
+_PRESET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 class PresetError(ValueError):
@@ -53,6 +60,10 @@ def list_presets(directory: str | Path | None = None) -> list[Preset]:
 
 
 def load_preset(name: str, directory: str | Path | None = None) -> Preset:
+    """A shipped preset by name. A path is not a name: files go through load_config_file (--config)."""
+    if not _PRESET_NAME.fullmatch(name):
+        raise PresetError(f"{quote(name)} is not a preset name (vgviz presets lists them); "
+                          f"to use a file, pass --config FILE")
     entry = _preset_dir(directory).joinpath(f"{name}.toml")
     if not entry.is_file():
         raise PresetError(f"unknown preset {name!r}; known presets: {', '.join(preset_names(directory))}")
@@ -71,30 +82,58 @@ def _parse_preset(name: str, text: str) -> Preset:
 
 def load_config_file(path: str | Path, base: RunConfig | None = None) -> RunConfig:
     """A run config from a TOML file (fields at top level or under [config]) or JSON
-    (a report's output works: its "config" object is used)."""
+    (a report's output works: its "config" object is used). Any file a user may pick
+    (a FIFO, /dev/zero, a huge or hostile file) gives a PresetError of one short line."""
     path = Path(path)
+    name = _path_text(path)
+    text = _read_config_text(path, name)
+    is_json = path.suffix.lower() == ".json"
+    if not is_json and text.count(".") > MAX_TOML_DOTS:
+        raise PresetError(f"config file {name} cannot be parsed: it holds more than {MAX_TOML_DOTS:,} dots "
+                          f"(a config file is a short table of fields)")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise PresetError(f"cannot read config file {str(path)!r}: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise PresetError(f"config file {str(path)!r} is not text") from None
-    try:
-        if path.suffix.lower() == ".json":
-            doc = json.loads(text)
-        else:
-            doc = tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
-        raise PresetError(f"config file {str(path)!r} cannot be parsed: {err}") from None
+        doc = json.loads(text) if is_json else tomllib.loads(text)
+    except (ValueError, RecursionError, MemoryError) as err:
+        # ValueError covers JSON and TOML syntax errors and ints past Python's digit limit
+        reason = "it is nested too deeply" if isinstance(err, RecursionError) else shorten(err, 120) or "out of memory"
+        raise PresetError(f"config file {name} cannot be parsed: {reason}") from None
     if not isinstance(doc, dict):
-        raise PresetError(f"config file {str(path)!r} must hold a table of fields")
+        raise PresetError(f"config file {name} must hold a table of fields")
     values = doc.get("config", doc)
     if not isinstance(values, dict):
-        raise PresetError(f"config file {str(path)!r}: 'config' must be a table of fields")
+        raise PresetError(f"config file {name}: 'config' must be a table of fields")
     try:
         return RunConfig.from_dict(values, base=base)
     except ConfigError as err:
-        raise PresetError(f"config file {str(path)!r}: {err}") from None
+        raise PresetError(f"config file {name}: {err}") from None
+
+
+def _path_text(path: Path, limit: int = 80) -> str:
+    """The path quoted on one line; a long one keeps its end, where the file name is."""
+    text = str(path)
+    return repr(text if len(text) <= limit else "…" + text[1 - limit:])
+
+
+def _read_config_text(path: Path, name: str) -> str:
+    """The file's text, if it is a regular file of at most MAX_CONFIG_BYTES. stat comes
+    first so a FIFO or a device is never opened (opening a FIFO blocks; /dev/zero never ends)."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise PresetError(f"cannot read config file {name}: it is not a regular file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise PresetError(f"config file {name} is too large ({info.st_size:,} bytes; "
+                              f"a config file holds at most {MAX_CONFIG_BYTES:,})")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)  # bounded too: the file may grow after the stat
+    except OSError as err:
+        raise PresetError(f"cannot read config file {name}: {shorten(err.strerror or err)}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise PresetError(f"config file {name} is too large (a config file holds at most {MAX_CONFIG_BYTES:,} bytes)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PresetError(f"config file {name} is not text (not UTF-8)") from None
 
 
 def save_config_file(config: RunConfig, path: str | Path) -> None:

@@ -6,7 +6,7 @@ import time
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..core.config import ConfigError, RunConfig
+from ..core.config import RunConfig, shorten
 from ..core.measure.history import History
 from ..core.presets import (DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset,
                             save_config_file)
@@ -553,6 +553,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- config files ------------------------------------------------------------
     def open_config_dialog(self) -> None:
         folder = self.settings.value("last_folder", "")
+        folder = folder if isinstance(folder, str) else ""
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open config", folder, "Config (*.toml *.json)")
         if path:
             self.settings.setValue("last_folder", str(QtCore.QFileInfo(path).absolutePath()))
@@ -591,43 +592,72 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- settings ------------------------------------------------------------------
     def _restore_settings(self, preset: str | None) -> None:
-        geometry = self.settings.value("geometry")
+        """Restore the window as it was left. A saved value that cannot be used (a corrupt or
+        hand-edited settings file) is ignored: the window starts on its default and says so once."""
+        ignored: list[str] = []
+        geometry = self._saved_value("geometry", QtCore.QByteArray, ignored)
         if geometry is None or not self.restoreGeometry(geometry):
+            if geometry is not None:
+                ignored.append("geometry")
             self.resize(default_size(self.screen()))
         for key, splitter in (("splitter", self.splitter), ("centre_splitter", self.centre_splitter)):
-            state = self.settings.value(key)
-            if state is not None:
-                splitter.restoreState(state)
-        window_state = self.settings.value("window_state")
+            state = self._saved_value(key, QtCore.QByteArray, ignored)
+            if state is not None and not splitter.restoreState(state):
+                ignored.append(key)
+        window_state = self._saved_value("window_state", QtCore.QByteArray, ignored)
         if window_state is not None:
-            self.restoreState(window_state)
-            self._decision_put_away = self.settings.value("decision_put_away", False, type=bool)
-        self.panel.auto_range_box.setChecked(self.settings.value("auto_range", False, type=bool))
-        config, name, problem = self._initial_config(preset)
+            if self.restoreState(window_state):
+                self._decision_put_away = self._saved_bool("decision_put_away", ignored)
+            else:
+                ignored.append("window_state")
+        self.panel.auto_range_box.setChecked(self._saved_bool("auto_range", ignored))
+        config, name, problem = self._initial_config(preset, ignored)
         self.preset_name = name
         self.panel.set_config(config)
         self.panel.select_preset(name)
         self.config = config
+        if ignored and not problem:
+            problem = f"Ignored saved settings that could not be used ({', '.join(ignored)}); using the defaults."
         self.show_error(problem)
         # Start the run (whose thread imports torch) once the window has painted.
         QtCore.QTimer.singleShot(50, self._start_first_run)
+
+    def _saved_value(self, key: str, kind: type, ignored: list[str]):
+        """The saved value of `key` if it is a `kind`; None if there is none or it is not (noted in `ignored`)."""
+        value = self.settings.value(key)
+        if value is None or isinstance(value, kind):
+            return value
+        ignored.append(key)
+        return None
+
+    def _saved_bool(self, key: str, ignored: list[str]) -> bool:
+        value = self.settings.value(key)  # the INI format keeps a bool as the text true/false
+        if value is None:
+            return False
+        if isinstance(value, bool) or value in ("true", "false"):
+            return value in (True, "true")
+        ignored.append(key)
+        return False
 
     def _start_first_run(self) -> None:
         if self.worker is None and not self._closed and not self._static_run:
             self.start_run(self.config)
 
-    def _initial_config(self, preset: str | None) -> tuple[RunConfig, str | None, str | None]:
+    def _initial_config(self, preset: str | None,
+                        ignored: list[str]) -> tuple[RunConfig, str | None, str | None]:
         """The preset asked for, else the last config used, else the default preset."""
         if preset:
             return load_preset(preset).config, preset, None
-        saved = self.settings.value("last_config")
+        saved = self._saved_value("last_config", str, ignored)
         if saved:
             try:
                 config = RunConfig.from_dict(json.loads(saved))
-            except (ValueError, TypeError, AttributeError, ConfigError) as err:
+            except (ValueError, TypeError, AttributeError, RecursionError, MemoryError) as err:
+                # ValueError covers ConfigError and bad JSON; RecursionError a deeply nested one
+                reason = shorten(err, 120) if not isinstance(err, RecursionError) else "nested too deeply"
                 return (load_preset(DEFAULT_PRESET).config, DEFAULT_PRESET,
-                        f"The saved config could not be used ({err}); opened the default preset.")
-            saved_preset = self.settings.value("last_preset") or None
+                        f"The saved config could not be used ({reason}); opened the default preset.")
+            saved_preset = self._saved_value("last_preset", str, ignored) or None
             if saved_preset in self.panel.presets and load_preset(saved_preset).config == config:
                 return config, saved_preset, None
             return config, None, None

@@ -11,8 +11,11 @@ import numpy as np
 from .stats import StepStats
 
 
+DEFAULT_CAPACITY = 20_000  # rows: 0.2 s of drawing at most, and a few MB at 100 layers
+
+
 class History:
-    def __init__(self, n_layers: int, capacity: int = 20_000):
+    def __init__(self, n_layers: int, capacity: int = DEFAULT_CAPACITY):
         if capacity < 2:
             raise ValueError("capacity must be at least 2")
         self.n_layers = n_layers
