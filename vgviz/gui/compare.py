@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..core.config import RunConfig
 from ..core.history import History
 from ..core import topology as topo
-from .diagnostics_view import ACTIVATION_BATCH, VERDICT_COLORS, _keep_until_finished
+from .diagnostics_view import ACTIVATION_BATCH, VERDICT_COLORS
 from .network_view import NetworkView, layer_colors
 from .plots import TINY, Log10Axis, smooth
 from .worker import TrainingWorker
@@ -27,7 +27,6 @@ DISPLAY_HZ = 10
 DIAGNOSE_EVERY_N_TICKS = 5        # verdicts at 2 Hz
 SIDE_COLORS = {"A": "#ff9f43", "B": "#48dbfb"}
 LIGHT_SIDE_COLORS = {"A": "#d35400", "B": "#0b7bbf"}   # the same hues, dark enough for a white page
-STOP_TIMEOUT_MS = 2000
 LOCKSTEP_LEAD = 20                # the faster run waits when it is this many steps ahead
 
 
@@ -297,9 +296,7 @@ class CompareWindow(QtWidgets.QWidget):
             if w is None:
                 continue
             w.failed.disconnect()
-            w.request_stop()
-            if not w.wait(STOP_TIMEOUT_MS):
-                _keep_until_finished(w)
+            w.request_stop()  # never waits: worker.py holds the thread until it has ended
 
     @property
     def workers(self) -> list[TrainingWorker]:
