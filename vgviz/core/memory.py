@@ -36,7 +36,7 @@ NORM_EXTRA_COPIES = 3
 RESIDUAL_EXTRA_COPIES = 2     # each block's sum and its gradient
 # (batch, width) tensors a recurrent layer holds per time step: the cell's saved gate values,
 # h (and c) with the probe's added zero, their gradients, and the float64 copies _capture takes.
-RECURRENT_COPIES_PER_STEP = {"rnn": 8, "gru": 16, "lstm": 16}
+RECURRENT_COPIES_PER_STEP = {"rnn": 8, "gru": 16, "lstm": 20}
 GB = 1e9
 
 
