@@ -59,3 +59,18 @@ def test_a_config_bigger_than_the_memory_is_refused_and_the_run_goes_on(window, 
     assert text.startswith("this run needs about ") and "but 10 MB is available" in text
     assert text.endswith("lower batch_size, width or depth")   # no CLI flag in the window
     assert window.worker is running and window.config.width != 512   # nothing lost
+
+
+def test_a_comparison_bigger_than_the_memory_is_refused(qtbot, monkeypatch):
+    from vgviz.core.presets import load_preset
+    from vgviz.gui.compare import CompareWindow
+
+    config = load_preset("shallow-sigmoid").config
+    fits_one = memory.estimate(config).total * 3 // 2   # one run fits, the two together do not
+    monkeypatch.setattr(memory, "available_bytes", lambda: fits_one)
+    window = CompareWindow(config, "shallower")
+    qtbot.addWidget(window)
+    assert window.workers == []
+    for side in (window.a, window.b):
+        assert side.error.startswith("these runs need about ") and "is available; lower" in side.error
+        assert "these runs need" in side.verdict.text()

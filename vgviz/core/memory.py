@@ -123,17 +123,19 @@ def knobs(config: RunConfig) -> str:
     return "batch_size, seq_len, width or depth" if config.recurrent else "batch_size, width or depth"
 
 
-def check_fits(config: RunConfig, *, available: int | None = None,
+def check_fits(config: RunConfig, *, available: int | None = None, alongside: tuple[RunConfig, ...] = (),
                override_hint: str | None = "pass --ignore-memory-check") -> MemoryEstimate:
-    """Raise MemoryCheckError (a ConfigError) if a run of `config` needs more memory than is
-    available; else return the estimate. `override_hint` ends the message, in parentheses."""
+    """Raise MemoryCheckError (a ConfigError) if a run of `config` (with the runs of
+    `alongside`, trained at the same time) needs more memory than is available; else return
+    the estimate of `config`. `override_hint` ends the message, in parentheses."""
     needed = estimate(config)
+    total = needed.total + sum(estimate(other).total for other in alongside)
     free = available_bytes() if available is None else available
-    if needed.total > free:
+    if total > free:
         hint = f" (or {override_hint})" if override_hint else ""
         raise MemoryCheckError(
-            f"this run needs about {format_bytes(needed.total)} of memory but {format_bytes(free)} "
-            f"is available; lower {knobs(config)}{hint}", needed.total, free)
+            f"{'these runs need' if alongside else 'this run needs'} about {format_bytes(total)} of memory "
+            f"but {format_bytes(free)} is available; lower {knobs(config)}{hint}", total, free)
     return needed
 
 

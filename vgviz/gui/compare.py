@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..core.config import RunConfig
 from ..core.history import History
 from ..core import topology as topo
+from ..core.memory import MemoryCheckError, check_fits
 from .diagnostics_view import ACTIVATION_BATCH, VERDICT_COLORS
 from .network_view import NetworkView, layer_colors
 from .plots import TINY, Log10Axis, smooth
@@ -235,6 +236,12 @@ class CompareWindow(QtWidgets.QWidget):
         self.a.set_config(self.config_a, self.title_a)
         self.b.set_config(config_b, f"A with {label_b}")
         self._shared_range = False
+        try:
+            check_fits(self.config_a, alongside=(config_b,), override_hint=None)
+        except MemoryCheckError as err:
+            for side in (self.a, self.b):
+                self._on_failed(side, str(err))
+            return
         for side in (self.a, self.b):
             side.history = None
             side.activations = side.acts_future = side.diagnosis = None
