@@ -168,8 +168,8 @@ def test_compare_window_trains_both_and_closing_stops_both(qtbot, shown, tmp_pat
     assert colour_present(img, tuple(QtGui.QColor(SIDE_COLORS["B"]).getRgb()[:3]), (half, 0, half, img.height()))
     workers = w.workers
     assert len(workers) == 2 and all(t.isRunning() for t in workers)
-    w.close()
-    assert all(t.isFinished() for t in workers)
+    w.close()   # asks them to stop and never waits: they end after their current step
+    qtbot.waitUntil(lambda: all(t.isFinished() for t in workers), timeout=5000)
 
 
 def test_main_window_opens_compare_and_closes_it_on_exit(window, qtbot):
@@ -178,7 +178,7 @@ def test_main_window_opens_compare_and_closes_it_on_exit(window, qtbot):
     assert compare.b.config.depth == 2 and compare.a.config == window.config
     workers = compare.workers
     window.close()
-    assert all(t.isFinished() for t in workers)
+    qtbot.waitUntil(lambda: all(t.isFinished() for t in workers), timeout=5000)
 
 
 def test_compare_window_follows_the_main_windows_theme(window, qtbot):

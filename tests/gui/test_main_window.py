@@ -4,6 +4,7 @@ import pytest
 from PySide6 import QtCore
 
 from vgviz.gui.main_window import MainWindow
+from vgviz.gui.worker import live_workers
 
 from .conftest import WAIT_MS, has_stats, wait_until_paused
 
@@ -51,8 +52,9 @@ def test_closing_while_training_finishes_the_thread(qtbot):
     qtbot.waitUntil(lambda: w.step_count >= 5, timeout=WAIT_MS)
     worker = w.worker
     assert worker.isRunning()
-    w.close()
-    assert worker.isFinished()
+    w.close()   # never waits for the thread: it ends after its step, held until then
+    assert not w.isVisible()
+    qtbot.waitUntil(lambda: worker.isFinished() and worker not in live_workers(), timeout=5000)
 
 
 def test_reset_applies_edited_fields(window, qtbot):

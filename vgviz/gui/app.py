@@ -34,6 +34,12 @@ def run_app(preset: str | None = None) -> int:
     app = make_app()
     from .main_window import MainWindow
 
+    from .worker import wait_for_workers
+
     window = MainWindow(preset=preset)
     window.show()
-    return app.exec()
+    code = app.exec()
+    # A closed window leaves its last step running (it may take long): end it before the
+    # process, or Qt aborts destroying a running thread.
+    wait_for_workers()
+    return code

@@ -18,7 +18,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..core.config import RunConfig
 from ..core.layout import network_diagram
 from ..core.measure.history import History
-from .diagnostics_view import ACTIVATION_BATCH, VERDICT_COLORS, _keep_until_finished
+from ..core.memory import MemoryCheckError, check_fits
+from .diagnostics_view import ACTIVATION_BATCH, VERDICT_COLORS
 from .network_view import NetworkView, layer_colors
 from .plots import TINY, Log10Axis, smooth
 from .worker import TrainingWorker
@@ -27,7 +28,6 @@ DISPLAY_HZ = 10
 DIAGNOSE_EVERY_N_TICKS = 5        # verdicts at 2 Hz
 SIDE_COLORS = {"A": "#ff9f43", "B": "#48dbfb"}
 LIGHT_SIDE_COLORS = {"A": "#d35400", "B": "#0b7bbf"}   # the same hues, dark enough for a white page
-STOP_TIMEOUT_MS = 2000
 LOCKSTEP_LEAD = 20                # the faster run waits when it is this many steps ahead
 
 
@@ -236,6 +236,12 @@ class CompareWindow(QtWidgets.QWidget):
         self.a.set_config(self.config_a, self.title_a)
         self.b.set_config(config_b, f"A with {label_b}")
         self._shared_range = False
+        try:
+            check_fits(self.config_a, alongside=(config_b,), override_hint=None)
+        except MemoryCheckError as err:
+            for side in (self.a, self.b):
+                self._on_failed(side, str(err))
+            return
         for side in (self.a, self.b):
             side.history = None
             side.activations = side.acts_future = side.diagnosis = None
@@ -297,9 +303,7 @@ class CompareWindow(QtWidgets.QWidget):
             if w is None:
                 continue
             w.failed.disconnect()
-            w.request_stop()
-            if not w.wait(STOP_TIMEOUT_MS):
-                _keep_until_finished(w)
+            w.request_stop()  # never waits: worker.py holds the thread until it has ended
 
     @property
     def workers(self) -> list[TrainingWorker]:

@@ -547,9 +547,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
             return
         worker = self._counterpart[0]
         self._counterpart = None
-        worker.request_stop()
-        if not worker.wait(2000):
-            _keep_until_finished(worker)
+        worker.request_stop()  # never waits: worker.py holds the thread until it has ended
 
     def _poll_jobs(self) -> None:
         busy = False
@@ -604,11 +602,4 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         super().closeEvent(event)
 
 
-_ORPHANS: list = []
 COMPARE_COLUMNS = 3
-
-
-def _keep_until_finished(worker) -> None:
-    """A QThread must not be destroyed while it runs: hold it until it ends."""
-    _ORPHANS.append(worker)
-    worker.finished.connect(lambda w=worker: _ORPHANS.remove(w) if w in _ORPHANS else None)

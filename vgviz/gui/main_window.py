@@ -8,6 +8,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.config import RunConfig, shorten
 from ..core.measure.history import History
+from ..core.memory import MemoryCheckError, check_fits
 from ..core.presets import (DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset,
                             save_config_file)
 from .control_panel import ControlPanel, validate_fields
@@ -25,7 +26,6 @@ from .worker import TrainingWorker
 # diagram is redrawn at 25 Hz and the trend plots, whose cost grows with the history, at 2.5 Hz.
 DISPLAY_HZ = 25
 PLOT_EVERY_N_TICKS = 12  # ~2 Hz: each update repaints four plots, time the trainer waits for
-STOP_TIMEOUT_MS = 1000
 
 
 class StatusLabel(QtWidgets.QLabel):
@@ -58,7 +58,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history: History | None = None
         self.config: RunConfig | None = None
         self.preset_name: str | None = None
-        self._old_workers: list[TrainingWorker] = []
         self._tick_count = 0
         self._rate_samples: list[tuple[float, int]] = []
         self._state = "starting"
@@ -222,7 +221,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.start_run(config)
 
     def start_run(self, config: RunConfig) -> None:
-        """Stop the current run (if any) and build a fresh one in a new worker thread."""
+        """Stop the current run (if any) and build a fresh one in a new worker thread. A config
+        that needs more memory than the machine has is refused; the current run goes on."""
+        try:
+            check_fits(config, override_hint=None)
+        except MemoryCheckError as err:
+            self.show_error(str(err))
+            return
         self._stop_worker()
         self.diagnostics.detach()
         self.leave_stepping()
@@ -236,7 +241,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plots.clear()
         self._rate_samples.clear()
         self._set_state("building model…")
-        worker = TrainingWorker(config, self)
+        worker = TrainingWorker(config)
         for signal, slot in ((worker.ready, self._on_ready), (worker.failed, self._on_failed),
                              (worker.diverged, self._on_diverged), (worker.run_finished, self._on_finished),
                              (worker.state_changed, self._on_running_changed),
@@ -395,11 +400,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for sig in (w.ready, w.failed, w.diverged, w.run_finished, w.state_changed, w.trace_ready,
                     w.trace_failed):
             sig.disconnect()
+        # Never waits: a step can take minutes. worker.py holds the thread until it has ended.
         w.request_stop()
-        if not w.wait(STOP_TIMEOUT_MS):
-            # Still importing torch or mid-step: let it finish on its own, keep a reference.
-            self._old_workers.append(w)
-            w.finished.connect(lambda w=w: self._old_workers.remove(w) if w in self._old_workers else None)
 
     # -- worker signals --------------------------------------------------------
     def _on_ready(self, stats) -> None:
@@ -682,9 +684,8 @@ class MainWindow(QtWidgets.QMainWindow):
             w.close()
         self.timer.stop()
         self._save_settings()
+        # The window goes at once; a step still running ends on its own and run_app waits for it.
         self._stop_worker()
-        for w in list(self._old_workers):
-            w.wait(STOP_TIMEOUT_MS)
         super().closeEvent(event)
 
     # -- diagnostics and compare (issue #6) -------------------------------------------

@@ -5,9 +5,15 @@ steps (pause, step-once, stop). Stats are not sent by a signal per step: a fast
 trainer would flood the GUI and, through the GIL, a slow GUI would starve the
 trainer (docs/performance.md#handing-stats-to-the-gui). The worker appends each StepStats to a bounded deque; the
 GUI drains it at display rate. Signals are used only for rare state changes.
+
+A QThread destroyed while it runs aborts the process ("QThread: Destroyed while thread is still
+running"), and a step can take longer than anyone should wait for it (a 100×512 net, batch
+4096). So no caller waits: a started worker is held here, parentless, until its thread has
+ended; stopping only asks. run_app and interpreter exit wait for the ones still running.
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import concurrent.futures
 import threading
@@ -17,6 +23,7 @@ import traceback
 from PySide6 import QtCore
 
 from ..core.config import RunConfig
+from ..core.memory import memory_error_message
 
 # At 30 Hz draining and thousands of steps/s this is far more than one frame
 # needs; it only bounds memory if the GUI stalls.
@@ -40,9 +47,8 @@ class TrainingWorker(QtCore.QThread):
     trace_ready = QtCore.Signal(object)  # BackpropTrace recorded at the current weights
     trace_failed = QtCore.Signal(str)
 
-    def __init__(self, config: RunConfig, parent: QtCore.QObject | None = None,
-                 full_period_s: float = FULL_PERIOD_S):
-        super().__init__(parent)
+    def __init__(self, config: RunConfig, full_period_s: float = FULL_PERIOD_S):
+        super().__init__()  # no parent: a parent deleted while the thread runs would delete it too
         self.full_period_s = full_period_s  # 0: full stats on every step
         self.config = config
         self.trainer = None
@@ -60,6 +66,10 @@ class TrainingWorker(QtCore.QThread):
         self._surface_time = 0.0
         self._jobs: collections.deque = collections.deque()
         self._jobs_closed = False
+
+    def start(self, *args) -> None:
+        _keeper().hold(self)
+        super().start(*args)
 
     # -- control (any thread) ------------------------------------------------
     def start_training(self) -> None:
@@ -97,6 +107,7 @@ class TrainingWorker(QtCore.QThread):
         return future
 
     def request_stop(self) -> None:
+        """End the thread after its current step; never blocks (the keeper holds it till then)."""
         self._stop.set()
         self._running.clear()
         self._wake.set()
@@ -134,16 +145,18 @@ class TrainingWorker(QtCore.QThread):
             self.trainer = make_trainer(self.config)
             initial = self.trainer.measure()
         except Exception as err:  # noqa: BLE001 - the GUI must get a message, not a dead thread
-            self.failed.emit(f"could not start the run: {err}")
+            self.trainer = None  # whatever it allocated goes now, not when the worker does
+            self.failed.emit(memory_error_message(err, self.config) or f"could not start the run: {err}")
             return
         self._log.append(initial)
         self._update_surface(force=True)
         self.ready.emit(initial)
         try:
             self._loop()
-        except Exception:  # noqa: BLE001
+        except Exception as err:  # noqa: BLE001
             self._running.clear()
-            self.failed.emit("training stopped by an error:\n" + traceback.format_exc(limit=3))
+            self.failed.emit(memory_error_message(err, self.config)
+                             or "training stopped by an error:\n" + traceback.format_exc(limit=3))
 
     def _loop(self) -> None:
         trainer = self.trainer
@@ -217,3 +230,53 @@ class TrainingWorker(QtCore.QThread):
         if self._running.is_set():
             self._running.clear()
             self.state_changed.emit(False)
+
+
+class _Keeper(QtCore.QObject):
+    """Holds every started worker until its thread has ended, so that no window, Reset or
+    garbage collection destroys a running QThread. Lives in the GUI thread: the workers'
+    ``finished`` reaches it queued, after the thread's last Python line."""
+
+    def __init__(self):
+        super().__init__()
+        self.live: set[TrainingWorker] = set()
+
+    def hold(self, worker: TrainingWorker) -> None:
+        self.live.add(worker)
+        worker.finished.connect(self._release)
+
+    @QtCore.Slot()
+    def _release(self) -> None:
+        worker = self.sender()
+        if worker in self.live:
+            worker.wait()  # already past run(): returns at once
+            self.live.discard(worker)
+
+
+_KEEPER: _Keeper | None = None
+
+
+def _keeper() -> _Keeper:
+    global _KEEPER
+    if _KEEPER is None:
+        _KEEPER = _Keeper()
+    return _KEEPER
+
+
+def live_workers() -> list[TrainingWorker]:
+    """Started workers whose thread has not been seen to end."""
+    return [] if _KEEPER is None else list(_KEEPER.live)
+
+
+def wait_for_workers() -> None:
+    """Ask every live worker to stop and wait until each has ended (its current step done).
+    For the end of the process, when no window is left to keep responsive."""
+    for worker in live_workers():
+        worker.request_stop()
+    for worker in live_workers():
+        worker.wait()
+        _KEEPER.live.discard(worker)
+
+
+# Before PySide's own exit clean-up, which destroys every QObject Python still owns.
+atexit.register(wait_for_workers)
