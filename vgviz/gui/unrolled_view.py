@@ -27,16 +27,9 @@ from vgviz.core import timeline
 from vgviz.core.recurrent_frames import TimeDisplay
 from vgviz.core.scene import N_BUCKETS, TimelineScene
 from vgviz.core.stats import StepStats
-from vgviz.gui.diagram_base import DiagramStyle, DiagramView, colormap_lut
+from vgviz.gui.diagram_base import NON_FINITE, DiagramStyle, DiagramView, colormap_lut
 
-BACKGROUND = QtGui.QColor("#14161b")
-TEXT = QtGui.QColor("#d8dbe2")
-DIM_TEXT = QtGui.QColor("#9aa0ab")
-OUTLINE = QtGui.QColor("#6b7180")
-UNLIT = QtGui.QColor("#3a3e48")         # stepper: not reached yet
 ZERO = QtGui.QColor("#000000")          # exactly 0: the gradient underflowed (or met a saturated tanh)
-NON_FINITE = QtGui.QColor("#ff3b30")
-HIGHLIGHT = QtGui.QColor("#ffffff")
 CUE = QtGui.QColor("#f0b429")           # the token to recall
 TOKEN_COLORS = [QtGui.QColor(c) for c in ("#e07a5f", "#81b29a", "#7aa6e0", "#c9a0dc")]   # A B C D
 NOISE = QtGui.QColor("#4a4f5c")
@@ -51,10 +44,7 @@ class UnrolledView(DiagramView):
         self.scene: TimelineScene
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)   # Space and the arrows reach the window
         self._clear()
-        # the dark default; a theme sets its own (vgviz.gui.theme.apply_theme)
-        self.set_style(DiagramStyle(colormap=colormap, background=BACKGROUND.name(), text=TEXT.name(),
-                                    dim_text=DIM_TEXT.name(), node_outline=OUTLINE.name(),
-                                    highlight=HIGHLIGHT.name(), unlit=UNLIT.name()))
+        self.set_style(DiagramStyle(colormap=colormap))   # the dark default; a theme sets its own
 
     def set_style(self, style: DiagramStyle) -> None:
         """The diagram's colours and colour map (a theme's DiagramStyle); the numbers are unchanged."""
