@@ -163,8 +163,8 @@ def test_lecture_theme_background_is_light_and_dark_theme_dark(qtbot, run):
         style = lecture.network.diagram_style()
         assert style.edge_width > 1 and QtGui.QColor(style.background).lightnessF() > 0.9
         # on white the colour map runs dark-for-strong: the strongest bucket is the darkest
-        lut = lecture.network._lut
-        assert lut[-1].mean() < lut[0].mean()
+        strongest, weakest = (lecture.network.bucket_color(b) for b in (lecture.network.scene.n_buckets - 1, 0))
+        assert strongest.lightnessF() < weakest.lightnessF()
         assert lecture.network.font().pointSizeF() > dark.network.font().pointSizeF()
         assert all(c.lightnessF() < 0.5 for c in LECTURE.layer_colors(9))
     finally:

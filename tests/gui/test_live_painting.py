@@ -81,15 +81,12 @@ def antialiased_paints(view: NetworkView) -> list[bool]:
     seen = []
     original = QtGui.QPainter.drawLines
     image = QtGui.QImage(view.size(), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
-    painter = QtGui.QPainter(image)
     try:
-        view._ensure_buffers()
         QtGui.QPainter.drawLines = lambda p, *a: (seen.append(
             bool(p.renderHints() & QtGui.QPainter.RenderHint.Antialiasing)), original(p, *a))[1]
-        view._paint_diagram(painter)
+        view.render(image)
     finally:
         QtGui.QPainter.drawLines = original
-        painter.end()
     return seen
 
 
@@ -165,7 +162,7 @@ def test_live_diagram_text_changes_at_most_every_text_period(shown, monkeypatch)
     def label_band(s):
         view.show_stats(s)
         image = view.grab().toImage()
-        band = view._label_band.toRect()
+        band = view.label_band().toRect()
         return image.copy(band)
 
     assert label_band(stats[0]) != label_band(stats[1])       # paused: every frame's numbers
@@ -249,7 +246,7 @@ def test_a_live_diagram_draws_fewer_edges_and_all_of_them_when_paused(shown):
     assert view.drawn_edge_count() == 4000 and "4,000" in view.caption()
     view.set_live(True)
     assert view.drawn_edge_count() <= LIVE_EDGE_BUDGET and f"{view.drawn_edge_count():,}" in view.caption()
-    for edges, idx in zip(stats.edge_abs, view._sel.indices):   # still the strongest of every pair
+    for edges, idx in zip(stats.edge_abs, view.scene.selection.indices):   # still the strongest of every pair
         flat = edges.ravel()
         if len(idx) < flat.size:
             assert flat[idx].min() >= np.delete(flat, idx).max()

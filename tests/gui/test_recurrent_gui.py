@@ -116,8 +116,7 @@ def test_stepper_frames_in_the_unrolled_view(view):
     view.show_frame(trace.display(2), trace.token_text)             # forward, t = 3
     assert view.column_bucket(4) == N_BUCKETS + 2                    # not computed yet: grey
     assert "not reached yet" in view.tooltip_at(view.column_center(6))
-    assert trace.token_text[1] in view.tooltip_at(QtCore.QPointF(view.column_center(2).x(),
-                                                                 view._token_row.center().y()))
+    assert trace.token_text[1] in view.tooltip_at(view.token_center(2))
     view.show_frame(trace.display(len(trace) - 1), trace.token_text)   # backward at t = 1: all lit
     assert all(view.column_bucket(t) < N_BUCKETS for t in range(1, 9))
     assert view.caption().startswith("B8 backward · t = 1")
@@ -248,7 +247,7 @@ def test_the_diagram_picture_of_a_recurrent_run_is_the_unrolled_view(window, qtb
     views.add(trainer.step())
     trace = trainer.trace()
     views.show_frame(trace, 3)
-    assert views.recurrent.unrolled._frame is not None
+    assert views.recurrent.unrolled.scene.frame is not None
     views.close()
 
     w = window

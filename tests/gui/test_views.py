@@ -58,12 +58,12 @@ def test_skip_arcs_are_drawn_and_explain_themselves(qtbot, shown):
     qtbot.waitExposed(view)
     image = view.grab().toImage()
     assert image.width() > 0
-    assert view._skip_pairs() == ((0, 2), (2, 4))
-    arc = view._skip_arc(0, 2)
+    assert view.scene.skip_pairs() == ((0, 2), (2, 4))
+    arc = view.skip_path(0)
     text = view.tooltip_at(arc.pointAtPercent(0.5))
     assert "skip path hidden1 → hidden3" in text
     assert f"{stats.skip_grad[0]:.3e}" in text
-    assert "skip paths" in view._legend_text()
+    assert "skip paths" in view.legend()
 
 
 def test_decision_boundary_for_2d_data_and_a_message_otherwise(shown):
@@ -136,16 +136,19 @@ def test_skip_arcs_are_drawn_in_backprop_frames_grey_until_reached(shown):
     view.show_stats(trainer.measure())
     trace = trainer.trace()
     backward = [i for i, f in enumerate(trace.frames) if f.phase == "backward"]
-    unlit = view._k + 1
+    unlit = view.scene.unlit_bucket
     view.show_frame(trace.display(backward[0]))
-    view.grab()
-    assert view._skips_drawn == ((0, 2), (2, 4))
-    assert list(view._skip_buckets) == [unlit, unlit]
-    assert "not reached yet" in view.tooltip_at(view._skip_arc(0, 2).pointAtPercent(0.5))
+    middle = view.skip_path(0).pointAtPercent(0.5)
+    drawn = view.grab().toImage().pixelColor(middle.toPoint())
+    assert view.scene.skip_pairs() == ((0, 2), (2, 4))
+    assert list(view.scene.skip_buckets) == [unlit, unlit]
+    assert drawn == view.bucket_color(unlit)                       # the arc is drawn, grey
+    assert "not reached yet" in view.tooltip_at(middle)
     view.show_frame(trace.display(backward[-1]))
-    view.grab()
-    assert unlit not in list(view._skip_buckets)
-    text = view.tooltip_at(view._skip_arc(0, 2).pointAtPercent(0.5))
+    assert unlit not in list(view.scene.skip_buckets)
+    drawn = view.grab().toImage().pixelColor(middle.toPoint())
+    assert drawn == view.bucket_color(int(view.scene.skip_buckets[0]))
+    text = view.tooltip_at(middle)
     assert "mean |dL/du|" in text
 
 

@@ -12,82 +12,50 @@ In the backprop stepper the view shows one frame of a RecurrentTrace instead:
 forward frames light mean |h_t| up to the frame's step, backward frames light
 ‖∂L/∂h_t‖ from T down to it; grey columns have not been reached yet.
 
-Drawing is cheap at any T: the columns are one QImage (one pixel per column)
-scaled into place, the tokens another.
+The values, their range, buckets and sentences are ``view.scene``, a
+vgviz.core.layout.scene.TimelineScene (no Qt). Drawing is cheap at any T: the columns are
+one QImage (one pixel per column) scaled into place, the tokens another.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core.backprop.recurrent_frames import TimeDisplay
 from vgviz.core.layout import unrolled_columns as timeline
 from vgviz.core.measure.stats import StepStats
-from vgviz.gui.colorbar import draw_log_colorbar
-from vgviz.gui.hover import HoverTooltip
-from vgviz.gui.network_view import DiagramStyle, diagram_fonts
+from vgviz.core.layout.scene import N_BUCKETS, TimelineScene
+from vgviz.gui.diagram_base import NON_FINITE, DiagramStyle, DiagramView, colormap_lut
 
-N_BUCKETS = 64
-BACKGROUND = QtGui.QColor("#14161b")
-TEXT = QtGui.QColor("#d8dbe2")
-DIM_TEXT = QtGui.QColor("#9aa0ab")
-OUTLINE = QtGui.QColor("#6b7180")
-UNLIT = QtGui.QColor("#3a3e48")         # stepper: not reached yet
 ZERO = QtGui.QColor("#000000")          # exactly 0: the gradient underflowed (or met a saturated tanh)
-NON_FINITE = QtGui.QColor("#ff3b30")
-HIGHLIGHT = QtGui.QColor("#ffffff")
 CUE = QtGui.QColor("#f0b429")           # the token to recall
 TOKEN_COLORS = [QtGui.QColor(c) for c in ("#e07a5f", "#81b29a", "#7aa6e0", "#c9a0dc")]   # A B C D
 NOISE = QtGui.QColor("#4a4f5c")
 MAX_COLUMN_PX = 40.0
 
 
-def _fmt(v: float) -> str:
-    if v == 0:
-        return "exactly 0"
-    return f"{v:.3e}"
-
-
-class UnrolledView(HoverTooltip, QtWidgets.QWidget):
+class UnrolledView(DiagramView):
     """Views only read: ``show_stats(stats)`` (live) or ``show_frame(display, tokens)`` (stepping)."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, colormap: str = "viridis"):
-        super().__init__(parent)
-        self.setMouseTracking(True)
-        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        super().__init__(parent, TimelineScene(N_BUCKETS), (360, 200))
+        self.scene: TimelineScene
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)   # Space and the arrows reach the window
-        self.setMinimumSize(360, 200)
-        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
-        self._auto = False
-        self._kind = ""
-        self._depth = 1
-        self.last_paint_ms = 0.0
         self._clear()
-        # the dark default; a theme sets its own (vgviz.gui.theme.apply_theme)
-        self.set_style(DiagramStyle(colormap=colormap, background=BACKGROUND.name(), text=TEXT.name(),
-                                    dim_text=DIM_TEXT.name(), node_outline=OUTLINE.name(),
-                                    highlight=HIGHLIGHT.name(), unlit=UNLIT.name()))
+        self.set_style(DiagramStyle(colormap=colormap))   # the dark default; a theme sets its own
 
     def set_style(self, style: DiagramStyle) -> None:
         """The diagram's colours and colour map (a theme's DiagramStyle); the numbers are unchanged."""
-        self._style = style
-        (self._bg, self._text, self._dim, self._outline, self._highlight, self._unlit) = (
-            QtGui.QColor(c) for c in (style.background, style.text, style.dim_text, style.node_outline,
-                                      style.highlight, style.unlit))
+        super().set_style(style)
         # the output and loss boxes: a little of the text colour in the background
         bg, fg = self._bg, self._text
         self._box_fill = QtGui.QColor(*(round(0.88 * a + 0.12 * b) for a, b in
                                         ((bg.red(), fg.red()), (bg.green(), fg.green()), (bg.blue(), fg.blue()))))
-        lo, hi = style.colormap_range
-        lut = pg.colormap.get(style.colormap).getLookupTable(start=min(lo, hi), stop=max(lo, hi),
-                                                              nPts=N_BUCKETS, alpha=False)
-        lut = (lut if lo <= hi else lut[::-1]).astype(np.uint32)
         extra = np.array([[c.red(), c.green(), c.blue()] for c in (ZERO, NON_FINITE, self._unlit)],
                          dtype=np.uint32)
-        lut = np.vstack([lut, extra])
+        lut = np.vstack([colormap_lut(style, N_BUCKETS).astype(np.uint32), extra])
         self._argb = (0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]).astype(np.uint32)
         self._colorbar = self._image(np.arange(N_BUCKETS)[::-1], vertical=True)
         self._layout_dirty = True   # the row's cells are re-coloured
@@ -95,73 +63,60 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
 
     def strong_color(self) -> QtGui.QColor:
         """The colour of the strongest gradient on this view's scale."""
-        return QtGui.QColor.fromRgb(int(self._argb[N_BUCKETS - 1]) & 0xFFFFFF)
+        return self.bucket_color(N_BUCKETS - 1)
 
     # -- public API --------------------------------------------------------------
     def reset(self, model: str = "", depth: int = 1) -> None:
         """A new run: forget the values and unlock the colour range."""
-        self._kind, self._depth = model, int(depth)
+        self.scene.reset(model, depth)
         self._clear()
         self.update()
 
     def show_stats(self, stats: StepStats | None) -> None:
         """The live view: ‖∂L/∂h_t‖ of one training step."""
+        scene = self.scene
         if stats is None or stats.timestep_grad is None:
-            self._values = None
-            self._stats = None
-            self._layout_dirty = True
-            self.update()
+            scene.values = None
+            scene.stats = None
+            self._values_changed()
             return
-        if stats is self._stats and not self._auto:
+        if stats is scene.stats and not scene.auto:
             return
-        self._stats = stats
-        values = np.asarray(stats.timestep_grad, dtype=np.float64)
-        if self._live_range is None or self._auto or len(values) != len(self._values_or_empty()):
-            self._live_range = timeline.color_range(values)
-            self._range_step = stats.step
-        self._set_values(values, self._live_range)
+        scene.update(stats)
+        self._values_changed()
 
     def show_frame(self, display: TimeDisplay | None, tokens: str = "") -> None:
         """A backprop-stepper frame (RecurrentTrace.display(i)); None returns to the live view."""
+        scene = self.scene
         if display is None:
-            if self._frame is not None:
-                self._frame = None
-                self._tokens = ""
-                stats, self._stats = self._stats, None
+            if scene.frame is not None:
+                scene.frame = None
+                scene.tokens = ""
+                stats, scene.stats = scene.stats, None
                 if stats is not None:
                     self.show_stats(stats)
                 else:
-                    self._values = None
-                    self._layout_dirty = True
-                    self.update()
+                    scene.values = None
+                    self._values_changed()
             return
-        self._frame = display
-        self._tokens = tokens
-        self._set_values(np.asarray(display.values, dtype=np.float64), display.color_range)
+        scene.show_frame(display, tokens)
+        self._values_changed()
 
     def set_auto_range(self, on: bool) -> None:
-        self._auto = bool(on)
-        if self._stats is not None and self._frame is None:
-            stats, self._stats = self._stats, None
+        scene = self.scene
+        scene.auto = bool(on)
+        if scene.stats is not None and scene.frame is None:
+            stats, scene.stats = scene.stats, None
             self.show_stats(stats)
-
-    def color_range(self) -> tuple[float, float] | None:
-        return self._range
 
     @property
     def n_steps(self) -> int:
-        return 0 if self._values is None else len(self._values)
+        return self.scene.n_steps
 
     @property
     def per_column(self) -> int:
         self._ensure_layout()
         return self._bins.per_column if self._bins is not None else 1
-
-    def caption(self) -> str:
-        return self._caption_text()
-
-    def legend(self) -> str:
-        return self._legend_text()
 
     def column_center(self, t: int) -> QtCore.QPointF:
         """Widget position of the middle of time step t's column (1-based)."""
@@ -169,6 +124,11 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         r = self._row
         x = r.left() + (t - 0.5) / self.n_steps * r.width()
         return QtCore.QPointF(x, r.center().y())
+
+    def token_center(self, t: int) -> QtCore.QPointF:
+        """Widget position of the middle of input token t (1-based), below its column."""
+        self._ensure_layout()
+        return QtCore.QPointF(self.column_center(t).x(), self._token_row.center().y())
 
     def loss_center(self) -> QtCore.QPointF:
         self._ensure_layout()
@@ -180,18 +140,8 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         self._ensure_layout()
         return int(self._buckets[(t - 1) // self._bins.per_column])
 
-    def tooltip_at(self, pos: QtCore.QPointF | QtCore.QPoint) -> str:
-        return self._hit_text(self._hit(QtCore.QPointF(pos)))
-
     # -- state ---------------------------------------------------------------------
     def _clear(self) -> None:
-        self._stats: StepStats | None = None
-        self._frame: TimeDisplay | None = None
-        self._values: np.ndarray | None = None
-        self._range: tuple[float, float] | None = None
-        self._live_range: tuple[float, float] | None = None
-        self._range_step = 0
-        self._tokens = ""
         self._bins: timeline.StepBins | None = None
         self._buckets = np.zeros(0, dtype=np.intp)
         self._strip: QtGui.QImage | None = None
@@ -200,27 +150,10 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         self._hover = None
         self._hover_text = ""
 
-    def _values_or_empty(self) -> np.ndarray:
-        return self._values if self._values is not None else np.zeros(0)
-
-    def _set_values(self, values: np.ndarray, color_range: tuple[float, float]) -> None:
-        self._values = values
-        self._range = color_range
+    def _values_changed(self) -> None:
         self._layout_dirty = True
         self._hover = None
         self.update()
-
-    def _bucket(self, values: np.ndarray) -> np.ndarray:
-        lo, hi = self._range
-        v = np.asarray(values, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = (np.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * N_BUCKETS
-        out = np.clip(np.floor(np.nan_to_num(t, nan=0.0, posinf=N_BUCKETS - 1, neginf=0.0)), 0, N_BUCKETS - 1)
-        out = out.astype(np.intp)
-        out[v == 0] = N_BUCKETS
-        out[~np.isfinite(v)] = N_BUCKETS + 1
-        out[np.isnan(v)] = N_BUCKETS + 2 if self._frame is not None else N_BUCKETS + 1
-        return out
 
     def _image(self, buckets: np.ndarray, vertical: bool = False) -> QtGui.QImage:
         px = np.ascontiguousarray(self._argb[np.asarray(buckets, dtype=np.intp)])
@@ -228,13 +161,6 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         return QtGui.QImage(px.data, w, h, 4 * w, QtGui.QImage.Format.Format_RGB32).copy()
 
     # -- layout ----------------------------------------------------------------------
-    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
-        self._layout_dirty = True
-        super().resizeEvent(event)
-
-    def _fonts(self) -> tuple[QtGui.QFont, QtGui.QFont]:
-        return diagram_fonts(self.font())
-
     def _ensure_layout(self) -> None:
         if not self._layout_dirty:
             return
@@ -268,10 +194,10 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         self._bar_rect = QtCore.QRectF(w - right + 10, top, 14, max(h - top - caption_h - 10, 20))
         self._bar_title_y = top - sfm.height() * 0.9
         # columns
-        if self._values is not None and self._range is not None:
+        if self.scene.values is not None and self.scene.range is not None:
             per = timeline.steps_per_column(self.n_steps, row_w)
-            self._bins = timeline.bin_steps(self._values, per)
-            self._buckets = self._bucket(self._bins.values)
+            self._bins = timeline.bin_steps(self.scene.values, per)
+            self._buckets = self.scene.bin(self._bins.values)
             self._strip = self._image(self._buckets)
             self._token_strip = self._make_token_strip(per)
         else:
@@ -282,40 +208,28 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         n = self.n_steps
         cols = math.ceil(n / per)
         colors = np.full(cols, NOISE.rgb() & 0xFFFFFFFF, dtype=np.uint32)
-        if self._tokens:
+        if self.scene.tokens:
             symbols = "ABCD"
             for c in range(cols):
-                ch = self._tokens[c * per]
+                ch = self.scene.tokens[c * per]
                 colors[c] = TOKEN_COLORS[symbols.index(ch)].rgb() & 0xFFFFFFFF if ch in symbols else colors[c]
         colors[0] = CUE.rgb() & 0xFFFFFFFF
         return QtGui.QImage(np.ascontiguousarray(colors).data, cols, 1, 4 * cols,
                             QtGui.QImage.Format.Format_RGB32).copy()
 
     # -- painting ----------------------------------------------------------------------
-    def paintEvent(self, event: QtGui.QPaintEvent) -> None:
-        import time
-
-        t0 = time.perf_counter()
-        self._ensure_layout()
-        p = QtGui.QPainter(self)
-        try:
-            p.fillRect(self.rect(), self._bg)
-            if self._bins is None:
-                p.setPen(self._dim)
-                p.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter,
-                           "No recurrent run yet: its hidden states appear here, one column per time step")
-            else:
-                self._paint_row(p)
-                self._paint_tokens(p)
-                self._paint_axis(p)
-                self._paint_boxes(p)
-                self._paint_summary(p)
-                self._paint_colorbar(p)
-                self._paint_hover(p)
-            self._paint_caption(p)
-        finally:
-            p.end()
-        self.last_paint_ms = (time.perf_counter() - t0) * 1000.0
+    def _paint_content(self, p: QtGui.QPainter) -> None:
+        if self._bins is None:
+            self._paint_placeholder(p, "No recurrent run yet: its hidden states appear here, one column per time step")
+        else:
+            self._paint_row(p)
+            self._paint_tokens(p)
+            self._paint_axis(p)
+            self._paint_boxes(p)
+            self._paint_summary(p)
+            self._paint_timeline_colorbar(p)
+            self._paint_hover(p)
+        self._paint_caption(p, self._caption_text(), self._legend_text())
 
     def _col_x(self, c: int) -> float:
         """Left edge of column c."""
@@ -337,7 +251,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         p.setPen(QtGui.QPen(self._outline, 1.0))
         p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         p.drawRect(r)
-        focus = self._frame.focus if self._frame is not None else None
+        focus = self.scene.frame.focus if self.scene.frame is not None else None
         if focus is not None:
             c = (focus - 1) // self._bins.per_column
             x0, x1 = self._col_x(c), self._col_x(c + 1)
@@ -358,10 +272,10 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         p.drawText(QtCore.QPointF(10, r.center().y() + fm.ascent() / 2 - 1), "x_t")
         cols = self._bins.n_columns
         col_w = r.width() / cols
-        if self._tokens and col_w >= fm.horizontalAdvance("W") + 2 and self._bins.per_column == 1:
+        if self.scene.tokens and col_w >= fm.horizontalAdvance("W") + 2 and self._bins.per_column == 1:
             for c in range(cols):
                 x0, x1 = self._col_x(c), self._col_x(c + 1)
-                ch = self._tokens[c]
+                ch = self.scene.tokens[c]
                 p.setPen(CUE if c == 0 else TOKEN_COLORS["ABCD".index(ch)] if ch in "ABCD" else self._dim)
                 p.drawText(QtCore.QRectF(x0, r.top(), x1 - x0, r.height()), QtCore.Qt.AlignmentFlag.AlignCenter, ch)
         else:
@@ -369,14 +283,14 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
             p.drawImage(band, self._token_strip)
         # what the inputs are: the cue at t = 1, noise after it
         p.setPen(CUE)
-        cue = "↑ x_1: the token to recall" if not self._tokens else f"↑ x_1 = {self._tokens[0]}: the token to recall"
+        cue = "↑ x_1: the token to recall" if not self.scene.tokens else f"↑ x_1 = {self.scene.tokens[0]}: the token to recall"
         y = r.bottom() + fm.ascent() + 1
         p.drawText(QtCore.QPointF(r.left(), y), cue)
         p.setPen(self._dim)
         rest = "x_2 … x_T: noise (random tokens)"
-        if self._tokens:                 # the colours of the letters, as a key
+        if self.scene.tokens:                 # the colours of the letters, as a key
             rest += "  "
-        key = [(s, TOKEN_COLORS[i]) for i, s in enumerate("ABCD")] if self._tokens else []
+        key = [(s, TOKEN_COLORS[i]) for i, s in enumerate("ABCD")] if self.scene.tokens else []
         key_w = sum(fm.horizontalAdvance(f"■{s} ") for s, _ in key)
         tw = fm.horizontalAdvance(rest) + key_w
         cue_w = fm.horizontalAdvance(cue)
@@ -419,7 +333,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         label_font, small = self._fonts()
         fm = QtGui.QFontMetricsF(label_font)
         p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
-        lit = self._frame is None or self._frame.loss_lit
+        lit = self.scene.frame is None or self.scene.frame.loss_lit
         y = self._row.center().y()
         p.setPen(QtGui.QPen(self._text if lit else self._unlit, 1.5))
         for a, b in ((self._row.right() + 2, self._out_rect.left()), (self._out_rect.right(), self._loss_rect.left())):
@@ -433,7 +347,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
             p.drawRoundedRect(rect, 4, 4)
             p.setPen(self._text if lit else self._dim)
             p.drawText(rect, QtCore.Qt.AlignmentFlag.AlignCenter, text)
-        loss = self._loss_value()
+        loss = self.scene.loss()
         if loss is not None:
             p.setFont(small)
             sfm = QtGui.QFontMetricsF(small)
@@ -442,7 +356,7 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
             p.drawText(QtCore.QPointF(self._loss_rect.center().x() - sfm.horizontalAdvance(text) / 2,
                                       self._loss_rect.bottom() + sfm.ascent() + 3), text)
         # the direction of backpropagation through time
-        if self._frame is None or self._frame.quantity == "gradient":
+        if self.scene.frame is None or self.scene.frame.quantity == "gradient":
             ay = self._arrow_y
             x1, x0 = self._loss_rect.center().x(), self._row.left() + 4
             p.setPen(QtGui.QPen(self._dim, 1.2))
@@ -458,11 +372,6 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
             p.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)
         p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, False)
 
-    def _loss_value(self) -> float | None:
-        if self._frame is None and self._stats is not None and math.isfinite(self._stats.loss):
-            return self._stats.loss
-        return None
-
     def _paint_summary(self, p: QtGui.QPainter) -> None:
         label_font, _ = self._fonts()
         fm = QtGui.QFontMetricsF(label_font)
@@ -470,40 +379,24 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         p.setPen(self._text)
         r = self._summary_rect
         p.drawText(QtCore.QPointF(r.left(), r.top() + fm.ascent()),
-                   fm.elidedText(self._summary_text(), QtCore.Qt.TextElideMode.ElideRight, r.width()))
+                   fm.elidedText(self.scene.summary(), QtCore.Qt.TextElideMode.ElideRight, r.width()))
 
-    def _summary_text(self) -> str:
-        kind = self._kind.upper() if self._kind else "recurrent network"
-        layers = f", {self._depth} layers (h_t = all of them)" if self._depth > 1 else ""
-        if self._frame is not None:
-            return f"{kind}{layers} unrolled over {self.n_steps} steps · backprop stepper"
-        if self._stats is None:
-            return ""
-        text = f"{kind}{layers} unrolled over {self.n_steps} steps · step {self._stats.step}"
-        decay = timeline.decay_summary(self._values)
-        return f"{text} · {decay}" if decay else text
-
-    def _paint_colorbar(self, p: QtGui.QPainter) -> None:
-        if self._range is None:
+    def _paint_timeline_colorbar(self, p: QtGui.QPainter) -> None:
+        if self.scene.range is None:
             return
-        _, small = self._fonts()
         bar = self._bar_rect
-        title_font = QtGui.QFont(small)
-        title_font.setBold(True)
-        p.setFont(title_font)
-        title = "mean |h_t|" if (self._frame is not None and self._frame.quantity == "activation") else "‖∂L/∂h_t‖"
-        tw = QtGui.QFontMetricsF(title_font).horizontalAdvance(title)
-        p.setPen(self._text)
-        p.drawText(QtCore.QPointF(min(bar.left() - 2, self.width() - tw - 4), self._bar_title_y), title)
-        draw_log_colorbar(p, bar, self._colorbar, *self._range, small, self._text, self._outline)
+        self._paint_colorbar(p, self.scene.colorbar_title(), bar.left() - 2, self._bar_title_y, self._colorbar)
         # the special colours, below the bar
         y = bar.bottom() + 6
-        if (self._buckets == N_BUCKETS).any():
+        if self._any_zero():
             p.fillRect(QtCore.QRectF(bar.left(), y, bar.width(), 8), ZERO)
             p.setPen(QtGui.QPen(self._outline, 1.0))
             p.drawRect(QtCore.QRectF(bar.left(), y, bar.width(), 8))
             p.setPen(self._text)
             p.drawText(QtCore.QPointF(bar.right() + 6, y + 8), "0")
+
+    def _any_zero(self) -> bool:
+        return bool((self._buckets == self.scene.zero_bucket).any())
 
     def _paint_hover(self, p: QtGui.QPainter) -> None:
         if self._hover is None or self._hover[0] != "step":
@@ -516,43 +409,18 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
         p.drawRect(QtCore.QRectF(x0, r.top(), max(x1 - x0, 1.0), r.height()))
 
     def _caption_text(self) -> str:
-        if self._values is None:
+        if self.scene.values is None:
             return ""
         self._ensure_layout()
-        columns = timeline.describe_columns(self.n_steps, self._bins.per_column if self._bins else 1)
-        if self._frame is not None:
-            return f"{self._frame.caption} · {columns}"
-        return columns
+        return self.scene.caption(self._bins.per_column if self._bins else 1)
 
     def _legend_text(self) -> str:
-        if self._frame is not None:
-            return self._frame.legend
-        if self._range is None:
-            return ""
-        lo, hi = self._range
-        how = "re-fitted every frame" if self._auto else f"fixed for this run at step {self._range_step}"
-        text = f"colour: ‖∂L/∂h_t‖ over the batch, log scale {lo:.0e} … {hi:.0e}, {how}"
-        if (self._buckets == N_BUCKETS).any():
-            text += "; black = exactly 0 (float underflow, or a saturated tanh)"
-        return text
-
-    def _paint_caption(self, p: QtGui.QPainter) -> None:
-        _, small = self._fonts()
-        fm = QtGui.QFontMetricsF(small)
-        p.setFont(small)
-        rect = self._caption_rect
-        w = rect.width()
-        p.setPen(self._text)
-        p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.ascent()),
-                   fm.elidedText(self._caption_text(), QtCore.Qt.TextElideMode.ElideRight, w))
-        p.setPen(self._dim)
-        p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.height() + fm.ascent()),
-                   fm.elidedText(self._legend_text(), QtCore.Qt.TextElideMode.ElideRight, w))
+        return self.scene.legend(self._any_zero())
 
     # -- hover ---------------------------------------------------------------------------
     def _hit(self, pos: QtCore.QPointF):
         """('step', t) | ('token', t) | ('loss',) | ('output',) | None."""
-        if self._values is None:
+        if self.scene.values is None:
             return None
         self._ensure_layout()
         n = self.n_steps
@@ -570,34 +438,15 @@ class UnrolledView(HoverTooltip, QtWidgets.QWidget):
     def _hit_text(self, hit) -> str:
         if hit is None:
             return ""
-        n = self.n_steps
         if hit[0] == "loss":
-            loss = self._loss_value()
+            loss = self.scene.loss()
             return "the loss: cross-entropy of the output against the first token's class" + (
                 f" · L = {loss:.6g}" if loss is not None else "")
         if hit[0] == "output":
             return "the output layer reads h_T only: logits = W_out·h_T + b"
-        t = hit[1]
         if hit[0] == "token":
-            if self._tokens:
-                role = "the token to recall" if t == 1 else "noise"
-                return f"x_{t} = {self._tokens[t - 1]} · {role}"
-            return "x_1 · the token to recall (A–D)" if t == 1 else f"x_{t} · a random token (noise)"
-        v = float(self._values[t - 1])
-        back = n - t
-        where = f"t = {t} of {n} ({back} step{'s' if back != 1 else ''} before the loss)"
-        if self._frame is not None and math.isnan(v):
-            return f"{where} · not reached yet in this frame"
-        what = "mean |h_t|" if self._frame is not None and self._frame.quantity == "activation" else "‖∂L/∂h_t‖"
-        text = f"{where} · {what} = {_fmt(v)}"
-        last = float(self._values[-1])
-        if what == "‖∂L/∂h_t‖" and last > 0 and math.isfinite(last) and t < n and v > 0:
-            text += f" · ×{v / last:.2e} of ‖∂L/∂h_T‖"
-        if self._bins is not None and self._bins.per_column > 1:
-            c = (t - 1) // self._bins.per_column
-            a, b = int(self._bins.starts[c]), int(self._bins.ends[c])
-            text += f" · column t = {a}…{b}: geometric mean {_fmt(float(self._bins.values[c]))}"
-        return text
+            return self.scene.describe_token(hit[1])
+        return self.scene.describe_step(hit[1], self._bins)
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(900, 300)
