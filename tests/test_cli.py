@@ -187,3 +187,34 @@ def test_console_entry_presets_and_errors():
     proc = run_module("gui", "--preset", "nope")
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and "nope" in proc.stderr
+
+
+def test_a_run_too_big_for_the_memory_is_refused_before_training(capsys, monkeypatch):
+    import vgviz.core.memory as memory
+    import vgviz.core.tasks as tasks
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking the memory")
+
+    monkeypatch.setattr(tasks, "make_trainer", no_training)
+    big = ["--preset", "lstm-T50", "--set", "depth=4", "--set", "width=512", "--set", "seq_len=1000",
+           "--set", "batch_size=4096"]
+    for command in (["report"], ["render", "--view", "loss", "--out", os.devnull + ".png"]):
+        assert main([*command, *big]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "GB of memory but" in err and "--ignore-memory-check" in err
+    # --shallower trains a second run: it is checked too
+    shallow = load_preset("deep-sigmoid").config.replace(depth=2)
+    monkeypatch.setattr(memory, "available_bytes", lambda: memory.estimate(shallow).total + 1)
+    assert main(["report", "--set", "depth=2", "--shallower", "60"]) == 2
+    assert "of memory but" in capsys.readouterr().err
+
+
+def test_ignore_memory_check_trains_anyway(capsys, monkeypatch):
+    import vgviz.core.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1000)   # a machine with 1 kB free
+    small = ["--set", "depth=2", "--set", "width=4", "--steps", "3"]
+    assert main(["report", *small]) == 2
+    assert "of memory but 1 MB is available" in capsys.readouterr().err
+    assert report(capsys, *small, "--ignore-memory-check")["steps"] == 3

@@ -43,6 +43,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, steps_help: str) -> None:
                         type=_key_value, help="set one config field; may be repeated")
     parser.add_argument("--steps", type=int, help=steps_help)
     parser.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
+    parser.add_argument("--ignore-memory-check", action="store_true",
+                        help="train even when the run's estimated memory exceeds what the machine has available")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_render_parser(sub, add_run_arguments)
     return parser
+
+
+def config_from_args(args) -> RunConfig:
+    """The run a headless command trains, refused up front (MemoryCheckError, a ConfigError)
+    when it needs more memory than is available, unless --ignore-memory-check."""
+    config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
+    if not args.ignore_memory_check:
+        from .core.memory import check_fits
+
+        check_fits(config)
+        if getattr(args, "shallower", None) is not None:
+            check_fits(config.replace(depth=args.shallower))
+    return config
 
 
 def resolve_config(preset: str | None, config_file: str | None,
@@ -187,7 +202,7 @@ def _main(argv: list[str] | None) -> int:
             _write_out("\n".join(f"{p.name:<{pad}}  {p.title}: {p.description}" for p in presets))
             return 0
         if args.command == "report":
-            config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
+            config = config_from_args(args)
             shallower = config.replace(depth=args.shallower) if args.shallower is not None else None
             _write_out(json.dumps(_json_safe(run_report(config, shallower)), indent=args.indent))
             return 0

@@ -101,7 +101,7 @@ def use_offscreen_if_headless(environ=None, platform: str | None = None) -> bool
 
 def run_render(args) -> int:
     """Raises RenderError, ConfigError or PresetError with a one-line message."""
-    from .cli import resolve_config
+    from .cli import config_from_args
 
     use_offscreen_if_headless()
     from .gui import export as ex
@@ -127,7 +127,7 @@ def run_render(args) -> int:
         ex.check_target(args.out, fmt)
     except ex.ExportError as err:
         raise RenderError(str(err)) from None
-    config = resolve_config(args.preset, args.config, args.overrides, args.steps, args.seed)
+    config = config_from_args(args)
     try:
         _check_before_training(args, config, fmt)
         with qt_platform_noise_dropped():
@@ -141,6 +141,7 @@ def _check_before_training(args, config, fmt: str) -> None:
     large to hold (the frames at the size asked; a window drawn larger, or a caption, is
     caught at the first frame)."""
     from .core.backprop.frames import frame_count
+    from .gui import animation_writers as aw
     from .gui import export as ex
     from .gui.animate import timelapse_frame_count
 
@@ -151,7 +152,7 @@ def _check_before_training(args, config, fmt: str) -> None:
     if fmt == "gif":
         count = timelapse_frame_count(config.steps, args.every) if args.every is not None else n_frames
         width, height = args.size or DEFAULT_SIZES[args.view]
-        ex.check_gif_size(count, width * args.scale, height * args.scale)
+        aw.check_gif_size(count, width * args.scale, height * args.scale)
 
 
 # Qt's offscreen platform says what it cannot do for windows never on screen ("This plugin
@@ -201,6 +202,7 @@ def _render(args, config, fmt: str) -> int:
 
 
 def _draw(args, config, fmt: str, app) -> int:
+    from .gui import animation_writers as aw
     from .gui import export as ex
     from .gui.animate import OffscreenViews, timelapse_frame_count, timelapse_frames, trace_frames, train
     from .gui.theme import get_theme
@@ -216,7 +218,7 @@ def _draw(args, config, fmt: str, app) -> int:
         views = OffscreenViews(theme, args.colormap, diagram_size=size, plot_size=size)
         try:
             caption = (lambda step: ex.caption_text(summary, step)) if args.caption else None
-            n = ex.write_animation(timelapse_frames(config, config.steps, args.every, view, views, args.scale, caption),
+            n = aw.write_animation(timelapse_frames(config, config.steps, args.every, view, views, args.scale, caption),
                                    args.out, fps=args.fps or 10.0,
                                    count=timelapse_frame_count(config.steps, args.every))
         finally:
@@ -262,7 +264,7 @@ def _draw(args, config, fmt: str, app) -> int:
             return ex.caption_text(summary, steps_done, i + 1, len(trace), trace.frames[i].label)
 
         if animated:
-            n = ex.write_animation(trace_frames(len(trace), show, widget, args.scale, frame_caption), args.out,
+            n = aw.write_animation(trace_frames(len(trace), show, widget, args.scale, frame_caption), args.out,
                                    fps=args.fps or 1.5, count=len(trace))
             print(f"wrote {args.out} ({n} frames of the backprop pass after {steps_done} steps)"
                   f"{_size_note(widget, size)}")

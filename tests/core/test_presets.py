@@ -164,10 +164,10 @@ def test_saving_over_a_file_replaces_it_whole_or_not_at_all(tmp_path, monkeypatc
     def fail(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vgviz.core.presets.os.replace", fail)
+    monkeypatch.setattr("vgviz.core.files.os.replace", fail)
     with pytest.raises(PresetError) as err:
         save_config_file(RunConfig(depth=9), path)
-    assert "No space left on device" in one_line(err.value) and "run.toml" in str(err.value)
+    assert "no space left on the device" in one_line(err.value) and "run.toml" in str(err.value)
     assert path.read_bytes() == before                     # the old file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.toml"]   # and no temporary file is left
 

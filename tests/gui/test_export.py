@@ -13,6 +13,8 @@ import pytest
 from PySide6 import QtGui
 
 from vgviz.core.config import RunConfig
+from vgviz.core import files
+from vgviz.gui import animation_writers as aw
 from vgviz.gui import export as ex
 from vgviz.gui.animate import OffscreenViews, timelapse_frame_count, timelapse_frames, trace_frames, train
 from vgviz.gui.theme import DARK, LECTURE, ThemeError, get_theme
@@ -193,7 +195,7 @@ def test_gif_has_one_frame_per_trace_frame(views, run, tmp_path):
 
     trace = run[1]
     assert len(trace) == 9
-    n = ex.write_animation(_trace_frames(views, trace), tmp_path / "pass.gif", fps=2)
+    n = aw.write_animation(_trace_frames(views, trace), tmp_path / "pass.gif", fps=2)
     assert n == 9
     with Image.open(tmp_path / "pass.gif") as gif:
         assert gif.n_frames == len(trace)
@@ -208,16 +210,16 @@ def test_gif_has_one_frame_per_trace_frame(views, run, tmp_path):
 def test_png_frames_folder_numbered_and_replaceable(views, run, tmp_path):
     trace = run[1]
     target = tmp_path / "frames"
-    assert ex.write_animation(_trace_frames(views, trace), str(target) + os.sep) == 9
+    assert aw.write_animation(_trace_frames(views, trace), str(target) + os.sep) == 9
     names = sorted(os.listdir(target))
     assert names == [f"frame-{i:04d}.png" for i in range(1, 10)]
-    assert ex.write_animation(_trace_frames(views, trace), str(target) + os.sep) == 9   # a re-export replaces
+    assert aw.write_animation(_trace_frames(views, trace), str(target) + os.sep) == 9   # a re-export replaces
     assert sorted(os.listdir(target)) == names
     assert files_in(tmp_path) == {"frames"}
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     with pytest.raises(ex.ExportError, match="holds other files"):
-        ex.write_animation(_trace_frames(views, trace), str(tmp_path / "mine") + os.sep)
+        aw.write_animation(_trace_frames(views, trace), str(tmp_path / "mine") + os.sep)
     assert files_in(tmp_path / "mine") == {"notes.txt"}
     assert files_in(tmp_path) == {"frames", "mine"}
 
@@ -226,23 +228,23 @@ def test_mp4_when_available(views, run, tmp_path):
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
     trace = run[1]
     path = tmp_path / "pass.mp4"
-    assert ex.write_animation(_trace_frames(views, trace), path, fps=2, hold_last=2) == 9
+    assert aw.write_animation(_trace_frames(views, trace), path, fps=2, hold_last=2) == 9
     frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
     assert frames == 9 + 1                               # the last frame held twice as long
     assert files_in(tmp_path) == {"pass.mp4"}
     data = path.read_bytes()
-    ex._verify_mp4(str(path), "pass.mp4")                # what a full MP4 is: ftyp, moov, mdat
+    aw._verify_mp4(str(path), "pass.mp4")                # what a full MP4 is: ftyp, moov, mdat
     for cut in (len(data) - 1, len(data) // 2, 40):
         (tmp_path / "cut.mp4").write_bytes(data[:cut])
         with pytest.raises(ex.ExportError, match="not playable"):
-            ex._verify_mp4(str(tmp_path / "cut.mp4"), "cut.mp4")
+            aw._verify_mp4(str(tmp_path / "cut.mp4"), "cut.mp4")
 
 
 def test_cancelled_animation_leaves_nothing(views, run, tmp_path):
     trace = run[1]
     for target in (str(tmp_path / "a.gif"), str(tmp_path / "b") + os.sep):
-        with pytest.raises(ex.Cancelled):
-            ex.write_animation(_trace_frames(views, trace), target, progress=lambda i: i < 3)
+        with pytest.raises(aw.Cancelled):
+            aw.write_animation(_trace_frames(views, trace), target, progress=lambda i: i < 3)
     assert files_in(tmp_path) == set()
 
 
@@ -251,7 +253,7 @@ def test_timelapse_frames(qtbot, tmp_path):
     try:
         frames = timelapse_frames(SMALL, 6, 2, "grad-norms", views, caption=lambda s: f"step {s}")
         assert timelapse_frame_count(6, 2) == 4
-        assert ex.write_animation(frames, tmp_path / "t.gif", fps=10) == 4     # steps 0 (initial), 1, 3, 5
+        assert aw.write_animation(frames, tmp_path / "t.gif", fps=10) == 4     # steps 0 (initial), 1, 3, 5
         assert len(views.history) == 6            # the initial measurement is step 0's row
     finally:
         views.close()
@@ -268,7 +270,7 @@ def test_unwritable_paths(views, tmp_path):
         with pytest.raises(ex.ExportError, match=message):
             ex.export_picture(views.network, path, view="diagram")
     with pytest.raises(ex.ExportError, match="is a file, not a folder"):
-        ex.write_animation(iter([]), blocker / "x.gif")
+        aw.write_animation(iter([]), blocker / "x.gif")
     assert files_in(tmp_path) == before
 
 
@@ -288,8 +290,8 @@ def test_failed_write_removes_the_temporary_file(views, tmp_path, monkeypatch):
     (lambda w, p: ex.export_picture(w, p / "a.png", view="diagram", scale=1.5), "scale must be 1, 2 or 4"),
     (lambda w, p: ex.export_picture(w, p / "a.jpg", view="diagram"), "unknown picture format '.jpg'"),
     (lambda w, p: ex.export_picture(w, p / "a.gif", view="diagram"), "is an animation"),
-    (lambda w, p: ex.write_animation(iter([]), p / "a.gif", fps=0), "frame rate must be a positive number"),
-    (lambda w, p: ex.write_animation(iter([]), p / "a.gif"), "no frames"),
+    (lambda w, p: aw.write_animation(iter([]), p / "a.gif", fps=0), "frame rate must be a positive number"),
+    (lambda w, p: aw.write_animation(iter([]), p / "a.gif"), "no frames"),
 ])
 def test_bad_requests_have_clear_messages(views, tmp_path, call, message):
     with pytest.raises(ex.ExportError, match=message):
@@ -333,7 +335,7 @@ def full_disk(monkeypatch):
         fh = real_open(file, mode, *args, **kwargs)
         return HalfWritten(fh) if "w" in mode else fh
 
-    monkeypatch.setattr(ex, "open", open_on_a_full_disk, raising=False)
+    monkeypatch.setattr(files, "open", open_on_a_full_disk, raising=False)
 
 
 @pytest.mark.parametrize("name", ["d.png", "d.svg", "frames/"])
@@ -343,7 +345,7 @@ def test_a_full_disk_says_so_and_keeps_the_old_file(views, run, tmp_path, full_d
         old = tmp_path / "frames" / "frame-0001.png"
         old.write_bytes(OLD)
         with pytest.raises(ex.ExportError, match="cannot write .*: no space left on the device$"):
-            ex.write_animation(_trace_frames(views, run[1]), str(tmp_path / "frames") + os.sep)
+            aw.write_animation(_trace_frames(views, run[1]), str(tmp_path / "frames") + os.sep)
         assert files_in(tmp_path / "frames") == {"frame-0001.png"}
     else:
         old = tmp_path / name
@@ -368,7 +370,7 @@ def test_a_gif_written_short_is_not_kept(views, run, tmp_path, monkeypatch):
     old = tmp_path / "pass.gif"
     old.write_bytes(OLD)
     with pytest.raises(ex.ExportError, match="cannot write .*pass.gif: the GIF written (is incomplete|cannot be read)"):
-        ex.write_animation(_trace_frames(views, run[1]), old)
+        aw.write_animation(_trace_frames(views, run[1]), old)
     assert old.read_bytes() == OLD
     assert files_in(tmp_path) == {"pass.gif"}
 
@@ -391,7 +393,7 @@ def test_an_mp4_ffmpeg_did_not_finish_is_not_kept(views, run, tmp_path, monkeypa
     old = tmp_path / "pass.mp4"
     old.write_bytes(OLD)
     with pytest.raises(ex.ExportError, match=f"cannot write .*pass.mp4: {message}"):
-        ex.write_animation(_trace_frames(views, run[1]), old)
+        aw.write_animation(_trace_frames(views, run[1]), old)
     assert old.read_bytes() == OLD
     assert files_in(tmp_path) == {"pass.mp4", "ffmpeg"}
 
@@ -436,7 +438,7 @@ def test_temporaries_of_a_killed_export_are_cleaned_by_the_next(views, tmp_path)
             os.utime(path, (hour_ago, hour_ago))
     ex.export_picture(views.network, tmp_path / "d.png", view="diagram")
     assert files_in(tmp_path) == set(kept) | {"d.png"}
-    ex.write_animation(iter([ex.render_image(views.network)]), str(tmp_path / "frames") + os.sep)
+    aw.write_animation(iter([ex.render_image(views.network)]), str(tmp_path / "frames") + os.sep)
     assert files_in(tmp_path) == set(kept) | {"d.png", "frames"}
 
 
@@ -449,5 +451,5 @@ def test_a_gif_too_large_stops_at_its_first_frame(views, run, tmp_path):
             yield image
 
     with pytest.raises(ex.ExportError, match="the GIF would be too large \\(1000000 frames of"):
-        ex.write_animation(frames(), tmp_path / "big.gif", count=1_000_000)
+        aw.write_animation(frames(), tmp_path / "big.gif", count=1_000_000)
     assert len(drawn) == 1 and files_in(tmp_path) == set()

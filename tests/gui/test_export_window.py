@@ -199,6 +199,7 @@ def test_corrupt_export_settings_mean_the_defaults(window, qtbot, tmp_path, scal
 
 def test_a_gif_too_large_is_refused_before_drawing(window, qtbot, tmp_path, monkeypatch):
     import vgviz.gui.animate as animate
+    from vgviz.gui import animation_writers as aw
     from vgviz.gui import export as ex
 
     def no_drawing(*args, **kwargs):
@@ -210,7 +211,7 @@ def test_a_gif_too_large_is_refused_before_drawing(window, qtbot, tmp_path, monk
         window.exports.export_timelapse("loss", str(tmp_path / "t.gif"), steps=1_000_000, every=1, scale=4)
     window.record_trace()
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
-    monkeypatch.setattr(ex, "MAX_GIF_PIXELS", 1000)
+    monkeypatch.setattr(aw, "MAX_GIF_PIXELS", 1000)
     n = len(window.stepper.trace)
     with pytest.raises(ex.ExportError, match=f"the GIF would be too large \\({n} frames"):
         window.exports.export_trace_animation("diagram", str(tmp_path / "pass.gif"))

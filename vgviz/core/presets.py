@@ -6,7 +6,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,6 +16,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .config import ConfigError, RunConfig, quote, shorten
+from .files import WriteError, atomic_path, write_bytes
 
 DEFAULT_PRESET = "deep-sigmoid"
 MAX_CONFIG_BYTES = 2 * 2**20  # a config is a few hundred bytes; a report's JSON (one works) up to ~0.8 MB
@@ -138,8 +138,7 @@ def _read_config_text(path: Path, name: str) -> str:
 
 def save_config_file(config: RunConfig, path: str | Path) -> None:
     """Write a run config that load_config_file reads back: JSON for a .json path, else TOML
-    under [config]. Written to a temporary file beside it and renamed over it, so a failed
-    write leaves any existing file as it was."""
+    under [config]. A failed write leaves any existing file as it was (vgviz.core.files)."""
     path = Path(path)
     values = config.to_dict()
     if path.suffix.lower() == ".json":
@@ -147,13 +146,7 @@ def save_config_file(config: RunConfig, path: str | Path) -> None:
     else:  # a JSON scalar is a TOML value for the bools, numbers and strings a RunConfig holds
         text = "\n".join(["[config]"] + [f"{k} = {json.dumps(v)}" for k, v in values.items()]) + "\n"
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
-    except OSError as err:
-        raise PresetError(f"cannot write {path}: {err.strerror or err}") from None
+        with atomic_path(path) as temp:
+            write_bytes(temp, text.encode("utf-8"))
+    except WriteError as err:
+        raise PresetError(str(err)) from None

@@ -1,4 +1,4 @@
-"""Pictures of the views: PNG at 1×/2×/4×, SVG, and animations (GIF, MP4, numbered PNGs).
+"""Pictures of the views: PNG at 1×/2×/4× and SVG (animations: vgviz.gui.animation_writers).
 
 Every picture is painted from the widget itself (``QWidget.render``) into a
 QImage whose device pixel ratio is the scale, so a 4× PNG is the same picture
@@ -6,30 +6,21 @@ drawn with four times the pixels (text and lines re-rasterised, not upscaled),
 or into a QSvgGenerator for vector output. An optional caption band under the
 picture says what it is (the config in one line, the step, the frame).
 
-Files are written next to their target under a temporary name and moved into
-place with os.replace, so a failed or cancelled export leaves no partial file.
-Errors become ``ExportError`` with one readable line.
+Files are written through vgviz.core.files: under a temporary name beside the target,
+checked, synced and then moved into place, so a failed or cancelled export leaves the
+old file as it was. Errors become ``ExportError`` with one readable line.
 """
 from __future__ import annotations
 
 import contextlib
-import errno
-import math
 import os
 import re
-import shutil
-import signal
-import struct
-import subprocess
-import tempfile
-import threading
-import time
-from collections import deque
-from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterator
 
 from PySide6 import QtCore, QtGui, QtSvg, QtWidgets
+
+from ..core.files import WriteError, atomic_path, target_folder, write_bytes
 
 VIEWS = ("window", "diagram", "loss", "grad-norms", "grad-flow", "forward-signal")
 VIEW_TITLES = {"window": "Whole window", "diagram": "Network diagram", "loss": "Loss plot",
@@ -39,12 +30,11 @@ VECTOR_VIEWS = ("diagram", "loss", "grad-norms", "grad-flow", "forward-signal")
 SCALES = (1, 2, 4)
 PICTURE_FORMATS = ("png", "svg")
 ANIMATION_FORMATS = ("gif", "mp4", "frames")   # frames: a folder of numbered PNGs
-MAX_GIF_PIXELS = 400_000_000                    # all frames together, as 8-bit pixels held in memory
 _FRAME_NAME = re.compile(r"frame-\d{4,}\.png")  # what a folder of frames holds (and may be replaced)
 
 
-class ExportError(Exception):
-    """An export that cannot be done; the message is one line for a dialog or stderr."""
+# an export fails with the one-line error of every vgviz write
+ExportError = WriteError
 
 
 # -- checks -----------------------------------------------------------------------------
@@ -85,7 +75,7 @@ def check_target(path: str | os.PathLike, fmt: str | None = None) -> str:
     fmt = fmt or format_of(text)
     if fmt == "frames":
         target = os.path.normpath(os.path.abspath(text))
-        folder = _target_folder(target)
+        folder = target_folder(target)
         if os.path.exists(target) and not os.path.isdir(target):
             raise ExportError(f"cannot write {text}: it is a file, not a folder")
         if os.path.isdir(target):
@@ -97,7 +87,7 @@ def check_target(path: str | os.PathLike, fmt: str | None = None) -> str:
     else:
         if os.path.isdir(text):
             raise ExportError(f"cannot write {text}: it is a folder")
-        folder = _target_folder(text)
+        folder = target_folder(text)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ExportError(f"cannot write {text}: permission denied")
     return fmt
@@ -430,162 +420,6 @@ def _portable_svg(text: str) -> str:
     return '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + ET.tostring(root, encoding="unicode")
 
 
-# -- writing files --------------------------------------------------------------------------
-# the OS reasons a user can act on, in words; any other error keeps the system's own wording
-_REASONS = {errno.ENOSPC: "no space left on the device",
-            errno.EFBIG: "the file is too large for the device (or for this process's file size limit)",
-            getattr(errno, "EDQUOT", -1): "the disk quota is used up"}
-
-
-def _describe(err: OSError) -> str:
-    return _REASONS.get(err.errno) or err.strerror or str(err)
-
-
-# Temporary names carry the writer's process id, e.g. .vgviz-4711-k2j4h1x0.png,
-# .vgviz-frames-4711-abcd1234/, .vgviz-old-4711-abcd1234/. A process killed during an
-# export (kill -9, a power cut) leaves them behind; the next export to that folder removes
-# those that are stale: the exact names vgviz makes, untouched for STALE_AGE_S, and whose
-# writer is no longer running on this machine. The age also protects a live export from
-# another machine on a shared folder (its pid means nothing here): a writer touches its
-# file at least once per frame. Where a pid cannot be checked safely (Windows: os.kill
-# would end the process) only a much older age counts.
-STALE_AGE_S = 10 * 60
-STALE_AGE_UNCHECKED_S = 24 * 60 * 60
-_TEMP_NAME = re.compile(r"\.vgviz-(?:frames-|old-)?(\d+)-[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,4})?")
-
-
-def _temp_prefix(kind: str = "") -> str:
-    return f".vgviz-{kind}{os.getpid()}-"
-
-
-def _writer_running(pid: int) -> bool | None:
-    """Is process ``pid`` running on this machine? None where that cannot be asked."""
-    if os.name != "posix":
-        return None
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:            # EPERM: it runs, as another user
-        return True
-    return True
-
-
-def clean_stale_temporaries(folder: str) -> list[str]:
-    """Remove what killed exports left in ``folder`` (see above); returns the names removed."""
-    removed = []
-    now = time.time()
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    for entry in entries:
-        match = _TEMP_NAME.fullmatch(entry.name)
-        if match is None or entry.is_symlink():
-            continue
-        try:
-            age = now - entry.stat(follow_symlinks=False).st_mtime
-        except OSError:
-            continue
-        running = _writer_running(int(match.group(1)))
-        if running or age < (STALE_AGE_UNCHECKED_S if running is None else STALE_AGE_S):
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.remove(entry.path)
-        if not os.path.lexists(entry.path):
-            removed.append(entry.name)
-    return removed
-
-
-def _target_folder(path: str) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.exists(folder):
-        parent = folder
-        while parent and not os.path.exists(parent):
-            parent = os.path.dirname(parent)
-        if parent and not os.path.isdir(parent):
-            raise ExportError(f"cannot write {path}: {parent} is a file, not a folder")
-        raise ExportError(f"cannot write {path}: the folder {folder} does not exist")
-    if not os.path.isdir(folder):
-        raise ExportError(f"cannot write {path}: {folder} is a file, not a folder")
-    return folder
-
-
-def _chmod_like_new(path: str, mode: int) -> None:
-    """mkstemp/mkdtemp make private files; give the result the permissions a plain open() would."""
-    mask = os.umask(0)
-    os.umask(mask)
-    with contextlib.suppress(OSError):
-        os.chmod(path, mode & ~mask)
-
-
-def _sync_file(path: str) -> None:
-    """Flush ``path`` to the disk (whoever wrote it): a crash after the rename must not
-    leave a file of the right name with nothing in it. A failure here is a failed write."""
-    with open(path, "rb+") as fh:
-        os.fsync(fh.fileno())
-
-
-def _sync_folder(folder: str) -> None:
-    """Make a rename in ``folder`` durable (POSIX; best effort, the data itself is synced)."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _write_bytes(path: str, data: bytes) -> None:
-    """Write with Python I/O, so a full disk raises the OSError that says so (ENOSPC, EFBIG…)."""
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = "",
-                verify: Callable[[str], None] | None = None) -> Iterator[str]:
-    """A temporary file beside ``path`` to write. When the block succeeds the file is
-    checked (not empty, and ``verify(tmp)``, which raises ExportError, passes), synced to
-    the disk and moved onto ``path``; on any failure it is removed and ``path`` is left as it
-    was. OSErrors become ExportError."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise ExportError(f"cannot write {path}: it is a folder")
-    folder = _target_folder(path)
-    clean_stale_temporaries(folder)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), suffix=suffix or Path(path).suffix, dir=folder)
-        os.close(fd)
-    except OSError as err:
-        raise ExportError(f"cannot write {path}: {_describe(err)}") from None
-    try:
-        yield tmp
-        if os.path.getsize(tmp) == 0:
-            raise ExportError(f"cannot write {path}: nothing was written")
-        if verify is not None:
-            verify(tmp)
-        _sync_file(tmp)
-        _chmod_like_new(tmp, 0o666)
-        os.replace(tmp, path)
-        _sync_folder(folder)
-    except OSError as err:
-        raise ExportError(f"cannot write {path}: {_describe(err)}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            if os.path.exists(tmp):
-                os.remove(tmp)
-
-
 def encode_png(image: QtGui.QImage, path: str | os.PathLike) -> bytes:
     """The PNG file of ``image``, encoded in memory (so writing it reports the real OS error)."""
     data = QtCore.QByteArray()
@@ -601,13 +435,13 @@ def encode_png(image: QtGui.QImage, path: str | os.PathLike) -> bytes:
 def save_image(image: QtGui.QImage, path: str | os.PathLike) -> str:
     data = encode_png(image, path)
     with atomic_path(path, ".png") as tmp:
-        _write_bytes(tmp, data)
+        write_bytes(tmp, data)
     return os.fspath(path)
 
 
 def save_bytes(data: bytes, path: str | os.PathLike) -> str:
     with atomic_path(path) as tmp:
-        _write_bytes(tmp, data)
+        write_bytes(tmp, data)
     return os.fspath(path)
 
 
@@ -628,281 +462,3 @@ def copy_to_clipboard(widget: QtWidgets.QWidget, scale: int = 1, caption: str | 
     image = render_image(widget, scale, caption)
     QtWidgets.QApplication.clipboard().setImage(image)
     return image
-
-
-# -- animations -----------------------------------------------------------------------------------
-class Cancelled(Exception):
-    """The user cancelled a long export; nothing was written."""
-
-
-def _qimage_to_rgb_array(image: QtGui.QImage):
-    import numpy as np
-
-    img = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    w, h, bpl = img.width(), img.height(), img.bytesPerLine()
-    arr = np.frombuffer(img.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
-    return arr[:, : w * 3].reshape(h, w, 3).copy()
-
-
-def _pil_image(image: QtGui.QImage):
-    from PIL import Image
-
-    return Image.fromarray(_qimage_to_rgb_array(image), "RGB")
-
-
-def check_gif_size(count: int, width: int, height: int) -> None:
-    """Refuse a GIF of ``count`` frames of width × height pixels that would not fit in
-    MAX_GIF_PIXELS: before anything is trained or drawn."""
-    if count * width * height > MAX_GIF_PIXELS:
-        raise ExportError(f"the GIF would be too large ({count} frames of {width}×{height}); "
-                          "use fewer frames, a smaller scale, MP4 or PNG frames")
-
-
-def write_animation(frames: Iterable[QtGui.QImage], path: str | os.PathLike, *, fps: float = 1.5,
-                    count: int | None = None, progress: Callable[[int], bool] | None = None,
-                    hold_last: float = 2.0) -> int:
-    """Write the frames as a GIF, an MP4 or a folder of numbered PNGs (by ``path``:
-    .gif, .mp4, or a folder path ending in a separator). ``progress(i)`` is called
-    after each frame; returning False cancels (Cancelled is raised and nothing is
-    left behind). The last frame is held ``hold_last`` times as long. ``count``, the
-    number of frames expected, lets a GIF too large be refused at its first frame.
-    Returns the number of frames written."""
-    fmt = format_of(path)
-    if fmt not in ANIMATION_FORMATS:
-        raise ExportError(f"{os.fspath(path)}: an animation is .gif, .mp4, or a folder ending in /")
-    if not (fps > 0 and math.isfinite(fps)):
-        raise ExportError(f"frame rate must be a positive number; got {fps!r}")
-    if fmt == "mp4" and not mp4_available():
-        raise ExportError(MP4_MISSING)
-    check_target(path, fmt)                      # fail before drawing anything
-    if fmt == "gif":
-        return _write_gif(frames, os.fspath(path), fps, progress, hold_last, count)
-    writer = {"mp4": _write_mp4, "frames": _write_frames}[fmt]
-    return writer(frames, os.fspath(path), fps, progress, hold_last)
-
-
-def _tick(progress, i: int) -> None:
-    if progress is not None and progress(i) is False:
-        raise Cancelled()
-
-
-def _to_palette(rgb):
-    """One adaptive 256-colour palette per frame, no dithering (the views are flat colours,
-    lines and text). Max-coverage keeps small areas true: the colour bar, the layer labels
-    (median cut, Pillow's default, shifted them by up to 200 levels). A large frame takes
-    its palette from every other pixel, which is as good and 3× faster."""
-    from PIL import Image
-
-    source = rgb if rgb.width * rgb.height <= 1_500_000 else rgb.resize((rgb.width // 2, rgb.height // 2),
-                                                                          Image.Resampling.NEAREST)
-    palette = source.quantize(colors=256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
-    return palette if source is rgb else rgb.quantize(palette=palette, dither=Image.Dither.NONE)
-
-
-def _verify_gif(path: str, target: str, expected_frames: int) -> None:
-    """Read the written GIF back: every frame there and the file complete (its trailer byte)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as gif:
-            n = getattr(gif, "n_frames", 1)
-            gif.seek(n - 1)
-            gif.load()
-        with open(path, "rb") as fh:
-            fh.seek(-1, os.SEEK_END)
-            complete = fh.read(1) == b";"
-    except OSError as err:
-        if err.errno is not None:
-            raise
-        raise ExportError(f"cannot write {target}: the GIF written cannot be read back ({err})") from None
-    except (ValueError, EOFError, SyntaxError) as err:
-        raise ExportError(f"cannot write {target}: the GIF written cannot be read back ({err})") from None
-    if n != expected_frames or not complete:
-        raise ExportError(f"cannot write {target}: the GIF written is incomplete "
-                          f"({n} of {expected_frames} frames{'' if complete else ', no end marker'})")
-
-
-def _write_gif(frames, path, fps, progress, hold_last, count=None) -> int:
-    images, pixels = [], 0
-    for i, frame in enumerate(frames):
-        rgb = _pil_image(frame)
-        if i == 0 and count:
-            check_gif_size(count, rgb.width, rgb.height)
-        pixels += rgb.width * rgb.height
-        if pixels > MAX_GIF_PIXELS:
-            check_gif_size(i + 1, rgb.width, rgb.height)
-        images.append(_to_palette(rgb))
-        _tick(progress, i)
-    if not images:
-        raise ExportError("nothing to write: no frames")
-    ms = max(20, round(1000 / fps))
-    durations = [ms] * len(images)
-    durations[-1] = round(ms * max(hold_last, 1.0))
-    with atomic_path(path, ".gif", verify=lambda tmp: _verify_gif(tmp, path, len(images))) as tmp:
-        # disposal 1 and no optimisation: every frame is stored whole, so each view frame is one GIF frame
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0,
-                       optimize=False, disposal=1)
-    return len(images)
-
-
-def _verify_mp4(path: str, target: str) -> None:
-    """Walk the MP4's top-level boxes: a playable file starts with ftyp and holds a moov
-    (the index) and an mdat (the pictures), each box within the file. ffmpeg stopped by a
-    full disk leaves a file without its moov ("moov atom not found")."""
-    size = os.path.getsize(path)
-    boxes: dict[bytes, int] = {}
-    first = None
-    with open(path, "rb") as fh:
-        pos = 0
-        while pos < size:
-            fh.seek(pos)
-            head = fh.read(8)
-            if len(head) < 8:
-                break
-            box_size, kind = struct.unpack(">I4s", head)
-            header = 8
-            if box_size == 1:                        # a 64-bit size follows the type
-                large = fh.read(8)
-                if len(large) < 8:
-                    break
-                box_size, header = struct.unpack(">Q", large)[0], 16
-            elif box_size == 0:                      # the last box runs to the end of the file
-                box_size = size - pos
-            if box_size < header or pos + box_size > size:
-                break
-            first = first or kind
-            boxes[kind] = box_size
-            pos += box_size
-    problem = None
-    if pos != size:
-        problem = "it is cut short"
-    elif first != b"ftyp":
-        problem = "it does not start as an MP4 does"
-    elif b"moov" not in boxes:
-        problem = "it has no index (moov)"
-    elif boxes.get(b"mdat", 0) <= 16:
-        problem = "it holds no pictures (mdat)"
-    if problem:
-        raise ExportError(f"cannot write {target}: the video ffmpeg wrote is not playable: {problem}")
-
-
-def _ffmpeg_reason(lines, code: int | None = None) -> str:
-    """ffmpeg's last error line, without its '[muxer @ 0x…]' prefix, or how it ended."""
-    for line in reversed(lines):
-        text = re.sub(r"^\[[^\]]*\]\s*", "", line.strip())
-        if text:
-            return text
-    if code is not None and code < 0:
-        if -code == getattr(signal, "SIGXFSZ", None):        # over the file size limit
-            return _REASONS[errno.EFBIG]
-        return f"it was stopped by signal {-code}"
-    return f"exit status {code}" if code else "no message"
-
-
-def _write_mp4(frames, path, fps, progress, hold_last) -> int:
-    """Frames piped to ffmpeg (the binary imageio-ffmpeg ships). ffmpeg is run here rather
-    than through imageio_ffmpeg.write_frames, which ignores ffmpeg's exit status (a full
-    disk gave an unplayable file and no error) and lets its messages through to stderr."""
-    import imageio_ffmpeg
-    import numpy as np
-
-    n = 0
-    with atomic_path(path, ".mp4", verify=lambda tmp: _verify_mp4(tmp, path)) as tmp:
-        proc = None
-        messages: deque[str] = deque(maxlen=20)
-        reader = None
-        last = None
-        stopped = False
-        try:
-            for i, frame in enumerate(frames):
-                arr = _qimage_to_rgb_array(frame)
-                if proc is None:
-                    h, w = arr.shape[:2]
-                    size = (w + w % 2, h + h % 2)          # H.264 4:2:0 needs even sides: pad, never scale
-                    pad = (size[1] - h, size[0] - w)
-                    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo",
-                           "-s", f"{size[0]}x{size[1]}", "-pix_fmt", "rgb24",
-                           "-r", str(Fraction(fps).limit_denominator()), "-i", "-", "-an",
-                           "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", "10",
-                           "-movflags", "+faststart", "-v", "error", tmp]
-                    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.PIPE,
-                                            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
-                    reader = threading.Thread(target=lambda: messages.extend(
-                        proc.stderr.read().decode("utf-8", "replace").splitlines()), daemon=True)
-                    reader.start()
-                if pad != (0, 0):
-                    arr = np.pad(arr, ((0, pad[0]), (0, pad[1]), (0, 0)), mode="edge")
-                last = np.ascontiguousarray(arr)
-                if not _send(proc, last):
-                    stopped = True
-                    break
-                n += 1
-                _tick(progress, i)
-            if proc is None:
-                raise ExportError("nothing to write: no frames")
-            for _ in range(max(0, round(hold_last) - 1)):
-                _send(proc, last)
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-            code = proc.wait()
-        except BaseException:
-            if proc is not None:
-                proc.kill()
-                proc.wait()
-            raise
-        finally:
-            if reader is not None:
-                reader.join(5)
-                proc.stderr.close()
-        if code != 0:
-            raise ExportError(f"cannot write {path}: ffmpeg failed: {_ffmpeg_reason(messages, code)}")
-        if stopped:
-            raise ExportError(f"cannot write {path}: ffmpeg stopped taking frames ({_ffmpeg_reason(messages, code)})")
-    return n
-
-
-def _send(proc, arr) -> bool:
-    """One frame to ffmpeg; False if ffmpeg has stopped (its exit status and messages say why)."""
-    try:
-        proc.stdin.write(arr.data)
-    except (BrokenPipeError, ValueError, OSError):
-        return False
-    return True
-
-
-def _write_frames(frames, path, fps, progress, hold_last) -> int:
-    target = os.path.normpath(os.path.abspath(path))
-    parent = _target_folder(target)
-    check_target(path, "frames")
-    clean_stale_temporaries(parent)
-    try:
-        tmp = tempfile.mkdtemp(prefix=_temp_prefix("frames-"), dir=parent)
-    except OSError as err:
-        raise ExportError(f"cannot write {path}: {_describe(err)}") from None
-    n = 0
-    try:
-        for i, frame in enumerate(frames):
-            _write_bytes(os.path.join(tmp, f"frame-{i + 1:04d}.png"), encode_png(frame, path))
-            n += 1
-            _tick(progress, i)
-        if not n:
-            raise ExportError("nothing to write: no frames")
-        _chmod_like_new(tmp, 0o777)
-        for name in os.listdir(tmp):
-            _chmod_like_new(os.path.join(tmp, name), 0o666)
-        _sync_folder(tmp)
-        if os.path.isdir(target):             # replace an earlier export: move it aside, then swap
-            old = tempfile.mkdtemp(prefix=_temp_prefix("old-"), dir=parent)
-            os.replace(target, os.path.join(old, "x"))
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-        _sync_folder(parent)
-    except OSError as err:
-        raise ExportError(f"cannot write {path}: {_describe(err)}") from None
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return n

@@ -11,6 +11,7 @@ import os
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from . import animation_writers as aw
 from . import export as ex
 
 SETTING_FOLDER = "export/last_folder"
@@ -271,7 +272,7 @@ class ExportController(QtCore.QObject):
     def _check_gif_size(path: str, count: int, width: int, height: int, scale: int) -> None:
         """A GIF too large is refused before anything is trained or drawn."""
         if ex.format_of(path) == "gif":
-            ex.check_gif_size(count, width * ex.check_scale(scale), height * ex.check_scale(scale))
+            aw.check_gif_size(count, width * ex.check_scale(scale), height * ex.check_scale(scale))
 
     def _write_with_progress(self, frames, path, fps, count, label, scale) -> int | None:
         progress = QtWidgets.QProgressDialog(label, "Cancel", 0, count, self.window)
@@ -288,8 +289,8 @@ class ExportController(QtCore.QObject):
             return not progress.wasCanceled()
 
         try:
-            n = ex.write_animation(frames, path, fps=fps, count=count, progress=tick)
-        except ex.Cancelled:
+            n = aw.write_animation(frames, path, fps=fps, count=count, progress=tick)
+        except aw.Cancelled:
             self.window.statusBar().showMessage("export cancelled; nothing written", 5000)
             return None
         finally:
