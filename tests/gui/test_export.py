@@ -398,6 +398,25 @@ def test_an_mp4_ffmpeg_did_not_finish_is_not_kept(views, run, tmp_path, monkeypa
     assert files_in(tmp_path) == {"pass.mp4", "ffmpeg"}
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in ffmpeg is a script")
+def test_an_mp4_that_fails_on_a_full_disk_says_so(views, run, tmp_path, monkeypatch):
+    """ffmpeg's last line on a full disk is often about its streams, not the disk."""
+    import shutil
+
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(f"#!{sys.executable}\nimport sys\nsys.stdin.buffer.read()\n"
+                    "sys.stderr.write('Nothing was written into output file\\n')\nsys.exit(1)\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: str(fake))
+    monkeypatch.setattr(aw.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9, 0))
+    old = tmp_path / "pass.mp4"
+    old.write_bytes(OLD)
+    with pytest.raises(ex.ExportError, match="pass.mp4: no space left on the device \\(ffmpeg: Nothing was"):
+        aw.write_animation(_trace_frames(views, run[1]), old)
+    assert old.read_bytes() == OLD
+
+
 def test_the_new_file_is_on_the_disk_before_it_replaces_the_old(views, tmp_path, monkeypatch):
     """fsync before the rename: a crash then leaves the old file or the whole new one."""
     events = []

@@ -200,6 +200,13 @@ def _ffmpeg_reason(lines, code: int | None = None) -> str:
     return f"exit status {code}" if code else "no message"
 
 
+def _no_space_left(folder: str, margin: int = 64 * 1024) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
+
+
 def _write_mp4(frames, path, fps, progress, hold_last) -> int:
     """Frames piped to ffmpeg (the binary imageio-ffmpeg ships). ffmpeg is run here rather
     than through imageio_ffmpeg.write_frames, which ignores ffmpeg's exit status (a full
@@ -257,7 +264,11 @@ def _write_mp4(frames, path, fps, progress, hold_last) -> int:
                 reader.join(5)
                 proc.stderr.close()
         if code != 0:
-            raise ExportError(f"cannot write {path}: ffmpeg failed: {_ffmpeg_reason(messages, code)}")
+            reason = _ffmpeg_reason(messages, code)
+            if _no_space_left(os.path.dirname(tmp)):  # ffmpeg's own last line may not say so
+                raise ExportError(f"cannot write {path}: {describe_os_error(OSError(errno.ENOSPC, ''))} "
+                                  f"(ffmpeg: {reason})")
+            raise ExportError(f"cannot write {path}: ffmpeg failed: {reason}")
         if stopped:
             raise ExportError(f"cannot write {path}: ffmpeg stopped taking frames ({_ffmpeg_reason(messages, code)})")
     return n
