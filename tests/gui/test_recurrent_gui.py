@@ -157,18 +157,18 @@ def test_switching_mlp_rnn_mlp_never_freezes(window, qtbot):
                             ("shallow-sigmoid", False)):
         window.load_preset(name)
         qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
-        assert window.config.recurrent is recurrent
+        assert window.run.config.recurrent is recurrent
         shown = window.recurrent if recurrent else window.network
         assert window.diagram_stack.currentWidget() is shown
-        start = window.step_count
+        start = window.run.step_count
         window.start()
-        qtbot.waitUntil(lambda: window.step_count >= start + 3, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: window.run.step_count >= start + 3, timeout=WAIT_MS)
         window.pause()
-        qtbot.waitUntil(lambda: window.history.latest.step >= start + 2, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: window.run.history.latest.step >= start + 2, timeout=WAIT_MS)
         if recurrent:
             assert window.recurrent.unrolled.n_steps == 50
             assert window.recurrent.timesteps.curves()[0] is not None
-            assert window.history.n_layers == 3                  # W_ih, W_hh, output
+            assert window.run.history.n_layers == 3                  # W_ih, W_hh, output
         else:
             assert window.network.drawn_edge_count() > 0
     assert watch.worst < 2.0, f"the GUI stalled for {watch.worst:.2f} s"
@@ -181,9 +181,9 @@ def test_recurrent_run_with_the_keys_and_the_stepper(window, qtbot):
     qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
     assert window.recurrent.unrolled.hasFocus()                  # the shown view took the keyboard focus
     qtbot.keyClick(window.recurrent.unrolled, QtCore.Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: window.step_count >= 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.run.step_count >= 2, timeout=WAIT_MS)
     qtbot.keyClick(window.recurrent.unrolled, QtCore.Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: not window.worker.is_running, timeout=5000)
+    qtbot.waitUntil(lambda: not window.run.worker.is_running, timeout=5000)
     window.record_trace(None)
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     trace = window.stepper.trace
@@ -209,7 +209,7 @@ def test_choosing_a_recurrent_model_in_the_panel_fixes_the_other_fields(window, 
     assert panel.editors["dataset"].currentText() == "recall" and panel.editors["depth"].value() == 1
     window.reset_run()
     qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
-    assert window.config.model == "lstm" and not panel.error_label.isVisibleTo(panel)
+    assert window.run.config.model == "lstm" and not panel.error_label.isVisibleTo(panel)
     assert window.diagram_stack.currentWidget() is window.recurrent
     panel.editors["model"].setCurrentText("mlp")
     assert panel.editors["dataset"].currentText() == "spiral"

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import json
-import time
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.config import RunConfig, shorten
 from ..core.measure.history import History
-from ..core.memory import MemoryCheckError, check_fits
 from ..core.presets import (DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset,
                             save_config_file)
 from .control_panel import ControlPanel, validate_fields
@@ -17,10 +15,11 @@ from .diagnostics_view import DiagnosticsPanel
 from .export_controller import ExportController
 from .network_view import NetworkView
 from .plots import TrainingPlots
+from .status import RunStatus
 from .stepper import StepperPanel
 from .theme import ThemeController
+from .run import Run
 from .timestep_plot import RecurrentPanel
-from .worker import TrainingWorker
 
 # Every paint holds the GIL, so drawing is training time lost (benchmarks/README.md): the
 # diagram is redrawn at 25 Hz and the trend plots, whose cost grows with the history, at 2.5 Hz.
@@ -28,38 +27,14 @@ DISPLAY_HZ = 25
 PLOT_EVERY_N_TICKS = 12  # ~2 Hz: each update repaints four plots, time the trainer waits for
 
 
-class StatusLabel(QtWidgets.QLabel):
-    """A status-bar label of a fixed size that fits its longest text in the current font.
-
-    A label whose text changes size asks its parent to lay out again; in the status bar,
-    updated every frame, that relaid out the whole main window, docks included."""
-
-    def __init__(self, widest: str):
-        super().__init__()
-        self._widest = widest
-        self._fit()
-
-    def _fit(self) -> None:
-        metrics = self.fontMetrics()
-        self.setFixedSize(metrics.horizontalAdvance(self._widest) + 8, metrics.height() + 2)
-
-    def changeEvent(self, event: QtCore.QEvent) -> None:
-        if event.type() == QtCore.QEvent.Type.FontChange:  # the lecture theme's larger font
-            self._fit()
-        super().changeEvent(event)
-
-
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, preset: str | None = None):
         super().__init__()
         self.setWindowTitle("vgviz — vanishing gradients, visible")
         self.settings = QtCore.QSettings("vgviz", "vgviz")
-        self.worker: TrainingWorker | None = None
-        self.history: History | None = None
-        self.config: RunConfig | None = None
+        self.run = Run(self)
         self.preset_name: str | None = None
         self._tick_count = 0
-        self._rate_samples: list[tuple[float, int]] = []
         self._state = "starting"
         self._closed = False
         self._static_run = False   # show_run(): a run trained elsewhere, no worker
@@ -111,11 +86,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stepper.chain_requested.connect(self.record_chain)
         self.stepper.leave_requested.connect(self.leave_stepping)
 
-        self._status_step = StatusLabel("step 10,000,000")  # RunConfig's most steps
-        self._status_loss = StatusLabel("loss 0.0001234 · acc 100% · test acc 100%")
-        self._status_rate = StatusLabel("99,999 steps/s")
-        for w in (self._status_step, self._status_loss, self._status_rate):
-            self.statusBar().addPermanentWidget(w)
+        self.status = RunStatus(self.statusBar())
+        run = self.run
+        for signal, slot in ((run.started, self._on_started), (run.ready, self._on_ready),
+                             (run.failed, self._on_failed), (run.diverged, self._on_diverged),
+                             (run.finished, self._on_finished), (run.running_changed, self._on_running_changed),
+                             (run.trace_ready, self._on_trace_ready), (run.trace_failed, self.show_error)):
+            signal.connect(slot)
 
         self._build_actions()
         self._build_diagnostics()
@@ -223,40 +200,25 @@ class MainWindow(QtWidgets.QMainWindow):
     def start_run(self, config: RunConfig) -> None:
         """Stop the current run (if any) and build a fresh one in a new worker thread. A config
         that needs more memory than the machine has is refused; the current run goes on."""
-        try:
-            check_fits(config, override_hint=None)
-        except MemoryCheckError as err:
-            self.show_error(str(err))
+        error = self.run.start(config)
+        if error:
+            self.show_error(error)
             return
-        self._stop_worker()
+        self.timer.start()
+        self.setWindowTitle(f"vgviz — {self.preset_name or 'custom'} · {config.summary()}")
+
+    def _on_started(self, config: RunConfig) -> None:
+        """A fresh run replaced the last: every view starts empty."""
+        self._set_live(False)
         self.diagnostics.detach()
         self.leave_stepping()
         self.show_error(None)
         self.panel.set_pending(False)
-        self.config = config
-        self.history = None
         self.network.reset()
         self.recurrent.reset(config.model, config.depth)
         self._show_diagram(config.recurrent)
         self.plots.clear()
-        self._rate_samples.clear()
         self._set_state("building model…")
-        worker = TrainingWorker(config)
-        for signal, slot in ((worker.ready, self._on_ready), (worker.failed, self._on_failed),
-                             (worker.diverged, self._on_diverged), (worker.run_finished, self._on_finished),
-                             (worker.state_changed, self._on_running_changed),
-                             (worker.trace_ready, self._on_trace_ready), (worker.trace_failed, self.show_error)):
-            signal.connect(self._from_current(worker, slot))
-        self.worker = worker
-        worker.start()
-        self.timer.start()
-        self.setWindowTitle(f"vgviz — {self.preset_name or 'custom'} · {config.summary()}")
-
-    def _from_current(self, worker: TrainingWorker, slot):
-        """``slot``, called only while ``worker`` is the current run's: a signal queued just
-        before Reset replaced the worker is still delivered after the disconnect, and a
-        replaced run's step-0 stats would set up the new run's history with the old layers."""
-        return lambda *args: slot(*args) if worker is self.worker else None
 
     def _show_diagram(self, recurrent: bool) -> None:
         """The layer diagram or the unrolled-in-time view; the shown one takes over the keyboard focus."""
@@ -272,18 +234,18 @@ class MainWindow(QtWidgets.QMainWindow):
             target.setFocus()
 
     def toggle_running(self) -> None:
-        w = self.worker
-        if w is None or w.trainer is None:
+        run = self.run
+        if not run.has_model:
             return
-        if w.is_running:
-            w.pause()
-        elif w.trainer.finished:
-            self._set_state(f"finished {w.trainer.step_count} steps — raise 'steps' or Reset")
-        elif w.trainer.diverged:
+        if run.is_running:
+            run.pause()
+        elif run.is_finished:
+            self._set_state(f"finished {run.step_count} steps — raise 'steps' or Reset")
+        elif run.is_diverged:
             self._set_state("diverged — Reset to start again")
         else:
             self.leave_stepping()
-            w.start_training()
+            run.resume()
 
     def space_pressed(self) -> None:
         if self.stepping:
@@ -304,13 +266,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.stepper.prev()
 
     def record_trace(self, example: int | None = None) -> None:
-        w = self.worker
-        if w is None or w.trainer is None:
+        if not self.run.has_model:
             return
         self.pause()
         self.stepping = True
         self._show_stepper_dock()
-        w.request_trace(example)
+        self.run.request_trace(example)
 
     def record_chain(self, layers: int, activation: str, weights_text: str, x_text: str) -> None:
         from ..core.backprop.scalar_chain import ChainError, chain_numbers, record_scalar_chain
@@ -365,47 +326,28 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stepper.set_trace(None)
         self.network.show_frame(None)
         self.recurrent.unrolled.show_frame(None)
-        recurrent = self.config is not None and self.config.recurrent
+        recurrent = self.run.config is not None and self.run.config.recurrent
         self._show_diagram(recurrent)
-        if self.history is not None and self.history.latest is not None:
-            (self.recurrent if recurrent else self.network).show_stats(self.history.latest)
+        if self.run.history is not None and self.run.history.latest is not None:
+            (self.recurrent if recurrent else self.network).show_stats(self.run.history.latest)
         self._set_state("paused")
 
     def start(self) -> None:
-        if self.worker is not None and not self.worker.is_running:
+        if self.run.worker is not None and not self.run.is_running:
             self.toggle_running()
 
     def pause(self) -> None:
-        if self.worker is not None and self.worker.is_running:
-            self.worker.pause()
+        self.run.pause()
 
     def step_once(self) -> None:
-        w = self.worker
-        if w is not None and w.trainer is not None and not w.is_running:
-            w.step_once()
+        self.run.step_once()
 
-    @property
-    def step_count(self) -> int:
-        """Training steps applied so far in the current run."""
-        w = self.worker
-        return 0 if w is None or w.trainer is None else w.trainer.step_count
+    def _set_live(self, live: bool) -> None:
+        self.plots.set_live(live)
+        self.network.set_live(live)
 
-    def _stop_worker(self) -> None:
-        w = self.worker
-        self.worker = None
-        self.plots.set_live(False)
-        self.network.set_live(False)
-        if w is None:
-            return
-        for sig in (w.ready, w.failed, w.diverged, w.run_finished, w.state_changed, w.trace_ready,
-                    w.trace_failed):
-            sig.disconnect()
-        # Never waits: a step can take minutes. worker.py holds the thread until it has ended.
-        w.request_stop()
-
-    # -- worker signals --------------------------------------------------------
+    # -- the run's signals --------------------------------------------------------
     def _on_ready(self, stats) -> None:
-        self.history = History(stats.n_layers)
         colors = self.themes.layer_colors(stats.n_layers)
         self.network.set_layer_colors(colors)
         names = list(stats.layer_names)
@@ -413,12 +355,12 @@ class MainWindow(QtWidgets.QMainWindow):
         if recurrent:   # rnn.weight_ih_l0 -> W_ih0: short enough for the bar labels
             names = [n.replace("rnn.weight_", "W_").replace("_l", "") for n in names]
         self.plots.set_layers(names, colors)
-        data = self.worker.trainer.data if self.worker is not None and self.worker.trainer is not None else None
+        data = self.run.data
         if recurrent:   # sequences: no input plane to draw a boundary in
             data = None
         self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
         self._fit_decision_dock(has_plane=self.decision.plot.isVisibleTo(self.decision))
-        self.diagnostics.attach(self.worker, self.history, self.config)
+        self.diagnostics.attach(self.run.worker, self.run.history, self.run.config)
         self._set_state("ready — press Space to train")
         self._on_tick()
 
@@ -436,8 +378,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._decision_put_away = False
 
     def _on_failed(self, message: str) -> None:
-        self.plots.set_live(False)
-        self.network.set_live(False)
+        self._set_live(False)
         self.show_error(message)
         self._set_state("error")
 
@@ -451,8 +392,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_running_changed(self, running: bool) -> None:
         self.panel.set_running(running)
-        self.plots.set_live(running)
-        self.network.set_live(running)
+        self._set_live(running)
         if running:
             self._set_state("training")
         elif self._state == "training":
@@ -465,46 +405,20 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- display ---------------------------------------------------------------
     def _on_tick(self) -> None:
-        w = self.worker
-        if w is None or self.history is None:
+        run = self.run
+        if run.worker is None or run.history is None:
             return
-        new = w.drain()
-        for stats in new:
-            self.history.append(stats)
+        new = run.drain()
         self._tick_count += 1
-        now = time.monotonic()
-        steps_done = self.step_count
-        self._rate_samples.append((now, steps_done))
-        while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > 2.0:
-            self._rate_samples.pop(0)
-        w.surface_wanted = self.decision.isVisible()
-        self.decision.show_surface(w.surface)
-        if not new:
-            self._update_rate(now, steps_done)
-            return
-        latest = self.history.latest
-        if not self.stepping:
-            if self.config is not None and self.config.recurrent:
-                self.recurrent.show_stats(latest)
-            else:
-                self.network.show_stats(latest)
-        if self._tick_count % PLOT_EVERY_N_TICKS == 0 or not w.is_running:
-            self.plots.update_from(self.history)
-        self._status_step.setText(f"step {steps_done:,}")
-        loss = f"loss {latest.loss:.4g} · acc {latest.accuracy:.0%}"
-        test = self.history.test
-        if len(test):
-            loss += f" · test acc {test[-1, 2]:.0%}"
-        self._status_loss.setText(loss)
-        self._update_rate(now, steps_done)
-
-    def _update_rate(self, now: float, steps_done: int) -> None:
-        t0, s0 = self._rate_samples[0]
-        rate = (steps_done - s0) / (now - t0) if now > t0 else 0.0
-        running = bool(self.worker and self.worker.is_running)
-        self._status_rate.setText(f"{rate:,.0f} steps/s" if running else "")
-        if self._status_rate.isVisibleTo(self) != running:  # its room goes to messages while paused
-            self._status_rate.setVisible(running)
+        self.decision.show_surface(run.surface(wanted=self.decision.isVisible()))
+        if new:
+            latest = run.history.latest
+            if not self.stepping:
+                (self.recurrent if run.config.recurrent else self.network).show_stats(latest)
+            if self._tick_count % PLOT_EVERY_N_TICKS == 0 or not run.is_running:
+                self.plots.update_from(run.history)
+            self.status.show_stats(run.step_count, run.history)
+        self.status.show_rate(run.steps_per_s() if run.is_running else None)
 
     def _set_state(self, text: str) -> None:
         self._state = text
@@ -523,11 +437,12 @@ class MainWindow(QtWidgets.QMainWindow):
         the diagram's colour range as a live run does). With a ``trace`` the stepper shows
         frame ``cursor`` of it."""
         self._static_run = True
-        self._stop_worker()
+        self.run.show(config, history)
+        self._set_live(False)
         self.timer.stop()
         self.leave_stepping()
         self.show_error(None)
-        self.preset_name, self.config, self.history = preset_name, config, history
+        self.preset_name = preset_name
         self.panel.set_config(config)
         self.panel.select_preset(preset_name)
         self.panel.set_pending(False)
@@ -540,9 +455,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.network.show_stats(first)
         self.network.show_stats(latest)
         self.plots.update_from(history)
-        self._status_step.setText(f"step {latest.step + 1:,}")
-        self._status_loss.setText(f"loss {latest.loss:.4g} · acc {latest.accuracy:.0%}"
-                                  + (f" · test acc {history.test[-1, 2]:.0%}" if len(history.test) else ""))
+        self.status.show_stats(latest.step + 1, history)
         self._set_state(f"trained {latest.step + 1} steps")
         self.setWindowTitle(f"vgviz — {preset_name or 'custom'} · {config.summary()}")
         if trace is not None:
@@ -617,7 +530,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preset_name = name
         self.panel.set_config(config)
         self.panel.select_preset(name)
-        self.config = config
+        self.run.config = config
         if ignored and not problem:
             problem = f"Ignored saved settings that could not be used ({', '.join(ignored)}); using the defaults."
         self.show_error(problem)
@@ -642,8 +555,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return False
 
     def _start_first_run(self) -> None:
-        if self.worker is None and not self._closed and not self._static_run:
-            self.start_run(self.config)
+        if self.run.worker is None and not self._closed and not self._static_run:
+            self.start_run(self.run.config)
 
     def _initial_config(self, preset: str | None,
                         ignored: list[str]) -> tuple[RunConfig, str | None, str | None]:
@@ -672,8 +585,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.setValue("centre_splitter", self.centre_splitter.saveState())
         self.settings.setValue("auto_range", self.panel.auto_range_box.isChecked())
         self.settings.setValue("decision_put_away", self._decision_put_away)
-        if self.config is not None:
-            self.settings.setValue("last_config", json.dumps(self.config.to_dict()))
+        if self.run.config is not None:
+            self.settings.setValue("last_config", json.dumps(self.run.config.to_dict()))
             self.settings.setValue("last_preset", self.preset_name or "")
         self.settings.sync()
 
@@ -685,7 +598,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer.stop()
         self._save_settings()
         # The window goes at once; a step still running ends on its own and run_app waits for it.
-        self._stop_worker()
+        self.run.stop()
+        self._set_live(False)
         super().closeEvent(event)
 
     # -- diagnostics and compare (issue #6) -------------------------------------------
@@ -729,9 +643,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """A window training the current config (A) and a one-change variant (B) side by side."""
         from .compare import CompareWindow
 
-        if self.config is None:
+        if self.run.config is None:
             return None
-        window = CompareWindow(self.config, variant, title_a=self.preset_name or "current config")
+        window = CompareWindow(self.run.config, variant, title_a=self.preset_name or "current config")
         window.set_theme(self.themes.theme, self.themes.colormap)
         window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self._compare_windows.append(window)
