@@ -132,7 +132,7 @@ def test_lecture_theme_toggles_every_view_and_is_remembered(window, qtbot):
 def test_backprop_animation_and_caption_from_the_window(window, qtbot, tmp_path):
     from PIL import Image
 
-    window.record_trace()
+    window.backprop.record()
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     trace = window.stepper.trace
     window.stepper.set_cursor(2)
@@ -209,7 +209,7 @@ def test_a_gif_too_large_is_refused_before_drawing(window, qtbot, tmp_path, monk
     monkeypatch.setattr(animate, "trace_frames", no_drawing)
     with pytest.raises(ex.ExportError, match="the GIF would be too large \\(1000001 frames"):
         window.exports.export_timelapse("loss", str(tmp_path / "t.gif"), steps=1_000_000, every=1, scale=4)
-    window.record_trace()
+    window.backprop.record()
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     monkeypatch.setattr(aw, "MAX_GIF_PIXELS", 1000)
     n = len(window.stepper.trace)

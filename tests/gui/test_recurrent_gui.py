@@ -184,21 +184,21 @@ def test_recurrent_run_with_the_keys_and_the_stepper(window, qtbot):
     qtbot.waitUntil(lambda: window.run.step_count >= 2, timeout=WAIT_MS)
     qtbot.keyClick(window.recurrent.unrolled, QtCore.Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: not window.run.worker.is_running, timeout=5000)
-    window.record_trace(None)
+    window.backprop.record(None)
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     trace = window.stepper.trace
-    assert len(trace) == 101 and window.stepping
+    assert len(trace) == 101 and window.backprop.active
     window.stepper.end()                                         # backward at t = 1
     assert window.stepper.frame_label.text() == "B50 backward · t = 1"
     assert "‖∂L/∂h_t‖" in window.stepper.explanation.text()
     assert window.recurrent.unrolled.caption().startswith("B50 backward · t = 1")
     window.stepper.home()
     assert window.stepper.frame_label.text().startswith("F1 forward · t = 1")
-    window.leave_stepping()
+    window.backprop.leave()
     assert window.recurrent.unrolled.caption().startswith("T = 50")   # the live view again
     window.load_preset("deep-sigmoid")                           # and an MLP trace afterwards still works
     qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
-    window.record_trace(None)
+    window.backprop.record(None)
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     assert window.diagram_stack.currentWidget() is window.network and len(window.stepper.trace) == 19
 

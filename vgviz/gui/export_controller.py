@@ -116,7 +116,7 @@ class ExportController(QtCore.QObject):
     def _frame(self) -> tuple[int, int, str] | None:
         """(frame number from 1, frame count, label) while stepping through a pass."""
         w = self.window
-        trace = w.stepper.trace if w.stepping else None
+        trace = w.stepper.trace if w.backprop.active else None
         if trace is None or w.stepper.cursor < 0:
             return None
         return w.stepper.cursor + 1, len(trace), trace.frames[w.stepper.cursor].label
@@ -207,7 +207,7 @@ class ExportController(QtCore.QObject):
     @property
     def trace(self):
         w = self.window
-        return w.stepper.trace if w.stepping else None
+        return w.stepper.trace if w.backprop.active else None
 
     def export_trace_animation(self, view: str, path: str, *, scale: int = 1, fps: float = 1.5,
                                caption: bool | None = None) -> int | None:

@@ -16,7 +16,7 @@ from .export_controller import ExportController
 from .network_view import NetworkView
 from .plots import TrainingPlots
 from .status import RunStatus
-from .stepper import StepperPanel
+from .stepping import BackpropStepping
 from .theme import ThemeController
 from .run import Run
 from .timestep_plot import RecurrentPanel
@@ -60,16 +60,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.centre_splitter = centre
         self.setCentralWidget(self.splitter)
 
-        # Backprop stepping: a trace (data) and a cursor; the diagram draws the cursor's frame.
-        self.stepper = StepperPanel()
-        self.stepper_dock = QtWidgets.QDockWidget("Backprop stepper", self)
-        self.stepper_dock.setObjectName("stepper_dock")
-        stepper_scroll = QtWidgets.QScrollArea()
-        stepper_scroll.setWidget(self.stepper)
-        stepper_scroll.setWidgetResizable(True)
-        stepper_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        self.stepper_dock.setWidget(stepper_scroll)
-        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.stepper_dock)
+        self.backprop = BackpropStepping(self)
+        self.stepper, self.stepper_dock = self.backprop.panel, self.backprop.dock
         self.decision = DecisionView()
         self.decision_dock = QtWidgets.QDockWidget("Decision boundary", self)
         self.decision_dock.setObjectName("decision_dock")
@@ -80,18 +72,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.decision.setMinimumWidth(200)
         self._decision_put_away = False
         self.stepper_dock.hide()
-        self.stepping = False
-        self.stepper.cursor_changed.connect(self._on_frame_changed)
-        self.stepper.record_requested.connect(self.record_trace)
-        self.stepper.chain_requested.connect(self.record_chain)
-        self.stepper.leave_requested.connect(self.leave_stepping)
 
         self.status = RunStatus(self.statusBar())
         run = self.run
         for signal, slot in ((run.started, self._on_started), (run.ready, self._on_ready),
                              (run.failed, self._on_failed), (run.diverged, self._on_diverged),
                              (run.finished, self._on_finished), (run.running_changed, self._on_running_changed),
-                             (run.trace_ready, self._on_trace_ready), (run.trace_failed, self.show_error)):
+                             (run.trace_failed, self.show_error)):
             signal.connect(slot)
 
         self._build_actions()
@@ -141,16 +128,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.step_action = action("Step one training step", self.step_once, "S", "Run exactly one training step", run_menu)
         self.reset_action = action("Reset", self.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
 
-        step_menu = bar.addMenu("&Backprop")
-        self.next_frame_action = action("Step backprop / next frame", self.next_frame, "Right",
-                                        "Pause and record one forward + backward pass, or go to the next frame",
-                                        step_menu)
-        action("Previous frame", self.prev_frame, "Left", menu=step_menu)
-        action("First frame", lambda: self.stepping and self.stepper.home(), "Home", menu=step_menu)
-        action("Last frame", lambda: self.stepping and self.stepper.end(), "End", menu=step_menu)
-        action("Record a new pass", lambda: self.record_trace(None), "Ctrl+Right",
-               "Record a new pass at the current weights", step_menu)
-        action("Back to live view", self.leave_stepping, "Escape", menu=step_menu)
+        self.backprop.add_actions(bar.addMenu("&Backprop"))
 
         view_menu = self.view_menu = bar.addMenu("&View")
         self.auto_range_action = QtGui.QAction("Auto colour range", self, checkable=True)
@@ -211,16 +189,16 @@ class MainWindow(QtWidgets.QMainWindow):
         """A fresh run replaced the last: every view starts empty."""
         self._set_live(False)
         self.diagnostics.detach()
-        self.leave_stepping()
+        self.backprop.leave()
         self.show_error(None)
         self.panel.set_pending(False)
         self.network.reset()
         self.recurrent.reset(config.model, config.depth)
-        self._show_diagram(config.recurrent)
+        self.show_diagram(config.recurrent)
         self.plots.clear()
-        self._set_state("building model…")
+        self.set_state("building model…")
 
-    def _show_diagram(self, recurrent: bool) -> None:
+    def show_diagram(self, recurrent: bool) -> None:
         """The layer diagram or the unrolled-in-time view; the shown one takes over the keyboard focus."""
         page = self.recurrent if recurrent else self.network
         if self.diagram_stack.currentWidget() is page:
@@ -240,97 +218,18 @@ class MainWindow(QtWidgets.QMainWindow):
         if run.is_running:
             run.pause()
         elif run.is_finished:
-            self._set_state(f"finished {run.step_count} steps — raise 'steps' or Reset")
+            self.set_state(f"finished {run.step_count} steps — raise 'steps' or Reset")
         elif run.is_diverged:
-            self._set_state("diverged — Reset to start again")
+            self.set_state("diverged — Reset to start again")
         else:
-            self.leave_stepping()
+            self.backprop.leave()
             run.resume()
 
     def space_pressed(self) -> None:
-        if self.stepping:
+        if self.backprop.active:
             self.stepper.toggle_play()
         else:
             self.toggle_running()
-
-    # -- backprop stepping -------------------------------------------------------
-    def next_frame(self) -> None:
-        """→: the first press pauses training and records a pass; later presses step it."""
-        if self.stepping and self.stepper.trace is not None:
-            self.stepper.next()
-        else:
-            self.record_trace(None)
-
-    def prev_frame(self) -> None:
-        if self.stepping:
-            self.stepper.prev()
-
-    def record_trace(self, example: int | None = None) -> None:
-        if not self.run.has_model:
-            return
-        self.pause()
-        self.stepping = True
-        self._show_stepper_dock()
-        self.run.request_trace(example)
-
-    def record_chain(self, layers: int, activation: str, weights_text: str, x_text: str) -> None:
-        from ..core.backprop.scalar_chain import ChainError, chain_numbers, record_scalar_chain
-
-        try:
-            parts = [float(p) for p in weights_text.replace(";", ",").split(",") if p.strip()]
-            weights = parts[0] if len(parts) == 1 else parts
-            x = float(x_text)
-            trace = record_scalar_chain(layers, activation, weights, x)
-        except ValueError as err:  # ChainError is a ValueError; so is float('abc')
-            message = str(err) if isinstance(err, ChainError) else f"not a number: {err}"
-            self.stepper.show_chain_error(message)
-            return
-        self.pause()
-        self.stepping = True
-        self._show_stepper_dock()
-        self.stepper.show_chain_numbers(chain_numbers(trace))
-        self._show_trace(trace)
-
-    def _show_stepper_dock(self) -> None:
-        self.stepper_dock.show()
-        self.stepper_dock.raise_()
-        if self.stepper_dock.width() < self.stepper.minimumWidth() + 30:
-            self.resizeDocks([self.stepper_dock], [self.stepper.minimumWidth() + 60], QtCore.Qt.Orientation.Horizontal)
-
-    def _on_trace_ready(self, trace) -> None:
-        if self.stepping:
-            self._show_trace(trace)
-
-    def _show_trace(self, trace) -> None:
-        self.stepper.set_trace(trace, 0)
-        self._on_frame_changed(self.stepper.cursor)
-        self._set_state("stepping through one backpropagation — ← → Home End, Space plays, Esc returns")
-
-    def _on_frame_changed(self, index: int) -> None:
-        from ..core.backprop.recurrent_frames import RecurrentTrace
-
-        if self.stepping and self.stepper.trace is not None:
-            trace = self.stepper.trace
-            if isinstance(trace, RecurrentTrace):      # frames per time step
-                self._show_diagram(True)
-                self.recurrent.unrolled.show_frame(trace.display(index), trace.token_text)
-                return
-            self._show_diagram(False)
-            self.network.show_frame(trace.display(index))
-
-    def leave_stepping(self) -> None:
-        if not self.stepping:
-            return
-        self.stepping = False
-        self.stepper.stop_play()
-        self.stepper.set_trace(None)
-        self.network.show_frame(None)
-        self.recurrent.unrolled.show_frame(None)
-        recurrent = self.run.config is not None and self.run.config.recurrent
-        self._show_diagram(recurrent)
-        if self.run.history is not None and self.run.history.latest is not None:
-            (self.recurrent if recurrent else self.network).show_stats(self.run.history.latest)
-        self._set_state("paused")
 
     def start(self) -> None:
         if self.run.worker is not None and not self.run.is_running:
@@ -361,7 +260,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
         self._fit_decision_dock(has_plane=self.decision.plot.isVisibleTo(self.decision))
         self.diagnostics.attach(self.run.worker, self.run.history, self.run.config)
-        self._set_state("ready — press Space to train")
+        self.set_state("ready — press Space to train")
         self._on_tick()
 
     def _fit_decision_dock(self, has_plane: bool) -> None:
@@ -380,23 +279,23 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_failed(self, message: str) -> None:
         self._set_live(False)
         self.show_error(message)
-        self._set_state("error")
+        self.set_state("error")
 
     def _on_diverged(self, stats) -> None:
         self.show_error(f"Training diverged at step {stats.step}: the loss or a gradient is not finite "
                         f"(loss = {stats.loss}). Lower the learning rate and press Reset.")
-        self._set_state("diverged")
+        self.set_state("diverged")
 
     def _on_finished(self, steps: int) -> None:
-        self._set_state(f"finished {steps} steps")
+        self.set_state(f"finished {steps} steps")
 
     def _on_running_changed(self, running: bool) -> None:
         self.panel.set_running(running)
         self._set_live(running)
         if running:
-            self._set_state("training")
+            self.set_state("training")
         elif self._state == "training":
-            self._set_state("paused")
+            self.set_state("paused")
 
     def _on_auto_range_toggled(self, on: bool) -> None:
         self.auto_range_action.setChecked(on)
@@ -413,14 +312,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.decision.show_surface(run.surface(wanted=self.decision.isVisible()))
         if new:
             latest = run.history.latest
-            if not self.stepping:
+            if not self.backprop.active:
                 (self.recurrent if run.config.recurrent else self.network).show_stats(latest)
             if self._tick_count % PLOT_EVERY_N_TICKS == 0 or not run.is_running:
                 self.plots.update_from(run.history)
             self.status.show_stats(run.step_count, run.history)
         self.status.show_rate(run.steps_per_s() if run.is_running else None)
 
-    def _set_state(self, text: str) -> None:
+    def set_state(self, text: str) -> None:
         self._state = text
         self.statusBar().showMessage(text)
 
@@ -440,7 +339,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.run.show(config, history)
         self._set_live(False)
         self.timer.stop()
-        self.leave_stepping()
+        self.backprop.leave()
         self.show_error(None)
         self.preset_name = preset_name
         self.panel.set_config(config)
@@ -456,14 +355,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.network.show_stats(latest)
         self.plots.update_from(history)
         self.status.show_stats(latest.step + 1, history)
-        self._set_state(f"trained {latest.step + 1} steps")
+        self.set_state(f"trained {latest.step + 1} steps")
         self.setWindowTitle(f"vgviz — {preset_name or 'custom'} · {config.summary()}")
         if trace is not None:
-            self.stepping = True
             self.stepper_dock.show()
-            self.stepper.set_trace(trace, cursor)
-            self._on_frame_changed(self.stepper.cursor)
-            self._set_state("stepping through one backpropagation — ← → Home End, Space plays, Esc returns")
+            self.backprop.show_trace(trace, cursor)
 
     # -- config files ------------------------------------------------------------
     def open_config_dialog(self) -> None:
