@@ -157,7 +157,7 @@ def test_corrupt_saved_settings_fall_back_to_default(qtbot):
 def test_first_launch_size_fits_a_small_screen():
     from PySide6 import QtGui
 
-    from vgviz.gui.main_window import default_size
+    from vgviz.gui.settings import default_size
 
     assert default_size(None) == QtCore.QSize(1400, 860)
     screen = QtGui.QGuiApplication.primaryScreen()

@@ -1,24 +1,22 @@
-"""The main window: wiring only. Views draw what the worker's StepStats say."""
+"""The main window: wiring only. Views draw what the run's StepStats say."""
 from __future__ import annotations
-
-import json
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..core.config import RunConfig, shorten
+from ..core.config import RunConfig
 from ..core.measure.history import History
-from ..core.presets import (DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset,
-                            save_config_file)
+from ..core.presets import PresetError, list_presets, load_config_file, load_preset, save_config_file
 from .control_panel import ControlPanel, validate_fields
 from .decision_view import DecisionView
 from .diagnostics_view import DiagnosticsPanel
 from .export_controller import ExportController
 from .network_view import NetworkView
 from .plots import TrainingPlots
+from .run import Run
+from .settings import WindowSettings
 from .status import RunStatus
 from .stepping import BackpropStepping
 from .theme import ThemeController
-from .run import Run
 from .timestep_plot import RecurrentPanel
 
 # Every paint holds the GIL, so drawing is training time lost (benchmarks/README.md): the
@@ -70,7 +68,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabifyDockWidget(self.decision_dock, self.stepper_dock)
         self.decision_dock.raise_()
         self.decision.setMinimumWidth(200)
-        self._decision_put_away = False
+        self.decision_put_away = False
         self.stepper_dock.hide()
 
         self.status = RunStatus(self.statusBar())
@@ -100,7 +98,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.network.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.setFocusProxy(self.network)
         self.network.setFocus()
-        self._restore_settings(preset)
+        self.saved_settings = WindowSettings(self)
+        self.saved_settings.restore(preset)
+        # Start the run (whose thread imports torch) once the window has painted.
+        QtCore.QTimer.singleShot(50, self._start_first_run)
 
     # -- actions -------------------------------------------------------------
     def _build_actions(self) -> None:
@@ -142,7 +143,7 @@ class MainWindow(QtWidgets.QMainWindow):
         decision_toggle = self.decision_dock.toggleViewAction()
         decision_toggle.setShortcut(QtGui.QKeySequence("Ctrl+G"))
         # the user's own choice wins over _fit_decision_dock's
-        decision_toggle.triggered.connect(lambda: setattr(self, "_decision_put_away", False))
+        decision_toggle.triggered.connect(lambda: setattr(self, "decision_put_away", False))
         view_menu.addAction(decision_toggle)
 
         help_menu = bar.addMenu("&Help")
@@ -270,11 +271,11 @@ class MainWindow(QtWidgets.QMainWindow):
         dock = self.decision_dock
         if not has_plane and dock.isVisible():
             dock.hide()
-            self._decision_put_away = True
-        elif has_plane and self._decision_put_away:
+            self.decision_put_away = True
+        elif has_plane and self.decision_put_away:
             dock.show()
             dock.raise_()
-            self._decision_put_away = False
+            self.decision_put_away = False
 
     def _on_failed(self, message: str) -> None:
         self._set_live(False)
@@ -401,90 +402,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.setValue("last_folder", str(QtCore.QFileInfo(path).absolutePath()))
         self.statusBar().showMessage(f"saved {path}", 5000)
 
-    # -- settings ------------------------------------------------------------------
-    def _restore_settings(self, preset: str | None) -> None:
-        """Restore the window as it was left. A saved value that cannot be used (a corrupt or
-        hand-edited settings file) is ignored: the window starts on its default and says so once."""
-        ignored: list[str] = []
-        geometry = self._saved_value("geometry", QtCore.QByteArray, ignored)
-        if geometry is None or not self.restoreGeometry(geometry):
-            if geometry is not None:
-                ignored.append("geometry")
-            self.resize(default_size(self.screen()))
-        for key, splitter in (("splitter", self.splitter), ("centre_splitter", self.centre_splitter)):
-            state = self._saved_value(key, QtCore.QByteArray, ignored)
-            if state is not None and not splitter.restoreState(state):
-                ignored.append(key)
-        window_state = self._saved_value("window_state", QtCore.QByteArray, ignored)
-        if window_state is not None:
-            if self.restoreState(window_state):
-                self._decision_put_away = self._saved_bool("decision_put_away", ignored)
-            else:
-                ignored.append("window_state")
-        self.panel.auto_range_box.setChecked(self._saved_bool("auto_range", ignored))
-        config, name, problem = self._initial_config(preset, ignored)
-        self.preset_name = name
-        self.panel.set_config(config)
-        self.panel.select_preset(name)
-        self.run.config = config
-        if ignored and not problem:
-            problem = f"Ignored saved settings that could not be used ({', '.join(ignored)}); using the defaults."
-        self.show_error(problem)
-        # Start the run (whose thread imports torch) once the window has painted.
-        QtCore.QTimer.singleShot(50, self._start_first_run)
-
-    def _saved_value(self, key: str, kind: type, ignored: list[str]):
-        """The saved value of `key` if it is a `kind`; None if there is none or it is not (noted in `ignored`)."""
-        value = self.settings.value(key)
-        if value is None or isinstance(value, kind):
-            return value
-        ignored.append(key)
-        return None
-
-    def _saved_bool(self, key: str, ignored: list[str]) -> bool:
-        value = self.settings.value(key)  # the INI format keeps a bool as the text true/false
-        if value is None:
-            return False
-        if isinstance(value, bool) or value in ("true", "false"):
-            return value in (True, "true")
-        ignored.append(key)
-        return False
-
     def _start_first_run(self) -> None:
         if self.run.worker is None and not self._closed and not self._static_run:
             self.start_run(self.run.config)
-
-    def _initial_config(self, preset: str | None,
-                        ignored: list[str]) -> tuple[RunConfig, str | None, str | None]:
-        """The preset asked for, else the last config used, else the default preset."""
-        if preset:
-            return load_preset(preset).config, preset, None
-        saved = self._saved_value("last_config", str, ignored)
-        if saved:
-            try:
-                config = RunConfig.from_dict(json.loads(saved))
-            except (ValueError, TypeError, AttributeError, RecursionError, MemoryError) as err:
-                # ValueError covers ConfigError and bad JSON; RecursionError a deeply nested one
-                reason = shorten(err, 120) if not isinstance(err, RecursionError) else "nested too deeply"
-                return (load_preset(DEFAULT_PRESET).config, DEFAULT_PRESET,
-                        f"The saved config could not be used ({reason}); opened the default preset.")
-            saved_preset = self._saved_value("last_preset", str, ignored) or None
-            if saved_preset in self.panel.presets and load_preset(saved_preset).config == config:
-                return config, saved_preset, None
-            return config, None, None
-        return load_preset(DEFAULT_PRESET).config, DEFAULT_PRESET, None
-
-    def _save_settings(self) -> None:
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
-        self.settings.setValue("splitter", self.splitter.saveState())
-        self.settings.setValue("centre_splitter", self.centre_splitter.saveState())
-        self.settings.setValue("auto_range", self.panel.auto_range_box.isChecked())
-        self.settings.setValue("decision_put_away", self._decision_put_away)
-        if self.run.config is not None:
-            self.settings.setValue("last_config", json.dumps(self.run.config.to_dict()))
-            self.settings.setValue("last_preset", self.preset_name or "")
-        self.settings.sync()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self._closed = True
@@ -492,7 +412,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for w in list(self._compare_windows):
             w.close()
         self.timer.stop()
-        self._save_settings()
+        self.saved_settings.save()
         # The window goes at once; a step still running ends on its own and run_app waits for it.
         self.run.stop()
         self._set_live(False)
@@ -559,14 +479,6 @@ class MainWindow(QtWidgets.QMainWindow):
         QtWidgets.QMessageBox.about(self, "About vgviz",
                                     f"<b>vgviz {__version__}</b><p>See, measure and fix the vanishing "
                                     "gradient problem.</p>")
-
-
-def default_size(screen: QtGui.QScreen | None) -> QtCore.QSize:
-    """1400×860 on a first launch, or less where the screen is smaller (a 1280×720 projector)."""
-    size = QtCore.QSize(1400, 860)
-    if screen is not None:
-        size = size.boundedTo(screen.availableGeometry().size())
-    return size
 
 
 SHORTCUTS_HTML = """<table>
