@@ -14,6 +14,7 @@ from .network_view import NetworkView
 from .plots import TrainingPlots
 from .run import Run
 from .settings import WindowSettings
+from .shortcuts import add_action, show_shortcuts
 from .status import RunStatus
 from .stepping import BackpropStepping
 from .theme import ThemeController
@@ -106,15 +107,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- actions -------------------------------------------------------------
     def _build_actions(self) -> None:
         def action(text, slot, shortcut=None, tip=None, menu=None):
-            a = QtGui.QAction(text, self)
-            if shortcut:
-                a.setShortcut(QtGui.QKeySequence(shortcut))
-            a.setToolTip(f"{tip or text} ({QtGui.QKeySequence(shortcut).toString()})" if shortcut else tip or text)
-            a.triggered.connect(slot)
-            if menu is not None:
-                menu.addAction(a)
-            self.addAction(a)
-            return a
+            return add_action(self, text, slot, shortcut, tip, menu)
 
         bar = self.menuBar()
         file_menu = self.file_menu = bar.addMenu("&File")
@@ -124,10 +117,10 @@ class MainWindow(QtWidgets.QMainWindow):
         action("&Quit", self.close, "Ctrl+Q", menu=file_menu)
 
         run_menu = bar.addMenu("&Run")
-        self.start_action = action("Start / Pause", self.space_pressed, "Space",
+        action("Start / Pause", self.space_pressed, "Space",
                                    "Start or pause training (while stepping: play or pause the frames)", run_menu)
-        self.step_action = action("Step one training step", self.step_once, "S", "Run exactly one training step", run_menu)
-        self.reset_action = action("Reset", self.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
+        action("Step one training step", self.step_once, "S", "Run exactly one training step", run_menu)
+        action("Reset", self.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
 
         self.backprop.add_actions(bar.addMenu("&Backprop"))
 
@@ -147,7 +140,7 @@ class MainWindow(QtWidgets.QMainWindow):
         view_menu.addAction(decision_toggle)
 
         help_menu = bar.addMenu("&Help")
-        action("Keyboard shortcuts", self._show_shortcuts, "F1", menu=help_menu)
+        action("Keyboard shortcuts", lambda: show_shortcuts(self), "F1", menu=help_menu)
         action("About vgviz", self._show_about, menu=help_menu)
 
         self.panel.start_button.setToolTip("Start or pause training (Space)")
@@ -471,35 +464,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return window
 
     # -- help ----------------------------------------------------------------------
-    def _show_shortcuts(self) -> None:
-        QtWidgets.QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HTML)
-
     def _show_about(self) -> None:
         from .. import __version__
         QtWidgets.QMessageBox.about(self, "About vgviz",
                                     f"<b>vgviz {__version__}</b><p>See, measure and fix the vanishing "
                                     "gradient problem.</p>")
-
-
-SHORTCUTS_HTML = """<table>
-<tr><td><b>Space</b></td><td>start / pause training</td></tr>
-<tr><td><b>S</b></td><td>one training step (while paused)</td></tr>
-<tr><td><b>→</b></td><td>step backprop: pause and record a pass, then next frame</td></tr>
-<tr><td><b>←</b> / <b>Home</b> / <b>End</b></td><td>previous / first / last frame</td></tr>
-<tr><td><b>Space</b> (stepping)</td><td>play / pause the frames</td></tr>
-<tr><td><b>Ctrl+→</b></td><td>record a new pass at the current weights</td></tr>
-<tr><td><b>Esc</b></td><td>back to the live view</td></tr>
-<tr><td><b>Ctrl+B</b></td><td>show / hide the stepper panel</td></tr>
-<tr><td><b>Ctrl+G</b></td><td>show / hide the decision boundary</td></tr>
-<tr><td><b>Ctrl+R</b></td><td>apply the fields and reset the run</td></tr>
-<tr><td><b>Ctrl+D</b></td><td>show / hide the diagnostics panel</td></tr>
-<tr><td><b>Ctrl+K</b></td><td>compare the current config with a variant</td></tr>
-<tr><td><b>A</b></td><td>auto colour range on/off</td></tr>
-<tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open / save a config file</td></tr>
-<tr><td><b>Ctrl+S</b> / <b>Ctrl+Shift+S</b></td><td>export the current view / the window (PNG, SVG)</td></tr>
-<tr><td><b>Ctrl+C</b></td><td>copy the current view as a picture (in a text field: copy the text)</td></tr>
-<tr><td><b>Ctrl+E</b></td><td>export an animation (backprop pass, time-lapse: GIF, MP4, PNGs)</td></tr>
-<tr><td><b>Ctrl+L</b></td><td>lecture theme on / off</td></tr>
-<tr><td><b>F1</b></td><td>this list</td></tr>
-<tr><td><b>Ctrl+Q</b></td><td>quit</td></tr>
-</table>"""

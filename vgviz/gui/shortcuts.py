@@ -52,6 +52,8 @@ def shortcuts_html(window: QtWidgets.QMainWindow) -> str:
         text = a.text().replace("&", "").rstrip("…")
         tip = a.toolTip().removesuffix(f" ({a.shortcut().toString()})")
         what = text if tip.replace("&", "").rstrip("…") == text else f"{text}: {tip}"
+        if a.isCheckable():
+            what += " (on / off)"
         rows.append(f"<tr><td><b>{html.escape(key)}</b></td><td>{html.escape(what)}</td></tr>")
     return "<table>" + "".join(rows) + "</table>"
 
