@@ -7,7 +7,7 @@ Set-up: vgviz.gui.main_window.MainWindow on the offscreen platform at
 --size (default 1400x860, the first-launch size), settings in a temporary
 folder (theme: --theme, default dark),
 the deep-relu-he preset changed to depth 20, width 64, batch 128
-(benchmarks/_common.py BENCH_CONFIG), loaded with window.open_config(<temp
+(benchmarks/_common.py BENCH_CONFIG), loaded with window.configs.open_config(<temp
 TOML>) exactly as File > Open config does.
 torch.set_num_threads(1) in this process (the worker sets the same).
 
@@ -188,7 +188,7 @@ def main(argv=None) -> int:
         # written the way File > Save config writes it (TOML values via json.dumps)
         fh.write("[config]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in config.to_dict().items()))
         toml_path = fh.name
-    if not window.open_config(toml_path):
+    if not window.configs.open_config(toml_path):
         print("could not load the benchmark config into the window: "
               + window.panel.error_label.text())
         return 2

@@ -73,7 +73,7 @@ def test_ctrl_o_on_hostile_files_shows_one_line(qtbot, tmp_path, monkeypatch):
     w.show()
     for name, path in hostile_paths(tmp_path).items():
         monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", lambda *a, path=path, **k: (path, ""))
-        w.open_config_dialog()  # runs on the GUI thread: a FIFO read would freeze the test here
+        w.configs.open_config_dialog()  # runs on the GUI thread: a FIFO read would freeze the test here
         message = w.panel.error_label.text()
         assert message and "\n" not in message and len(message) < 300, (name, message[:300])
         assert w.run.config == load_preset("shallow-sigmoid").config

@@ -73,7 +73,7 @@ def test_reset_applies_edited_fields(window, qtbot):
 def test_bad_field_shows_a_message_and_keeps_running(window, qtbot, text, field):
     running_worker = window.run.worker
     window.panel.editors["lr"].setText(text)
-    window.reset_run()
+    window.configs.reset_run()
     assert window.panel.error_label.isVisibleTo(window.panel)
     assert window.panel.error_label.text().startswith(f"{field}:")
     assert window.run.worker is running_worker  # the old run is untouched
@@ -88,7 +88,7 @@ def test_bad_field_shows_a_message_and_keeps_running(window, qtbot, text, field)
 def test_bad_config_file_shows_a_message(window, tmp_path, body, field):
     path = tmp_path / "bad.toml"
     path.write_text(body + "\n")
-    assert window.open_config(str(path)) is False
+    assert window.configs.open_config(str(path)) is False
     message = window.panel.error_label.text()
     assert field in message and "bad.toml" in message
     assert "\n" not in message
@@ -102,13 +102,13 @@ def test_save_config_writes_a_file_open_config_reads_back(window, tmp_path, monk
 
     path = tmp_path / "saved.toml"
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), "TOML (*.toml)"))
-    window.save_config_dialog()
+    window.configs.save_config_dialog()
     assert load_config_file(path) == window.panel.config()
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
                         lambda *a, **k: (str(tmp_path / "missing" / "x.toml"), "TOML (*.toml)"))
     errors = []
     monkeypatch.setattr(window, "show_error", errors.append)
-    window.save_config_dialog()
+    window.configs.save_config_dialog()
     assert len(errors) == 1 and "cannot write" in errors[0] and "\n" not in errors[0]
 
 
@@ -118,7 +118,7 @@ def test_divergence_is_reported_not_raised(qtbot, tmp_path):
     w = MainWindow(preset="deep-relu-he")
     qtbot.addWidget(w)
     w.show()
-    assert w.open_config(str(path))
+    assert w.configs.open_config(str(path))
     qtbot.waitUntil(lambda: w.run.history is not None, timeout=WAIT_MS)
     w.start()
     qtbot.waitUntil(lambda: "diverged" in w.panel.error_label.text(), timeout=WAIT_MS)
@@ -190,7 +190,7 @@ def test_the_decision_dock_steps_aside_for_runs_without_an_input_plane(window, q
 
     def run(preset):
         first = window.run.history
-        window.load_preset(preset)
+        window.configs.load_preset(preset)
         qtbot.waitUntil(lambda: window.run.history is not first and has_stats(window), timeout=WAIT_MS)
 
     run("rnn-T50")            # sequences: nothing to draw, the dock makes room

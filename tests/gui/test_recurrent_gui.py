@@ -155,7 +155,7 @@ def test_switching_mlp_rnn_mlp_never_freezes(window, qtbot):
     watch = Responsiveness()
     for name, recurrent in (("rnn-T50", True), ("deep-sigmoid", False), ("lstm-T50", True), ("gru-T50", True),
                             ("shallow-sigmoid", False)):
-        window.load_preset(name)
+        window.configs.load_preset(name)
         qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
         assert window.run.config.recurrent is recurrent
         shown = window.recurrent if recurrent else window.network
@@ -177,7 +177,7 @@ def test_switching_mlp_rnn_mlp_never_freezes(window, qtbot):
 def test_recurrent_run_with_the_keys_and_the_stepper(window, qtbot):
     window.activateWindow()
     window.setFocus()
-    window.load_preset("gru-T50")
+    window.configs.load_preset("gru-T50")
     qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
     assert window.recurrent.unrolled.hasFocus()                  # the shown view took the keyboard focus
     qtbot.keyClick(window.recurrent.unrolled, QtCore.Qt.Key.Key_Space)
@@ -196,7 +196,7 @@ def test_recurrent_run_with_the_keys_and_the_stepper(window, qtbot):
     assert window.stepper.frame_label.text().startswith("F1 forward · t = 1")
     window.backprop.leave()
     assert window.recurrent.unrolled.caption().startswith("T = 50")   # the live view again
-    window.load_preset("deep-sigmoid")                           # and an MLP trace afterwards still works
+    window.configs.load_preset("deep-sigmoid")                           # and an MLP trace afterwards still works
     qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
     window.backprop.record(None)
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
@@ -207,14 +207,14 @@ def test_choosing_a_recurrent_model_in_the_panel_fixes_the_other_fields(window, 
     panel = window.panel
     panel.editors["model"].setCurrentText("lstm")
     assert panel.editors["dataset"].currentText() == "recall" and panel.editors["depth"].value() == 1
-    window.reset_run()
+    window.configs.reset_run()
     qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
     assert window.run.config.model == "lstm" and not panel.error_label.isVisibleTo(panel)
     assert window.diagram_stack.currentWidget() is window.recurrent
     panel.editors["model"].setCurrentText("mlp")
     assert panel.editors["dataset"].currentText() == "spiral"
     panel.editors["dataset"].setCurrentText("recall")              # a bad combination is named, run goes on
-    window.reset_run()
+    window.configs.reset_run()
     assert panel.error_label.text().startswith("model: dataset = recall is a sequence task")
 
 

@@ -5,8 +5,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.config import RunConfig
 from ..core.measure.history import History
-from ..core.presets import PresetError, list_presets, load_config_file, load_preset, save_config_file
-from .control_panel import ControlPanel, validate_fields
+from ..core.presets import list_presets
+from .config_chooser import ConfigChooser
+from .control_panel import ControlPanel
 from .decision_view import DecisionView
 from .diagnostics_view import DiagnosticsPanel
 from .export_controller import ExportController
@@ -39,6 +40,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._static_run = False   # show_run(): a run trained elsewhere, no worker
 
         self.panel = ControlPanel(list_presets())
+        self.configs = ConfigChooser(self)   # presets, Reset, config files
         self.network = NetworkView()
         self.plots = TrainingPlots()
         # recurrent models (rnn/lstm/gru) are shown unrolled in time instead of as a layer diagram
@@ -86,8 +88,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.exports = ExportController(self, self.file_menu)    # File ▸ Export …, Ctrl+S/C
         self.panel.start_button.clicked.connect(self.toggle_running)
         self.panel.step_button.clicked.connect(self.step_once)
-        self.panel.reset_button.clicked.connect(self.reset_run)
-        self.panel.preset_chosen.connect(self.load_preset)
+        self.panel.reset_button.clicked.connect(self.configs.reset_run)
+        self.panel.preset_chosen.connect(self.configs.load_preset)
         self.panel.auto_range_box.toggled.connect(self._on_auto_range_toggled)
 
         self.timer = QtCore.QTimer(self)
@@ -111,8 +113,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         bar = self.menuBar()
         file_menu = self.file_menu = bar.addMenu("&File")
-        action("&Open config…", self.open_config_dialog, "Ctrl+O", "Load a TOML/JSON config file", file_menu)
-        action("&Save config…", self.save_config_dialog, "Ctrl+Shift+O", "Save the current config as TOML", file_menu)
+        self.configs.add_actions(file_menu)
         file_menu.addSeparator()
         action("&Quit", self.close, "Ctrl+Q", menu=file_menu)
 
@@ -120,7 +121,7 @@ class MainWindow(QtWidgets.QMainWindow):
         action("Start / Pause", self.space_pressed, "Space",
                                    "Start or pause training (while stepping: play or pause the frames)", run_menu)
         action("Step one training step", self.step_once, "S", "Run exactly one training step", run_menu)
-        action("Reset", self.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
+        action("Reset", self.configs.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
 
         self.backprop.add_actions(bar.addMenu("&Backprop"))
 
@@ -148,27 +149,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.panel.reset_button.setToolTip("Apply the fields and start a fresh run (Ctrl+R)")
 
     # -- runs ----------------------------------------------------------------
-    def load_preset(self, name: str) -> None:
-        try:
-            preset = load_preset(name)
-        except PresetError as err:
-            self.show_error(str(err))
-            return
-        self.preset_name = name
-        self.panel.set_config(preset.config)
-        self.panel.select_preset(name)
-        self.start_run(preset.config)
-
-    def reset_run(self) -> None:
-        config, error = validate_fields(self.panel)
-        if error:
-            self.show_error(error)
-            return
-        if self.preset_name and config != load_preset(self.preset_name).config:
-            self.preset_name = None
-            self.panel.select_preset(None)
-        self.start_run(config)
-
     def start_run(self, config: RunConfig) -> None:
         """Stop the current run (if any) and build a fresh one in a new worker thread. A config
         that needs more memory than the machine has is refused; the current run goes on."""
@@ -355,46 +335,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self.stepper_dock.show()
             self.backprop.show_trace(trace, cursor)
 
-    # -- config files ------------------------------------------------------------
-    def open_config_dialog(self) -> None:
-        folder = self.settings.value("last_folder", "")
-        folder = folder if isinstance(folder, str) else ""
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open config", folder, "Config (*.toml *.json)")
-        if path:
-            self.settings.setValue("last_folder", str(QtCore.QFileInfo(path).absolutePath()))
-            self.open_config(path)
-
-    def open_config(self, path: str) -> bool:
-        """Load a config file into the fields and start it; a bad file shows a message."""
-        try:
-            config = load_config_file(path)
-        except PresetError as err:
-            self.show_error(str(err))
-            return False
-        self.preset_name = None
-        self.panel.select_preset(None)
-        self.panel.set_config(config)
-        self.start_run(config)
-        return True
-
-    def save_config_dialog(self) -> None:
-        config, error = validate_fields(self.panel)
-        if error:
-            self.show_error(error)
-            return
-        folder = self.settings.value("last_folder", "")
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save config", f"{folder}/vgviz-config.toml",
-                                                        "TOML (*.toml)")
-        if not path:
-            return
-        try:
-            save_config_file(config, path)
-        except PresetError as err:
-            self.show_error(str(err))
-            return
-        self.settings.setValue("last_folder", str(QtCore.QFileInfo(path).absolutePath()))
-        self.statusBar().showMessage(f"saved {path}", 5000)
-
     def _start_first_run(self) -> None:
         if self.run.worker is None and not self._closed and not self._static_run:
             self.start_run(self.run.config)
@@ -427,7 +367,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.diagnostics_dock.setWidget(scroll)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.diagnostics_dock)
         self.diagnostics_dock.hide()
-        self.diagnostics.preset_requested.connect(self.load_preset)
+        self.diagnostics.preset_requested.connect(self.configs.load_preset)
         self.diagnostics.compare_requested.connect(self.open_compare)
         self._compare_windows: list = []
         menu = QtWidgets.QMenu("&Diagnose", self)
