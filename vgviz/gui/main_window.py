@@ -8,8 +8,9 @@ from ..core.measure.history import History
 from ..core.presets import list_presets
 from .config_chooser import ConfigChooser
 from .control_panel import ControlPanel
-from .decision_view import DecisionView
-from .diagnostics_view import DiagnosticsPanel
+from .compare import CompareWindows
+from .decision_view import DecisionDock
+from .diagnostics_view import DiagnosticsDock
 from .export_controller import ExportController
 from .network_view import NetworkView
 from .plots import TrainingPlots
@@ -63,16 +64,17 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.backprop = BackpropStepping(self)
         self.stepper, self.stepper_dock = self.backprop.panel, self.backprop.dock
-        self.decision = DecisionView()
-        self.decision_dock = QtWidgets.QDockWidget("Decision boundary", self)
-        self.decision_dock.setObjectName("decision_dock")
-        self.decision_dock.setWidget(self.decision)
+        self.decision_dock = DecisionDock(self)
+        self.decision = self.decision_dock.view
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.decision_dock)
         self.tabifyDockWidget(self.decision_dock, self.stepper_dock)
         self.decision_dock.raise_()
-        self.decision.setMinimumWidth(200)
-        self.decision_put_away = False
         self.stepper_dock.hide()
+        self.diagnostics_dock = DiagnosticsDock(self)
+        self.diagnostics = self.diagnostics_dock.panel
+        self.diagnostics.preset_requested.connect(self.configs.load_preset)
+        self.diagnostics.compare_requested.connect(self.open_compare)
+        self.compares = CompareWindows(self)
 
         self.status = RunStatus(self.statusBar())
         run = self.run
@@ -83,7 +85,6 @@ class MainWindow(QtWidgets.QMainWindow):
             signal.connect(slot)
 
         self._build_actions()
-        self._build_diagnostics()
         self.themes = ThemeController(self, self.view_menu)      # View ▸ Lecture theme, Colour map
         self.exports = ExportController(self, self.file_menu)    # File ▸ Export …, Ctrl+S/C
         self.panel.start_button.clicked.connect(self.toggle_running)
@@ -136,9 +137,8 @@ class MainWindow(QtWidgets.QMainWindow):
         view_menu.addAction(stepper_toggle)
         decision_toggle = self.decision_dock.toggleViewAction()
         decision_toggle.setShortcut(QtGui.QKeySequence("Ctrl+G"))
-        # the user's own choice wins over _fit_decision_dock's
-        decision_toggle.triggered.connect(lambda: setattr(self, "decision_put_away", False))
         view_menu.addAction(decision_toggle)
+        self.diagnostics_dock.add_menu(self, self.open_compare)
 
         help_menu = bar.addMenu("&Help")
         action("Keyboard shortcuts", lambda: show_shortcuts(self), "F1", menu=help_menu)
@@ -232,23 +232,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if recurrent:   # sequences: no input plane to draw a boundary in
             data = None
         self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
-        self._fit_decision_dock(has_plane=self.decision.plot.isVisibleTo(self.decision))
+        self.decision_dock.fit()
         self.diagnostics.attach(self.run.worker, self.run.history, self.run.config)
         self.set_state("ready — press Space to train")
         self._on_tick()
-
-    def _fit_decision_dock(self, has_plane: bool) -> None:
-        """A run without an input plane (sequences, 64-D digits) puts the decision boundary
-        dock away instead of leaving a message in a third of the window; the next run with
-        a plane brings it back, unless the user toggled it in between."""
-        dock = self.decision_dock
-        if not has_plane and dock.isVisible():
-            dock.hide()
-            self.decision_put_away = True
-        elif has_plane and self.decision_put_away:
-            dock.show()
-            dock.raise_()
-            self.decision_put_away = False
 
     def _on_failed(self, message: str) -> None:
         self._set_live(False)
@@ -342,8 +329,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self._closed = True
         self.diagnostics.detach()
-        for w in list(self._compare_windows):
-            w.close()
+        self.compares.close_all()
         self.timer.stop()
         self.saved_settings.save()
         # The window goes at once; a step still running ends on its own and run_app waits for it.
@@ -351,57 +337,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self._set_live(False)
         super().closeEvent(event)
 
-    # -- diagnostics and compare (issue #6) -------------------------------------------
-    def _build_diagnostics(self) -> None:
-        """The diagnostics dock (hidden until asked for) and the Diagnose menu."""
-        self.diagnostics = DiagnosticsPanel()
-        self.diagnostics_dock = QtWidgets.QDockWidget("Diagnostics", self)
-        self.diagnostics_dock.setObjectName("diagnostics_dock")
-        # scrolls rather than grows: with the decision boundary beside it, the window still
-        # fits a 1280×720 projector in the lecture theme's large fonts
-        scroll = QtWidgets.QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(self.diagnostics)
-        self.diagnostics_dock.setWidget(scroll)
-        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.diagnostics_dock)
-        self.diagnostics_dock.hide()
-        self.diagnostics.preset_requested.connect(self.configs.load_preset)
-        self.diagnostics.compare_requested.connect(self.open_compare)
-        self._compare_windows: list = []
-        menu = QtWidgets.QMenu("&Diagnose", self)
-        toggle = self.diagnostics_dock.toggleViewAction()
-        toggle.setText("Diagnostics panel")
-        toggle.setShortcut(QtGui.QKeySequence("Ctrl+D"))
-        menu.addAction(toggle)
-        self.addAction(toggle)
-        compare = QtGui.QAction("Compare with a variant…", self)
-        compare.setShortcut(QtGui.QKeySequence("Ctrl+K"))
-        compare.triggered.connect(lambda: self.open_compare(None))
-        menu.addAction(compare)
-        self.addAction(compare)
-        help_action = next((a for a in self.menuBar().actions() if a.text().replace("&", "") == "Help"), None)
-        if help_action is not None:
-            self.menuBar().insertMenu(help_action, menu)   # before Help
-        else:
-            self.menuBar().addMenu(menu)
-        self.diagnostics_dock.visibilityChanged.connect(lambda visible: visible and self.diagnostics.refresh())
-
+    # -- compare (issue #6) ------------------------------------------------------------
     def open_compare(self, variant: str | None = None):
         """A window training the current config (A) and a one-change variant (B) side by side."""
-        from .compare import CompareWindow
-
         if self.run.config is None:
             return None
-        window = CompareWindow(self.run.config, variant, title_a=self.preset_name or "current config")
-        window.set_theme(self.themes.theme, self.themes.colormap)
-        window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        self._compare_windows.append(window)
-        window.destroyed.connect(lambda *_a, w=window: self._compare_windows.remove(w)
-                                 if w in self._compare_windows else None)
-        window.show()
-        return window
+        return self.compares.open(self.run.config, variant, self.preset_name or "current config", self.themes)
 
     # -- help ----------------------------------------------------------------------
     def _show_about(self) -> None:

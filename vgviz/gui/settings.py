@@ -48,7 +48,7 @@ class WindowSettings:
         window_state = self.value("window_state", QtCore.QByteArray)
         if window_state is not None:
             if w.restoreState(window_state):
-                w.decision_put_away = self.flag("decision_put_away")
+                w.decision_dock.put_away = self.flag("decision_put_away")
             else:
                 self.ignored.append("window_state")
         w.panel.auto_range_box.setChecked(self.flag("auto_range"))
@@ -105,7 +105,7 @@ class WindowSettings:
         store.setValue("splitter", w.splitter.saveState())
         store.setValue("centre_splitter", w.centre_splitter.saveState())
         store.setValue("auto_range", w.panel.auto_range_box.isChecked())
-        store.setValue("decision_put_away", w.decision_put_away)
+        store.setValue("decision_put_away", w.decision_dock.put_away)
         if w.run.config is not None:
             store.setValue("last_config", json.dumps(w.run.config.to_dict()))
             store.setValue("last_preset", w.preset_name or "")

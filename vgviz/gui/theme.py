@@ -234,6 +234,6 @@ class ThemeController(QtCore.QObject):
                     n_layers=latest.n_layers if latest is not None else None)
         if latest is not None:
             w.plots.update_from(w.run.history)
-        for compare in getattr(w, "_compare_windows", ()):
+        for compare in w.compares.windows:
             compare.set_theme(self.theme, self.colormap)
         self.changed.emit()
