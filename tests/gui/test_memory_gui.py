@@ -31,7 +31,7 @@ def test_a_step_that_runs_out_of_memory_says_so(window, qtbot, monkeypatch):
         raise OOM
 
     monkeypatch.setattr(Trainer, "step", step)
-    window.step_once()
+    window.run.step_once()
     qtbot.waitUntil(lambda: error_text(window).startswith("ran out of memory"), timeout=WAIT_MS)
     text = error_text(window)
     assert "Traceback" not in text and "\n" not in text

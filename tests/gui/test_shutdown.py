@@ -35,7 +35,7 @@ def drive():
         return
     phase = state["phase"]
     if phase == "wait_ready" and window.run.history is not None:
-        window.step_once()
+        window.run.step_once()
         state["phase"] = "wait_step"
     elif phase == "wait_step" and in_step.is_set():
         if MODE == "reset":

@@ -11,21 +11,17 @@ from .control_panel import ControlPanel
 from .compare import CompareWindows
 from .decision_view import DecisionDock
 from .diagnostics_view import DiagnosticsDock
+from .display import LiveDisplay
 from .export_controller import ExportController
 from .network_view import NetworkView
 from .plots import TrainingPlots
 from .run import Run
 from .settings import WindowSettings
-from .shortcuts import add_action, show_shortcuts
+from .shortcuts import add_action, add_dock_toggle, show_about, show_shortcuts
 from .status import RunStatus
 from .stepping import BackpropStepping
 from .theme import ThemeController
 from .timestep_plot import RecurrentPanel
-
-# Every paint holds the GIL, so drawing is training time lost (benchmarks/README.md): the
-# diagram is redrawn at 25 Hz and the trend plots, whose cost grows with the history, at 2.5 Hz.
-DISPLAY_HZ = 25
-PLOT_EVERY_N_TICKS = 12  # ~2 Hz: each update repaints four plots, time the trainer waits for
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -35,8 +31,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = QtCore.QSettings("vgviz", "vgviz")
         self.run = Run(self)
         self.preset_name: str | None = None
-        self._tick_count = 0
-        self._state = "starting"
         self._closed = False
         self._static_run = False   # show_run(): a run trained elsewhere, no worker
 
@@ -80,22 +74,20 @@ class MainWindow(QtWidgets.QMainWindow):
         run = self.run
         for signal, slot in ((run.started, self._on_started), (run.ready, self._on_ready),
                              (run.failed, self._on_failed), (run.diverged, self._on_diverged),
-                             (run.finished, self._on_finished), (run.running_changed, self._on_running_changed),
-                             (run.trace_failed, self.show_error)):
+                             (run.finished, lambda steps: self.status.set_state(f"finished {steps} steps")),
+                             (run.running_changed, self._on_running_changed), (run.trace_failed, self.show_error)):
             signal.connect(slot)
 
         self._build_actions()
         self.themes = ThemeController(self, self.view_menu)      # View ▸ Lecture theme, Colour map
         self.exports = ExportController(self, self.file_menu)    # File ▸ Export …, Ctrl+S/C
         self.panel.start_button.clicked.connect(self.toggle_running)
-        self.panel.step_button.clicked.connect(self.step_once)
+        self.panel.step_button.clicked.connect(self.run.step_once)
         self.panel.reset_button.clicked.connect(self.configs.reset_run)
         self.panel.preset_chosen.connect(self.configs.load_preset)
         self.panel.auto_range_box.toggled.connect(self._on_auto_range_toggled)
 
-        self.timer = QtCore.QTimer(self)
-        self.timer.setInterval(1000 // DISPLAY_HZ)
-        self.timer.timeout.connect(self._on_tick)
+        self.display = LiveDisplay(self)
 
         # The diagram holds the keyboard focus, so Space/arrows reach the window's shortcuts
         # instead of opening a combo box or pressing a button.
@@ -109,20 +101,17 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- actions -------------------------------------------------------------
     def _build_actions(self) -> None:
-        def action(text, slot, shortcut=None, tip=None, menu=None):
-            return add_action(self, text, slot, shortcut, tip, menu)
-
         bar = self.menuBar()
         file_menu = self.file_menu = bar.addMenu("&File")
         self.configs.add_actions(file_menu)
         file_menu.addSeparator()
-        action("&Quit", self.close, "Ctrl+Q", menu=file_menu)
+        add_action(self, "&Quit", self.close, "Ctrl+Q", menu=file_menu)
 
         run_menu = bar.addMenu("&Run")
-        action("Start / Pause", self.space_pressed, "Space",
-                                   "Start or pause training (while stepping: play or pause the frames)", run_menu)
-        action("Step one training step", self.step_once, "S", "Run exactly one training step", run_menu)
-        action("Reset", self.configs.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
+        add_action(self, "Start / Pause", self.space_pressed, "Space",
+                   "Start or pause training (while stepping: play or pause the frames)", run_menu)
+        add_action(self, "Step one training step", self.run.step_once, "S", "Run exactly one training step", run_menu)
+        add_action(self, "Reset", self.configs.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
 
         self.backprop.add_actions(bar.addMenu("&Backprop"))
 
@@ -132,17 +121,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.auto_range_action.toggled.connect(self.panel.auto_range_box.setChecked)
         view_menu.addAction(self.auto_range_action)
         self.addAction(self.auto_range_action)
-        stepper_toggle = self.stepper_dock.toggleViewAction()
-        stepper_toggle.setShortcut(QtGui.QKeySequence("Ctrl+B"))
-        view_menu.addAction(stepper_toggle)
-        decision_toggle = self.decision_dock.toggleViewAction()
-        decision_toggle.setShortcut(QtGui.QKeySequence("Ctrl+G"))
-        view_menu.addAction(decision_toggle)
+        add_dock_toggle(self.stepper_dock, "Ctrl+B", view_menu)
+        add_dock_toggle(self.decision_dock, "Ctrl+G", view_menu)
         self.diagnostics_dock.add_menu(self, self.open_compare)
 
         help_menu = bar.addMenu("&Help")
-        action("Keyboard shortcuts", lambda: show_shortcuts(self), "F1", menu=help_menu)
-        action("About vgviz", self._show_about, menu=help_menu)
+        add_action(self, "Keyboard shortcuts", lambda: show_shortcuts(self), "F1", menu=help_menu)
+        add_action(self, "About vgviz", lambda: show_about(self), menu=help_menu)
 
         self.panel.start_button.setToolTip("Start or pause training (Space)")
         self.panel.step_button.setToolTip("Run exactly one training step (S)")
@@ -156,21 +141,24 @@ class MainWindow(QtWidgets.QMainWindow):
         if error:
             self.show_error(error)
             return
-        self.timer.start()
+        self.display.start()
         self.setWindowTitle(f"vgviz — {self.preset_name or 'custom'} · {config.summary()}")
 
-    def _on_started(self, config: RunConfig) -> None:
-        """A fresh run replaced the last: every view starts empty."""
-        self._set_live(False)
-        self.diagnostics.detach()
+    def _clear_views(self) -> None:
+        """Another run replaced the last: no stepping, no message, an empty diagram."""
+        self.display.set_live(False)
         self.backprop.leave()
         self.show_error(None)
         self.panel.set_pending(False)
         self.network.reset()
+
+    def _on_started(self, config: RunConfig) -> None:
+        self._clear_views()
+        self.diagnostics.detach()
         self.recurrent.reset(config.model, config.depth)
         self.show_diagram(config.recurrent)
         self.plots.clear()
-        self.set_state("building model…")
+        self.status.set_state("building model…")
 
     def show_diagram(self, recurrent: bool) -> None:
         """The layer diagram or the unrolled-in-time view; the shown one takes over the keyboard focus."""
@@ -192,9 +180,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if run.is_running:
             run.pause()
         elif run.is_finished:
-            self.set_state(f"finished {run.step_count} steps — raise 'steps' or Reset")
+            self.status.set_state(f"finished {run.step_count} steps — raise 'steps' or Reset")
         elif run.is_diverged:
-            self.set_state("diverged — Reset to start again")
+            self.status.set_state("diverged — Reset to start again")
         else:
             self.backprop.leave()
             run.resume()
@@ -212,77 +200,48 @@ class MainWindow(QtWidgets.QMainWindow):
     def pause(self) -> None:
         self.run.pause()
 
-    def step_once(self) -> None:
-        self.run.step_once()
-
-    def _set_live(self, live: bool) -> None:
-        self.plots.set_live(live)
-        self.network.set_live(live)
-
     # -- the run's signals --------------------------------------------------------
-    def _on_ready(self, stats) -> None:
+    def _set_layers(self, stats) -> None:
+        """The layers' colours and names in the diagram and the plots, for a run's first stats."""
         colors = self.themes.layer_colors(stats.n_layers)
         self.network.set_layer_colors(colors)
         names = list(stats.layer_names)
-        recurrent = stats.timestep_grad is not None
-        if recurrent:   # rnn.weight_ih_l0 -> W_ih0: short enough for the bar labels
+        if stats.timestep_grad is not None:   # rnn.weight_ih_l0 -> W_ih0: short enough for the bar labels
             names = [n.replace("rnn.weight_", "W_").replace("_l", "") for n in names]
         self.plots.set_layers(names, colors)
-        data = self.run.data
-        if recurrent:   # sequences: no input plane to draw a boundary in
-            data = None
+
+    def _on_ready(self, stats) -> None:
+        self._set_layers(stats)
+        # sequences have no input plane to draw a boundary in
+        data = self.run.data if stats.timestep_grad is None else None
         self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
         self.decision_dock.fit()
         self.diagnostics.attach(self.run.worker, self.run.history, self.run.config)
-        self.set_state("ready — press Space to train")
-        self._on_tick()
+        self.status.set_state("ready — press Space to train")
+        self.display.tick()
 
     def _on_failed(self, message: str) -> None:
-        self._set_live(False)
+        self.display.set_live(False)
         self.show_error(message)
-        self.set_state("error")
+        self.status.set_state("error")
 
     def _on_diverged(self, stats) -> None:
         self.show_error(f"Training diverged at step {stats.step}: the loss or a gradient is not finite "
                         f"(loss = {stats.loss}). Lower the learning rate and press Reset.")
-        self.set_state("diverged")
-
-    def _on_finished(self, steps: int) -> None:
-        self.set_state(f"finished {steps} steps")
+        self.status.set_state("diverged")
 
     def _on_running_changed(self, running: bool) -> None:
         self.panel.set_running(running)
-        self._set_live(running)
+        self.display.set_live(running)
         if running:
-            self.set_state("training")
-        elif self._state == "training":
-            self.set_state("paused")
+            self.status.set_state("training")
+        elif self.status.state == "training":
+            self.status.set_state("paused")
 
     def _on_auto_range_toggled(self, on: bool) -> None:
         self.auto_range_action.setChecked(on)
         self.network.set_auto_range(on)
         self.recurrent.set_auto_range(on)
-
-    # -- display ---------------------------------------------------------------
-    def _on_tick(self) -> None:
-        run = self.run
-        if run.worker is None or run.history is None:
-            return
-        new = run.drain()
-        self._tick_count += 1
-        self.decision.show_surface(run.surface(wanted=self.decision.isVisible()))
-        if new:
-            latest = run.history.latest
-            if not self.backprop.active:
-                (self.recurrent if run.config.recurrent else self.network).show_stats(latest)
-            if self._tick_count % PLOT_EVERY_N_TICKS == 0 or not run.is_running:
-                self.plots.update_from(run.history)
-            self.status.show_stats(run.step_count, run.history)
-        self.status.show_rate(run.steps_per_s() if run.is_running else None)
-
-    def set_state(self, text: str) -> None:
-        self._state = text
-        self.statusBar().showMessage(text)
 
     def show_error(self, message: str | None) -> None:
         self.panel.show_error(message)
@@ -298,25 +257,19 @@ class MainWindow(QtWidgets.QMainWindow):
         frame ``cursor`` of it."""
         self._static_run = True
         self.run.show(config, history)
-        self._set_live(False)
-        self.timer.stop()
-        self.backprop.leave()
-        self.show_error(None)
+        self.display.stop()
+        self._clear_views()
         self.preset_name = preset_name
         self.panel.set_config(config)
         self.panel.select_preset(preset_name)
-        self.panel.set_pending(False)
         latest = history.latest
-        colors = self.themes.layer_colors(latest.n_layers)
-        self.network.reset()
-        self.network.set_layer_colors(colors)
-        self.plots.set_layers(list(latest.layer_names), colors)
+        self._set_layers(latest)
         if first is not None:
             self.network.show_stats(first)
         self.network.show_stats(latest)
         self.plots.update_from(history)
         self.status.show_stats(latest.step + 1, history)
-        self.set_state(f"trained {latest.step + 1} steps")
+        self.status.set_state(f"trained {latest.step + 1} steps")
         self.setWindowTitle(f"vgviz — {preset_name or 'custom'} · {config.summary()}")
         if trace is not None:
             self.stepper_dock.show()
@@ -330,11 +283,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closed = True
         self.diagnostics.detach()
         self.compares.close_all()
-        self.timer.stop()
+        self.display.stop()
         self.saved_settings.save()
         # The window goes at once; a step still running ends on its own and run_app waits for it.
         self.run.stop()
-        self._set_live(False)
+        self.display.set_live(False)
         super().closeEvent(event)
 
     # -- compare (issue #6) ------------------------------------------------------------
@@ -343,10 +296,3 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.run.config is None:
             return None
         return self.compares.open(self.run.config, variant, self.preset_name or "current config", self.themes)
-
-    # -- help ----------------------------------------------------------------------
-    def _show_about(self) -> None:
-        from .. import __version__
-        QtWidgets.QMessageBox.about(self, "About vgviz",
-                                    f"<b>vgviz {__version__}</b><p>See, measure and fix the vanishing "
-                                    "gradient problem.</p>")

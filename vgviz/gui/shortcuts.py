@@ -1,4 +1,4 @@
-"""The window's actions and the list of their shortcuts, generated from what is registered."""
+"""The window's actions, and Help: the list of their shortcuts (generated from what is registered), About."""
 from __future__ import annotations
 
 import html
@@ -20,6 +20,14 @@ def add_action(window: QtWidgets.QWidget, text: str, slot, shortcut: str | None 
     if menu is not None:
         menu.addAction(a)
     window.addAction(a)
+    return a
+
+
+def add_dock_toggle(dock: QtWidgets.QDockWidget, shortcut: str, menu: QtWidgets.QMenu) -> QtGui.QAction:
+    """The dock's show/hide action, with a shortcut, in ``menu``."""
+    a = dock.toggleViewAction()
+    a.setShortcut(QtGui.QKeySequence(shortcut))
+    menu.addAction(a)
     return a
 
 
@@ -60,3 +68,10 @@ def shortcuts_html(window: QtWidgets.QMainWindow) -> str:
 
 def show_shortcuts(window: QtWidgets.QMainWindow) -> None:
     QtWidgets.QMessageBox.information(window, "Keyboard shortcuts", shortcuts_html(window))
+
+
+def show_about(window: QtWidgets.QWidget) -> None:
+    from .. import __version__
+    QtWidgets.QMessageBox.about(window, "About vgviz",
+                                f"<b>vgviz {__version__}</b><p>See, measure and fix the vanishing "
+                                "gradient problem.</p>")

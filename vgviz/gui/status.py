@@ -28,14 +28,22 @@ class StatusLabel(QtWidgets.QLabel):
 
 
 class RunStatus:
-    """Three fixed-size labels at the right of a status bar; the one place their text is built."""
+    """The run's state as the status bar's message, and three fixed-size labels at its right;
+    the one place their text is built."""
 
     def __init__(self, bar: QtWidgets.QStatusBar):
+        self.bar = bar
+        self.state = "starting"
         self.step_label = StatusLabel("step 10,000,000")  # RunConfig's most steps
         self.loss_label = StatusLabel("loss 0.0001234 · acc 100% · test acc 100%")
         self.rate_label = StatusLabel("99,999 steps/s")
         for label in (self.step_label, self.loss_label, self.rate_label):
             bar.addPermanentWidget(label)
+
+    def set_state(self, text: str) -> None:
+        """What the run is doing: building, ready, training, paused, finished …"""
+        self.state = text
+        self.bar.showMessage(text)
 
     def show_stats(self, steps: int, history: History) -> None:
         latest = history.latest

@@ -97,7 +97,7 @@ class BackpropStepping(QtCore.QObject):
         self.active = True
         self.panel.set_trace(trace, cursor)
         self.show_frame(self.panel.cursor)
-        self.window.set_state(STEPPING_STATE)
+        self.window.status.set_state(STEPPING_STATE)
 
     def show_frame(self, index: int) -> None:
         """The cursor's frame in the diagram that fits the trace: frames per time step go to
@@ -129,4 +129,4 @@ class BackpropStepping(QtCore.QObject):
         w.show_diagram(recurrent)
         if run.history is not None and run.history.latest is not None:
             (w.recurrent if recurrent else w.network).show_stats(run.history.latest)
-        w.set_state("paused")
+        w.status.set_state("paused")
