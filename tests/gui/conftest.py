@@ -24,7 +24,7 @@ def wait_until_paused(qtbot, window) -> int:
     """After window.pause(): wait until the worker has finished the step it was in (a no-op job
     runs in its thread between two steps) and the window has taken that step's stats; return
     the step count training stopped at."""
-    stopped = window.run.worker.submit(lambda trainer: trainer.step_count)
+    stopped = window.run.submit(lambda trainer: trainer.step_count)
     qtbot.waitUntil(stopped.done, timeout=5000)
     qtbot.waitUntil(lambda: window.run.history.latest.step >= stopped.result() - 1, timeout=5000)
     return stopped.result()
