@@ -7,7 +7,7 @@ Set-up: vgviz.gui.main_window.MainWindow on the offscreen platform at
 --size (default 1400x860, the first-launch size), settings in a temporary
 folder (theme: --theme, default dark),
 the deep-relu-he preset changed to depth 20, width 64, batch 128
-(benchmarks/_common.py BENCH_CONFIG), loaded with window.open_config(<temp
+(benchmarks/_common.py BENCH_CONFIG), loaded with window.configs.open_config(<temp
 TOML>) exactly as File > Open config does.
 torch.set_num_threads(1) in this process (the worker sets the same).
 
@@ -24,7 +24,7 @@ Phases, interleaved: headless, live, headless, live, ..., headless.
 Measured in live phases:
   (a) lateness of a 10 ms PreciseTimer in the GUI thread: every interval
       minus 10 ms; p95 and max. Target p95 <= 30 ms.
-  (b) training steps/s (window.step_count) divided by the mean steps/s of the
+  (b) training steps/s (window.run.step_count) divided by the mean steps/s of the
       headless phases before and after it. Target >= 0.7.
   (c) NetworkView redraw rate: QEvent.Paint events reaching window.network
       (an event filter counts them) per second. Target >= 20 fps.
@@ -188,15 +188,15 @@ def main(argv=None) -> int:
         # written the way File > Save config writes it (TOML values via json.dumps)
         fh.write("[config]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in config.to_dict().items()))
         toml_path = fh.name
-    if not window.open_config(toml_path):
+    if not window.configs.open_config(toml_path):
         print("could not load the benchmark config into the window: "
               + window.panel.error_label.text())
         return 2
-    if not wait_until(app, lambda: window.history is not None, 60):
+    if not wait_until(app, lambda: window.run.history is not None, 60):
         print("the run did not become ready within 60 s")
         return 2
-    if window.config != config:
-        print(f"warning: the window runs {window.config}, not the benchmark config")
+    if window.run.config != config:
+        print(f"warning: the window runs {window.run.config}, not the benchmark config")
 
     view_paints = PaintCounter(window.network)
     window.network.installEventFilter(view_paints)
@@ -217,25 +217,25 @@ def main(argv=None) -> int:
     h_rates: list[float] = []
     live: list[dict] = []
     window.pause()
-    wait_until(app, lambda: not window.worker.is_running, 5)
+    wait_until(app, lambda: not window.run.worker.is_running, 5)
     run_loop(0.2)   # let the worker finish its step
     h_rates.append(headless_rate(headless, args.headless))
     for _ in range(args.cycles):
         window.start()
         run_loop(0.3)                          # the worker is up to speed
-        s0, t0 = window.step_count, time.perf_counter()
+        s0, t0 = window.run.step_count, time.perf_counter()
         paints0, plots0, n_paint_ms = view_paints.count, plot_paints.count, len(view_paints.paint_ms)
         n_late = len(probe.late_ms)
         probe.start()
         run_loop(args.live)
         probe.stop()
-        s1, t1 = window.step_count, time.perf_counter()
+        s1, t1 = window.run.step_count, time.perf_counter()
         dt = t1 - t0
         live.append(dict(rate=(s1 - s0) / dt, fps=(view_paints.count - paints0) / dt,
                          plot_fps=(plot_paints.count - plots0) / dt,
                          late=probe.late_ms[n_late:], paint_ms=view_paints.paint_ms[n_paint_ms:]))
         window.pause()
-        wait_until(app, lambda: not window.worker.is_running, 5)
+        wait_until(app, lambda: not window.run.worker.is_running, 5)
         run_loop(0.2)
         h_rates.append(headless_rate(headless, args.headless))
 

@@ -11,7 +11,9 @@ MAX_MODULE_LINES = 700
 MAX_CLASS_LINES = 450
 # Another engineer is slimming these GUI modules; the size check fails on them for now.
 # Remove a file from this list once it fits: its xfail is strict, so the test says so.
-TOO_BIG_FOR_NOW = ("vgviz/gui/main_window.py",)
+TOO_BIG_FOR_NOW: tuple[str, ...] = ()
+# The main window is wiring only: the run, stepping, settings, status and docks live beside it.
+MAX_MAIN_WINDOW_LINES = 300
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -139,3 +141,9 @@ def test_no_module_or_class_is_too_big(path):
 def test_the_files_excused_from_the_size_check_exist():
     for rel in TOO_BIG_FOR_NOW:
         assert (PACKAGE_ROOT.parent / rel).is_file(), rel
+
+
+def test_the_main_window_is_wiring_only():
+    path = PACKAGE_ROOT / "gui" / "main_window.py"
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines < MAX_MAIN_WINDOW_LINES, f"vgviz/gui/main_window.py has {lines} lines (under {MAX_MAIN_WINDOW_LINES})"

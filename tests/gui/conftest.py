@@ -5,7 +5,7 @@ WAIT_MS = 30_000  # the first run of a session imports torch in the worker threa
 
 def has_stats(window) -> bool:
     """The window's run has measured its first step (the diagram and plots have data)."""
-    return window.history is not None and window.history.latest is not None
+    return window.run.history is not None and window.run.history.latest is not None
 
 
 @pytest.fixture
@@ -24,9 +24,9 @@ def wait_until_paused(qtbot, window) -> int:
     """After window.pause(): wait until the worker has finished the step it was in (a no-op job
     runs in its thread between two steps) and the window has taken that step's stats; return
     the step count training stopped at."""
-    stopped = window.worker.submit(lambda trainer: trainer.step_count)
+    stopped = window.run.submit(lambda trainer: trainer.step_count)
     qtbot.waitUntil(stopped.done, timeout=5000)
-    qtbot.waitUntil(lambda: window.history.latest.step >= stopped.result() - 1, timeout=5000)
+    qtbot.waitUntil(lambda: window.run.history.latest.step >= stopped.result() - 1, timeout=5000)
     return stopped.result()
 
 

@@ -32,9 +32,9 @@ def show_panel(window, qtbot, steps: int):
     window.diagnostics_dock.toggleViewAction().trigger()     # Diagnose ▸ Diagnostics panel (Ctrl+D)
     assert window.diagnostics_dock.isVisible()
     window.start()
-    qtbot.waitUntil(lambda: window.step_count >= steps, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.run.step_count >= steps, timeout=WAIT_MS)
     window.pause()
-    qtbot.waitUntil(lambda: not window.worker.is_running, timeout=5000)
+    qtbot.waitUntil(lambda: not window.run.worker.is_running, timeout=5000)
     wait_until_paused(qtbot, window)
     panel = window.diagnostics
     qtbot.waitUntil(lambda: panel.activations is not None and panel.diagnosis is not None
@@ -97,11 +97,11 @@ def test_panel_refreshes_at_2_hz_not_per_step(window, qtbot, monkeypatch):
     monkeypatch.setattr(verdict, "diagnose", lambda *a, **k: calls.append(1) or real(*a, **k))
     window.diagnostics_dock.show()
     window.start()
-    qtbot.waitUntil(lambda: window.step_count >= 5, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.run.step_count >= 5, timeout=WAIT_MS)
     calls.clear()
-    start = window.step_count
+    start = window.run.step_count
     qtbot.wait(2000)  # fixed on purpose: refreshes are counted over a known time
-    steps = window.step_count - start
+    steps = window.run.step_count - start
     window.pause()
     assert window.diagnostics.timer.interval() == 500
     assert 2 <= len(calls) <= 6, len(calls)        # ~4 in 2 s
@@ -117,7 +117,7 @@ def test_ablation_from_the_panel_matches_a_direct_measurement(window, qtbot):
     panel.ablate_k.setValue(3)
     panel.ablate_button.click()
     qtbot.waitUntil(lambda: panel.ablation is not None, timeout=WAIT_MS)
-    trainer = window.worker.trainer          # paused: the weights are what the job saw
+    trainer = window.run.worker.trainer          # paused: the weights are what the job saw
     x, y = torch.from_numpy(trainer.data.x_train), torch.from_numpy(trainer.data.y_train)
     direct = ablate(trainer.model, 3, x, y, initial_state=trainer.initial_state)
     assert panel.ablation == direct
@@ -139,10 +139,10 @@ def test_shallower_counterpart_feeds_the_training_performance_finding(window, qt
 def test_fix_link_loads_the_preset(window, qtbot):
     panel = show_panel(window, qtbot, 5)
     panel.verdict_label.linkActivated.emit("preset:deep-relu-he")
-    qtbot.waitUntil(lambda: window.preset_name == "deep-relu-he" and window.history is not None
-                    and window.history.latest is not None, timeout=WAIT_MS)
-    assert window.config.activation == "relu"
-    qtbot.waitUntil(lambda: panel.history is window.history, timeout=WAIT_MS)   # re-attached to the new run
+    qtbot.waitUntil(lambda: window.preset_name == "deep-relu-he" and window.run.history is not None
+                    and window.run.history.latest is not None, timeout=WAIT_MS)
+    assert window.run.config.activation == "relu"
+    qtbot.waitUntil(lambda: panel.history is window.run.history, timeout=WAIT_MS)   # re-attached to the new run
 
 
 def test_compare_window_trains_both_and_closing_stops_both(qtbot, shown, tmp_path):
@@ -175,7 +175,7 @@ def test_compare_window_trains_both_and_closing_stops_both(qtbot, shown, tmp_pat
 def test_main_window_opens_compare_and_closes_it_on_exit(window, qtbot):
     compare = window.open_compare("shallower")
     qtbot.waitUntil(lambda: compare.a.steps_done >= 3 and compare.b.steps_done >= 3, timeout=WAIT_MS)
-    assert compare.b.config.depth == 2 and compare.a.config == window.config
+    assert compare.b.config.depth == 2 and compare.a.config == window.run.config
     workers = compare.workers
     window.close()
     qtbot.waitUntil(lambda: all(t.isFinished() for t in workers), timeout=5000)
@@ -210,7 +210,7 @@ def test_diagnostics_plots_take_the_lecture_theme_and_draw_at_most_smooth_points
     white = QtGui.QColor(lecture.plot_background)
     assert panel.update_plot.backgroundBrush().color() == white
     assert all(strip.backgroundBrush().color() == white for strip in (panel.heat, panel.spread_heat))
-    first = window.history.latest
+    first = window.run.history.latest
     history = History(first.n_layers, capacity=20_000)
     ratio = np.full(first.n_layers, 1e-3)
     for step in range(5_000):

@@ -51,7 +51,7 @@ def test_clicking_a_view_makes_it_current_and_ctrl_s_exports_it(window, qtbot, t
     assert "loss plot" in dialog.view_note.text() and "the view you last clicked" in dialog.view_note.text()
     assert dialog.preview.pixmap() is not None and not dialog.preview.pixmap().isNull()
     name = os.path.basename(dialog.path)
-    step = window.history.latest.step
+    step = window.run.history.latest.step
     assert name == f"vgviz-shallow-sigmoid-loss-step{step}-{dialog.scale}x.png"
     dialog.path_row.edit.setText(str(tmp_path / "loss.png"))
     dialog.scale_box.setCurrentIndex(1)                      # 2×
@@ -132,13 +132,13 @@ def test_lecture_theme_toggles_every_view_and_is_remembered(window, qtbot):
 def test_backprop_animation_and_caption_from_the_window(window, qtbot, tmp_path):
     from PIL import Image
 
-    window.record_trace()
+    window.backprop.record()
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     trace = window.stepper.trace
     window.stepper.set_cursor(2)
     caption = window.exports.caption_for("diagram")
-    assert f"frame 3 of {len(trace)}" in caption and window.config.summary() in caption
-    assert f"step {window.step_count}" in caption
+    assert f"frame 3 of {len(trace)}" in caption and window.run.config.summary() in caption
+    assert f"step {window.run.step_count}" in caption
     dialog = window.exports.animation_dialog()
     assert isinstance(dialog, AnimationDialog) and dialog.pass_radio.isEnabled() and dialog.kind == "pass"
     dialog.reject()
@@ -209,7 +209,7 @@ def test_a_gif_too_large_is_refused_before_drawing(window, qtbot, tmp_path, monk
     monkeypatch.setattr(animate, "trace_frames", no_drawing)
     with pytest.raises(ex.ExportError, match="the GIF would be too large \\(1000001 frames"):
         window.exports.export_timelapse("loss", str(tmp_path / "t.gif"), steps=1_000_000, every=1, scale=4)
-    window.record_trace()
+    window.backprop.record()
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     monkeypatch.setattr(aw, "MAX_GIF_PIXELS", 1000)
     n = len(window.stepper.trace)

@@ -40,7 +40,7 @@ def test_a_corrupt_saved_setting_starts_on_the_defaults(qtbot, key, value):
     w = MainWindow()
     qtbot.addWidget(w)
     if key == "last_config":
-        assert w.preset_name == DEFAULT_PRESET and w.config == load_preset(DEFAULT_PRESET).config
+        assert w.preset_name == DEFAULT_PRESET and w.run.config == load_preset(DEFAULT_PRESET).config
     assert not w.panel.auto_range_box.isChecked()
     assert w.themes.theme.name == DEFAULT_THEME and w.themes.colormap == DEFAULT_COLORMAP
     message = w.panel.error_label.text()
@@ -73,10 +73,10 @@ def test_ctrl_o_on_hostile_files_shows_one_line(qtbot, tmp_path, monkeypatch):
     w.show()
     for name, path in hostile_paths(tmp_path).items():
         monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", lambda *a, path=path, **k: (path, ""))
-        w.open_config_dialog()  # runs on the GUI thread: a FIFO read would freeze the test here
+        w.configs.open_config_dialog()  # runs on the GUI thread: a FIFO read would freeze the test here
         message = w.panel.error_label.text()
         assert message and "\n" not in message and len(message) < 300, (name, message[:300])
-        assert w.config == load_preset("shallow-sigmoid").config
+        assert w.run.config == load_preset("shallow-sigmoid").config
     w.close()
 
 

@@ -112,7 +112,7 @@ def test_window_sets_its_views_live_while_training(window, qtbot):
     live = QtWidgets.QGraphicsView.ViewportUpdateMode.NoViewportUpdate
     assert w.plots.loss_plot.viewportUpdateMode() != live and not w.network.live
     w.start()
-    qtbot.waitUntil(lambda: w.step_count >= 5, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.run.step_count >= 5, timeout=WAIT_MS)
     assert w.plots.loss_plot.viewportUpdateMode() == live and w.network.live
     w.pause()
     qtbot.waitUntil(lambda: not w.network.live, timeout=5000)

@@ -11,46 +11,46 @@ from .conftest import WAIT_MS, has_stats, wait_until_paused
 
 def test_start_pause_and_the_diagram_changes(window, qtbot):
     buckets_at_0 = window.network.drawn_edge_buckets().copy()
-    assert window.history.latest.step == 0
+    assert window.run.history.latest.step == 0
     window.start()
-    qtbot.waitUntil(lambda: window.step_count >= 20, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.run.step_count >= 20, timeout=WAIT_MS)
     window.pause()
     wait_until_paused(qtbot, window)  # a step in flight lands after pause
-    stopped_at = window.step_count
+    stopped_at = window.run.step_count
     qtbot.wait(400)  # fixed on purpose: the point is that no step comes in this time
-    assert window.step_count == stopped_at, "training went on after pause"
+    assert window.run.step_count == stopped_at, "training went on after pause"
     assert stopped_at >= 20
-    qtbot.waitUntil(lambda: window.history.latest.step >= 19, timeout=5000)
+    qtbot.waitUntil(lambda: window.run.history.latest.step >= 19, timeout=5000)
     buckets_later = window.network.drawn_edge_buckets()
     assert buckets_later.shape == buckets_at_0.shape
     assert not np.array_equal(buckets_later, buckets_at_0), "edge colours did not change after 20 steps"
-    assert f"step {stopped_at:,}" in window._status_step.text()
+    assert f"step {stopped_at:,}" in window.status.step_label.text()
 
 
 def test_space_toggles_training_and_step_button_steps_once(window, qtbot):
     window.activateWindow()
     window.setFocus()
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: window.step_count >= 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.run.step_count >= 3, timeout=WAIT_MS)
     assert window.panel.start_button.text() == "Pause"
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: not window.worker.is_running, timeout=2000)
+    qtbot.waitUntil(lambda: not window.run.worker.is_running, timeout=2000)
     wait_until_paused(qtbot, window)
-    before = window.step_count
+    before = window.run.step_count
     qtbot.mouseClick(window.panel.step_button, QtCore.Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.step_count == before + 1, timeout=5000)
+    qtbot.waitUntil(lambda: window.run.step_count == before + 1, timeout=5000)
     qtbot.wait(200)  # fixed on purpose: the point is that no second step comes
-    assert window.step_count == before + 1
+    assert window.run.step_count == before + 1
 
 
 def test_closing_while_training_finishes_the_thread(qtbot):
     w = MainWindow(preset="deep-relu-he")
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: w.history is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.run.history is not None, timeout=WAIT_MS)
     w.start()
-    qtbot.waitUntil(lambda: w.step_count >= 5, timeout=WAIT_MS)
-    worker = w.worker
+    qtbot.waitUntil(lambda: w.run.step_count >= 5, timeout=WAIT_MS)
+    worker = w.run.worker
     assert worker.isRunning()
     w.close()   # never waits for the thread: it ends after its step, held until then
     assert not w.isVisible()
@@ -63,22 +63,22 @@ def test_reset_applies_edited_fields(window, qtbot):
     assert window.panel.pending_label.isVisibleTo(window.panel)
     qtbot.mouseClick(window.panel.reset_button, QtCore.Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
-    assert window.config.activation == "relu" and window.config.init == "he"
+    assert window.run.config.activation == "relu" and window.run.config.init == "he"
     assert window.preset_name is None  # no longer the preset's config
-    g = window.history.latest.grad_mean_abs
+    g = window.run.history.latest.grad_mean_abs
     assert 0.1 < g[0] / g[-2] < 10  # ReLU + He: the first layer gets a comparable gradient
 
 
 @pytest.mark.parametrize("text, field", [("nan", "lr"), ("-1", "lr"), ("fast", "lr")])
 def test_bad_field_shows_a_message_and_keeps_running(window, qtbot, text, field):
-    running_worker = window.worker
+    running_worker = window.run.worker
     window.panel.editors["lr"].setText(text)
-    window.reset_run()
+    window.configs.reset_run()
     assert window.panel.error_label.isVisibleTo(window.panel)
     assert window.panel.error_label.text().startswith(f"{field}:")
-    assert window.worker is running_worker  # the old run is untouched
+    assert window.run.worker is running_worker  # the old run is untouched
     window.start()
-    qtbot.waitUntil(lambda: window.step_count >= 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.run.step_count >= 2, timeout=WAIT_MS)
 
 
 @pytest.mark.parametrize("body, field", [
@@ -88,11 +88,11 @@ def test_bad_field_shows_a_message_and_keeps_running(window, qtbot, text, field)
 def test_bad_config_file_shows_a_message(window, tmp_path, body, field):
     path = tmp_path / "bad.toml"
     path.write_text(body + "\n")
-    assert window.open_config(str(path)) is False
+    assert window.configs.open_config(str(path)) is False
     message = window.panel.error_label.text()
     assert field in message and "bad.toml" in message
     assert "\n" not in message
-    assert window.worker is not None and window.worker.isRunning()
+    assert window.run.worker is not None and window.run.worker.isRunning()
 
 
 def test_save_config_writes_a_file_open_config_reads_back(window, tmp_path, monkeypatch):
@@ -102,13 +102,13 @@ def test_save_config_writes_a_file_open_config_reads_back(window, tmp_path, monk
 
     path = tmp_path / "saved.toml"
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), "TOML (*.toml)"))
-    window.save_config_dialog()
+    window.configs.save_config_dialog()
     assert load_config_file(path) == window.panel.config()
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
                         lambda *a, **k: (str(tmp_path / "missing" / "x.toml"), "TOML (*.toml)"))
     errors = []
     monkeypatch.setattr(window, "show_error", errors.append)
-    window.save_config_dialog()
+    window.configs.save_config_dialog()
     assert len(errors) == 1 and "cannot write" in errors[0] and "\n" not in errors[0]
 
 
@@ -118,12 +118,12 @@ def test_divergence_is_reported_not_raised(qtbot, tmp_path):
     w = MainWindow(preset="deep-relu-he")
     qtbot.addWidget(w)
     w.show()
-    assert w.open_config(str(path))
-    qtbot.waitUntil(lambda: w.history is not None, timeout=WAIT_MS)
+    assert w.configs.open_config(str(path))
+    qtbot.waitUntil(lambda: w.run.history is not None, timeout=WAIT_MS)
     w.start()
     qtbot.waitUntil(lambda: "diverged" in w.panel.error_label.text(), timeout=WAIT_MS)
-    assert not w.worker.is_running
-    assert w.worker.isRunning()  # the thread is alive, waiting for Reset
+    assert not w.run.worker.is_running
+    assert w.run.worker.isRunning()  # the thread is alive, waiting for Reset
     w.close()
 
 
@@ -132,11 +132,11 @@ def test_settings_remember_config_and_geometry(qtbot):
     qtbot.addWidget(w)
     w.resize(800, 650)  # inside the offscreen screen, which restoreGeometry clamps to
     w.show()
-    qtbot.waitUntil(lambda: w.history is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.run.history is not None, timeout=WAIT_MS)
     w.close()
     again = MainWindow()
     qtbot.addWidget(again)
-    assert again.config == w.config and again.config.depth == 2
+    assert again.run.config == w.run.config and again.run.config.depth == 2
     assert again.preset_name == "shallow-sigmoid"
     # The offscreen screen is 800×800 and restoreGeometry keeps the frame inside it.
     assert again.height() == 650 and abs(again.width() - 800) <= 4
@@ -157,7 +157,7 @@ def test_corrupt_saved_settings_fall_back_to_default(qtbot):
 def test_first_launch_size_fits_a_small_screen():
     from PySide6 import QtGui
 
-    from vgviz.gui.main_window import default_size
+    from vgviz.gui.settings import default_size
 
     assert default_size(None) == QtCore.QSize(1400, 860)
     screen = QtGui.QGuiApplication.primaryScreen()
@@ -171,11 +171,11 @@ def test_status_bar_numbers_do_not_lay_the_window_out_again(window, qtbot, layou
     # bar, and with it the whole main window, lay itself out again each time.
     requests = layout_requests(window.statusBar())
     for text in ("step 1", "step 12,345,678", "step 7"):
-        window._status_step.setText(text)
-        window._status_loss.setText(f"loss {len(text)} · acc 5%")
+        window.status.step_label.setText(text)
+        window.status.loss_label.setText(f"loss {len(text)} · acc 5%")
         QtCore.QCoreApplication.sendPostedEvents()  # delivers any layout request the texts posted
     assert requests == []
-    loss = window._status_loss
+    loss = window.status.loss_label
     widest = "loss 0.0001234 · acc 100% · test acc 100%"
     assert loss.width() >= loss.fontMetrics().horizontalAdvance(widest)
     small = loss.width()
@@ -189,9 +189,9 @@ def test_the_decision_dock_steps_aside_for_runs_without_an_input_plane(window, q
     assert window.decision_dock.isVisible()
 
     def run(preset):
-        first = window.history
-        window.load_preset(preset)
-        qtbot.waitUntil(lambda: window.history is not first and has_stats(window), timeout=WAIT_MS)
+        first = window.run.history
+        window.configs.load_preset(preset)
+        qtbot.waitUntil(lambda: window.run.history is not first and has_stats(window), timeout=WAIT_MS)
 
     run("rnn-T50")            # sequences: nothing to draw, the dock makes room
     assert not window.decision_dock.isVisible()

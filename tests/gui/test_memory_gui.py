@@ -17,7 +17,7 @@ def window(qtbot):
     w = MainWindow(preset="shallow-sigmoid")
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: w.history is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.run.history is not None, timeout=WAIT_MS)
     return w
 
 
@@ -31,7 +31,7 @@ def test_a_step_that_runs_out_of_memory_says_so(window, qtbot, monkeypatch):
         raise OOM
 
     monkeypatch.setattr(Trainer, "step", step)
-    window.step_once()
+    window.run.step_once()
     qtbot.waitUntil(lambda: error_text(window).startswith("ran out of memory"), timeout=WAIT_MS)
     text = error_text(window)
     assert "Traceback" not in text and "\n" not in text
@@ -52,13 +52,13 @@ def test_a_run_that_cannot_start_for_memory_says_so(qtbot, monkeypatch):
 
 def test_a_config_bigger_than_the_memory_is_refused_and_the_run_goes_on(window, qtbot, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda: 10_000_000)   # the 2×16 preset fits, 2×512 does not
-    running = window.worker
+    running = window.run.worker
     window.panel.editors["width"].setValue(512)
     qtbot.mouseClick(window.panel.reset_button, QtCore.Qt.MouseButton.LeftButton)
     text = error_text(window)
     assert text.startswith("this run needs about ") and "but 10 MB is available" in text
     assert text.endswith("lower batch_size, width or depth")   # no CLI flag in the window
-    assert window.worker is running and window.config.width != 512   # nothing lost
+    assert window.run.worker is running and window.run.config.width != 512   # nothing lost
 
 
 def test_a_comparison_bigger_than_the_memory_is_refused(qtbot, monkeypatch):

@@ -63,7 +63,7 @@ class Monkey:
         self.window.start_run(config)
 
     def _reset(self) -> None:
-        self.window.reset_run()
+        self.window.configs.reset_run()
 
     def _export(self) -> None:
         view = self.rng.choice(("diagram", "loss", "grad-norms", "grad-flow", "forward-signal"))

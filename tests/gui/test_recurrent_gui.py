@@ -155,20 +155,20 @@ def test_switching_mlp_rnn_mlp_never_freezes(window, qtbot):
     watch = Responsiveness()
     for name, recurrent in (("rnn-T50", True), ("deep-sigmoid", False), ("lstm-T50", True), ("gru-T50", True),
                             ("shallow-sigmoid", False)):
-        window.load_preset(name)
+        window.configs.load_preset(name)
         qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
-        assert window.config.recurrent is recurrent
+        assert window.run.config.recurrent is recurrent
         shown = window.recurrent if recurrent else window.network
         assert window.diagram_stack.currentWidget() is shown
-        start = window.step_count
+        start = window.run.step_count
         window.start()
-        qtbot.waitUntil(lambda: window.step_count >= start + 3, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: window.run.step_count >= start + 3, timeout=WAIT_MS)
         window.pause()
-        qtbot.waitUntil(lambda: window.history.latest.step >= start + 2, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: window.run.history.latest.step >= start + 2, timeout=WAIT_MS)
         if recurrent:
             assert window.recurrent.unrolled.n_steps == 50
             assert window.recurrent.timesteps.curves()[0] is not None
-            assert window.history.n_layers == 3                  # W_ih, W_hh, output
+            assert window.run.history.n_layers == 3                  # W_ih, W_hh, output
         else:
             assert window.network.drawn_edge_count() > 0
     assert watch.worst < 2.0, f"the GUI stalled for {watch.worst:.2f} s"
@@ -177,28 +177,28 @@ def test_switching_mlp_rnn_mlp_never_freezes(window, qtbot):
 def test_recurrent_run_with_the_keys_and_the_stepper(window, qtbot):
     window.activateWindow()
     window.setFocus()
-    window.load_preset("gru-T50")
+    window.configs.load_preset("gru-T50")
     qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
     assert window.recurrent.unrolled.hasFocus()                  # the shown view took the keyboard focus
     qtbot.keyClick(window.recurrent.unrolled, QtCore.Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: window.step_count >= 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.run.step_count >= 2, timeout=WAIT_MS)
     qtbot.keyClick(window.recurrent.unrolled, QtCore.Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: not window.worker.is_running, timeout=5000)
-    window.record_trace(None)
+    qtbot.waitUntil(lambda: not window.run.worker.is_running, timeout=5000)
+    window.backprop.record(None)
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     trace = window.stepper.trace
-    assert len(trace) == 101 and window.stepping
+    assert len(trace) == 101 and window.backprop.active
     window.stepper.end()                                         # backward at t = 1
     assert window.stepper.frame_label.text() == "B50 backward · t = 1"
     assert "‖∂L/∂h_t‖" in window.stepper.explanation.text()
     assert window.recurrent.unrolled.caption().startswith("B50 backward · t = 1")
     window.stepper.home()
     assert window.stepper.frame_label.text().startswith("F1 forward · t = 1")
-    window.leave_stepping()
+    window.backprop.leave()
     assert window.recurrent.unrolled.caption().startswith("T = 50")   # the live view again
-    window.load_preset("deep-sigmoid")                           # and an MLP trace afterwards still works
+    window.configs.load_preset("deep-sigmoid")                           # and an MLP trace afterwards still works
     qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
-    window.record_trace(None)
+    window.backprop.record(None)
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     assert window.diagram_stack.currentWidget() is window.network and len(window.stepper.trace) == 19
 
@@ -207,14 +207,14 @@ def test_choosing_a_recurrent_model_in_the_panel_fixes_the_other_fields(window, 
     panel = window.panel
     panel.editors["model"].setCurrentText("lstm")
     assert panel.editors["dataset"].currentText() == "recall" and panel.editors["depth"].value() == 1
-    window.reset_run()
+    window.configs.reset_run()
     qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
-    assert window.config.model == "lstm" and not panel.error_label.isVisibleTo(panel)
+    assert window.run.config.model == "lstm" and not panel.error_label.isVisibleTo(panel)
     assert window.diagram_stack.currentWidget() is window.recurrent
     panel.editors["model"].setCurrentText("mlp")
     assert panel.editors["dataset"].currentText() == "spiral"
     panel.editors["dataset"].setCurrentText("recall")              # a bad combination is named, run goes on
-    window.reset_run()
+    window.configs.reset_run()
     assert panel.error_label.text().startswith("model: dataset = recall is a sequence task")
 
 

@@ -34,17 +34,17 @@ def drive():
     if window is None:
         return
     phase = state["phase"]
-    if phase == "wait_ready" and window.history is not None:
-        window.step_once()
+    if phase == "wait_ready" and window.run.history is not None:
+        window.run.step_once()
         state["phase"] = "wait_step"
     elif phase == "wait_step" and in_step.is_set():
         if MODE == "reset":
-            state["old"] = window.worker
+            state["old"] = window.run.worker
             window.panel.reset_button.click()
             state["phase"] = "wait_new_run"
         else:
             state["phase"] = "close"
-    elif phase == "wait_new_run" and window.worker is not state["old"] and window.history is not None:
+    elif phase == "wait_new_run" and window.run.worker is not state["old"] and window.run.history is not None:
         assert state["old"].isRunning(), "the old step should still be running"
         state["phase"] = "close"
     if state["phase"] == "close":

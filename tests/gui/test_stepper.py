@@ -19,7 +19,7 @@ def test_keys_move_the_cursor_and_the_panel_explains_the_frame(window, qtbot):
     _press(qtbot, window, Key.Key_Right)           # pause + record a pass
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     trace = window.stepper.trace
-    assert window.stepping and window.stepper.cursor == 0
+    assert window.backprop.active and window.stepper.cursor == 0
     assert len(trace) == 9 + 1 + 9                  # 9 Linear forward, the loss, 9 backward
     assert window.stepper_dock.isVisible()
     _press(qtbot, window, Key.Key_Right)
@@ -44,7 +44,7 @@ def test_keys_move_the_cursor_and_the_panel_explains_the_frame(window, qtbot):
 
 
 def test_diagram_shows_the_signal_fade_backwards(window, qtbot):
-    window.record_trace()
+    window.backprop.record()
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     trace = window.stepper.trace
     first_backward = trace.backward_frames[0].index
@@ -63,35 +63,35 @@ def test_diagram_shows_the_signal_fade_backwards(window, qtbot):
 
 def test_stepping_then_resuming_continues_the_step_count(window, qtbot):
     window.start()
-    qtbot.waitUntil(lambda: window.step_count >= 10, timeout=WAIT_MS)
-    window.next_frame()                              # pauses and records
+    qtbot.waitUntil(lambda: window.run.step_count >= 10, timeout=WAIT_MS)
+    window.backprop.next_frame()                              # pauses and records
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     wait_until_paused(qtbot, window)
-    paused_at = window.step_count
-    weights = [p.detach().clone() for p in window.worker.trainer.model.parameters()]
+    paused_at = window.run.step_count
+    weights = [p.detach().clone() for p in window.run.worker.trainer.model.parameters()]
     for _ in range(5):
-        window.next_frame()
+        window.backprop.next_frame()
     qtbot.wait(200)  # fixed on purpose: the point is that stepping trains no step in this time
-    assert window.step_count == paused_at             # stepping does not train
-    for p, w in zip(window.worker.trainer.model.parameters(), weights):
+    assert window.run.step_count == paused_at             # stepping does not train
+    for p, w in zip(window.run.worker.trainer.model.parameters(), weights):
         assert np.array_equal(p.detach().numpy(), w.numpy())
     window.toggle_running()                           # resume: stepping ends, training continues
-    assert not window.stepping
-    qtbot.waitUntil(lambda: window.step_count >= paused_at + 5, timeout=WAIT_MS)
+    assert not window.backprop.active
+    qtbot.waitUntil(lambda: window.run.step_count >= paused_at + 5, timeout=WAIT_MS)
     window.pause()
 
 
 def test_space_plays_the_frames_while_stepping(window, qtbot):
-    window.record_trace()
+    window.backprop.record()
     qtbot.waitUntil(lambda: window.stepper.trace is not None, timeout=WAIT_MS)
     window.stepper.speed_spin.setValue(20.0)
-    steps_before = window.step_count
+    steps_before = window.run.step_count
     _press(qtbot, window, Key.Key_Space)
     assert window.stepper.play_timer.isActive()
     qtbot.waitUntil(lambda: window.stepper.at_end, timeout=5000)
-    assert window.step_count == steps_before          # Space played frames, it did not train
+    assert window.run.step_count == steps_before          # Space played frames, it did not train
     _press(qtbot, window, Key.Key_Escape)
-    assert not window.stepping and window.network.frame_display is None
+    assert not window.backprop.active and window.network.frame_display is None
 
 
 def test_scalar_chain_shows_the_textbook_numbers(window, qtbot):

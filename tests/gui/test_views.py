@@ -100,7 +100,7 @@ def test_main_window_shows_the_decision_boundary(window, qtbot):
     w = window
     qtbot.waitUntil(lambda: w.decision.surface is not None, timeout=5_000)
     assert w.decision.surface.step == 0
-    w.step_once()
+    w.run.step_once()
     qtbot.waitUntil(lambda: w.decision.surface is not None and w.decision.surface.step == 1, timeout=5_000)
     w.close()
     assert QtCore.QSettings("vgviz", "vgviz").value("window_state") is not None

@@ -402,3 +402,26 @@ class CompareWindow(QtWidgets.QWidget):
         self.timer.stop()
         self._stop_workers()
         super().closeEvent(event)
+
+
+class CompareWindows(QtCore.QObject):
+    """The compare windows a main window opened; each deletes itself when closed."""
+
+    def __init__(self, parent: QtCore.QObject | None = None):
+        super().__init__(parent)
+        self.windows: list[CompareWindow] = []
+
+    def open(self, config: RunConfig, variant: str | None, title_a: str, themes) -> CompareWindow:
+        """A window training ``config`` (A) and a one-change variant (B) side by side, in the
+        ThemeController ``themes``' theme and colour map."""
+        window = CompareWindow(config, variant, title_a=title_a)
+        window.set_theme(themes.theme, themes.colormap)
+        window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        self.windows.append(window)
+        window.destroyed.connect(lambda *_a, w=window: self.windows.remove(w) if w in self.windows else None)
+        window.show()
+        return window
+
+    def close_all(self) -> None:
+        for window in list(self.windows):
+            window.close()

@@ -101,3 +101,29 @@ class DecisionView(QtWidgets.QWidget):
         x0, x1, y0, y1 = surface.extent
         self.image.setRect(x0, y0, x1 - x0, y1 - y0)
         self.plot.setTitle(f"step {surface.step}", **self._title_style)  # the dock's title names the view
+
+
+class DecisionDock(QtWidgets.QDockWidget):
+    """The decision boundary's dock. A run without an input plane (sequences, 64-D digits) puts
+    it away instead of leaving a message in a third of the window; the next run with a plane
+    brings it back, unless the user toggled it in between."""
+
+    def __init__(self, parent: QtWidgets.QWidget):
+        super().__init__("Decision boundary", parent)
+        self.setObjectName("decision_dock")
+        self.view = DecisionView()
+        self.view.setMinimumWidth(200)
+        self.setWidget(self.view)
+        self.put_away = False   # hidden by fit(), not by the user; saved with the window
+        # the user's own choice wins over fit()'s
+        self.toggleViewAction().triggered.connect(lambda: setattr(self, "put_away", False))
+
+    def fit(self) -> None:
+        has_plane = self.view.plot.isVisibleTo(self.view)
+        if not has_plane and self.isVisible():
+            self.hide()
+            self.put_away = True
+        elif has_plane and self.put_away:
+            self.show()
+            self.raise_()
+            self.put_away = False

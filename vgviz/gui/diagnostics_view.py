@@ -603,3 +603,38 @@ class DiagnosticsPanel(QtWidgets.QWidget):
 
 
 COMPARE_COLUMNS = 3
+
+
+class DiagnosticsDock(QtWidgets.QDockWidget):
+    """The diagnostics panel's dock (hidden until asked for) and the Diagnose menu."""
+
+    def __init__(self, parent: QtWidgets.QMainWindow):
+        super().__init__("Diagnostics", parent)
+        self.setObjectName("diagnostics_dock")
+        self.panel = DiagnosticsPanel()
+        # scrolls rather than grows: with the decision boundary beside it, the window still
+        # fits a 1280×720 projector in the lecture theme's large fonts
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.panel)
+        self.setWidget(scroll)
+        parent.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self)
+        self.hide()
+        self.visibilityChanged.connect(lambda visible: visible and self.panel.refresh())
+
+    def add_menu(self, window: QtWidgets.QMainWindow, open_compare) -> QtWidgets.QMenu:
+        """Diagnose ▸ Diagnostics panel (Ctrl+D), Compare with a variant… (Ctrl+K: ``open_compare(None)``)."""
+        menu = window.menuBar().addMenu("&Diagnose")
+        toggle = self.toggleViewAction()
+        toggle.setText("Diagnostics panel")
+        toggle.setShortcut(QtGui.QKeySequence("Ctrl+D"))
+        menu.addAction(toggle)
+        window.addAction(toggle)
+        compare = QtGui.QAction("Compare with a variant…", window)
+        compare.setShortcut(QtGui.QKeySequence("Ctrl+K"))
+        compare.triggered.connect(lambda: open_compare(None))
+        menu.addAction(compare)
+        window.addAction(compare)
+        return menu

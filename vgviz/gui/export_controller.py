@@ -116,7 +116,7 @@ class ExportController(QtCore.QObject):
     def _frame(self) -> tuple[int, int, str] | None:
         """(frame number from 1, frame count, label) while stepping through a pass."""
         w = self.window
-        trace = w.stepper.trace if w.stepping else None
+        trace = w.stepper.trace if w.backprop.active else None
         if trace is None or w.stepper.cursor < 0:
             return None
         return w.stepper.cursor + 1, len(trace), trace.frames[w.stepper.cursor].label
@@ -126,17 +126,17 @@ class ExportController(QtCore.QObject):
         stepping, the step whose pass was recorded (the next one)."""
         w = self.window
         if self._frame() is not None:
-            return w.step_count
-        if w.history is not None and w.history.latest is not None:
-            return w.history.latest.step
+            return w.run.step_count
+        if w.run.history is not None and w.run.history.latest is not None:
+            return w.run.history.latest.step
         return None
 
     def caption_for(self, view: str) -> str | None:
         w = self.window
-        if w.config is None:
+        if w.run.config is None:
             return None
         frame = self._frame() if view in ("diagram", "window") else None
-        return ex.caption_text(w.config.summary(), self.picture_step(), *(frame or (None, None, None)))
+        return ex.caption_text(w.run.config.summary(), self.picture_step(), *(frame or (None, None, None)))
 
     def suggested_path(self, view: str, fmt: str, scale: int = 1) -> str:
         frame = self._frame() if view in ("diagram", "window") else None
@@ -207,7 +207,7 @@ class ExportController(QtCore.QObject):
     @property
     def trace(self):
         w = self.window
-        return w.stepper.trace if w.stepping else None
+        return w.stepper.trace if w.backprop.active else None
 
     def export_trace_animation(self, view: str, path: str, *, scale: int = 1, fps: float = 1.5,
                                caption: bool | None = None) -> int | None:
@@ -225,7 +225,7 @@ class ExportController(QtCore.QObject):
         stepper = w.stepper
         stepper.stop_play()
         start = stepper.cursor
-        summary, step = w.config.summary(), w.step_count
+        summary, step = w.run.config.summary(), w.run.step_count
 
         def caption_of(i):
             return ex.caption_text(summary, step, i + 1, len(trace), trace.frames[i].label) if use_caption else None
@@ -250,7 +250,7 @@ class ExportController(QtCore.QObject):
         if view not in ex.VECTOR_VIEWS:
             raise ex.ExportError("a time-lapse shows the diagram or a plot, not the window")
         w = self.window
-        if w.config is None:
+        if w.run.config is None:
             raise ex.ExportError("no run configured")
         ex.format_of(path)
         live = self.view_widget(view)
@@ -259,9 +259,9 @@ class ExportController(QtCore.QObject):
         w.pause()
         use_caption = self.caption_enabled if caption is None else caption
         views = OffscreenViews(w.themes.theme, w.themes.colormap, diagram_size=size, plot_size=size)
-        summary = w.config.summary()
+        summary = w.run.config.summary()
         try:
-            frames = timelapse_frames(w.config, steps, every, view, views, scale,
+            frames = timelapse_frames(w.run.config, steps, every, view, views, scale,
                                       (lambda s: ex.caption_text(summary, s)) if use_caption else None)
             return self._write_with_progress(frames, path, fps, timelapse_frame_count(steps, every),
                                              f"Training {steps} steps and drawing the time-lapse…", scale)
@@ -492,7 +492,7 @@ class AnimationDialog(_SavingDialog):
         form.addRow("", self.timelapse_radio)
         self.steps_spin = QtWidgets.QSpinBox()
         self.steps_spin.setRange(1, 1_000_000)
-        self.steps_spin.setValue(max(w.step_count, 100))
+        self.steps_spin.setValue(max(w.run.step_count, 100))
         self.every_spin = QtWidgets.QSpinBox()
         self.every_spin.setRange(1, 1_000_000)
         self.every_spin.setValue(max(1, self.steps_spin.value() // 60))
@@ -573,7 +573,7 @@ class AnimationDialog(_SavingDialog):
                                    f"{widget.width() * scale}×{widget.height() * scale} px each")
         if not self.path or self.path == self._auto_path:
             name = ex.default_file_name(c.window.preset_name, f"{view}-{'backprop' if kind == 'pass' else 'timelapse'}",
-                                        c.window.step_count if kind == "pass" else self.steps_spin.value(),
+                                        c.window.run.step_count if kind == "pass" else self.steps_spin.value(),
                                         None, scale, fmt)
             self._auto_path = os.path.join(c.last_folder(), name) + (os.sep if fmt == "frames" else "")
             self.path_row.edit.setText(self._auto_path)

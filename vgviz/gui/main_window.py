@@ -1,52 +1,27 @@
-"""The main window: wiring only. Views draw what the worker's StepStats say."""
+"""The main window: wiring only. Views draw what the run's StepStats say."""
 from __future__ import annotations
-
-import json
-import time
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..core.config import RunConfig, shorten
+from ..core.config import RunConfig
 from ..core.measure.history import History
-from ..core.memory import MemoryCheckError, check_fits
-from ..core.presets import (DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset,
-                            save_config_file)
-from .control_panel import ControlPanel, validate_fields
-from .decision_view import DecisionView
-from .diagnostics_view import DiagnosticsPanel
+from ..core.presets import list_presets
+from .config_chooser import ConfigChooser
+from .control_panel import ControlPanel
+from .compare import CompareWindows
+from .decision_view import DecisionDock
+from .diagnostics_view import DiagnosticsDock
+from .display import LiveDisplay
 from .export_controller import ExportController
 from .network_view import NetworkView
 from .plots import TrainingPlots
-from .stepper import StepperPanel
+from .run import Run
+from .settings import WindowSettings
+from .shortcuts import add_action, add_dock_toggle, show_about, show_shortcuts
+from .status import RunStatus
+from .stepping import BackpropStepping
 from .theme import ThemeController
 from .timestep_plot import RecurrentPanel
-from .worker import TrainingWorker
-
-# Every paint holds the GIL, so drawing is training time lost (benchmarks/README.md): the
-# diagram is redrawn at 25 Hz and the trend plots, whose cost grows with the history, at 2.5 Hz.
-DISPLAY_HZ = 25
-PLOT_EVERY_N_TICKS = 12  # ~2 Hz: each update repaints four plots, time the trainer waits for
-
-
-class StatusLabel(QtWidgets.QLabel):
-    """A status-bar label of a fixed size that fits its longest text in the current font.
-
-    A label whose text changes size asks its parent to lay out again; in the status bar,
-    updated every frame, that relaid out the whole main window, docks included."""
-
-    def __init__(self, widest: str):
-        super().__init__()
-        self._widest = widest
-        self._fit()
-
-    def _fit(self) -> None:
-        metrics = self.fontMetrics()
-        self.setFixedSize(metrics.horizontalAdvance(self._widest) + 8, metrics.height() + 2)
-
-    def changeEvent(self, event: QtCore.QEvent) -> None:
-        if event.type() == QtCore.QEvent.Type.FontChange:  # the lecture theme's larger font
-            self._fit()
-        super().changeEvent(event)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -54,17 +29,13 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         self.setWindowTitle("vgviz — vanishing gradients, visible")
         self.settings = QtCore.QSettings("vgviz", "vgviz")
-        self.worker: TrainingWorker | None = None
-        self.history: History | None = None
-        self.config: RunConfig | None = None
+        self.run = Run(self)
         self.preset_name: str | None = None
-        self._tick_count = 0
-        self._rate_samples: list[tuple[float, int]] = []
-        self._state = "starting"
         self._closed = False
         self._static_run = False   # show_run(): a run trained elsewhere, no worker
 
         self.panel = ControlPanel(list_presets())
+        self.configs = ConfigChooser(self)   # presets, Reset, config files
         self.network = NetworkView()
         self.plots = TrainingPlots()
         # recurrent models (rnn/lstm/gru) are shown unrolled in time instead of as a layer diagram
@@ -85,95 +56,64 @@ class MainWindow(QtWidgets.QMainWindow):
         self.centre_splitter = centre
         self.setCentralWidget(self.splitter)
 
-        # Backprop stepping: a trace (data) and a cursor; the diagram draws the cursor's frame.
-        self.stepper = StepperPanel()
-        self.stepper_dock = QtWidgets.QDockWidget("Backprop stepper", self)
-        self.stepper_dock.setObjectName("stepper_dock")
-        stepper_scroll = QtWidgets.QScrollArea()
-        stepper_scroll.setWidget(self.stepper)
-        stepper_scroll.setWidgetResizable(True)
-        stepper_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        self.stepper_dock.setWidget(stepper_scroll)
-        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.stepper_dock)
-        self.decision = DecisionView()
-        self.decision_dock = QtWidgets.QDockWidget("Decision boundary", self)
-        self.decision_dock.setObjectName("decision_dock")
-        self.decision_dock.setWidget(self.decision)
+        self.backprop = BackpropStepping(self)
+        self.stepper, self.stepper_dock = self.backprop.panel, self.backprop.dock
+        self.decision_dock = DecisionDock(self)
+        self.decision = self.decision_dock.view
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.decision_dock)
         self.tabifyDockWidget(self.decision_dock, self.stepper_dock)
         self.decision_dock.raise_()
-        self.decision.setMinimumWidth(200)
-        self._decision_put_away = False
         self.stepper_dock.hide()
-        self.stepping = False
-        self.stepper.cursor_changed.connect(self._on_frame_changed)
-        self.stepper.record_requested.connect(self.record_trace)
-        self.stepper.chain_requested.connect(self.record_chain)
-        self.stepper.leave_requested.connect(self.leave_stepping)
+        self.diagnostics_dock = DiagnosticsDock(self)
+        self.diagnostics = self.diagnostics_dock.panel
+        self.diagnostics.preset_requested.connect(self.configs.load_preset)
+        self.diagnostics.compare_requested.connect(self.open_compare)
+        self.compares = CompareWindows(self)
 
-        self._status_step = StatusLabel("step 10,000,000")  # RunConfig's most steps
-        self._status_loss = StatusLabel("loss 0.0001234 · acc 100% · test acc 100%")
-        self._status_rate = StatusLabel("99,999 steps/s")
-        for w in (self._status_step, self._status_loss, self._status_rate):
-            self.statusBar().addPermanentWidget(w)
+        self.status = RunStatus(self.statusBar())
+        run = self.run
+        for signal, slot in ((run.started, self._on_started), (run.ready, self._on_ready),
+                             (run.failed, self._on_failed), (run.diverged, self._on_diverged),
+                             (run.finished, lambda steps: self.status.set_state(f"finished {steps} steps")),
+                             (run.running_changed, self._on_running_changed), (run.trace_failed, self.show_error)):
+            signal.connect(slot)
 
         self._build_actions()
-        self._build_diagnostics()
         self.themes = ThemeController(self, self.view_menu)      # View ▸ Lecture theme, Colour map
         self.exports = ExportController(self, self.file_menu)    # File ▸ Export …, Ctrl+S/C
         self.panel.start_button.clicked.connect(self.toggle_running)
-        self.panel.step_button.clicked.connect(self.step_once)
-        self.panel.reset_button.clicked.connect(self.reset_run)
-        self.panel.preset_chosen.connect(self.load_preset)
+        self.panel.step_button.clicked.connect(self.run.step_once)
+        self.panel.reset_button.clicked.connect(self.configs.reset_run)
+        self.panel.preset_chosen.connect(self.configs.load_preset)
         self.panel.auto_range_box.toggled.connect(self._on_auto_range_toggled)
 
-        self.timer = QtCore.QTimer(self)
-        self.timer.setInterval(1000 // DISPLAY_HZ)
-        self.timer.timeout.connect(self._on_tick)
+        self.display = LiveDisplay(self)
 
         # The diagram holds the keyboard focus, so Space/arrows reach the window's shortcuts
         # instead of opening a combo box or pressing a button.
         self.network.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.setFocusProxy(self.network)
         self.network.setFocus()
-        self._restore_settings(preset)
+        self.saved_settings = WindowSettings(self)
+        self.saved_settings.restore(preset)
+        # Start the run (whose thread imports torch) once the window has painted.
+        QtCore.QTimer.singleShot(50, self._start_first_run)
 
     # -- actions -------------------------------------------------------------
     def _build_actions(self) -> None:
-        def action(text, slot, shortcut=None, tip=None, menu=None):
-            a = QtGui.QAction(text, self)
-            if shortcut:
-                a.setShortcut(QtGui.QKeySequence(shortcut))
-            a.setToolTip(f"{tip or text} ({QtGui.QKeySequence(shortcut).toString()})" if shortcut else tip or text)
-            a.triggered.connect(slot)
-            if menu is not None:
-                menu.addAction(a)
-            self.addAction(a)
-            return a
-
         bar = self.menuBar()
         file_menu = self.file_menu = bar.addMenu("&File")
-        action("&Open config…", self.open_config_dialog, "Ctrl+O", "Load a TOML/JSON config file", file_menu)
-        action("&Save config…", self.save_config_dialog, "Ctrl+Shift+O", "Save the current config as TOML", file_menu)
+        self.configs.add_actions(file_menu)
         file_menu.addSeparator()
-        action("&Quit", self.close, "Ctrl+Q", menu=file_menu)
+        add_action(self, "&Quit", self.close, "Ctrl+Q", menu=file_menu)
 
         run_menu = bar.addMenu("&Run")
-        self.start_action = action("Start / Pause", self.space_pressed, "Space",
-                                   "Start or pause training (while stepping: play or pause the frames)", run_menu)
-        self.step_action = action("Step one training step", self.step_once, "S", "Run exactly one training step", run_menu)
-        self.reset_action = action("Reset", self.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
+        add_action(self, "Start / Pause", self.space_pressed, "Space",
+                   "Start or pause training (while stepping: play or pause the frames)", run_menu)
+        add_action(self, "Step one training step", self.run.step_once, "S", "Run exactly one training step", run_menu)
+        add_action(self, "Reset", self.configs.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
 
-        step_menu = bar.addMenu("&Backprop")
-        self.next_frame_action = action("Step backprop / next frame", self.next_frame, "Right",
-                                        "Pause and record one forward + backward pass, or go to the next frame",
-                                        step_menu)
-        action("Previous frame", self.prev_frame, "Left", menu=step_menu)
-        action("First frame", lambda: self.stepping and self.stepper.home(), "Home", menu=step_menu)
-        action("Last frame", lambda: self.stepping and self.stepper.end(), "End", menu=step_menu)
-        action("Record a new pass", lambda: self.record_trace(None), "Ctrl+Right",
-               "Record a new pass at the current weights", step_menu)
-        action("Back to live view", self.leave_stepping, "Escape", menu=step_menu)
+        self.backprop.add_actions(bar.addMenu("&Backprop"))
 
         view_menu = self.view_menu = bar.addMenu("&View")
         self.auto_range_action = QtGui.QAction("Auto colour range", self, checkable=True)
@@ -181,84 +121,46 @@ class MainWindow(QtWidgets.QMainWindow):
         self.auto_range_action.toggled.connect(self.panel.auto_range_box.setChecked)
         view_menu.addAction(self.auto_range_action)
         self.addAction(self.auto_range_action)
-        stepper_toggle = self.stepper_dock.toggleViewAction()
-        stepper_toggle.setShortcut(QtGui.QKeySequence("Ctrl+B"))
-        view_menu.addAction(stepper_toggle)
-        decision_toggle = self.decision_dock.toggleViewAction()
-        decision_toggle.setShortcut(QtGui.QKeySequence("Ctrl+G"))
-        # the user's own choice wins over _fit_decision_dock's
-        decision_toggle.triggered.connect(lambda: setattr(self, "_decision_put_away", False))
-        view_menu.addAction(decision_toggle)
+        add_dock_toggle(self.stepper_dock, "Ctrl+B", view_menu)
+        add_dock_toggle(self.decision_dock, "Ctrl+G", view_menu)
+        self.diagnostics_dock.add_menu(self, self.open_compare)
 
         help_menu = bar.addMenu("&Help")
-        action("Keyboard shortcuts", self._show_shortcuts, "F1", menu=help_menu)
-        action("About vgviz", self._show_about, menu=help_menu)
+        add_action(self, "Keyboard shortcuts", lambda: show_shortcuts(self), "F1", menu=help_menu)
+        add_action(self, "About vgviz", lambda: show_about(self), menu=help_menu)
 
         self.panel.start_button.setToolTip("Start or pause training (Space)")
         self.panel.step_button.setToolTip("Run exactly one training step (S)")
         self.panel.reset_button.setToolTip("Apply the fields and start a fresh run (Ctrl+R)")
 
     # -- runs ----------------------------------------------------------------
-    def load_preset(self, name: str) -> None:
-        try:
-            preset = load_preset(name)
-        except PresetError as err:
-            self.show_error(str(err))
-            return
-        self.preset_name = name
-        self.panel.set_config(preset.config)
-        self.panel.select_preset(name)
-        self.start_run(preset.config)
-
-    def reset_run(self) -> None:
-        config, error = validate_fields(self.panel)
-        if error:
-            self.show_error(error)
-            return
-        if self.preset_name and config != load_preset(self.preset_name).config:
-            self.preset_name = None
-            self.panel.select_preset(None)
-        self.start_run(config)
-
     def start_run(self, config: RunConfig) -> None:
         """Stop the current run (if any) and build a fresh one in a new worker thread. A config
         that needs more memory than the machine has is refused; the current run goes on."""
-        try:
-            check_fits(config, override_hint=None)
-        except MemoryCheckError as err:
-            self.show_error(str(err))
+        error = self.run.start(config)
+        if error:
+            self.show_error(error)
             return
-        self._stop_worker()
-        self.diagnostics.detach()
-        self.leave_stepping()
-        self.show_error(None)
-        self.panel.set_pending(False)
-        self.config = config
-        self.history = None
-        self.network.reset()
-        self.recurrent.reset(config.model, config.depth)
-        self._show_diagram(config.recurrent)
-        self.plots.clear()
-        self._rate_samples.clear()
-        self._set_state("building model…")
-        worker = TrainingWorker(config)
-        for signal, slot in ((worker.ready, self._on_ready), (worker.failed, self._on_failed),
-                             (worker.diverged, self._on_diverged), (worker.run_finished, self._on_finished),
-                             (worker.state_changed, self._on_running_changed),
-                             (worker.trace_ready, self._on_trace_ready), (worker.trace_failed, self.show_error)):
-            signal.connect(self._from_current(worker, slot))
-        self.worker = worker
-        worker.start()
-        self.timer.start()
+        self.display.start()
         self.setWindowTitle(f"vgviz — {self.preset_name or 'custom'} · {config.summary()}")
 
-    def _from_current(self, worker: TrainingWorker, slot):
-        """``slot``, called only while ``worker`` is the current run's: a signal queued just
-        before Reset replaced the worker is still delivered after the disconnect, and a
-        replaced run's step-0 stats would set up the new run's history with the old layers."""
-        return lambda *args: slot(*args) if worker is self.worker else None
+    def _clear_views(self) -> None:
+        """Another run replaced the last: no stepping, no message, an empty diagram."""
+        self.display.set_live(False)
+        self.backprop.leave()
+        self.show_error(None)
+        self.panel.set_pending(False)
+        self.network.reset()
 
-    def _show_diagram(self, recurrent: bool) -> None:
+    def _on_started(self, config: RunConfig) -> None:
+        self._clear_views()
+        self.diagnostics.detach()
+        self.recurrent.reset(config.model, config.depth)
+        self.show_diagram(config.recurrent)
+        self.plots.clear()
+        self.status.set_state("building model…")
+
+    def show_diagram(self, recurrent: bool) -> None:
         """The layer diagram or the unrolled-in-time view; the shown one takes over the keyboard focus."""
         page = self.recurrent if recurrent else self.network
         if self.diagram_stack.currentWidget() is page:
@@ -272,243 +174,74 @@ class MainWindow(QtWidgets.QMainWindow):
             target.setFocus()
 
     def toggle_running(self) -> None:
-        w = self.worker
-        if w is None or w.trainer is None:
+        run = self.run
+        if not run.has_model:
             return
-        if w.is_running:
-            w.pause()
-        elif w.trainer.finished:
-            self._set_state(f"finished {w.trainer.step_count} steps — raise 'steps' or Reset")
-        elif w.trainer.diverged:
-            self._set_state("diverged — Reset to start again")
+        if run.is_running:
+            run.pause()
+        elif run.is_finished:
+            self.status.set_state(f"finished {run.step_count} steps — raise 'steps' or Reset")
+        elif run.is_diverged:
+            self.status.set_state("diverged — Reset to start again")
         else:
-            self.leave_stepping()
-            w.start_training()
+            self.backprop.leave()
+            run.resume()
 
     def space_pressed(self) -> None:
-        if self.stepping:
+        if self.backprop.active:
             self.stepper.toggle_play()
         else:
             self.toggle_running()
 
-    # -- backprop stepping -------------------------------------------------------
-    def next_frame(self) -> None:
-        """→: the first press pauses training and records a pass; later presses step it."""
-        if self.stepping and self.stepper.trace is not None:
-            self.stepper.next()
-        else:
-            self.record_trace(None)
-
-    def prev_frame(self) -> None:
-        if self.stepping:
-            self.stepper.prev()
-
-    def record_trace(self, example: int | None = None) -> None:
-        w = self.worker
-        if w is None or w.trainer is None:
-            return
-        self.pause()
-        self.stepping = True
-        self._show_stepper_dock()
-        w.request_trace(example)
-
-    def record_chain(self, layers: int, activation: str, weights_text: str, x_text: str) -> None:
-        from ..core.backprop.scalar_chain import ChainError, chain_numbers, record_scalar_chain
-
-        try:
-            parts = [float(p) for p in weights_text.replace(";", ",").split(",") if p.strip()]
-            weights = parts[0] if len(parts) == 1 else parts
-            x = float(x_text)
-            trace = record_scalar_chain(layers, activation, weights, x)
-        except ValueError as err:  # ChainError is a ValueError; so is float('abc')
-            message = str(err) if isinstance(err, ChainError) else f"not a number: {err}"
-            self.stepper.show_chain_error(message)
-            return
-        self.pause()
-        self.stepping = True
-        self._show_stepper_dock()
-        self.stepper.show_chain_numbers(chain_numbers(trace))
-        self._show_trace(trace)
-
-    def _show_stepper_dock(self) -> None:
-        self.stepper_dock.show()
-        self.stepper_dock.raise_()
-        if self.stepper_dock.width() < self.stepper.minimumWidth() + 30:
-            self.resizeDocks([self.stepper_dock], [self.stepper.minimumWidth() + 60], QtCore.Qt.Orientation.Horizontal)
-
-    def _on_trace_ready(self, trace) -> None:
-        if self.stepping:
-            self._show_trace(trace)
-
-    def _show_trace(self, trace) -> None:
-        self.stepper.set_trace(trace, 0)
-        self._on_frame_changed(self.stepper.cursor)
-        self._set_state("stepping through one backpropagation — ← → Home End, Space plays, Esc returns")
-
-    def _on_frame_changed(self, index: int) -> None:
-        from ..core.backprop.recurrent_frames import RecurrentTrace
-
-        if self.stepping and self.stepper.trace is not None:
-            trace = self.stepper.trace
-            if isinstance(trace, RecurrentTrace):      # frames per time step
-                self._show_diagram(True)
-                self.recurrent.unrolled.show_frame(trace.display(index), trace.token_text)
-                return
-            self._show_diagram(False)
-            self.network.show_frame(trace.display(index))
-
-    def leave_stepping(self) -> None:
-        if not self.stepping:
-            return
-        self.stepping = False
-        self.stepper.stop_play()
-        self.stepper.set_trace(None)
-        self.network.show_frame(None)
-        self.recurrent.unrolled.show_frame(None)
-        recurrent = self.config is not None and self.config.recurrent
-        self._show_diagram(recurrent)
-        if self.history is not None and self.history.latest is not None:
-            (self.recurrent if recurrent else self.network).show_stats(self.history.latest)
-        self._set_state("paused")
-
     def start(self) -> None:
-        if self.worker is not None and not self.worker.is_running:
+        if self.run.worker is not None and not self.run.is_running:
             self.toggle_running()
 
     def pause(self) -> None:
-        if self.worker is not None and self.worker.is_running:
-            self.worker.pause()
+        self.run.pause()
 
-    def step_once(self) -> None:
-        w = self.worker
-        if w is not None and w.trainer is not None and not w.is_running:
-            w.step_once()
-
-    @property
-    def step_count(self) -> int:
-        """Training steps applied so far in the current run."""
-        w = self.worker
-        return 0 if w is None or w.trainer is None else w.trainer.step_count
-
-    def _stop_worker(self) -> None:
-        w = self.worker
-        self.worker = None
-        self.plots.set_live(False)
-        self.network.set_live(False)
-        if w is None:
-            return
-        for sig in (w.ready, w.failed, w.diverged, w.run_finished, w.state_changed, w.trace_ready,
-                    w.trace_failed):
-            sig.disconnect()
-        # Never waits: a step can take minutes. worker.py holds the thread until it has ended.
-        w.request_stop()
-
-    # -- worker signals --------------------------------------------------------
-    def _on_ready(self, stats) -> None:
-        self.history = History(stats.n_layers)
+    # -- the run's signals --------------------------------------------------------
+    def _set_layers(self, stats) -> None:
+        """The layers' colours and names in the diagram and the plots, for a run's first stats."""
         colors = self.themes.layer_colors(stats.n_layers)
         self.network.set_layer_colors(colors)
         names = list(stats.layer_names)
-        recurrent = stats.timestep_grad is not None
-        if recurrent:   # rnn.weight_ih_l0 -> W_ih0: short enough for the bar labels
+        if stats.timestep_grad is not None:   # rnn.weight_ih_l0 -> W_ih0: short enough for the bar labels
             names = [n.replace("rnn.weight_", "W_").replace("_l", "") for n in names]
         self.plots.set_layers(names, colors)
-        data = self.worker.trainer.data if self.worker is not None and self.worker.trainer is not None else None
-        if recurrent:   # sequences: no input plane to draw a boundary in
-            data = None
-        self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
-        self._fit_decision_dock(has_plane=self.decision.plot.isVisibleTo(self.decision))
-        self.diagnostics.attach(self.worker, self.history, self.config)
-        self._set_state("ready — press Space to train")
-        self._on_tick()
 
-    def _fit_decision_dock(self, has_plane: bool) -> None:
-        """A run without an input plane (sequences, 64-D digits) puts the decision boundary
-        dock away instead of leaving a message in a third of the window; the next run with
-        a plane brings it back, unless the user toggled it in between."""
-        dock = self.decision_dock
-        if not has_plane and dock.isVisible():
-            dock.hide()
-            self._decision_put_away = True
-        elif has_plane and self._decision_put_away:
-            dock.show()
-            dock.raise_()
-            self._decision_put_away = False
+    def _on_ready(self, stats) -> None:
+        self._set_layers(stats)
+        # sequences have no input plane to draw a boundary in
+        data = self.run.data if stats.timestep_grad is None else None
+        self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
+        self.decision_dock.fit()
+        self.diagnostics.attach(self.run.worker, self.run.history, self.run.config)
+        self.status.set_state("ready — press Space to train")
+        self.display.tick()
 
     def _on_failed(self, message: str) -> None:
-        self.plots.set_live(False)
-        self.network.set_live(False)
+        self.display.set_live(False)
         self.show_error(message)
-        self._set_state("error")
+        self.status.set_state("error")
 
     def _on_diverged(self, stats) -> None:
         self.show_error(f"Training diverged at step {stats.step}: the loss or a gradient is not finite "
                         f"(loss = {stats.loss}). Lower the learning rate and press Reset.")
-        self._set_state("diverged")
-
-    def _on_finished(self, steps: int) -> None:
-        self._set_state(f"finished {steps} steps")
+        self.status.set_state("diverged")
 
     def _on_running_changed(self, running: bool) -> None:
         self.panel.set_running(running)
-        self.plots.set_live(running)
-        self.network.set_live(running)
+        self.display.set_live(running)
         if running:
-            self._set_state("training")
-        elif self._state == "training":
-            self._set_state("paused")
+            self.status.set_state("training")
+        elif self.status.state == "training":
+            self.status.set_state("paused")
 
     def _on_auto_range_toggled(self, on: bool) -> None:
         self.auto_range_action.setChecked(on)
         self.network.set_auto_range(on)
         self.recurrent.set_auto_range(on)
-
-    # -- display ---------------------------------------------------------------
-    def _on_tick(self) -> None:
-        w = self.worker
-        if w is None or self.history is None:
-            return
-        new = w.drain()
-        for stats in new:
-            self.history.append(stats)
-        self._tick_count += 1
-        now = time.monotonic()
-        steps_done = self.step_count
-        self._rate_samples.append((now, steps_done))
-        while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > 2.0:
-            self._rate_samples.pop(0)
-        w.surface_wanted = self.decision.isVisible()
-        self.decision.show_surface(w.surface)
-        if not new:
-            self._update_rate(now, steps_done)
-            return
-        latest = self.history.latest
-        if not self.stepping:
-            if self.config is not None and self.config.recurrent:
-                self.recurrent.show_stats(latest)
-            else:
-                self.network.show_stats(latest)
-        if self._tick_count % PLOT_EVERY_N_TICKS == 0 or not w.is_running:
-            self.plots.update_from(self.history)
-        self._status_step.setText(f"step {steps_done:,}")
-        loss = f"loss {latest.loss:.4g} · acc {latest.accuracy:.0%}"
-        test = self.history.test
-        if len(test):
-            loss += f" · test acc {test[-1, 2]:.0%}"
-        self._status_loss.setText(loss)
-        self._update_rate(now, steps_done)
-
-    def _update_rate(self, now: float, steps_done: int) -> None:
-        t0, s0 = self._rate_samples[0]
-        rate = (steps_done - s0) / (now - t0) if now > t0 else 0.0
-        running = bool(self.worker and self.worker.is_running)
-        self._status_rate.setText(f"{rate:,.0f} steps/s" if running else "")
-        if self._status_rate.isVisibleTo(self) != running:  # its room goes to messages while paused
-            self._status_rate.setVisible(running)
-
-    def _set_state(self, text: str) -> None:
-        self._state = text
-        self.statusBar().showMessage(text)
 
     def show_error(self, message: str | None) -> None:
         self.panel.show_error(message)
@@ -523,261 +256,43 @@ class MainWindow(QtWidgets.QMainWindow):
         the diagram's colour range as a live run does). With a ``trace`` the stepper shows
         frame ``cursor`` of it."""
         self._static_run = True
-        self._stop_worker()
-        self.timer.stop()
-        self.leave_stepping()
-        self.show_error(None)
-        self.preset_name, self.config, self.history = preset_name, config, history
+        self.run.show(config, history)
+        self.display.stop()
+        self._clear_views()
+        self.preset_name = preset_name
         self.panel.set_config(config)
         self.panel.select_preset(preset_name)
-        self.panel.set_pending(False)
         latest = history.latest
-        colors = self.themes.layer_colors(latest.n_layers)
-        self.network.reset()
-        self.network.set_layer_colors(colors)
-        self.plots.set_layers(list(latest.layer_names), colors)
+        self._set_layers(latest)
         if first is not None:
             self.network.show_stats(first)
         self.network.show_stats(latest)
         self.plots.update_from(history)
-        self._status_step.setText(f"step {latest.step + 1:,}")
-        self._status_loss.setText(f"loss {latest.loss:.4g} · acc {latest.accuracy:.0%}"
-                                  + (f" · test acc {history.test[-1, 2]:.0%}" if len(history.test) else ""))
-        self._set_state(f"trained {latest.step + 1} steps")
+        self.status.show_stats(latest.step + 1, history)
+        self.status.set_state(f"trained {latest.step + 1} steps")
         self.setWindowTitle(f"vgviz — {preset_name or 'custom'} · {config.summary()}")
         if trace is not None:
-            self.stepping = True
             self.stepper_dock.show()
-            self.stepper.set_trace(trace, cursor)
-            self._on_frame_changed(self.stepper.cursor)
-            self._set_state("stepping through one backpropagation — ← → Home End, Space plays, Esc returns")
-
-    # -- config files ------------------------------------------------------------
-    def open_config_dialog(self) -> None:
-        folder = self.settings.value("last_folder", "")
-        folder = folder if isinstance(folder, str) else ""
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open config", folder, "Config (*.toml *.json)")
-        if path:
-            self.settings.setValue("last_folder", str(QtCore.QFileInfo(path).absolutePath()))
-            self.open_config(path)
-
-    def open_config(self, path: str) -> bool:
-        """Load a config file into the fields and start it; a bad file shows a message."""
-        try:
-            config = load_config_file(path)
-        except PresetError as err:
-            self.show_error(str(err))
-            return False
-        self.preset_name = None
-        self.panel.select_preset(None)
-        self.panel.set_config(config)
-        self.start_run(config)
-        return True
-
-    def save_config_dialog(self) -> None:
-        config, error = validate_fields(self.panel)
-        if error:
-            self.show_error(error)
-            return
-        folder = self.settings.value("last_folder", "")
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save config", f"{folder}/vgviz-config.toml",
-                                                        "TOML (*.toml)")
-        if not path:
-            return
-        try:
-            save_config_file(config, path)
-        except PresetError as err:
-            self.show_error(str(err))
-            return
-        self.settings.setValue("last_folder", str(QtCore.QFileInfo(path).absolutePath()))
-        self.statusBar().showMessage(f"saved {path}", 5000)
-
-    # -- settings ------------------------------------------------------------------
-    def _restore_settings(self, preset: str | None) -> None:
-        """Restore the window as it was left. A saved value that cannot be used (a corrupt or
-        hand-edited settings file) is ignored: the window starts on its default and says so once."""
-        ignored: list[str] = []
-        geometry = self._saved_value("geometry", QtCore.QByteArray, ignored)
-        if geometry is None or not self.restoreGeometry(geometry):
-            if geometry is not None:
-                ignored.append("geometry")
-            self.resize(default_size(self.screen()))
-        for key, splitter in (("splitter", self.splitter), ("centre_splitter", self.centre_splitter)):
-            state = self._saved_value(key, QtCore.QByteArray, ignored)
-            if state is not None and not splitter.restoreState(state):
-                ignored.append(key)
-        window_state = self._saved_value("window_state", QtCore.QByteArray, ignored)
-        if window_state is not None:
-            if self.restoreState(window_state):
-                self._decision_put_away = self._saved_bool("decision_put_away", ignored)
-            else:
-                ignored.append("window_state")
-        self.panel.auto_range_box.setChecked(self._saved_bool("auto_range", ignored))
-        config, name, problem = self._initial_config(preset, ignored)
-        self.preset_name = name
-        self.panel.set_config(config)
-        self.panel.select_preset(name)
-        self.config = config
-        if ignored and not problem:
-            problem = f"Ignored saved settings that could not be used ({', '.join(ignored)}); using the defaults."
-        self.show_error(problem)
-        # Start the run (whose thread imports torch) once the window has painted.
-        QtCore.QTimer.singleShot(50, self._start_first_run)
-
-    def _saved_value(self, key: str, kind: type, ignored: list[str]):
-        """The saved value of `key` if it is a `kind`; None if there is none or it is not (noted in `ignored`)."""
-        value = self.settings.value(key)
-        if value is None or isinstance(value, kind):
-            return value
-        ignored.append(key)
-        return None
-
-    def _saved_bool(self, key: str, ignored: list[str]) -> bool:
-        value = self.settings.value(key)  # the INI format keeps a bool as the text true/false
-        if value is None:
-            return False
-        if isinstance(value, bool) or value in ("true", "false"):
-            return value in (True, "true")
-        ignored.append(key)
-        return False
+            self.backprop.show_trace(trace, cursor)
 
     def _start_first_run(self) -> None:
-        if self.worker is None and not self._closed and not self._static_run:
-            self.start_run(self.config)
-
-    def _initial_config(self, preset: str | None,
-                        ignored: list[str]) -> tuple[RunConfig, str | None, str | None]:
-        """The preset asked for, else the last config used, else the default preset."""
-        if preset:
-            return load_preset(preset).config, preset, None
-        saved = self._saved_value("last_config", str, ignored)
-        if saved:
-            try:
-                config = RunConfig.from_dict(json.loads(saved))
-            except (ValueError, TypeError, AttributeError, RecursionError, MemoryError) as err:
-                # ValueError covers ConfigError and bad JSON; RecursionError a deeply nested one
-                reason = shorten(err, 120) if not isinstance(err, RecursionError) else "nested too deeply"
-                return (load_preset(DEFAULT_PRESET).config, DEFAULT_PRESET,
-                        f"The saved config could not be used ({reason}); opened the default preset.")
-            saved_preset = self._saved_value("last_preset", str, ignored) or None
-            if saved_preset in self.panel.presets and load_preset(saved_preset).config == config:
-                return config, saved_preset, None
-            return config, None, None
-        return load_preset(DEFAULT_PRESET).config, DEFAULT_PRESET, None
-
-    def _save_settings(self) -> None:
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
-        self.settings.setValue("splitter", self.splitter.saveState())
-        self.settings.setValue("centre_splitter", self.centre_splitter.saveState())
-        self.settings.setValue("auto_range", self.panel.auto_range_box.isChecked())
-        self.settings.setValue("decision_put_away", self._decision_put_away)
-        if self.config is not None:
-            self.settings.setValue("last_config", json.dumps(self.config.to_dict()))
-            self.settings.setValue("last_preset", self.preset_name or "")
-        self.settings.sync()
+        if self.run.worker is None and not self._closed and not self._static_run:
+            self.start_run(self.run.config)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self._closed = True
         self.diagnostics.detach()
-        for w in list(self._compare_windows):
-            w.close()
-        self.timer.stop()
-        self._save_settings()
+        self.compares.close_all()
+        self.display.stop()
+        self.saved_settings.save()
         # The window goes at once; a step still running ends on its own and run_app waits for it.
-        self._stop_worker()
+        self.run.stop()
+        self.display.set_live(False)
         super().closeEvent(event)
 
-    # -- diagnostics and compare (issue #6) -------------------------------------------
-    def _build_diagnostics(self) -> None:
-        """The diagnostics dock (hidden until asked for) and the Diagnose menu."""
-        self.diagnostics = DiagnosticsPanel()
-        self.diagnostics_dock = QtWidgets.QDockWidget("Diagnostics", self)
-        self.diagnostics_dock.setObjectName("diagnostics_dock")
-        # scrolls rather than grows: with the decision boundary beside it, the window still
-        # fits a 1280×720 projector in the lecture theme's large fonts
-        scroll = QtWidgets.QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(self.diagnostics)
-        self.diagnostics_dock.setWidget(scroll)
-        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.diagnostics_dock)
-        self.diagnostics_dock.hide()
-        self.diagnostics.preset_requested.connect(self.load_preset)
-        self.diagnostics.compare_requested.connect(self.open_compare)
-        self._compare_windows: list = []
-        menu = QtWidgets.QMenu("&Diagnose", self)
-        toggle = self.diagnostics_dock.toggleViewAction()
-        toggle.setText("Diagnostics panel")
-        toggle.setShortcut(QtGui.QKeySequence("Ctrl+D"))
-        menu.addAction(toggle)
-        self.addAction(toggle)
-        compare = QtGui.QAction("Compare with a variant…", self)
-        compare.setShortcut(QtGui.QKeySequence("Ctrl+K"))
-        compare.triggered.connect(lambda: self.open_compare(None))
-        menu.addAction(compare)
-        self.addAction(compare)
-        help_action = next((a for a in self.menuBar().actions() if a.text().replace("&", "") == "Help"), None)
-        if help_action is not None:
-            self.menuBar().insertMenu(help_action, menu)   # before Help
-        else:
-            self.menuBar().addMenu(menu)
-        self.diagnostics_dock.visibilityChanged.connect(lambda visible: visible and self.diagnostics.refresh())
-
+    # -- compare (issue #6) ------------------------------------------------------------
     def open_compare(self, variant: str | None = None):
         """A window training the current config (A) and a one-change variant (B) side by side."""
-        from .compare import CompareWindow
-
-        if self.config is None:
+        if self.run.config is None:
             return None
-        window = CompareWindow(self.config, variant, title_a=self.preset_name or "current config")
-        window.set_theme(self.themes.theme, self.themes.colormap)
-        window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        self._compare_windows.append(window)
-        window.destroyed.connect(lambda *_a, w=window: self._compare_windows.remove(w)
-                                 if w in self._compare_windows else None)
-        window.show()
-        return window
-
-    # -- help ----------------------------------------------------------------------
-    def _show_shortcuts(self) -> None:
-        QtWidgets.QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS_HTML)
-
-    def _show_about(self) -> None:
-        from .. import __version__
-        QtWidgets.QMessageBox.about(self, "About vgviz",
-                                    f"<b>vgviz {__version__}</b><p>See, measure and fix the vanishing "
-                                    "gradient problem.</p>")
-
-
-def default_size(screen: QtGui.QScreen | None) -> QtCore.QSize:
-    """1400×860 on a first launch, or less where the screen is smaller (a 1280×720 projector)."""
-    size = QtCore.QSize(1400, 860)
-    if screen is not None:
-        size = size.boundedTo(screen.availableGeometry().size())
-    return size
-
-
-SHORTCUTS_HTML = """<table>
-<tr><td><b>Space</b></td><td>start / pause training</td></tr>
-<tr><td><b>S</b></td><td>one training step (while paused)</td></tr>
-<tr><td><b>→</b></td><td>step backprop: pause and record a pass, then next frame</td></tr>
-<tr><td><b>←</b> / <b>Home</b> / <b>End</b></td><td>previous / first / last frame</td></tr>
-<tr><td><b>Space</b> (stepping)</td><td>play / pause the frames</td></tr>
-<tr><td><b>Ctrl+→</b></td><td>record a new pass at the current weights</td></tr>
-<tr><td><b>Esc</b></td><td>back to the live view</td></tr>
-<tr><td><b>Ctrl+B</b></td><td>show / hide the stepper panel</td></tr>
-<tr><td><b>Ctrl+G</b></td><td>show / hide the decision boundary</td></tr>
-<tr><td><b>Ctrl+R</b></td><td>apply the fields and reset the run</td></tr>
-<tr><td><b>Ctrl+D</b></td><td>show / hide the diagnostics panel</td></tr>
-<tr><td><b>Ctrl+K</b></td><td>compare the current config with a variant</td></tr>
-<tr><td><b>A</b></td><td>auto colour range on/off</td></tr>
-<tr><td><b>Ctrl+O</b> / <b>Ctrl+Shift+O</b></td><td>open / save a config file</td></tr>
-<tr><td><b>Ctrl+S</b> / <b>Ctrl+Shift+S</b></td><td>export the current view / the window (PNG, SVG)</td></tr>
-<tr><td><b>Ctrl+C</b></td><td>copy the current view as a picture (in a text field: copy the text)</td></tr>
-<tr><td><b>Ctrl+E</b></td><td>export an animation (backprop pass, time-lapse: GIF, MP4, PNGs)</td></tr>
-<tr><td><b>Ctrl+L</b></td><td>lecture theme on / off</td></tr>
-<tr><td><b>F1</b></td><td>this list</td></tr>
-<tr><td><b>Ctrl+Q</b></td><td>quit</td></tr>
-</table>"""
+        return self.compares.open(self.run.config, variant, self.preset_name or "current config", self.themes)

@@ -228,12 +228,12 @@ class ThemeController(QtCore.QObject):
 
     def apply(self) -> None:
         w = self.window
-        latest = w.history.latest if w.history is not None else None
+        latest = w.run.history.latest if w.run.history is not None else None
         apply_theme(self.theme, self.colormap, window=w, network=w.network, plots=w.plots, stepper=w.stepper,
                     decision=w.decision, recurrent=w.recurrent, diagnostics=w.diagnostics,
                     n_layers=latest.n_layers if latest is not None else None)
         if latest is not None:
-            w.plots.update_from(w.history)
-        for compare in getattr(w, "_compare_windows", ()):
+            w.plots.update_from(w.run.history)
+        for compare in w.compares.windows:
             compare.set_theme(self.theme, self.colormap)
         self.changed.emit()

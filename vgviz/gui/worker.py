@@ -32,7 +32,7 @@ LOG_LIMIT = 20_000
 # a 64×64 grid is training time, and a boundary moves slowly.
 SURFACE_PERIOD_S = 1.0
 # Full stats (δ, |dL/dW| per edge, the forward signal) are what the diagram draws; they are
-# taken at most at the diagram's rate (main_window.DISPLAY_HZ) while training flat out. Every
+# taken at most at the diagram's rate (display.DISPLAY_HZ) while training flat out. Every
 # other step is light (loss, accuracy, per-layer norms for the plots), which keeps the probe's
 # cost off most steps.
 FULL_PERIOD_S = 1 / 25

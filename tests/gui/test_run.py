@@ -1,0 +1,72 @@
+"""Run, the window's model of its current run, on its own: no window, no views."""
+from __future__ import annotations
+
+import threading
+
+from PySide6 import QtCore
+
+import vgviz.core.memory as memory
+from vgviz.core.config import RunConfig
+from vgviz.gui.run import Run
+
+from .conftest import WAIT_MS
+
+SMALL = RunConfig(depth=2, width=4, batch_size=16, steps=1000)
+
+
+def test_a_run_builds_steps_and_counts(qtbot):
+    run = Run()
+    with qtbot.waitSignal(run.ready, timeout=WAIT_MS) as ready:
+        assert run.start(SMALL) is None
+    assert run.history is not None and run.config == SMALL and run.has_model
+    assert ready.args[0].step == 0 and not run.is_running
+    run.step_once()
+    qtbot.waitUntil(lambda: run.step_count == 1, timeout=WAIT_MS)
+    # drain() takes the step's stats into the history
+    qtbot.waitUntil(lambda: run.drain() is not None and run.history.latest is not ready.args[0], timeout=WAIT_MS)
+    with qtbot.waitSignal(run.running_changed, timeout=WAIT_MS, check_params_cb=lambda on: on):
+        run.resume()
+    qtbot.waitUntil(lambda: run.step_count > 5, timeout=WAIT_MS)
+    run.drain()
+    qtbot.waitUntil(lambda: run.drain() is not None and run.steps_per_s() > 0, timeout=WAIT_MS)
+    run.stop()
+    assert run.worker is None and not run.is_running and run.step_count == 0
+
+
+def test_a_replaced_runs_queued_signals_are_dropped(qtbot):
+    """A signal the old worker sent just before Reset replaced it is still delivered after the
+    disconnect (it was queued); it must not reach the new run's subscribers."""
+    run = Run()
+    with qtbot.waitSignal(run.ready, timeout=WAIT_MS):
+        run.start(SMALL)
+    old = run.worker
+    failures: list[str] = []
+    run.failed.connect(failures.append)
+    # emitted from another thread, as the worker's thread does: queued for the GUI thread
+    sender = threading.Thread(target=lambda: old.failed.emit("from the replaced run"))
+    sender.start()
+    sender.join()
+    with qtbot.waitSignal(run.started, timeout=WAIT_MS):
+        run.start(SMALL.replace(depth=3))
+    QtCore.QCoreApplication.sendPostedEvents()   # delivers the queued call
+    QtCore.QCoreApplication.processEvents()
+    assert failures == []
+    # the current worker's signals still arrive
+    current = threading.Thread(target=lambda: run.worker.failed.emit("from the current run"))
+    current.start()
+    current.join()
+    qtbot.waitUntil(lambda: failures == ["from the current run"], timeout=WAIT_MS)
+    run.stop()
+
+
+def test_a_config_too_big_for_the_memory_is_refused_and_the_run_goes_on(qtbot, monkeypatch):
+    run = Run()
+    with qtbot.waitSignal(run.ready, timeout=WAIT_MS):
+        run.start(SMALL)
+    running = run.worker
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10_000_000)   # 2×4 fits, 2×512 does not
+    with qtbot.assertNotEmitted(run.started):
+        message = run.start(SMALL.replace(width=512, batch_size=4096))
+    assert message.startswith("this run needs about ") and "but 10 MB is available" in message
+    assert run.worker is running and run.config == SMALL
+    run.stop()

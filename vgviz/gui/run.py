@@ -1,0 +1,168 @@
+"""Run: the current run of the window, one source of steps and the latest state the views read.
+
+The views never talk to a worker: they subscribe to Run's signals and read its accessors. Today
+the source is a TrainingWorker thread, or none (``show``: a run trained elsewhere, as vgviz render
+shows it). A source that reads a run file would be another object with the worker's signals and
+``drain()``; Run is the only place that has to know it exists.
+"""
+from __future__ import annotations
+
+import time
+
+from PySide6 import QtCore
+
+from ..core.config import RunConfig
+from ..core.measure.history import History
+from ..core.memory import MemoryCheckError, check_fits
+from .worker import TrainingWorker
+
+RATE_WINDOW_S = 2.0  # steps/s is measured over about the last two seconds
+
+
+class Run(QtCore.QObject):
+    started = QtCore.Signal(object)      # RunConfig of the run that replaced the last one
+    ready = QtCore.Signal(object)        # StepStats of the initial weights; history exists from now
+    failed = QtCore.Signal(str)          # could not be built, or crashed: a message
+    diverged = QtCore.Signal(object)     # StepStats with a non-finite loss or gradient
+    finished = QtCore.Signal(int)        # config.steps reached
+    running_changed = QtCore.Signal(bool)
+    trace_ready = QtCore.Signal(object)  # BackpropTrace at the current weights
+    trace_failed = QtCore.Signal(str)
+
+    def __init__(self, parent: QtCore.QObject | None = None):
+        super().__init__(parent)
+        self.worker: TrainingWorker | None = None   # the source of steps; None: no live run
+        self.config: RunConfig | None = None
+        self.history: History | None = None
+        self._rate_samples: list[tuple[float, int]] = []
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self, config: RunConfig) -> str | None:
+        """Replace the current run by a fresh one of ``config`` in a new worker thread. A config
+        that needs more memory than the machine has is refused (the message is returned) and the
+        current run goes on."""
+        try:
+            check_fits(config, override_hint=None)
+        except MemoryCheckError as err:
+            return str(err)
+        self.stop()
+        self.config, self.history = config, None
+        self._rate_samples.clear()
+        self.started.emit(config)
+        worker = TrainingWorker(config)
+        for signal, slot in ((worker.ready, self._on_ready), (worker.failed, self.failed.emit),
+                             (worker.diverged, self.diverged.emit), (worker.run_finished, self.finished.emit),
+                             (worker.state_changed, self.running_changed.emit),
+                             (worker.trace_ready, self.trace_ready.emit),
+                             (worker.trace_failed, self.trace_failed.emit)):
+            signal.connect(self._from_current(worker, slot))
+        self.worker = worker
+        worker.start()
+        return None
+
+    def show(self, config: RunConfig, history: History) -> None:
+        """A run trained elsewhere, with no source of further steps."""
+        self.stop()
+        self.config, self.history = config, history
+
+    def stop(self) -> None:
+        """Let go of the worker. Never waits (a step can take minutes) and never destroys a
+        running thread: worker.py holds it until it has ended."""
+        w, self.worker = self.worker, None
+        if w is None:
+            return
+        for sig in (w.ready, w.failed, w.diverged, w.run_finished, w.state_changed, w.trace_ready,
+                    w.trace_failed):
+            sig.disconnect()
+        w.request_stop()
+
+    def _from_current(self, worker: TrainingWorker, slot):
+        """``slot``, called only while ``worker`` is the current run's: a signal queued just
+        before Reset replaced the worker is still delivered after the disconnect, and a
+        replaced run's step-0 stats would set up the new run's history with the old layers."""
+        return lambda *args: slot(*args) if worker is self.worker else None
+
+    def _on_ready(self, stats) -> None:
+        self.history = History(stats.n_layers)
+        self.ready.emit(stats)
+
+    # -- control -----------------------------------------------------------------
+    @property
+    def has_model(self) -> bool:
+        """A live run whose model is built: it can step, pause and record traces."""
+        return self.worker is not None and self.worker.trainer is not None
+
+    @property
+    def is_running(self) -> bool:
+        return self.worker is not None and self.worker.is_running
+
+    @property
+    def is_finished(self) -> bool:
+        return self.has_model and self.worker.trainer.finished
+
+    @property
+    def is_diverged(self) -> bool:
+        return self.has_model and self.worker.trainer.diverged
+
+    @property
+    def step_count(self) -> int:
+        """Training steps applied so far in the current run."""
+        return self.worker.trainer.step_count if self.has_model else 0
+
+    @property
+    def data(self):
+        """The run's data set (x_train, y_train …), or None before the model is built."""
+        return self.worker.trainer.data if self.has_model else None
+
+    def resume(self) -> None:
+        if self.has_model:
+            self.worker.start_training()
+
+    def pause(self) -> None:
+        if self.is_running:
+            self.worker.pause()
+
+    def step_once(self) -> None:
+        if self.has_model and not self.worker.is_running:
+            self.worker.step_once()
+
+    def request_trace(self, example: int | None = None) -> bool:
+        """Ask for a BackpropTrace at the current weights (trace_ready delivers it); False if
+        there is no model to record."""
+        if not self.has_model:
+            return False
+        self.worker.request_trace(example)
+        return True
+
+    def submit(self, fn):
+        """fn(trainer) in the training thread between two steps: a Future (worker.submit)."""
+        return self.worker.submit(fn)
+
+    # -- the latest state, read at display rate ----------------------------------
+    def drain(self) -> list:
+        """Append every StepStats published since the last call to the history; return them."""
+        if self.worker is None or self.history is None:
+            return []
+        new = self.worker.drain()
+        for stats in new:
+            self.history.append(stats)
+        now, steps = time.monotonic(), self.step_count
+        samples = self._rate_samples
+        samples.append((now, steps))
+        while len(samples) > 2 and now - samples[0][0] > RATE_WINDOW_S:
+            samples.pop(0)
+        return new
+
+    def steps_per_s(self) -> float:
+        """Training speed over the last couple of seconds of drain() calls."""
+        if len(self._rate_samples) < 2:
+            return 0.0
+        (t0, s0), (t1, s1) = self._rate_samples[0], self._rate_samples[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def surface(self, wanted: bool):
+        """The latest decision surface; ``wanted`` False spares the trainer computing more."""
+        if self.worker is None:
+            return None
+        self.worker.surface_wanted = wanted
+        return self.worker.surface
