@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
+import sqlite3
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,7 +13,8 @@ import torch
 
 from vgviz.core.config import RunConfig
 from vgviz.core.measure.stats import PARAM_STATS
-from vgviz.core.runfile import RunRecorder, RunWriter, describe_model, open_run
+from vgviz.core.runfile import (SCHEMA_VERSION, RunFileError, RunRecorder, RunWriter, describe_model,
+                                 open_run)
 from vgviz.core.tasks import make_trainer
 
 BFLOAT16_RTOL = 2 ** -8      # 8 significant bits, rounded to nearest
@@ -75,3 +80,190 @@ def test_round_trip_from_a_real_trainer(tmp_path, config):
             np.testing.assert_array_equal(final[name], value.float().numpy())
         for name, value in run.weights(0).items():
             np.testing.assert_array_equal(value, trainer.initial_state[name].float().numpy())
+
+
+@pytest.mark.parametrize("config", [dict(), dict(optimizer="adam", lr=0.01), dict(clip_norm=0.05),
+                                    dict(model="gru", dataset="recall", depth=2, width=8)],
+                         ids=["sgd", "adam", "clipped", "gru"])
+def test_param_stats_equal_the_gradients_computed_with_torch(config):
+    trainer = make_trainer(RunConfig.from_dict(dict(dict(depth=4, width=8, steps=10), **config)))
+    for full in (True, False, True):
+        if trainer.config.recurrent and not full:
+            continue
+        params = dict(trainer.model.named_parameters())
+        before = {name: p.detach().clone() for name, p in params.items()}
+        stats = trainer.step(full=full)
+        assert stats.param_names == tuple(params)
+        assert stats.param_stats.shape == (len(PARAM_STATS), len(params))
+        # the gradients before clipping: together they make the global norm
+        total = np.sqrt(np.sum(stats.param_stats[0] ** 2))
+        assert total == pytest.approx(stats.grad_norm_total, rel=1e-5)
+        # every tensor, against the gradient the trainer left in p.grad (clipped there otherwise)
+        for j, (name, p) in enumerate(params.items()):
+            g = p.grad.double()
+            if not trainer.config.clip_norm:
+                np.testing.assert_allclose(stats.param_stats[:4, j],
+                                           [float(g.norm()), float(g.abs().mean()), float(g.abs().max()),
+                                            float((g == 0).double().mean())], rtol=2e-4, atol=1e-12,
+                                           err_msg=name)
+            w, w_after = before[name].double(), p.detach().double()
+            assert stats.param_stats[4, j] == pytest.approx(float(w.norm()), rel=1e-5)
+            if trainer.config.optimizer == "sgd" and not trainer.config.momentum:
+                # W' = W − lr·g exactly; a difference of float32 weights would be rounded
+                ratio = float(trainer.config.lr * g.norm() / w_after.norm())
+            else:   # ΔW of float32 weights is rounded where the update is tiny
+                ratio = float((w_after - w).norm() / w_after.norm())
+            assert stats.param_stats[5, j] == pytest.approx(ratio, rel=1e-2), name
+
+
+# -- other processes ---------------------------------------------------------------------------
+
+P = 3
+STATS = np.arange(6 * P, dtype=np.float32).reshape(6, P) + 1
+
+
+READER = """
+import sys, time
+from vgviz.core.runfile import open_run
+run = open_run(sys.argv[1])
+seen = run.steps
+print(seen, flush=True)
+deadline = time.monotonic() + 60
+while seen < int(sys.argv[2]) and time.monotonic() < deadline:
+    if run.refresh():
+        seen = run.steps
+        print(seen, flush=True)
+    time.sleep(0.01)
+"""
+
+
+def test_a_reader_in_another_process_sees_new_steps_after_refresh(tmp_path):
+    path = tmp_path / "live.vgviz"
+    with RunWriter(path, param_names=("a", "b", "c")) as writer:
+        for step in range(10):
+            writer.append_step(step, 1.0, 0.5, STATS)
+        writer.flush()
+        reader = subprocess.Popen([sys.executable, "-c", READER, str(path), "25"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert reader.stdout.readline().strip() == "10"
+            for step in range(10, 25):
+                writer.append_step(step, 1.0, 0.5, STATS)
+            writer.flush()
+            assert reader.stdout.readline().strip() == "25"
+            assert reader.wait(timeout=60) == 0, reader.stderr.read()
+        finally:
+            reader.kill()
+            reader.wait()
+
+
+WRITER = """
+import sys, time
+import numpy as np
+from vgviz.core.runfile import RunWriter
+w = RunWriter(sys.argv[1], param_names=("a", "b", "c"))
+stats = np.ones((6, 3), np.float32)
+step = 0
+while True:
+    w.append_step(step, float(step), 0.5, stats)
+    print(step, flush=True)
+    step += 1
+    time.sleep(0.01)
+"""
+
+
+def test_kill_9_of_the_writer_loses_at_most_a_second(tmp_path):
+    path = tmp_path / "killed.vgviz"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in writer.stdout:
+            if int(line) >= 150:     # ≥ 1.5 s of steps at ≥ 10 ms each
+                break
+        writer.send_signal(signal.SIGKILL)
+        last = int(line)
+    finally:
+        writer.kill()
+        assert writer.wait() == -signal.SIGKILL, writer.stderr.read()
+    with open_run(path) as run:
+        # steps take ≥ 10 ms, so a second is at most 100 of them
+        assert run.steps >= last + 1 - 100
+        np.testing.assert_array_equal(run.step, np.arange(run.steps))
+        np.testing.assert_array_equal(run.loss, np.arange(run.steps, dtype=np.float32))
+        assert run.series("grad_l2").shape == (run.steps, 3)
+
+
+# -- files that are not (whole) runs ------------------------------------------------------------
+
+CAPTURE = make_trainer(RunConfig.from_dict(dict(depth=3, width=4))).step()
+
+
+def _written_run(path):
+    with RunWriter(path, param_names=("a", "b", "c")) as writer:
+        for step in range(3000):
+            writer.append_step(step, 1.0, 0.5, STATS)
+            if step % 50 == 0:
+                writer.append_capture(step, dataclasses.replace(CAPTURE, step=step))
+    return path
+
+
+def _assert_one_line(error, path, words):
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{path}: "), message
+    assert words in message.removeprefix(f"{path}: "), message   # (the test's folder names hold words too)
+    assert len(message) < 200, message
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is not a run\n" * 10, bytes(range(256)) * 40],
+                         ids=["empty", "text", "random"])
+def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path, content):
+    path = tmp_path / "not-a-run.vgviz"
+    path.write_bytes(content)
+    with pytest.raises(RunFileError) as error:
+        open_run(path)
+    _assert_one_line(error, path, "not a vgviz run file")
+
+
+def test_an_sqlite_database_that_is_not_a_run_is_refused(tmp_path):
+    path = tmp_path / "other.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE birds (name TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(RunFileError) as error:
+        open_run(path)
+    _assert_one_line(error, path, "not a vgviz run file")
+
+
+def test_a_run_from_a_newer_vgviz_is_refused(tmp_path):
+    path = _written_run(tmp_path / "future.vgviz")
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    db.commit()
+    db.close()
+    with pytest.raises(RunFileError) as error:
+        open_run(path)
+    _assert_one_line(error, path, "newer vgviz")
+
+
+def test_a_truncated_run_is_refused(tmp_path):
+    path = _written_run(tmp_path / "cut.vgviz")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunFileError) as error:
+        open_run(path)
+    _assert_one_line(error, path, "truncated")
+
+
+def test_a_run_with_damaged_pages_reads_as_one_line_or_not_at_all(tmp_path):
+    path = _written_run(tmp_path / "damaged.vgviz")
+    data = bytearray(path.read_bytes())
+    page = 4096
+    rng = np.random.default_rng(0)
+    for first in range(len(data) // 2 // page * page, len(data), 3 * page):   # the metadata stays whole
+        data[first:first + page] = rng.bytes(page)
+    path.write_bytes(bytes(data))
+    with pytest.raises(RunFileError) as error:
+        with open_run(path) as run:
+            run.series("grad_l2"), run.loss, run.snapshot(0), run.events, run.evals
+    _assert_one_line(error, path, "damaged")

@@ -22,6 +22,8 @@ from .format import (FORMAT, SCHEMA, SCHEMA_VERSION, StoragePolicy, dumps, encod
                      from_bfloat16, to_bfloat16)
 from .model import ModelDescription
 
+COMPACT_ROWS = 20_000   # steps compacted in one pass: ~20 MB of float32 for 42 tensors
+
 
 class RunWriter:
     def __init__(self, path: str | os.PathLike, config: Mapping[str, Any] | None = None,
@@ -103,6 +105,7 @@ class RunWriter:
             self._flush_pending()
             self._write_steps(steps, np.asarray(loss), np.asarray(accuracy), np.asarray(param_stats))
             self._last_step = int(steps[-1])
+            self._compact()
             self._dirty = True
             if time.monotonic() - self._last_commit >= self.policy.commit_interval_s:
                 self._commit()
@@ -222,15 +225,31 @@ class RunWriter:
 
     def _compact(self) -> None:
         """Steps past the first `keep_first` and older than the newest `recent` keep their
-        param_stats only as min/mean/max per `bucket` steps (loss and accuracy stay)."""
+        param_stats only as min/mean/max per `bucket` steps (loss and accuracy stay).
+        Works through at most COMPACT_ROWS steps at a time (bounded memory)."""
         policy, newest = self.policy, self._newest_step
-        rows = self._db.execute(
-            "SELECT first_step, n, step, loss, accuracy, stats FROM steps WHERE stats IS NOT NULL "
+        eligible = self._db.execute(
+            "SELECT first_step, n FROM steps WHERE stats IS NOT NULL "
             "AND first_step >= ? AND last_step < ? ORDER BY first_step",
-            (policy.keep_first, self._newest_step - policy.recent)).fetchall()
+            (policy.keep_first, newest - policy.recent)).fetchall()
+        group: list[int] = []
+        total = 0
+        for first_step, n in eligible:
+            group.append(first_step)
+            total += n
+            if total >= COMPACT_ROWS:
+                self._compact_rows(group)
+                group, total = [], 0
+        if total >= 8 * policy.bucket:      # merge a few buckets' worth at a time
+            self._compact_rows(group)
+        self._newest_step = newest
+
+    def _compact_rows(self, first_steps: list[int]) -> None:
+        policy = self.policy
+        marks = ",".join("?" * len(first_steps))
+        rows = self._db.execute(f"SELECT first_step, n, step, loss, accuracy, stats FROM steps "
+                                f"WHERE first_step IN ({marks}) ORDER BY first_step", first_steps).fetchall()
         total = sum(row[1] for row in rows)
-        if total < 8 * policy.bucket:      # merge a few buckets' worth at a time
-            return
         shape = (len(PARAM_STATS), len(self.param_names))
         steps = np.concatenate([np.frombuffer(r[2], dtype="<i8") for r in rows])
         loss = np.concatenate([np.frombuffer(r[3], dtype="<f4") for r in rows])
@@ -240,7 +259,7 @@ class RunWriter:
         buckets = stats[:whole].reshape(-1, policy.bucket, *shape)
         self._db.executemany("DELETE FROM steps WHERE first_step = ?", [(r[0],) for r in rows])
         with np.errstate(invalid="ignore", over="ignore"):
-            mean = buckets.astype(np.float64).mean(axis=1)
+            mean = buckets.mean(axis=1, dtype=np.float32)
         self._db.execute(
             "INSERT INTO steps (first_step, last_step, n, step, loss, accuracy, stats_min, "
             "stats_mean, stats_max) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -249,7 +268,6 @@ class RunWriter:
              to_bfloat16(mean), to_bfloat16(buckets.max(axis=1))))
         if whole < total:
             self._write_steps(steps[whole:], loss[whole:], accuracy[whole:], stats[whole:])
-            self._newest_step = newest
 
     def _thin_captures(self) -> None:
         """Past max_captures: drop every other capture of the older part of the run (the
