@@ -6,6 +6,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -267,3 +268,70 @@ def test_a_run_with_damaged_pages_reads_as_one_line_or_not_at_all(tmp_path):
         with open_run(path) as run:
             run.series("grad_l2"), run.loss, run.snapshot(0), run.events, run.evals
     _assert_one_line(error, path, "damaged")
+
+
+# -- a million steps ---------------------------------------------------------------------------
+
+MILLION = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def million_step_run(tmp_path_factory):
+    """A 10⁶-step run of the 20×64 MLP (42 tensors) under the default policy, written in
+    batches: a sawtooth of period 100 in every statistic, 1000 full captures of a real
+    20×64 step and log-spaced weights."""
+    trainer = make_trainer(RunConfig.from_dict(dict(depth=20, width=64, batch_size=32)))
+    capture = trainer.step()
+    names = trainer.param_names
+    base = np.arange(1, 6 * len(names) + 1, dtype=np.float32).reshape(6, len(names)) * 1e-9
+    path = tmp_path_factory.mktemp("million") / "million.vgviz"
+    with RunWriter(path, param_names=names, layer_names=trainer.layer_names) as writer:
+        batch = 10_000
+        tooth = (1 + (np.arange(batch) % 100) / 100).astype(np.float32)
+        stats = tooth[:, None, None] * base
+        for first in range(0, MILLION, batch):
+            steps = np.arange(first, first + batch)
+            writer.append_steps(steps, steps * 1e-6, np.full(batch, 0.5), stats)
+            for step in steps[::batch // 10]:
+                writer.append_capture(int(step), dataclasses.replace(capture, step=int(step)))
+            if first & (first - 1) == 0 or first + batch == MILLION:
+                writer.save_weights(first, trainer.model.state_dict())
+    return path, base
+
+
+def test_a_million_steps_read_back(million_step_run):
+    path, base = million_step_run
+    with open_run(path) as run:
+        assert run.steps == MILLION
+        np.testing.assert_array_equal(run.step, np.arange(MILLION))
+        np.testing.assert_array_equal(run.loss, np.float32(np.arange(MILLION) * 1e-6))
+        start = time.perf_counter()
+        series = run.series("grad_max_abs")
+        print(f"\nread one series of 10⁶ steps: {time.perf_counter() - start:.3f} s, {len(series)} rows")
+        low, high = run.envelope("grad_max_abs")
+        steps = run.series_steps
+        whole = low == high
+        whole_rows = whole.all(axis=1)
+        assert whole_rows.sum() >= 20_000 and (~whole_rows).sum() >= 9_000
+        expected = (1 + (steps % 100) / 100)[:, None] * base[2]
+        np.testing.assert_allclose(series[whole_rows], expected[whole_rows], rtol=BFLOAT16_RTOL)
+        # thinned rows: a bucket of the sawtooth, as mean (of values already rounded once), min and max
+        np.testing.assert_allclose(series[~whole_rows], np.broadcast_to(1.495 * base[2], series[~whole_rows].shape),
+                                   rtol=2 * BFLOAT16_RTOL)
+        np.testing.assert_allclose(low[~whole_rows], np.broadcast_to(base[2], low[~whole_rows].shape),
+                                   rtol=BFLOAT16_RTOL)
+        np.testing.assert_allclose(high[~whole_rows], np.broadcast_to(1.99 * base[2], high[~whole_rows].shape),
+                                   rtol=BFLOAT16_RTOL)
+        # the first and the newest 10,000 steps are kept whole
+        assert steps[whole_rows][:10_000].tolist() == list(range(10_000))
+        assert steps[-10_000:].tolist() == list(range(MILLION - 10_000, MILLION))
+        assert 0 < len(run.capture_steps) <= run.policy.max_captures
+        assert run.capture_steps[0] == 0 and run.capture_steps[-1] == MILLION - 1000
+        assert run.snapshot(MILLION).step == MILLION - 1000
+
+
+def test_a_million_steps_of_a_20x64_mlp_take_under_100_mb(million_step_run):
+    path, _ = million_step_run
+    size = path.stat().st_size
+    print(f"\n10⁶ steps of a 20×64 MLP: {size / 1e6:.1f} MB")
+    assert size < 100e6
