@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import signal
 import sqlite3
 import subprocess
@@ -14,7 +15,8 @@ import torch
 
 from vgviz.core.config import RunConfig
 from vgviz.core.measure.stats import PARAM_STATS
-from vgviz.core.runfile import (SCHEMA_VERSION, RunFileError, RunRecorder, RunWriter, describe_model,
+from vgviz.core.runfile import (SCHEMA_VERSION, ModelDescription, RunFileError, RunRecorder, RunWriter,
+                                 describe_model,
                                  open_run)
 from vgviz.core.tasks import make_trainer
 
@@ -335,3 +337,54 @@ def test_a_million_steps_of_a_20x64_mlp_take_under_100_mb(million_step_run):
     size = path.stat().st_size
     print(f"\n10⁶ steps of a 20×64 MLP: {size / 1e6:.1f} MB")
     assert size < 100e6
+
+
+# -- the model description and the writer's guards ----------------------------------------------
+
+class _Shared(torch.nn.Module):
+    """Conv, attention, an LSTM, a frozen layer and a weight shared by two layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+        self.attention = torch.nn.MultiheadAttention(8, 2)
+        self.lstm = torch.nn.LSTM(8, 16)
+        self.encode = torch.nn.Linear(16, 16)
+        self.decode = torch.nn.Linear(16, 16)
+        self.decode.weight = self.encode.weight
+        self.frozen = torch.nn.Linear(16, 2)
+        self.frozen.requires_grad_(False)
+
+
+def test_describe_model_of_any_module_round_trips_through_json():
+    model = _Shared()
+    description = describe_model(model)
+    assert description.param_names == tuple(n for n, _ in model.named_parameters())
+    assert description.shared == {"decode.weight": "encode.weight"}
+    assert description.trainable_names == tuple(n for n, p in model.named_parameters() if p.requires_grad)
+    assert "frozen.weight" not in description.trainable_names
+    kinds = {layer.name: (layer.kind, layer.in_shape, layer.out_shape) for layer in description.layers}
+    assert kinds == {"conv": ("Conv2d", (1,), (4,)), "attention": ("MultiheadAttention", (8,), (8,)),
+                     "lstm": ("LSTM", (8,), (16,)), "encode": ("Linear", (16,), (16,)),
+                     "decode": ("Linear", (16,), (16,)), "frozen": ("Linear", (16,), (2,))}
+    assert ModelDescription.from_json(json.loads(json.dumps(description.to_json()))) == description
+
+
+def test_describe_model_knows_the_residual_skips():
+    trainer = make_trainer(RunConfig.from_dict(dict(depth=6, width=8, residual=True)))
+    description = describe_model(trainer.model)
+    assert description.skip_connections == trainer.skip_connections and description.skip_connections
+
+
+def test_the_writer_refuses_to_overwrite_a_file_unless_asked(tmp_path):
+    path = tmp_path / "kept.vgviz"
+    path.write_text("someone's file")
+    with pytest.raises(FileExistsError):
+        RunWriter(path, param_names=("a",))
+    assert path.read_text() == "someone's file"
+    with RunWriter(path, param_names=("a", "b", "c"), overwrite=True) as writer:
+        writer.append_step(0, 1.0, 0.5, STATS)
+        with pytest.raises(ValueError):
+            writer.append_step(0, 1.0, 0.5, STATS)     # steps must increase
+    with open_run(path) as run:
+        assert run.steps == 1
