@@ -66,9 +66,11 @@ class FlatParameters:
         # reused scratch: a fresh 100k-element temporary per statistic costs about as much
         # as the statistic
         self._scratch = np.empty_like(self._data_np)
-        self._signs = np.empty_like(self._data_np)
+        self._nonzero = np.empty_like(self._data_np)
         self._block_sums = np.empty((5, n_blocks), dtype=self._data_np.dtype)
         self._block_max = np.empty(n_blocks, dtype=self._data_np.dtype)
+        self._abs_blocks = torch.from_numpy(self._scratch).view(n_blocks, BLOCK)   # shares memory
+        self._block_max_view = torch.from_numpy(self._block_max)
         self._grad_blocks = self._grad_np.reshape(n_blocks, BLOCK)
         self._data_blocks = self._data_np.reshape(n_blocks, BLOCK)
         self._grad_views = []
@@ -120,12 +122,14 @@ class FlatParameters:
             np.einsum("ij,ij->i", g, g, out=out[1])
             np.einsum("ij,ij->i", w, w, out=out[2])
             np.einsum("ij,ij->i", w, g, out=out[3])
-            # sign(|g|) is 1 where g ≠ 0 (NaN stays NaN): its block sums count the non-zeros
-            np.matmul(np.sign(abs_g, out=self._signs.reshape(g.shape)), self._ones, out=out[4])
+            # 1 where g ≠ 0 (NaN included): its block sums count the non-zeros
+            nonzero = np.not_equal(abs_g, 0, out=self._nonzero.reshape(g.shape), casting="unsafe")
+            np.matmul(nonzero, self._ones, out=out[4])
             np.add.reduceat(out, self._first_blocks, axis=1, dtype=np.float64, out=sums[:5])
-            # the padding between tensors is 0, which never exceeds a tensor's max |g|
-            np.maximum.reduceat(np.max(abs_g, axis=1, out=self._block_max), self._first_blocks,
-                                out=sums[5], dtype=np.float64)
+            # block maxima: torch's row reduction over the same memory takes ~9 µs, numpy's
+            # np.max(axis=1) ~75 µs; the padding between tensors is 0, never above a max |g|
+            torch.amax(self._abs_blocks, dim=1, out=self._block_max_view)
+            np.maximum.reduceat(self._block_max, self._first_blocks, out=sums[5], dtype=np.float64)
         return sums
 
     def param_stats(self, sums: np.ndarray) -> np.ndarray:
