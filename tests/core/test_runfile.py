@@ -51,8 +51,8 @@ def assert_stats_close(read, written):
             assert a == b, f.name
 
 
-@pytest.mark.parametrize("config", [dict(), dict(model="lstm", dataset="recall", depth=2, width=8)],
-                         ids=["mlp", "lstm"])
+@pytest.mark.parametrize("config", [dict(), dict(model="lstm", dataset="recall", depth=2, width=8, seq_len=8,
+                                                 batch_size=16)], ids=["mlp", "lstm"])
 def test_round_trip_from_a_real_trainer(tmp_path, config):
     path = tmp_path / "run.vgviz"
     trainer, recorded = record_run(path, **config)
@@ -86,7 +86,7 @@ def test_round_trip_from_a_real_trainer(tmp_path, config):
 
 
 @pytest.mark.parametrize("config", [dict(), dict(optimizer="adam", lr=0.01), dict(clip_norm=0.05),
-                                    dict(model="gru", dataset="recall", depth=2, width=8)],
+                                    dict(model="gru", dataset="recall", depth=2, width=8, seq_len=8)],
                          ids=["sgd", "adam", "clipped", "gru"])
 def test_param_stats_equal_the_gradients_computed_with_torch(config):
     trainer = make_trainer(RunConfig.from_dict(dict(dict(depth=4, width=8, steps=10), **config)))
