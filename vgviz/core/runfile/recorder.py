@@ -74,7 +74,7 @@ class RunRecorder:
 
     def close(self) -> None:
         """Save the final weights, note "finished" if the trainer is, and close the file."""
-        if self.writer._closed:
+        if self.writer.closed:
             return
         self._save_weights()
         if getattr(self.trainer, "finished", False):

@@ -176,6 +176,10 @@ class RunWriter:
             self._db.close()
         self._timer.join(timeout=5)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def __enter__(self) -> "RunWriter":
         return self
 
