@@ -1,6 +1,6 @@
 """vgviz: see, measure and fix the vanishing gradient problem."""
 __version__ = "0.1.0"
-__all__ = ["GradientProbe", "RunConfig", "Trainer", "__version__", "make_trainer"]
+__all__ = ["GradientProbe", "RunConfig", "Trainer", "__version__", "make_trainer", "open_run"]
 
 
 def __getattr__(name):
@@ -14,6 +14,9 @@ def __getattr__(name):
     if name == "make_trainer":
         from .core.tasks import make_trainer
         return make_trainer
+    if name == "open_run":
+        from .core.runfile import open_run
+        return open_run
     if name == "RunConfig":
         from .core.config import RunConfig
         return RunConfig

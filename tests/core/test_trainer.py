@@ -109,7 +109,10 @@ def test_measure_changes_no_weights_and_equals_next_step():
     assert trainer.measure() == measured          # measuring twice changes nothing
     stepped = trainer.step()
     assert stepped.update_ratio is not None and measured.update_ratio is None  # step() also measures its update
-    assert dataclasses.replace(stepped, update_ratio=None) == measured
+    assert np.isnan(measured.param_stats[5]).all() and np.isfinite(stepped.param_stats[5]).all()
+    unstepped = stepped.param_stats.copy()
+    unstepped[5] = np.nan
+    assert dataclasses.replace(stepped, update_ratio=None, param_stats=unstepped) == measured
     assert stepped.step == 1 and trainer.step_count == 2
     assert not same_weights(before, weights(trainer))  # step() did update
 

@@ -5,6 +5,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+# The rows of StepStats.param_stats, one column per trainable parameter tensor
+PARAM_STATS = ("grad_l2", "grad_mean_abs", "grad_max_abs", "grad_zero_fraction", "weight_l2", "update_ratio")
+
 
 @dataclass(frozen=True, eq=False)
 class StepStats:
@@ -28,6 +31,10 @@ class StepStats:
     grad_zero_fraction: np.ndarray | None = None  # (L,) fraction of dL/dW entries exactly 0
     timestep_grad: np.ndarray | None = None    # recurrent models: (T,) ‖∂L/∂h_t‖ for t = 1..T (all layers)
     update_ratio: np.ndarray | None = None  # (L,) ‖ΔW‖/‖W‖ of this step's update; None if no update
+    # (6, P) PARAM_STATS of every trainable parameter (weights and biases, named_parameters()
+    # order), gradients before clipping, ‖W‖ before the update; update_ratio NaN without an update
+    param_stats: np.ndarray | None = None
+    param_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for arr in self._arrays():
@@ -44,6 +51,8 @@ class StepStats:
                 yield extra
         if self.update_ratio is not None:
             yield self.update_ratio
+        if self.param_stats is not None:
+            yield self.param_stats
 
     @property
     def is_full(self) -> bool:

@@ -44,6 +44,7 @@ class UpdateMeter:
         # With the parameters in one flat buffer (vgviz.core.measure.flat) the norms come from numpy
         # over zero-copy views instead of torch._foreach_norm (~0.1 ms a call).
         self.flat = None
+        self.tensor_ratios: np.ndarray | None = None
         if flat is not None:
             index = {id(p): i for i, p in enumerate(flat.params)}
             if all(id(w) in index for w in self.weights):
@@ -73,35 +74,41 @@ class UpdateMeter:
 
     def ratios(self, sums: np.ndarray | None = None) -> np.ndarray:
         """(L,) ‖ΔW‖ / ‖W‖ per Linear layer for the step since snapshot() (‖W‖ after the step).
+        With a flat buffer the ratio of every tensor, biases included, is kept in
+        `tensor_ratios` (the flat buffer's order); otherwise that is None.
 
         sums: FlatParameters.step_sums() of the gradient this step applied, taken before
         the step. Plain SGD then needs no further pass: W' = W − lr·g, so ‖ΔW‖ = lr·‖g‖ and
         ‖W'‖² = Σw² − 2·lr·Σw·g + lr²·Σg²."""
         lr = self._plain_sgd_lr()
+        self.tensor_ratios = None
         if sums is not None and self.flat is not None and lr is not None:
             flat = self.flat
-            per_layer = sums[:, self._weight_index]
-            g2 = per_layer[flat.SQUARE]
-            coefficients = np.zeros(len(per_layer))
-            coefficients[[flat.WEIGHT_SQUARE, flat.WEIGHT_DOT, flat.SQUARE]] = 1.0, -2 * lr, lr * lr
-            size2 = coefficients @ per_layer
-            if size2.min() > 0:  # the common case, in three operations (this runs every step)
-                return lr * np.sqrt(g2 / size2)
+            g2 = sums[flat.SQUARE]
+            size2 = sums[flat.WEIGHT_SQUARE] - 2 * lr * sums[flat.WEIGHT_DOT] + lr * lr * g2
+            if size2.min() > 0:  # the common case, in a few operations (this runs every step)
+                self.tensor_ratios = lr * np.sqrt(g2 / size2)
+                return self.tensor_ratios[self._weight_index]
             delta, size = lr * np.sqrt(g2), np.sqrt(np.maximum(size2, 0.0))
         elif self.flat is not None and (lr is None or self.flat.grads_attached()):
             delta, size = self._flat_norms()  # (plain SGD reads the gradients: only while attached)
         else:
             delta, size = self._tensor_norms()
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(size > 0, delta / size, np.where(delta > 0, np.inf, 0.0))
+            ratios = np.where(size > 0, delta / size, np.where(delta > 0, np.inf, 0.0))
+        if self.flat is None or len(ratios) != len(self.flat.params):
+            return ratios
+        self.tensor_ratios = ratios
+        return ratios[self._weight_index]
 
     def _flat_norms(self) -> tuple[np.ndarray, np.ndarray]:
-        flat, rows = self.flat, self._weight_index
-        size = np.sqrt(flat.data_square_sums()[rows])
+        """‖ΔW‖ and ‖W‖ of every tensor of the flat buffer."""
+        flat = self.flat
+        size = np.sqrt(flat.data_square_sums())
         lr = self._plain_sgd_lr()
         if lr is not None:
-            return lr * np.sqrt(flat.grad_square_sums()[rows]), size
-        return np.sqrt(flat.difference_square_sums(self._before[0].numpy())[rows]), size
+            return lr * np.sqrt(flat.grad_square_sums()), size
+        return np.sqrt(flat.difference_square_sums(self._before[0].numpy())), size
 
     def _tensor_norms(self) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.weights)

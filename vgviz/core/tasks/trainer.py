@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
+from ..measure.param_stats import TensorParamStats
 from ..measure.stats import StepStats
 from ..measure.updates import UpdateMeter, plain_sgd_lr
 from .dataset import Dataset
@@ -63,6 +64,7 @@ class Trainer(ABC):
         self.dtype = DTYPES[config.dtype]
         self.loss_fn = make_loss(config.loss, self.data.n_classes)
         self._params = list(self.model.parameters())
+        self._setup_param_stats()
         # with a flat buffer (vgviz.core.measure.flat) the optimizer updates it as one tensor
         updated = [self.flat.parameter] if self.flat is not None else self._params
         if config.optimizer == "adam":
@@ -75,6 +77,34 @@ class Trainer(ABC):
         self._y_test = torch.from_numpy(self.data.y_test)
         self.step_count = 0
         self.diverged = False
+
+    def _setup_param_stats(self) -> None:
+        """StepStats.param_stats covers every parameter that requires a gradient: from the
+        flat buffer's sums where there is one, otherwise tensor by tensor."""
+        trainable = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
+        self.param_names = tuple(name for name, _ in trainable)
+        self._tensor_param_stats = None
+        self._param_rows = None     # columns of the flat buffer's tensors to keep; None = all
+        if self.flat is not None:
+            index = {id(p): i for i, p in enumerate(self.flat.params)}
+            rows = np.array([index[id(p)] for _, p in trainable], dtype=np.int64)
+            if not np.array_equal(rows, np.arange(len(self.flat.params))):
+                self._param_rows = rows
+        else:
+            self._tensor_param_stats = TensorParamStats([p for _, p in trainable])
+
+    def _measure_params(self, sums: np.ndarray | None) -> np.ndarray:
+        """(6, P) PARAM_STATS of this backward's gradients (update_ratio filled in by step())."""
+        if self._tensor_param_stats is not None:
+            return self._tensor_param_stats.measure()
+        stats = self.flat.param_stats(sums)
+        return stats if self._param_rows is None else stats[:, self._param_rows]
+
+    def _param_update_ratios(self) -> np.ndarray | None:
+        ratios = self.update_meter.tensor_ratios if self.update_meter is not None else None
+        if ratios is None or self._param_rows is None:
+            return ratios
+        return ratios[self._param_rows]
 
     @property
     def finished(self) -> bool:
@@ -96,16 +126,26 @@ class Trainer(ABC):
         norms, clipping) and leave out δ, |dL/dW| per edge and the forward signal
         (`stats.is_full` is False)."""
         fields = self._forward_backward(self.step_count, full)
+        param_stats = fields["param_stats"]
         if fields["diverged"]:
             self.diverged = True
-        elif self.update_meter is None:
+        elif self._tensor_param_stats is not None:
+            self._tensor_param_stats.snapshot()
+            if self.update_meter is not None:
+                self.update_meter.snapshot()
             self._update()
+            if self.update_meter is not None:
+                fields["update_ratio"] = self.update_meter.ratios()
+            param_stats[5] = self._tensor_param_stats.update_ratios()
         else:
             self.update_meter.snapshot()
             self._update()
             # an unclipped step applies the gradient whose sums the stats were taken from
             sums = None if fields["clipped"] else self._sums
             fields["update_ratio"] = self.update_meter.ratios(sums)
+            ratios = self._param_update_ratios()
+            if ratios is not None:
+                param_stats[5] = ratios
         self.step_count += 1
         return StepStats(**fields)
 
@@ -120,7 +160,7 @@ class Trainer(ABC):
 
     def measure(self) -> StepStats:
         """The gradients the next step would see, without updating the weights."""
-        return StepStats(**self._forward_backward(self.step_count))
+        return StepStats(**self._forward_backward(self.step_count))  # update_ratio rows NaN
 
     @abstractmethod
     def trace(self, example: int | None = None):

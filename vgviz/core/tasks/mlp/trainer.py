@@ -60,6 +60,7 @@ class MLPTrainer(Trainer):
         self._sums = sums = self.flat.step_sums() if self.flat is not None else None
         cap = (self.probe.capture(edges=self.capture_edges, sums=sums) if full
                else self.probe.capture_light(sums))
+        param_stats = self._measure_params(sums)
         loss_value, accuracy, diverged, clipped, test_loss, test_acc = self._outcome(
             step, loss, logits, y, cap.grad_norm_total)
         return dict(
@@ -71,4 +72,5 @@ class MLPTrainer(Trainer):
             activation_std=cap.activation_std, skip_grad=cap.skip_grad_mean_abs,
             skip_connections=self.skip_connections, grad_norm_total=cap.grad_norm_total, clipped=clipped,
             grad_zero_fraction=cap.grad_zero_fraction,
+            param_stats=param_stats, param_names=self.param_names,
         )

@@ -62,6 +62,7 @@ class RecurrentTrainer(Trainer):
         loss = self.loss_fn(logits, y)
         loss.backward()
         numbers = _capture(self.model, self._matrices, run, logits.grad)
+        param_stats = self._measure_params(None)  # before clipping, like the other numbers
         loss_value, accuracy, diverged, clipped, test_loss, test_acc = self._outcome(
             step, loss, logits, y, numbers["total"])
         return dict(
@@ -73,6 +74,7 @@ class RecurrentTrainer(Trainer):
             activation_std=numbers["activation_std"], skip_grad=np.zeros(0),
             skip_connections=(), grad_norm_total=numbers["total"], clipped=clipped,
             grad_zero_fraction=numbers["zero_fraction"], timestep_grad=numbers["timestep_grad"],
+            param_stats=param_stats, param_names=self.param_names,
         )
 
 
