@@ -33,6 +33,30 @@ class History:
         self._test: list[tuple[int, float, float]] = []
         self.latest: StepStats | None = None
 
+    @classmethod
+    def from_arrays(cls, n_layers: int, *, steps, loss, accuracy, grad_l2, grad_mean_abs, grad_norm_total,
+                    update_ratio, test=(), clipped=None, capacity: int = DEFAULT_CAPACITY) -> "History":
+        """A History of rows recorded elsewhere (a run file, whose thinned buckets sit at
+        uneven steps): evenly spaced rows when there are more than the capacity, and the
+        stride later appends would keep."""
+        history = cls(n_layers, capacity)
+        steps = np.asarray(steps, np.int64)
+        keep = np.arange(len(steps))
+        if len(keep) > capacity:
+            keep = np.unique(np.linspace(0, len(steps) - 1, capacity).round().astype(np.int64))
+            history.stride = 1 << int(np.ceil(np.log2(len(steps) / capacity)))
+        n = history._n = len(keep)
+        history._steps[:n] = steps[keep]
+        history._loss[:n] = np.asarray(loss)[keep]
+        history._acc[:n] = np.asarray(accuracy)[keep]
+        history._grad_l2[:n] = np.asarray(grad_l2)[keep]
+        history._grad_mean[:n] = np.asarray(grad_mean_abs)[keep]
+        history._total[:n] = np.asarray(grad_norm_total)[keep]
+        history._clipped[:n] = False if clipped is None else np.asarray(clipped)[keep]
+        history._update_ratio[:n] = np.asarray(update_ratio)[keep]
+        history._test = [(int(s), float(l), float(a)) for s, l, a in np.asarray(test).reshape(-1, 3)][-capacity:]
+        return history
+
     def __len__(self) -> int:
         return self._n
 
