@@ -70,6 +70,8 @@ def isolated_settings(tmp_path, monkeypatch):
     # QSettings("vgviz", "vgviz") (the app's form) uses the native format, not the default one;
     # on Linux that is an INI file under ~/.config, which setPath redirects too.
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    # the runs every window records go to QStandardPaths' cache folder, which follows this on Linux
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     yield
 
 

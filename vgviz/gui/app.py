@@ -30,13 +30,17 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     return app
 
 
-def run_app(preset: str | None = None) -> int:
+def run_app(preset: str | None = None, run_path: str | None = None) -> int:
+    """The window on ``preset`` (training), or on the run file ``run_path`` (replayed, and
+    followed while another process writes it)."""
     app = make_app()
     from .main_window import MainWindow
 
     from .worker import wait_for_workers
 
     window = MainWindow(preset=preset)
+    if run_path is not None:
+        window.runs.open_path(run_path)   # a bad file: the window says so and offers a fresh run
     window.show()
     code = app.exec()
     # A closed window leaves its last step running (it may take long): end it before the

@@ -34,16 +34,20 @@ class LiveDisplay(QtCore.QObject):
 
     def tick(self) -> None:
         w, run = self.window, self.window.run
-        if run.worker is None or run.history is None:
+        if not run.has_source:
             return
         new = run.drain()
+        if run.history is None:
+            return
         self.ticks += 1
         w.decision.show_surface(run.surface(wanted=w.decision.isVisible()))
         if new:
             latest = run.history.latest
-            if not w.backprop.active:
-                (w.recurrent if run.config.recurrent else w.network).show_stats(latest)
-            if self.ticks % PLOT_EVERY_N_TICKS == 0 or not run.is_running:
-                w.plots.update_from(run.history)
+            w.runs.timeline.set_end(run.step_count)
+            if not w.runs.timeline.pinned:   # scrubbed back: the live view waits (the training does not)
+                if not w.backprop.active:
+                    (w.recurrent if run.config.recurrent else w.network).show_stats(latest)
+                if self.ticks % PLOT_EVERY_N_TICKS == 0 or not run.is_running:
+                    w.plots.update_from(run.history)
             w.status.show_stats(run.step_count, run.history)
         w.status.show_rate(run.steps_per_s() if run.is_running else None)

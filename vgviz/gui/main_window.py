@@ -16,6 +16,7 @@ from .export_controller import ExportController
 from .network_view import NetworkView
 from .plots import TrainingPlots
 from .run import Run
+from .run_files import RunFiles
 from .settings import WindowSettings
 from .shortcuts import add_action, add_dock_toggle, show_about, show_shortcuts
 from .status import RunStatus
@@ -81,6 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_actions()
         self.themes = ThemeController(self, self.view_menu)      # View ▸ Lecture theme, Colour map
         self.exports = ExportController(self, self.file_menu)    # File ▸ Export …, Ctrl+S/C
+        self.runs = RunFiles(self, self.file_menu)                # File ▸ Open run …, the timeline
         self.panel.start_button.clicked.connect(self.toggle_running)
         self.panel.step_button.clicked.connect(self.run.step_once)
         self.panel.reset_button.clicked.connect(self.configs.reset_run)
@@ -129,15 +131,13 @@ class MainWindow(QtWidgets.QMainWindow):
         add_action(self, "Keyboard shortcuts", lambda: show_shortcuts(self), "F1", menu=help_menu)
         add_action(self, "About vgviz", lambda: show_about(self), menu=help_menu)
 
-        self.panel.start_button.setToolTip("Start or pause training (Space)")
-        self.panel.step_button.setToolTip("Run exactly one training step (S)")
         self.panel.reset_button.setToolTip("Apply the fields and start a fresh run (Ctrl+R)")
 
     # -- runs ----------------------------------------------------------------
     def start_run(self, config: RunConfig) -> None:
         """Stop the current run (if any) and build a fresh one in a new worker thread. A config
         that needs more memory than the machine has is refused; the current run goes on."""
-        error = self.run.start(config)
+        error = self.run.start(config, record_to=self.runs.cache_path())
         if error:
             self.show_error(error)
             return

@@ -1,9 +1,9 @@
 """Run: the current run of the window, one source of steps and the latest state the views read.
 
-The views never talk to a worker: they subscribe to Run's signals and read its accessors. Today
-the source is a TrainingWorker thread, or none (``show``: a run trained elsewhere, as vgviz render
-shows it). A source that reads a run file would be another object with the worker's signals and
-``drain()``; Run is the only place that has to know it exists.
+The views never talk to a worker: they subscribe to Run's signals and read its accessors. The
+source is a TrainingWorker thread (which also records the run to ``path``), a run file replayed
+or followed while it is written (FileSource, ``open_file``: no trainer), or none (``show``: a run
+trained elsewhere, as vgviz render shows it).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from PySide6 import QtCore
 from ..core.config import RunConfig
 from ..core.measure.history import History
 from ..core.memory import MemoryCheckError, check_fits
+from .file_source import FileSource, ReplayError, RunFileError
 from .worker import TrainingWorker
 
 RATE_WINDOW_S = 2.0  # steps/s is measured over about the last two seconds
@@ -28,29 +29,33 @@ class Run(QtCore.QObject):
     running_changed = QtCore.Signal(bool)
     trace_ready = QtCore.Signal(object)  # BackpropTrace at the current weights
     trace_failed = QtCore.Signal(str)
+    record_failed = QtCore.Signal(str)   # the training goes on, unrecorded
 
     def __init__(self, parent: QtCore.QObject | None = None):
         super().__init__(parent)
         self.worker: TrainingWorker | None = None   # the source of steps; None: no live run
         self.config: RunConfig | None = None
         self.history: History | None = None
+        self.file: FileSource | None = None   # the source when the run is a file
+        self.path = None                       # the current run's file (recorded or opened), or None
         self._rate_samples: list[tuple[float, int]] = []
 
     # -- lifecycle -------------------------------------------------------------
-    def start(self, config: RunConfig) -> str | None:
-        """Replace the current run by a fresh one of ``config`` in a new worker thread. A config
-        that needs more memory than the machine has is refused (the message is returned) and the
-        current run goes on."""
+    def start(self, config: RunConfig, record_to=None) -> str | None:
+        """Replace the current run by a fresh one of ``config`` in a new worker thread, recorded
+        to the file ``record_to`` if given. A config that needs more memory than the machine has
+        is refused (the message is returned) and the current run goes on."""
         try:
             check_fits(config, override_hint=None)
         except MemoryCheckError as err:
             return str(err)
         self.stop()
-        self.config, self.history = config, None
+        self.config, self.history, self.path = config, None, record_to
         self._rate_samples.clear()
         self.started.emit(config)
-        worker = TrainingWorker(config)
+        worker = TrainingWorker(config, record_path=None if record_to is None else str(record_to))
         for signal, slot in ((worker.ready, self._on_ready), (worker.failed, self.failed.emit),
+                             (worker.record_failed, self.record_failed.emit),
                              (worker.diverged, self.diverged.emit), (worker.run_finished, self.finished.emit),
                              (worker.state_changed, self.running_changed.emit),
                              (worker.trace_ready, self.trace_ready.emit),
@@ -58,6 +63,20 @@ class Run(QtCore.QObject):
             signal.connect(self._from_current(worker, slot))
         self.worker = worker
         worker.start()
+        return None
+
+    def open_file(self, path) -> str | None:
+        """Replace the current run by the run file ``path``, replayed (and followed while some
+        process writes it); its steps arrive through drain() like a worker's. A file that cannot
+        be opened is refused (the one-line message is returned) and the current run goes on."""
+        try:
+            source = FileSource(path)
+        except RunFileError as err:
+            return str(err)
+        self.stop()
+        self.file, self.config, self.history, self.path = source, source.config, None, source.file.path
+        self._rate_samples.clear()
+        self.started.emit(source.config)
         return None
 
     def show(self, config: RunConfig, history: History) -> None:
@@ -68,10 +87,13 @@ class Run(QtCore.QObject):
     def stop(self) -> None:
         """Let go of the worker. Never waits (a step can take minutes) and never destroys a
         running thread: worker.py holds it until it has ended."""
+        if self.file is not None:
+            self.file.close()
+            self.file = None
         w, self.worker = self.worker, None
         if w is None:
             return
-        for sig in (w.ready, w.failed, w.diverged, w.run_finished, w.state_changed, w.trace_ready,
+        for sig in (w.ready, w.failed, w.record_failed, w.diverged, w.run_finished, w.state_changed, w.trace_ready,
                     w.trace_failed):
             sig.disconnect()
         w.request_stop()
@@ -88,6 +110,11 @@ class Run(QtCore.QObject):
 
     # -- control -----------------------------------------------------------------
     @property
+    def has_source(self) -> bool:
+        """A source of further steps: a worker or a run file."""
+        return self.worker is not None or self.file is not None
+
+    @property
     def has_model(self) -> bool:
         """A live run whose model is built: it can step, pause and record traces."""
         return self.worker is not None and self.worker.trainer is not None
@@ -98,6 +125,8 @@ class Run(QtCore.QObject):
 
     @property
     def is_finished(self) -> bool:
+        if self.file is not None:
+            return self.file.finished
         return self.has_model and self.worker.trainer.finished
 
     @property
@@ -106,7 +135,9 @@ class Run(QtCore.QObject):
 
     @property
     def step_count(self) -> int:
-        """Training steps applied so far in the current run."""
+        """Training steps applied so far in the current run (a file: the steps it holds)."""
+        if self.file is not None:
+            return self.file.step_count
         return self.worker.trainer.step_count if self.has_model else 0
 
     @property
@@ -140,18 +171,36 @@ class Run(QtCore.QObject):
 
     # -- the latest state, read at display rate ----------------------------------
     def drain(self) -> list:
-        """Append every StepStats published since the last call to the history; return them."""
-        if self.worker is None or self.history is None:
+        """Append every StepStats published since the last call to the history; return them.
+        A file: its History is rebuilt when it changed, and the latest step is the new one."""
+        if self.file is not None:
+            new = self._drain_file()
+        elif self.worker is None or self.history is None:
             return []
-        new = self.worker.drain()
-        for stats in new:
-            self.history.append(stats)
+        else:
+            new = self.worker.drain()
+            for stats in new:
+                self.history.append(stats)
         now, steps = time.monotonic(), self.step_count
         samples = self._rate_samples
         samples.append((now, steps))
         while len(samples) > 2 and now - samples[0][0] > RATE_WINDOW_S:
             samples.pop(0)
         return new
+
+    def _drain_file(self) -> list:
+        try:
+            history = self.file.poll()
+        except (RunFileError, ReplayError) as err:
+            self.stop()   # a file deleted or damaged while followed: say so once, keep the views
+            self.failed.emit(str(err))
+            return []
+        if history is None:
+            return []
+        first, self.history = self.history is None, history
+        if first:
+            self.ready.emit(history.latest)
+        return [history.latest]
 
     def steps_per_s(self) -> float:
         """Training speed over the last couple of seconds of drain() calls."""

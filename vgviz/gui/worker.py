@@ -46,11 +46,14 @@ class TrainingWorker(QtCore.QThread):
     state_changed = QtCore.Signal(bool)  # running?
     trace_ready = QtCore.Signal(object)  # BackpropTrace recorded at the current weights
     trace_failed = QtCore.Signal(str)
+    record_failed = QtCore.Signal(str)   # the run file could not be written; training goes on
 
-    def __init__(self, config: RunConfig, full_period_s: float = FULL_PERIOD_S):
+    def __init__(self, config: RunConfig, full_period_s: float = FULL_PERIOD_S, record_path: str | None = None):
         super().__init__()  # no parent: a parent deleted while the thread runs would delete it too
         self.full_period_s = full_period_s  # 0: full stats on every step
         self.config = config
+        self.record_path = record_path   # the run file this thread writes (RunRecorder), or None
+        self._recorder = None
         self.trainer = None
         self._log: collections.deque = collections.deque(maxlen=LOG_LIMIT)
         self._running = threading.Event()
@@ -129,6 +132,7 @@ class TrainingWorker(QtCore.QThread):
         try:
             self._run()
         finally:
+            self._stop_recording()
             with self._lock:
                 self._jobs_closed = True
                 pending, self._jobs = list(self._jobs), collections.deque()
@@ -148,6 +152,7 @@ class TrainingWorker(QtCore.QThread):
             self.trainer = None  # whatever it allocated goes now, not when the worker does
             self.failed.emit(memory_error_message(err, self.config) or f"could not start the run: {err}")
             return
+        self._start_recording()
         self._log.append(initial)
         self._update_surface(force=True)
         self.ready.emit(initial)
@@ -191,6 +196,7 @@ class TrainingWorker(QtCore.QThread):
             stats = trainer.step(full=full)
             self._last_full = stats.is_full
             self._log.append(stats)
+            self._record(stats)
             # while paused (single steps) every new state is shown; while training, once a second
             self._update_surface(force=not self._running.is_set())
             if stats.diverged:
@@ -199,6 +205,37 @@ class TrainingWorker(QtCore.QThread):
             elif trainer.finished:
                 self._stop_running()
                 self.run_finished.emit(trainer.step_count)
+
+    # -- the run file: written here, in the training thread, never from the GUI's ----------
+    def _start_recording(self) -> None:
+        if self.record_path is None:
+            return
+        from ..core.runfile import RunRecorder
+
+        try:
+            self._recorder = RunRecorder(self.trainer, self.record_path, capture_hz=1 / FULL_PERIOD_S)
+        except Exception as err:  # noqa: BLE001 - a full disk must not stop the training
+            self._recording_failed(err)
+
+    def _record(self, stats) -> None:
+        if self._recorder is None:
+            return
+        try:
+            self._recorder.record(stats)
+        except Exception as err:  # noqa: BLE001
+            self._recording_failed(err)
+
+    def _recording_failed(self, err: Exception) -> None:
+        self._stop_recording()
+        self.record_failed.emit(f"stopped recording the run to {self.record_path}: {err}".splitlines()[0])
+
+    def _stop_recording(self) -> None:
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            try:
+                recorder.close()
+            except Exception:  # noqa: BLE001 - the file keeps what was committed
+                pass
 
     def _update_surface(self, force: bool = False) -> None:
         if not self.surface_wanted and self.surface is not None:
