@@ -44,7 +44,7 @@ def prune(folder: Path, keep: set[Path] = frozenset(), max_runs: int = MAX_RUNS,
     ``max_bytes``; files in ``keep`` and files being written are never deleted. Returns those deleted."""
     try:
         runs = sorted((p for p in folder.iterdir() if p.suffix == SUFFIX and p.is_file()),
-                      key=lambda p: (p.stat().st_mtime, p.name))
+                      key=lambda p: (p.stat().st_mtime_ns, p.name))
     except OSError:
         return []
     keep = {Path(k).resolve() for k in keep}
@@ -77,7 +77,8 @@ def new_run_path(preset: str | None, folder: Path | None = None, keep: set[Path]
     except OSError:
         return None
     prune(folder, keep, max_runs - 1, max_bytes)
-    name = time.strftime("%Y-%m-%d_%H-%M-%S") + "_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", preset or "custom")
+    now = time.time()
+    name = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(now)) + f".{int(now * 1e6) % 1_000_000:06d}_" + re.sub(r"[^A-Za-z0-9_.-]+", "-", preset or "custom")
     path, n = folder / (name + SUFFIX), 1
     while path.exists():
         n += 1

@@ -95,9 +95,9 @@ class RunFiles(QtCore.QObject):
         layout = QtWidgets.QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        window.centre_splitter.replaceWidget(0, box)
-        layout.addWidget(window.diagram_stack, 1)
+        layout.addWidget(window.diagram_stack, 1)   # leaves the splitter
         layout.addWidget(self.timeline)
+        window.centre_splitter.insertWidget(0, box)
         self.timeline.scrubbed.connect(self.show_step)
         self.timeline.went_live.connect(self.show_live)
 
