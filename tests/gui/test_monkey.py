@@ -17,7 +17,8 @@ SEEDS = (1, 2, 3, 4)          # 1,000 actions in all
 # Smaller runs than the presets' own keep a thousand actions within seconds; every preset's
 # model family (sigmoid/tanh/ReLU MLPs, norms, residual, rnn/lstm/gru) still gets built.
 SMALL = {"depth": 4, "width": 8}
-KEYS = ("Space", "S", "Right", "Left", "Home", "End", "Ctrl+Right", "Escape", "A", "Ctrl+B", "Ctrl+G", "Ctrl+D")
+KEYS = ("Space", "S", "Right", "Left", "Home", "End", "Ctrl+Right", "Escape", "A", "Ctrl+B", "Ctrl+G", "Ctrl+D",
+        "[", "]")
 
 
 def _shortcuts(window) -> dict[str, QtGui.QAction]:
@@ -72,6 +73,22 @@ class Monkey:
         self.window.exports.export(view, str(path), scale=self.rng.choice((1, 2)))
         assert path.stat().st_size > 0
 
+    def _open_run(self) -> None:
+        """Open the last recorded run's file, a good one or (sometimes) a broken copy of it."""
+        path = self.window.run.path
+        if path is None or not path.exists():
+            return
+        if self.rng.random() < 0.3:
+            path = self.tmp_path / "broken.vgviz"
+            path.write_bytes(b"SQLite format 3\x00" + bytes(self.rng.randrange(256) for _ in range(64)))
+        self.window.runs.open_path(path)
+
+    def _scrub(self) -> None:
+        slider = self.window.runs.timeline.slider
+        slider.setValue(self.rng.randint(0, slider.maximum()))
+        if self.rng.random() < 0.3:
+            self.window.runs.timeline.go_live()
+
     def _key(self) -> None:
         action = self.keys.get(self.rng.choice(KEYS))
         if action is not None and action.isEnabled():
@@ -83,8 +100,12 @@ class Monkey:
             name, do = "key", self._key
         elif roll < 0.82:
             name, do = "preset", self._preset
-        elif roll < 0.90:
+        elif roll < 0.87:
             name, do = "reset", self._reset
+        elif roll < 0.90:
+            name, do = "open run", self._open_run
+        elif roll < 0.93:
+            name, do = "scrub", self._scrub
         elif roll < 0.97:
             name, do = "export", self._export
         else:

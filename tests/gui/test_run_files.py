@@ -111,6 +111,10 @@ def test_open_file_shows_its_last_step_and_disables_training(qtbot, run_file):
     assert not w.panel.start_button.isEnabled() and "file" in w.panel.start_button.toolTip()
     qtbot.wait(200)
     assert w.run.worker is None          # the first-run timer did not start a training
+    w.backprop.record()                  # no model to step through: it says so
+    assert "needs a model" in w.statusBar().currentMessage()
+    w.diagnostics.run_ablation()
+    assert "needs a model" in w.diagnostics.ablation_label.text()
     w.close()
 
 

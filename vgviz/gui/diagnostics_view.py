@@ -505,6 +505,8 @@ class DiagnosticsPanel(QtWidgets.QWidget):
     # -- ablation ----------------------------------------------------------------------------
     def run_ablation(self) -> None:
         """Re-initialise the first k layers of a copy, in the training thread (between steps)."""
+        if self.worker is None and self.history is not None:
+            self.ablation_label.setText("the ablation needs a model: this run is a file (Reset trains its config)")
         if self.worker is None or self._ablation_future is not None:
             return
         from ..core.diagnose.experiments import activation_batch

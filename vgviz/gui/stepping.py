@@ -63,6 +63,8 @@ class BackpropStepping(QtCore.QObject):
         """Pause and record a pass of the next batch (or one example) at the current weights."""
         run = self.window.run
         if not run.has_model:
+            if run.file is not None:
+                self.window.show_error("Backprop stepping needs a model: this run is a file (Reset trains its config).")
             return
         run.pause()
         self._enter()
