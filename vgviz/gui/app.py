@@ -17,6 +17,8 @@ def apply_dark_palette(app: QtWidgets.QApplication) -> None:
                  (role.ToolTipText, QtGui.QColor(20, 20, 20)), (role.Highlight, QtGui.QColor(70, 110, 200)),
                  (role.HighlightedText, QtGui.QColor(255, 255, 255)), (role.Mid, QtGui.QColor(150, 150, 160))):
         p.setColor(r, c)
+    for r in (role.ButtonText, role.WindowText, role.Text):   # a disabled button must look it (Start on a file)
+        p.setColor(QtGui.QPalette.ColorGroup.Disabled, r, QtGui.QColor(120, 120, 128))
     app.setPalette(p)
 
 

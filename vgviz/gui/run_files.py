@@ -158,6 +158,9 @@ class RunFiles(QtCore.QObject):
         run = self.window.run
         self.timeline.set_end(run.step_count)
         if run.file is not None:
+            first = stats_at(run.file.file, 0)
+            if first is not None and not run.config.recurrent:
+                self.window.network.show_stats(first)   # the colour range is fixed at the start, as live
             state = "replaying" if run.is_finished else "following"
             self.window.status.set_state(f"{state} {run.path.name} — a file: no trainer")
 
@@ -209,8 +212,9 @@ class RunFiles(QtCore.QObject):
         if stats is not None:
             (w.recurrent if w.run.config.recurrent else w.network).show_stats(stats)
         w.plots.update_from(history)
+        drawn = f" (diagram: step {stats.step}, the nearest recorded)" if stats is not None and stats.step != step else ""
         paused = " — live view paused, training goes on" if w.run.is_running else ""
-        w.status.set_state(f"step {step}{paused}")
+        w.status.set_state(f"step {step}{drawn}{paused}")
 
     def show_live(self) -> None:
         w, run = self.window, self.window.run
