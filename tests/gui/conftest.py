@@ -71,7 +71,7 @@ def isolated_settings(tmp_path, monkeypatch):
     # on Linux that is an INI file under ~/.config, which setPath redirects too.
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
     # the runs every window records go to QStandardPaths' cache folder, which follows this on Linux
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "settings" / "cache"))
     yield
 
 

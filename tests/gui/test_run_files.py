@@ -18,16 +18,18 @@ from vgviz.gui import run_cache
 SMALL = {"depth": 4, "width": 8, "steps": 400}
 
 
-def record_file(path: Path, steps: int = 60, hold: threading.Event | None = None) -> None:
-    """A run file of a small deep-sigmoid run, written by RunRecorder (every step captured)."""
+def record_file(path: Path, steps: int = 60, gate: threading.Event | None = None, gate_at: int = 0) -> None:
+    """A run file of a small deep-sigmoid run, written by RunRecorder (every step captured);
+    with a ``gate``, the writer stops after ``gate_at`` steps (committed) until it is set."""
     from vgviz.core.tasks import make_trainer
 
     trainer = make_trainer(load_preset("deep-sigmoid").config.replace(**{**SMALL, "steps": steps}))
     with RunRecorder(trainer, path, capture_hz=1e6) as rec:
         while not trainer.finished:
             rec.record(trainer.step(full=True))
-            if hold is not None:
-                hold.wait(0.01)
+            if gate is not None and trainer.step_count == gate_at:
+                rec.writer.flush()
+                gate.wait(60)
 
 
 @pytest.fixture
@@ -155,18 +157,18 @@ def test_scrubbing_a_training_run_pauses_the_view_not_the_training(qtbot, window
 
 def test_window_follows_a_file_written_in_another_thread(qtbot, tmp_path):
     path = tmp_path / "live.vgviz"
-    slow = threading.Event()
-    writer = threading.Thread(target=record_file, args=(path, 400, slow))
+    gate = threading.Event()
+    writer = threading.Thread(target=record_file, args=(path, 400, gate, 20))
     writer.start()
     try:
-        qtbot.waitUntil(lambda: path.exists(), timeout=WAIT_MS)
         w = open_window(qtbot)
-        assert w.runs.open_path(path)
-        qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
-        first = w.run.step_count
-        qtbot.waitUntil(lambda: w.run.step_count > first + 20, timeout=WAIT_MS)
-        assert w.runs.timeline.slider.maximum() >= first   # the timeline follows the file too
+        qtbot.waitUntil(lambda: path.exists() and w.runs.open_path(path), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: w.run.step_count == 20, timeout=WAIT_MS)   # all the writer has
+        gate.set()
+        qtbot.waitUntil(lambda: w.run.step_count > 40, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: w.runs.timeline.slider.maximum() >= 40, timeout=5000)   # and the timeline
     finally:
+        gate.set()
         writer.join()
     qtbot.waitUntil(lambda: w.run.step_count == 400, timeout=WAIT_MS)
     w.close()
