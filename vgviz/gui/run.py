@@ -14,7 +14,6 @@ from PySide6 import QtCore
 from ..core.config import RunConfig
 from ..core.measure.history import History
 from ..core.memory import MemoryCheckError, check_fits
-from .file_source import FileSource, ReplayError, RunFileError
 from .worker import TrainingWorker
 
 RATE_WINDOW_S = 2.0  # steps/s is measured over about the last two seconds
@@ -36,7 +35,7 @@ class Run(QtCore.QObject):
         self.worker: TrainingWorker | None = None   # the source of steps; None: no live run
         self.config: RunConfig | None = None
         self.history: History | None = None
-        self.file: FileSource | None = None   # the source when the run is a file
+        self.file = None   # the source when the run is a file: a FileSource
         self.path = None                       # the current run's file (recorded or opened), or None
         self._rate_samples: list[tuple[float, int]] = []
 
@@ -69,6 +68,8 @@ class Run(QtCore.QObject):
         """Replace the current run by the run file ``path``, replayed (and followed while some
         process writes it); its steps arrive through drain() like a worker's. A file that cannot
         be opened is refused (the one-line message is returned) and the current run goes on."""
+        from .file_source import FileSource, RunFileError   # imports torch: not at start-up
+
         try:
             source = FileSource(path)
         except RunFileError as err:
@@ -189,6 +190,8 @@ class Run(QtCore.QObject):
         return new
 
     def _drain_file(self) -> list:
+        from .file_source import ReplayError, RunFileError
+
         try:
             history = self.file.poll()
         except (RunFileError, ReplayError) as err:

@@ -1,5 +1,7 @@
 """The window's run files: File ▸ Open run… / Save run as… / Recent runs, the cache every in-app
-run is recorded to, and the timeline scrubber that shows any recorded step of the current run."""
+run is recorded to, and the timeline scrubber that shows any recorded step of the current run.
+vgviz.core.runfile imports torch (its model descriptions): it is imported when first needed,
+never at start-up (tests/gui/test_startup.py)."""
 from __future__ import annotations
 
 import os
@@ -8,9 +10,6 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from ..core.files import WriteError
-from ..core.runfile import RunFileError, open_run
-from ..core.runfile.copy import save_copy
-from ..core.runfile.replay import ReplayError, history_from_run, stats_at
 from .run_cache import new_run_path
 from .shortcuts import add_action
 
@@ -158,6 +157,8 @@ class RunFiles(QtCore.QObject):
         run = self.window.run
         self.timeline.set_end(run.step_count)
         if run.file is not None:
+            from ..core.runfile.replay import stats_at
+
             first = stats_at(run.file.file, 0)
             if first is not None and not run.config.recurrent:
                 self.window.network.show_stats(first)   # the colour range is fixed at the start, as live
@@ -166,6 +167,8 @@ class RunFiles(QtCore.QObject):
 
     # -- scrubbing ----------------------------------------------------------------------
     def _scrub_file(self):
+        from ..core.runfile import RunFileError, open_run
+
         run = self.window.run
         if run.file is not None:
             return run.file.file
@@ -200,6 +203,9 @@ class RunFiles(QtCore.QObject):
 
     def show_step(self, step: int) -> None:
         """The diagram and the plots as they were at ``step`` (the nearest capture before it)."""
+        from ..core.runfile import RunFileError
+        from ..core.runfile.replay import ReplayError, history_from_run, stats_at
+
         w = self.window
         file = self._scrub_file()
         if file is None or w.run.config is None:
@@ -241,6 +247,9 @@ class RunFiles(QtCore.QObject):
             self.save_as(path)
 
     def save_as(self, target) -> bool:
+        from ..core.runfile import RunFileError
+        from ..core.runfile.copy import save_copy
+
         source = self.window.run.path
         if source is None:
             self.window.show_error("This run has no file to save (it was not recorded).")
