@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vgviz: error: cannot write the output: {err}", file=sys.stderr)
         _stdout_to_devnull()
         return 1
+    except KeyboardInterrupt:  # Ctrl+C outside train's loop (which stops cleanly itself): no traceback
+        print("vgviz: interrupted", file=sys.stderr)
+        return 130
 
 
 def _main(argv: list[str] | None) -> int:
