@@ -57,8 +57,8 @@ def isolate_settings() -> str:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, folder)
-    # The app's QSettings("vgviz", "vgviz") uses the native format whatever the default is;
-    # on Linux that is an INI file under ~/.config, which setPath redirects as well.
+    # The app's store (vgviz.gui.settings.app_settings) follows the default format; the native
+    # path is redirected as well, for anything that asks for that format by name.
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, folder)
     return folder
 

@@ -168,9 +168,10 @@ def main(argv=None) -> int:
     settings_dir = isolate_settings()
     from vgviz.gui.app import make_app
     from vgviz.gui.main_window import MainWindow
+    from vgviz.gui.settings import app_settings
 
     app = make_app(["bench_gui"])
-    QtCore.QSettings("vgviz", "vgviz").setValue("theme", args.theme)   # in the temporary settings
+    app_settings().setValue("theme", args.theme)   # in the temporary settings
     config = RunConfig(**BENCH_CONFIG)
     print("bench_gui: live window vs headless training")
     print(machine_line())

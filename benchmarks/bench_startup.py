@@ -51,7 +51,7 @@ from PySide6 import QtCore, QtWidgets
 
 _ini = QtCore.QSettings.Format.IniFormat
 QtCore.QSettings.setDefaultFormat(_ini)
-for _fmt in (_ini, QtCore.QSettings.Format.NativeFormat):   # the app's QSettings("vgviz", "vgviz") is native
+for _fmt in (_ini, QtCore.QSettings.Format.NativeFormat):   # the app's store follows the default format
     QtCore.QSettings.setPath(_fmt, QtCore.QSettings.Scope.UserScope, os.environ["VGVIZ_BENCH_SETTINGS"])
 T_QT = _clock()
 

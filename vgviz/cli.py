@@ -1,4 +1,4 @@
-"""Command line: vgviz [gui] | presets | report | render.
+"""Command line: vgviz [gui] | open | presets | train | report | render.
 
 Imports no Qt unless the GUI is asked for, and no torch until a run is trained.
 """
@@ -13,6 +13,7 @@ import sys
 from .core.config import FIELD_HELP, ConfigError, RunConfig, quote
 from .core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
 from .render import RenderError, add_render_parser  # neither imports Qt nor torch (run_render does)
+from .run_commands import TrainError  # imports torch only in the functions that train
 
 
 class CliError(Exception):
@@ -55,11 +56,27 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the desktop app (the default)")
     gui.add_argument("--preset", help="preset to open (default: the last config used, else deep-sigmoid)")
 
+    open_ = sub.add_parser("open", help="open a run file in the desktop app")
+    open_.add_argument("run", metavar="RUN", help="a run file written by `vgviz train` or the app")
+
     sub.add_parser("presets", help="list the presets with a one-line description")
 
-    report = sub.add_parser("report", help="train headless and print per-layer gradient statistics as JSON",
+    train = sub.add_parser("train", help="train headless and record the run into a run file",
+                           description="Train without a display and record every step into RUN, which "
+                                       "`vgviz open`, `report --run` and `render --run` read. A progress line "
+                                       "on a terminal; Ctrl+C stops and leaves a valid file (exit 130). "
+                                       f"Config fields: {fields}.")
+    add_run_arguments(train, "training steps (same as --set steps=N)")
+    train.add_argument("--out", required=True, metavar="RUN", help="the run file to write (its folder must exist)")
+    train.add_argument("--force", action="store_true", help="replace RUN if it exists")
+
+    report = sub.add_parser("report", help="train headless (or read a run file) and print per-layer gradient "
+                                           "statistics as JSON",
                             description=f"Config fields: {fields}.")
     add_run_arguments(report, "training steps (same as --set steps=N)")
+    report.add_argument("--run", metavar="RUN",
+                        help="report the run recorded in RUN instead of training (no --preset, --config, --set, "
+                             "--steps or --seed)")
     report.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
     report.add_argument("--shallower", type=int, metavar="DEPTH",
                         help="also train the config with DEPTH hidden layers: the diagnostics compare training "
@@ -98,11 +115,32 @@ def resolve_config(preset: str | None, config_file: str | None,
     return config
 
 
+def check_no_run_options(args, command: str) -> None:
+    """With --run the file says what was trained: the options that pick a run are refused."""
+    given = [flag for flag, value in (("--preset", args.preset), ("--config", args.config),
+                                      ("--set", args.overrides), ("--steps", args.steps), ("--seed", args.seed))
+             if value]
+    if given:
+        raise CliError(f"{command} --run reads the run from the file: leave out {', '.join(given)}")
+
+
+def open_run_file(path: str):
+    """open_run, with a bad file as a CliError (one line, exit 2)."""
+    from .core.runfile import RunFileError, open_run
+
+    try:
+        return open_run(path)
+    except RunFileError as err:
+        raise CliError(str(err)) from None
+
+
 def run_report(config: RunConfig, shallower: RunConfig | None = None, loss_points: int | None = None) -> dict:
     """The report's JSON document; `loss_points` bounds the loss series (default: as the window's History)."""
     from .core.measure.history import DEFAULT_CAPACITY, History
     from .core.tasks import make_trainer  # torch is imported only here
+    from .run_commands import use_headless_threads
 
+    use_headless_threads()
     trainer = make_trainer(config, capture_edges=False)
     steps = 0
     first = last = None
@@ -184,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vgviz: error: cannot write the output: {err}", file=sys.stderr)
         _stdout_to_devnull()
         return 1
+    except KeyboardInterrupt:  # Ctrl+C outside train's loop (which stops cleanly itself): no traceback
+        print("vgviz: interrupted", file=sys.stderr)
+        return 130
 
 
 def _main(argv: list[str] | None) -> int:
@@ -196,10 +237,30 @@ def _main(argv: list[str] | None) -> int:
                 load_preset(args.preset)  # a bad name fails here, before any window
             from .gui.app import run_app
             return run_app(preset=getattr(args, "preset", None))
+        if args.command == "open":
+            open_run_file(args.run).close()  # a bad file is one line here, before any window
+            from .gui.app import run_app
+            return run_app(run_path=args.run)
         if args.command == "presets":
             presets = list_presets()
             pad = max(len(p.name) for p in presets)
             _write_out("\n".join(f"{p.name:<{pad}}  {p.title}: {p.description}" for p in presets))
+            return 0
+        if args.command == "train":
+            from .run_commands import run_train
+            code = run_train(config_from_args(args), args.out, force=args.force)
+            _write_out()  # the summary line it printed
+            return code
+        if args.command == "report" and args.run is not None:
+            from .core.runfile import RunFileError
+            from .run_commands import report_from_run
+            check_no_run_options(args, "report")
+            with open_run_file(args.run) as run:
+                try:
+                    report = report_from_run(run, args.shallower, check_memory=not args.ignore_memory_check)
+                except RunFileError as err:
+                    raise CliError(str(err)) from None
+            _write_out(json.dumps(_json_safe(report), indent=args.indent))
             return 0
         if args.command == "report":
             config = config_from_args(args)
@@ -211,7 +272,7 @@ def _main(argv: list[str] | None) -> int:
             code = run_render(args)
             _write_out()  # the line it printed
             return code
-    except (CliError, ConfigError, PresetError, RenderError) as err:
+    except (CliError, ConfigError, PresetError, RenderError, TrainError) as err:
         print(f"vgviz: error: {err}", file=sys.stderr)
         return 2
     return 0  # pragma: no cover

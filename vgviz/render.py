@@ -4,6 +4,7 @@
     vgviz render --view diagram --frame 12 --out frame12.svg     # frame 12 of the backprop pass
     vgviz render --view window --out pass.gif                     # every frame of the backprop pass
     vgviz render --view grad-norms --steps 500 --every 10 --out norms.mp4   # a time-lapse of training
+    vgviz render --run run.vgviz --step 120 --view diagram --out at120.png # from a run file, no training
 
 Importing this module loads neither Qt nor torch (``vgviz presets`` and ``report``
 import it to build the parser); ``run_render`` loads them. With no display (Linux
@@ -63,11 +64,18 @@ def add_render_parser(sub, add_run_arguments) -> argparse.ArgumentParser:
     """The `render` subcommand on the CLI's subparsers (``add_run_arguments`` adds the CLI's
     shared --preset/--config/--set/--steps/--seed)."""
     p = sub.add_parser(
-        "render", help="train headless and write a picture of a view (PNG, SVG, GIF, MP4)",
-        description="Train N steps without a display and write a picture of one view. "
-                    ".png/.svg: one picture; .gif/.mp4/DIR/: every frame of the backprop pass recorded after "
-                    "the N steps, or with --every K a time-lapse of the training.")
+        "render", help="train headless (or read a run file) and write a picture of a view (PNG, SVG, GIF, MP4)",
+        description="Train N steps without a display (or read a run file with --run) and write a picture of "
+                    "one view. .png/.svg: one picture; .gif/.mp4/DIR/: every frame of the backprop pass recorded "
+                    "after the N steps, or with --every K a time-lapse of the training (of the recorded steps "
+                    "with --run).")
     add_run_arguments(p, "training steps before the picture (default: the config's steps)")
+    p.add_argument("--run", metavar="RUN",
+                   help="draw from a run file (vgviz train --out) instead of training: no --preset, --config, "
+                        "--set, --steps or --seed")
+    p.add_argument("--step", type=int, metavar="K",
+                   help="with --run: draw step K (default the last); --frame and the backprop animation need "
+                        "weights saved at K")
     p.add_argument("--view", required=True, choices=VIEWS, help="what to draw")
     p.add_argument("--frame", type=int, metavar="K",
                    help="draw frame K (1 = first, as the stepper numbers them) of the backprop pass recorded "
@@ -127,6 +135,10 @@ def run_render(args) -> int:
         ex.check_target(args.out, fmt)
     except ex.ExportError as err:
         raise RenderError(str(err)) from None
+    if args.run is not None:
+        return _render_run_file(args, fmt)
+    if args.step is not None:
+        raise RenderError("--step picks a step of a run file: use it with --run RUN")
     config = config_from_args(args)
     try:
         _check_before_training(args, config, fmt)
@@ -153,6 +165,78 @@ def _check_before_training(args, config, fmt: str) -> None:
         count = timelapse_frame_count(config.steps, args.every) if args.every is not None else n_frames
         width, height = args.size or DEFAULT_SIZES[args.view]
         aw.check_gif_size(count, width * args.scale, height * args.scale)
+
+
+def _render_run_file(args, fmt: str) -> int:
+    """render --run: the checks the file decides (one line each), then the drawing."""
+    from .cli import CliError, check_no_run_options, open_run_file
+    from .core.runfile import RunFileError
+
+    try:
+        check_no_run_options(args, "render")
+        with open_run_file(args.run) as run:
+            source = _RunSource.checked(run, args, fmt)
+            with qt_platform_noise_dropped():
+                return _render(args, source, fmt)
+    except CliError as err:
+        raise RenderError(str(err)) from None
+    except RunFileError as err:
+        raise RenderError(str(err)) from None
+
+
+class _RunSource:
+    """What render draws from a run file: the step, the config (None for a model that is
+    not built in) and, for the backprop pass, the step whose weights it needs."""
+
+    def __init__(self, run, config, step: int, weights_step: int | None):
+        self.run, self.config, self.step, self.weights_step = run, config, step, weights_step
+
+    @classmethod
+    def checked(cls, run, args, fmt: str) -> "_RunSource":
+        from .core.backprop.frames import frame_count
+        from .core.runfile.restore import checkpoint_step, describe_steps, run_config
+        from .gui import animation_writers as aw
+        from .gui import export as ex
+
+        if run.steps == 0:
+            raise RenderError(f"{run.path}: holds no training steps yet")
+        if len(run.capture_steps) == 0:
+            raise RenderError(f"{run.path}: holds no full capture to draw")
+        last = int(run.step[-1])
+        if args.step is not None and not 0 <= args.step <= last:
+            raise RenderError(f"--step must be from 0 to {last} (the steps {run.path} holds); got {args.step}")
+        config = run_config(run)
+        animated = fmt in ex.ANIMATION_FORMATS
+        needs_model = args.frame is not None or (animated and args.every is None)
+        if config is None and (needs_model or args.view == "window"):
+            what = "the backprop pass" if needs_model else "the window"
+            raise RenderError(f"{run.path} holds no config of a built-in model, which {what} needs")
+        weights_step = None
+        if needs_model:
+            weights_step = checkpoint_step(run, args.step)
+            if weights_step is None:
+                raise RenderError(f"the backprop pass needs the weights at step {args.step}, and {run.path} "
+                                  f"saved them at steps {describe_steps(run.weight_steps)}: pick one of those")
+            n_frames = frame_count(config)
+            if args.frame is not None and not 1 <= args.frame <= n_frames:
+                raise RenderError(f"--frame must be from 1 to {n_frames} (the frames of this backprop pass); "
+                                  f"got {args.frame}")
+        source = cls(run, config, last if args.step is None else args.step, weights_step)
+        if fmt == "gif":
+            count = len(source.timelapse_steps(args.every)) if args.every is not None else frame_count(config)
+            width, height = args.size or DEFAULT_SIZES[args.view]
+            try:
+                aw.check_gif_size(count, width * args.scale, height * args.scale)
+            except ex.ExportError as err:
+                raise RenderError(str(err)) from None
+        return source
+
+    def timelapse_steps(self, every: int) -> list[int]:
+        """Step 0, every `every`-th step and the last: the recorded steps a time-lapse draws."""
+        return sorted(set(range(0, self.step + 1, every)) | {self.step})
+
+    def summary(self) -> str:
+        return self.config.summary() if self.config is not None else self.run.path.name
 
 
 # Qt's offscreen platform says what it cannot do for windows never on screen ("This plugin
@@ -202,6 +286,8 @@ def _render(args, config, fmt: str) -> int:
 
 
 def _draw(args, config, fmt: str, app) -> int:
+    if isinstance(config, _RunSource):
+        return _draw_from_file(args, config, fmt)
     from .gui import animation_writers as aw
     from .gui import export as ex
     from .gui.animate import OffscreenViews, timelapse_frame_count, timelapse_frames, trace_frames, train
@@ -283,6 +369,98 @@ def _draw(args, config, fmt: str, app) -> int:
             window.close()
             window.deleteLater()
         history_views.close()
+
+
+def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
+    """The same pictures as _draw, of the run in a file at source.step: the diagram from
+    its nearest full capture, the plots from its steps up to there, the backprop pass from
+    a model rebuilt with the weights saved at that step."""
+    from .core.runfile.replay import history_from_run, stats_at
+    from .core.runfile.restore import trainer_at
+    from .gui import animation_writers as aw
+    from .gui import export as ex
+    from .gui.animate import OffscreenViews, trace_frames, use_one_thread
+    from .gui.theme import get_theme
+
+    theme = get_theme(args.theme)
+    view, run = args.view, source.run
+    size = args.size or DEFAULT_SIZES[view]
+    first = stats_at(run, 0)
+    views = OffscreenViews(theme, args.colormap, diagram_size=size if view == "diagram" else (1200, 700),
+                           plot_size=size if view not in ("diagram", "window") else (800, 500))
+
+    def show_step(step: int) -> None:
+        views.history = history_from_run(run, step)
+        if views.history.latest is not None:
+            views.widget("diagram").show_stats(views.history.latest)
+        views.refresh_plots()
+
+    window = None
+    try:
+        views.start(first, source.config)          # the first capture locks the colour range, as live
+        if fmt in ex.ANIMATION_FORMATS and args.every is not None:     # a time-lapse of the recorded steps
+            steps = source.timelapse_steps(args.every)
+            widget = views.widget(view)
+
+            def frames():
+                for step in steps:
+                    show_step(step)
+                    yield ex.render_image(widget, args.scale, ex.caption_text(source.summary(), step)
+                                       if args.caption else None)
+
+            n = aw.write_animation(frames(), args.out, fps=args.fps or 10.0, count=len(steps))
+            print(f"wrote {args.out} ({n} frames of {run.path}, one every {args.every} steps)")
+            return 0
+        show_step(source.step)
+        trace = None
+        if source.weights_step is not None:
+            use_one_thread()
+            trace = trainer_at(run, source.weights_step).trace()
+        if view == "window":
+            window = _make_window(theme, args.colormap, size, source.config, None, views, first, trace,
+                                  (args.frame or 1) - 1)
+            widget = window
+        else:
+            widget = views.widget(view)
+
+        def show(i: int) -> None:
+            if window is not None:
+                window.stepper.set_cursor(i)
+            else:
+                views.show_frame(trace, i)
+
+        def frame_caption(i: int) -> str | None:
+            if not args.caption:
+                return None
+            return ex.caption_text(source.summary(), source.weights_step, i + 1, len(trace), trace.frames[i].label)
+
+        if fmt in ex.ANIMATION_FORMATS:
+            n = aw.write_animation(trace_frames(len(trace), show, widget, args.scale, frame_caption), args.out,
+                                   fps=args.fps or 1.5, count=len(trace))
+            print(f"wrote {args.out} ({n} frames of the backprop pass at step {source.weights_step} of "
+                  f"{run.path}){_size_note(widget, size)}")
+            return 0
+        if args.frame is not None:
+            show(args.frame - 1)
+            caption = frame_caption(args.frame - 1)
+        else:
+            caption = ex.caption_text(source.summary(), source.step) if args.caption else None
+        ex.export_picture(widget, args.out, view=view, scale=args.scale, caption=caption)
+        print(f"wrote {args.out}{_capture_note(views, source, view)}{_size_note(widget, size)}")
+        return 0
+    finally:
+        if window is not None:
+            window.close()
+            window.deleteLater()
+        views.close()
+
+
+def _capture_note(views, source: _RunSource, view: str) -> str:
+    """The diagram draws full captures, a few a second of training: say which one it drew."""
+    latest = views.history.latest
+    if view not in ("diagram", "window") or latest is None or latest.step == source.step:
+        return ""
+    return f"; the diagram shows step {latest.step}, the full capture nearest before step {source.step}"
 
 
 def _size_note(widget, size) -> str:

@@ -70,8 +70,9 @@ def test_round_trip_from_a_real_trainer(tmp_path, config):
             np.testing.assert_array_equal(run.series_steps, run.step)
             np.testing.assert_allclose(run.series(name), written[:, k], rtol=BFLOAT16_RTOL, atol=1e-38,
                                        err_msg=name)
-        assert run.evals[:, 0].tolist() == [0, 20, 40]
-        np.testing.assert_allclose(run.evals[:, 1], [s.test_loss for s in recorded if s.test_loss is not None])
+        assert run.evals[:, 0].tolist() == [0, 20, 40, 60]   # and the final weights, after 60 updates
+        np.testing.assert_allclose(run.evals[:-1, 1], [s.test_loss for s in recorded if s.test_loss is not None])
+        assert run.evals[-1, 1:].tolist() == pytest.approx(trainer.evaluate())
         # every step was full and capture_hz unbounded: every step was captured
         np.testing.assert_array_equal(run.capture_steps, run.step)
         for s in (recorded[0], recorded[33]):

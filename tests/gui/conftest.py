@@ -67,8 +67,8 @@ def isolated_settings(tmp_path, monkeypatch):
 
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    # QSettings("vgviz", "vgviz") (the app's form) uses the native format, not the default one;
-    # on Linux that is an INI file under ~/.config, which setPath redirects too.
+    # the app's store (app_settings) follows the default format; the native one is redirected
+    # too, for anything that asks for it by name.
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
     # the runs every window records go to QStandardPaths' cache folder, which follows this on Linux
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "settings" / "cache"))

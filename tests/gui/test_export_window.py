@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.gui.export_controller import SETTING_FOLDER, AnimationDialog, ExportDialog
 from vgviz.gui.main_window import MainWindow
+from vgviz.gui.settings import app_settings
 
 from .conftest import WAIT_MS
 
@@ -161,9 +162,9 @@ def test_timelapse_from_the_window(window, tmp_path):
 
 
 def test_settings_are_isolated(tmp_path):
-    """The app's QSettings("vgviz", "vgviz") uses the native format: the tests must redirect it too,
-    or they read and write the real user's settings (and leak themes and folders between tests)."""
-    settings = QtCore.QSettings("vgviz", "vgviz")
+    """The app's settings store (native format outside tests) must be redirected, or the tests read
+    and write the real user's settings (and leak themes and folders between tests)."""
+    settings = app_settings()
     assert settings.fileName().startswith(str(tmp_path))
 
 

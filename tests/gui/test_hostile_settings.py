@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtWidgets
 from vgviz.core.presets import DEFAULT_PRESET, load_preset
 from vgviz.gui.main_window import MainWindow
 from vgviz.gui.theme import DEFAULT_COLORMAP, DEFAULT_THEME
+from vgviz.gui.settings import app_settings
 
 DEEP = "[" * 100_000 + "]" * 100_000
 
@@ -32,7 +33,7 @@ DEEP = "[" * 100_000 + "]" * 100_000
     ("colormap", 5),
 ])
 def test_a_corrupt_saved_setting_starts_on_the_defaults(qtbot, key, value):
-    settings = QtCore.QSettings("vgviz", "vgviz")
+    settings = app_settings()
     if key == "last_preset":  # read only next to a usable last_config
         settings.setValue("last_config", '{"depth": 2}')
     settings.setValue(key, value)
@@ -106,3 +107,23 @@ def test_render_and_report_leave_the_users_settings_alone(tmp_path):
         assert proc.returncode == 0, proc.stderr
     assert (out / "w.png").stat().st_size > 0
     assert _snapshot(home) == before
+
+
+def test_the_private_store_holds_the_windows_settings_on_every_platform(qtbot):
+    """A path redirects only file formats; on macOS and Windows the native store is a plist or
+    the registry. The window's store must follow the private INI store wherever it runs."""
+    from PySide6 import QtCore
+
+    from vgviz.gui.main_window import MainWindow
+    from vgviz.gui.settings import use_private_settings
+
+    QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.NativeFormat)   # as outside the tests
+    folder = use_private_settings()
+    try:
+        window = MainWindow()
+        qtbot.addWidget(window)
+        assert window.settings.format() == QtCore.QSettings.Format.IniFormat
+        assert window.settings.fileName().startswith(folder.name)
+        window.close()
+    finally:
+        folder.cleanup()

@@ -5,6 +5,7 @@ from PySide6 import QtCore
 
 from vgviz.gui.main_window import MainWindow
 from vgviz.gui.worker import live_workers
+from vgviz.gui.settings import app_settings
 
 from .conftest import WAIT_MS, has_stats, wait_until_paused
 
@@ -144,7 +145,7 @@ def test_settings_remember_config_and_geometry(qtbot):
 
 
 def test_corrupt_saved_settings_fall_back_to_default(qtbot):
-    settings = QtCore.QSettings("vgviz", "vgviz")
+    settings = app_settings()
     settings.setValue("last_config", "{not json")
     settings.sync()
     w = MainWindow()

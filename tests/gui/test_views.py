@@ -10,6 +10,7 @@ from vgviz.core.tasks import make_trainer
 from vgviz.gui.decision_view import DecisionView
 from vgviz.gui.network_view import NetworkView, layer_colors
 from vgviz.gui.plots import TrainingPlots
+from vgviz.gui.settings import app_settings
 
 
 def _history(config, steps):
@@ -103,7 +104,7 @@ def test_main_window_shows_the_decision_boundary(window, qtbot):
     w.run.step_once()
     qtbot.waitUntil(lambda: w.decision.surface is not None and w.decision.surface.step == 1, timeout=5_000)
     w.close()
-    assert QtCore.QSettings("vgviz", "vgviz").value("window_state") is not None
+    assert app_settings().value("window_state") is not None
 
 
 def test_decision_view_takes_the_lecture_theme_and_fades_to_its_background(qtbot):

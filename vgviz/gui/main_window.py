@@ -17,7 +17,7 @@ from .network_view import NetworkView
 from .plots import TrainingPlots
 from .run import Run
 from .run_files import RunFiles
-from .settings import WindowSettings
+from .settings import WindowSettings, app_settings
 from .shortcuts import add_action, add_dock_toggle, show_about, show_shortcuts
 from .status import RunStatus
 from .stepping import BackpropStepping
@@ -29,7 +29,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, preset: str | None = None):
         super().__init__()
         self.setWindowTitle("vgviz — vanishing gradients, visible")
-        self.settings = QtCore.QSettings("vgviz", "vgviz")
+        self.settings = app_settings()
         self.run = Run(self)
         self.preset_name: str | None = None
         self._closed = False

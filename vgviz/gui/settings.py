@@ -11,11 +11,18 @@ from ..core.config import RunConfig, shorten
 from ..core.presets import DEFAULT_PRESET, load_preset
 
 
+def app_settings() -> QtCore.QSettings:
+    """The app's settings store, in the default format: the native one (the registry on Windows,
+    a plist on macOS, ~/.config/vgviz/vgviz.conf on Linux) unless use_private_settings() made
+    it INI files in a private folder."""
+    return QtCore.QSettings(QtCore.QSettings.defaultFormat(), QtCore.QSettings.Scope.UserScope, "vgviz", "vgviz")
+
+
 def use_private_settings() -> tempfile.TemporaryDirectory:
     """Keep every QSettings of this process (vgviz render's window) away from the user's theme,
     last config and geometry: INI files in a new temporary folder, which the caller cleans up.
-    Both formats are redirected: the window's QSettings("vgviz", "vgviz") is the native format,
-    which on Linux is an INI file under ~/.config (macOS and Windows keep it outside any folder)."""
+    The default format becomes INI, which app_settings() follows on every platform (a path
+    redirects only file formats: macOS and Windows keep the native store outside any folder)."""
     folder = tempfile.TemporaryDirectory(prefix="vgviz-settings-")
     QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.IniFormat)
     for fmt in (QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Format.NativeFormat):

@@ -6,9 +6,11 @@
     rec.close()
 
 Every step's loss, accuracy and param_stats; a full capture at most capture_hz times a
-second of training (and the first step's); the test evaluations the trainer makes;
-weights at step 0, at steps 4, 16, 64, … (log-spaced) and at the end; events when
-clipping starts, when the run diverges, when it finishes.
+second of training, and always of the first and the last step (what `vgviz report --run`
+reads as the initial and final numbers); the test evaluations the trainer makes and one
+of the final weights; weights at step 0, at steps 4, 16, 64, … (log-spaced) and at the
+end; events when clipping starts, when the run diverges, when it finishes (or, with
+close(interrupted=True), that it was stopped).
 """
 from __future__ import annotations
 
@@ -42,14 +44,22 @@ class RunRecorder:
 
     def wants_full(self) -> bool:
         """Whether the next step should be a full one (trainer.step(full=...)) for a capture."""
+        return self._next_is_last() or self._capture_due()
+
+    def _capture_due(self) -> bool:
         return (self._last_capture is None
                 or time.monotonic() - self._last_capture >= 1.0 / self.capture_hz)
+
+    def _next_is_last(self) -> bool:
+        steps = getattr(self.trainer.config, "steps", None)
+        return steps is not None and self.trainer.step_count + 1 >= steps
 
     def record(self, stats: StepStats) -> None:
         """Record the StepStats trainer.step() just returned."""
         w = self.writer
         w.append_step(stats.step, stats.loss, stats.accuracy, stats.param_stats)
-        if stats.is_full and self.wants_full():
+        last = getattr(self.trainer, "finished", False)
+        if stats.is_full and (last or self._capture_due()):
             w.append_capture(stats.step, stats)
             self._last_capture = time.monotonic()
         if stats.test_loss is not None:
@@ -72,14 +82,26 @@ class RunRecorder:
             self.writer.save_weights(step, self.trainer.model.state_dict())
             self._saved_at = step
 
-    def close(self) -> None:
-        """Save the final weights, note "finished" if the trainer is, and close the file."""
+    def close(self, interrupted: bool = False) -> None:
+        """Save the final weights and their test evaluation, note "finished" if the trainer
+        is (or "interrupted"), and close the file."""
         if self.writer.closed:
             return
         self._save_weights()
-        if getattr(self.trainer, "finished", False):
+        self._evaluate_final()
+        if interrupted:
+            self.writer.append_event(self.trainer.step_count, "interrupted", "training stopped before the end")
+        elif getattr(self.trainer, "finished", False):
             self.writer.append_event(self.trainer.step_count, "finished")
         self.writer.close()
+
+    def _evaluate_final(self) -> None:
+        """The test set at the final weights, under step_count (the updates applied): the
+        evaluation `vgviz report` prints as the final test numbers."""
+        evaluate = getattr(self.trainer, "evaluate", None)
+        if evaluate is not None and self.trainer.step_count > 0:
+            test_loss, test_accuracy = evaluate()
+            self.writer.append_eval(self.trainer.step_count, test_loss, test_accuracy)
 
     def __enter__(self) -> "RunRecorder":
         return self
