@@ -114,10 +114,43 @@ def test_open_file_shows_its_last_step_and_disables_training(qtbot, run_file):
     assert not w.panel.start_button.isEnabled() and "file" in w.panel.start_button.toolTip()
     qtbot.wait(200)
     assert w.run.worker is None          # the first-run timer did not start a training
-    w.backprop.record()                  # no model to step through: it says so
-    assert "needs a model" in w.statusBar().currentMessage()
     w.diagnostics.run_ablation()
     assert "needs a model" in w.diagnostics.ablation_label.text()
+    w.close()
+
+
+def test_a_file_is_stepped_through_at_its_saved_weights(qtbot, run_file):
+    """Backprop stepping on a file: the model of its config with the weights saved at or before
+    the step shown, rebuilt off the GUI thread; the pass equals one recorded from those weights."""
+    from vgviz.core.runfile.restore import trainer_at
+
+    w = open_window(qtbot)
+    assert w.runs.open_path(run_file)
+    qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
+    w.runs.show_step(20)                                   # weights saved at 0, 1, 4, 16 and the end
+    w.backprop.record()
+    qtbot.waitUntil(lambda: w.backprop.panel.trace is not None, timeout=WAIT_MS)
+    assert w.run.trace_step == 16 and "step 16" in w.statusBar().currentMessage()
+    with open_run(run_file) as run:
+        expected = trainer_at(run, 16).trace()
+    got = w.backprop.panel.trace
+    assert len(got) == len(expected)
+    np.testing.assert_allclose(got.display(len(got) - 1).node_values[0],
+                               expected.display(len(expected) - 1).node_values[0], rtol=1e-6)
+    w.close()
+
+
+def test_a_file_without_weights_says_stepping_needs_the_model(qtbot, tmp_path, monkeypatch):
+    from vgviz.core.runfile import recorder
+
+    monkeypatch.setattr(recorder.RunRecorder, "_save_weights", lambda self: None)
+    path = tmp_path / "no-weights.vgviz"
+    record_file(path)
+    w = open_window(qtbot)
+    assert w.runs.open_path(path)
+    qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
+    w.backprop.record()
+    assert "needs the model" in w.statusBar().currentMessage()
     w.close()
 
 

@@ -7,6 +7,7 @@ trained elsewhere, as vgviz render shows it).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import time
 
 from PySide6 import QtCore
@@ -29,6 +30,7 @@ class Run(QtCore.QObject):
     trace_ready = QtCore.Signal(object)  # BackpropTrace at the current weights
     trace_failed = QtCore.Signal(str)
     record_failed = QtCore.Signal(str)   # the training goes on, unrecorded
+    _file_trace_done = QtCore.Signal(object)   # a Future of a file's trace, finished in a helper thread
 
     def __init__(self, parent: QtCore.QObject | None = None):
         super().__init__(parent)
@@ -38,6 +40,9 @@ class Run(QtCore.QObject):
         self.file = None   # the source when the run is a file: a FileSource
         self.path = None                       # the current run's file (recorded or opened), or None
         self._rate_samples: list[tuple[float, int]] = []
+        self.view_step: int | None = None       # the step the timeline shows; None: the latest
+        self.trace_step: int | None = None      # a file's trace: the step of the weights it was recorded at
+        self._file_trace_done.connect(self._on_file_trace)
 
     # -- lifecycle -------------------------------------------------------------
     def start(self, config: RunConfig, record_to=None) -> str | None:
@@ -159,12 +164,51 @@ class Run(QtCore.QObject):
             self.worker.step_once()
 
     def request_trace(self, example: int | None = None) -> bool:
-        """Ask for a BackpropTrace at the current weights (trace_ready delivers it); False if
-        there is no model to record."""
+        """Ask for a BackpropTrace at the current weights (trace_ready delivers it); a file: at
+        the weights saved at or before the step shown. False if there is no model to record."""
+        if self.file is not None:
+            return self._trace_from_file(example)
         if not self.has_model:
             return False
         self.worker.request_trace(example)
         return True
+
+    def _trace_from_file(self, example: int | None) -> bool:
+        """Rebuild the file's model at its checkpoint in a helper thread (never the GUI's: it
+        imports torch and builds a model) with its own reader, and record the trace there."""
+        from ..core.runfile.restore import run_config
+
+        file = self.file.file
+        if run_config(file) is None or len(file.weight_steps) == 0:
+            return False
+        shown = self.view_step if self.view_step is not None else self.file.step_count
+        saved = file.weight_steps
+        at = int(saved[saved <= shown][-1]) if (saved <= shown).any() else int(saved[0])
+        path = file.path
+
+        def record():
+            from ..core.runfile import open_run
+            from ..core.runfile.restore import trainer_at
+
+            with open_run(path) as run:
+                return trainer_at(run, at).trace(example), at
+
+        future = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vgviz-file-trace")
+        job = future.submit(record)
+        future.shutdown(wait=False)
+        job.add_done_callback(self._file_trace_done.emit)   # queued to the GUI thread
+        return True
+
+    def _on_file_trace(self, job: concurrent.futures.Future) -> None:
+        if self.file is None:
+            return   # the file was closed meanwhile
+        try:
+            trace, at = job.result()
+        except Exception as err:  # noqa: BLE001 - one line for the window, never a dead view
+            self.trace_failed.emit(f"could not record the backprop pass from the file: {str(err).splitlines()[0]}")
+            return
+        self.trace_step = at
+        self.trace_ready.emit(trace)
 
     def submit(self, fn):
         """fn(trainer) in the training thread between two steps: a Future (worker.submit)."""

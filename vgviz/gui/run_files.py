@@ -210,6 +210,7 @@ class RunFiles(QtCore.QObject):
         file = self._scrub_file()
         if file is None or w.run.config is None:
             return
+        w.run.view_step = step
         try:
             stats, history = stats_at(file, step), history_from_run(file, step)
         except (RunFileError, ReplayError) as err:
@@ -224,6 +225,7 @@ class RunFiles(QtCore.QObject):
 
     def show_live(self) -> None:
         w, run = self.window, self.window.run
+        run.view_step = None
         if run.history is None or run.history.latest is None:
             return
         if not w.backprop.active:

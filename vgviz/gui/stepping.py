@@ -62,9 +62,14 @@ class BackpropStepping(QtCore.QObject):
     def record(self, example: int | None = None) -> None:
         """Pause and record a pass of the next batch (or one example) at the current weights."""
         run = self.window.run
+        if run.file is not None:
+            if not run.request_trace(example):
+                self.window.show_error("Backprop stepping needs the model: this file holds no weights of a "
+                                       "built-in model (Reset trains its config).")
+                return
+            self._enter()
+            return
         if not run.has_model:
-            if run.file is not None:
-                self.window.show_error("Backprop stepping needs a model: this run is a file (Reset trains its config).")
             return
         run.pause()
         self._enter()
@@ -99,7 +104,9 @@ class BackpropStepping(QtCore.QObject):
         self.active = True
         self.panel.set_trace(trace, cursor)
         self.show_frame(self.panel.cursor)
-        self.window.status.set_state(STEPPING_STATE)
+        run = self.window.run
+        at = f" (the weights saved at step {run.trace_step})" if run.file is not None else ""
+        self.window.status.set_state(STEPPING_STATE + at)
 
     def show_frame(self, index: int) -> None:
         """The cursor's frame in the diagram that fits the trace: frames per time step go to
