@@ -114,8 +114,32 @@ def test_open_file_shows_its_last_step_and_disables_training(qtbot, run_file):
     assert not w.panel.start_button.isEnabled() and "file" in w.panel.start_button.toolTip()
     qtbot.wait(200)
     assert w.run.worker is None          # the first-run timer did not start a training
+    w.close()
+
+
+def test_the_ablation_runs_on_a_files_saved_weights(qtbot, run_file):
+    """The diagnostics' ablation on a file: the model of its config at its last saved weights,
+    in a helper thread; the same numbers as ablating that model directly."""
+    import torch
+
+    from vgviz.core.diagnose.experiments import activation_batch
+    from vgviz.core.diagnose.measures import ablate
+    from vgviz.core.runfile.restore import trainer_at
+
+    w = open_window(qtbot)
+    assert w.runs.open_path(run_file)
+    qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
+    w.diagnostics_dock.show()
+    w.diagnostics.ablate_k.setValue(2)
     w.diagnostics.run_ablation()
-    assert "needs a model" in w.diagnostics.ablation_label.text()
+    qtbot.waitUntil(lambda: w.diagnostics.ablation is not None, timeout=WAIT_MS)
+    with open_run(run_file) as run:
+        trainer = trainer_at(run, int(run.weight_steps[-1]))
+    x, y = activation_batch(trainer), torch.from_numpy(trainer.data.y_train)
+    expected = ablate(trainer.model, 2, x, y, initial_state=trainer.initial_state,
+                      mode=w.diagnostics.ablate_mode.currentData(), seed=trainer.config.seed + 1)
+    assert w.diagnostics.ablation.accuracy_before == pytest.approx(expected.accuracy_before)
+    assert w.diagnostics.ablation.accuracy_after == pytest.approx(expected.accuracy_after)
     w.close()
 
 
@@ -151,6 +175,8 @@ def test_a_file_without_weights_says_stepping_needs_the_model(qtbot, tmp_path, m
     qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
     w.backprop.record()
     assert "needs the model" in w.statusBar().currentMessage()
+    w.diagnostics.run_ablation()
+    assert "needs the model" in w.diagnostics.ablation_label.text()
     w.close()
 
 

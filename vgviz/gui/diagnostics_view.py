@@ -361,7 +361,8 @@ class DiagnosticsPanel(QtWidgets.QWidget):
             style_plot(strip, theme)
 
     def attach(self, worker, history: History, config: RunConfig) -> None:
-        """Follow a run: its worker (for model jobs), its History (appended by the window)."""
+        """Follow a run: where its model jobs run (a TrainingWorker, or a run file's rebuilt model:
+        anything with submit(fn) → Future), its History (appended by the window)."""
         from ..core.diagnose.experiments import compare_variants, default_ablation_k, shallower_depth
         from ..core.presets import preset_names
 
@@ -442,10 +443,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         self.update_plot.update_from(self.history)
 
     def _recurrent(self) -> bool:
-        from ..core.diagnose.experiments import is_recurrent
-
-        trainer = self.worker.trainer if self.worker is not None else None
-        return trainer is not None and is_recurrent(trainer.model)
+        return self.config is not None and self.config.recurrent
 
     def _collect_activations(self) -> None:
         f = self._acts_future
@@ -506,7 +504,8 @@ class DiagnosticsPanel(QtWidgets.QWidget):
     def run_ablation(self) -> None:
         """Re-initialise the first k layers of a copy, in the training thread (between steps)."""
         if self.worker is None and self.history is not None:
-            self.ablation_label.setText("the ablation needs a model: this run is a file (Reset trains its config)")
+            self.ablation_label.setText("the ablation needs the model: this file holds no weights of a built-in "
+                                        "model (Reset trains its config)")
         if self.worker is None or self._ablation_future is not None:
             return
         from ..core.diagnose.experiments import activation_batch

@@ -8,6 +8,7 @@ steps), so it happens at most every REBUILD_PERIOD_S while the file grows.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import time
 
 from ..core.config import ConfigError, RunConfig
@@ -67,4 +68,31 @@ class FileSource:
         self.file.close()
 
 
-__all__ = ["FileSource", "ReplayError", "RunFileError", "run_config"]
+class FileModelJobs:
+    """What the diagnostics panel asks of a training worker (``submit(fn)`` → a Future of
+    fn(trainer)), for a run file that saved the weights of a built-in model: the model of its
+    config at its latest checkpoint, rebuilt and used in one helper thread (with its own reader:
+    an SQLite connection stays in its thread), never the GUI's."""
+
+    def __init__(self, path):
+        self.path = path
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vgviz-file-model")
+        self._trainer = None
+
+    def submit(self, fn) -> concurrent.futures.Future:
+        return self._executor.submit(self._run, fn)
+
+    def _run(self, fn):
+        from ..core.runfile.restore import trainer_at
+
+        with open_run(self.path) as run:
+            latest = int(run.weight_steps[-1])
+            if self._trainer is None or self._trainer.step_count != latest:   # a followed file saved newer weights
+                self._trainer = trainer_at(run, latest)
+        return fn(self._trainer)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+__all__ = ["FileModelJobs", "FileSource", "ReplayError", "RunFileError", "run_config"]

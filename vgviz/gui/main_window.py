@@ -216,7 +216,7 @@ class MainWindow(QtWidgets.QMainWindow):
         data = self.run.data if stats.timestep_grad is None else None
         self.decision.set_data(None if data is None else data.x_train, None if data is None else data.y_train)
         self.decision_dock.fit()
-        self.diagnostics.attach(self.run.worker, self.run.history, self.run.config)
+        self.diagnostics.attach(self.run.model_jobs, self.run.history, self.run.config)
         self.status.set_state("ready — press Space to train")
         self.display.tick()
 

@@ -41,6 +41,7 @@ class Run(QtCore.QObject):
         self.path = None                       # the current run's file (recorded or opened), or None
         self._rate_samples: list[tuple[float, int]] = []
         self.view_step: int | None = None       # the step the timeline shows; None: the latest
+        self._model_jobs = None                 # a file's FileModelJobs, made when first asked for
         self.trace_step: int | None = None      # a file's trace: the step of the weights it was recorded at
         self._file_trace_done.connect(self._on_file_trace)
 
@@ -96,6 +97,9 @@ class Run(QtCore.QObject):
         if self.file is not None:
             self.file.close()
             self.file = None
+        if self._model_jobs is not None:
+            self._model_jobs.close()
+            self._model_jobs = None
         w, self.worker = self.worker, None
         if w is None:
             return
@@ -213,6 +217,18 @@ class Run(QtCore.QObject):
     def submit(self, fn):
         """fn(trainer) in the training thread between two steps: a Future (worker.submit)."""
         return self.worker.submit(fn)
+
+    @property
+    def model_jobs(self):
+        """Where jobs on the model run (``submit(fn)`` → Future): the training worker, a file's
+        rebuilt model (FileModelJobs) where it saved weights of a built-in model, else None."""
+        if self.file is None:
+            return self.worker
+        if self._model_jobs is None and len(self.file.file.weight_steps):
+            from .file_source import FileModelJobs
+
+            self._model_jobs = FileModelJobs(self.file.file.path)
+        return self._model_jobs
 
     # -- the latest state, read at display rate ----------------------------------
     def drain(self) -> list:
