@@ -27,7 +27,7 @@ RunConfig), trained independently:
   light     Trainer.step(full=False): what the GUI worker runs on most steps
             (only the numbers History keeps), where Trainer has it
   mix       the worker's pattern: Trainer.step(full=True) when
-            vgviz.gui.worker.FULL_PERIOD_S (1/25 s, the diagram's rate) has
+            vgviz.gui.worker.FULL_PERIOD_S (1/12.5 s, the diagram's rate) has
             passed since the last full step, full=False otherwise (or every
             --full-every N steps)
   sketch    NOT vgviz code: the same StepStats computed another way, to show

@@ -252,3 +252,39 @@ def test_a_live_diagram_draws_fewer_edges_and_all_of_them_when_paused(shown):
             assert flat[idx].min() >= np.delete(flat, idx).max()
     view.set_live(False)
     assert view.drawn_edge_count() == 4000
+
+
+def test_views_that_cannot_be_seen_are_not_updated_while_training_and_catch_up_when_shown(window, qtbot):
+    """Updating a view nobody sees is training time lost: a zero-size splitter pane (the plots),
+    and the decision boundary's dock tabbed behind the stepper's, are left alone while training,
+    and show the latest numbers as soon as they are shown again."""
+    from vgviz.gui.display import PLOT_EVERY_N_TICKS
+
+    w = window
+    calls = {"plots": 0, "surface": 0}
+
+    def counting(name, method):
+        def call(*args):
+            calls[name] += 1
+            return method(*args)
+        return call
+
+    w.plots.update_from = counting("plots", w.plots.update_from)
+    w.decision.show_surface = counting("surface", w.decision.show_surface)
+    sizes = w.centre_splitter.sizes()
+    w.centre_splitter.setSizes([sum(sizes), 0])
+    w.stepper_dock.show()         # tabbed with the decision boundary's dock, and in front of it
+    w.stepper_dock.raise_()
+    qtbot.waitUntil(lambda: w.plots.visibleRegion().isEmpty() and w.decision.visibleRegion().isEmpty(), timeout=5000)
+    shown_step = w.network.scene.stats.step
+    w.start()
+    ticks = w.display.ticks
+    qtbot.waitUntil(lambda: w.display.ticks >= ticks + 3 * PLOT_EVERY_N_TICKS and w.run.step_count > 50,
+                    timeout=WAIT_MS)
+    assert calls == {"plots": 0, "surface": 0}
+    assert w.network.scene.stats.step > shown_step     # the diagram, in sight, went on drawing
+
+    w.centre_splitter.setSizes(sizes)
+    w.decision_dock.raise_()
+    qtbot.waitUntil(lambda: calls["plots"] > 0 and calls["surface"] > 0, timeout=5000)
+    w.pause()

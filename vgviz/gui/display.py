@@ -1,24 +1,33 @@
 """The live display loop: at display rate, take the run's new stats and hand them to the views."""
 from __future__ import annotations
 
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
-# Every paint holds the GIL, so drawing is training time lost (benchmarks/README.md): the
-# diagram is redrawn at 25 Hz and the trend plots, whose cost grows with the history, at 2.5 Hz.
-DISPLAY_HZ = 25
-PLOT_EVERY_N_TICKS = 12  # ~2 Hz: each update repaints four plots, time the trainer waits for
+# Every paint holds the GIL, so drawing is training time lost (docs/performance.md#paint-cost-is-training-cost):
+# the diagram (two thirds of the GUI thread's time while training at 25 Hz) is redrawn at 12.5 Hz,
+# still smooth, and the trend plots, whose cost grows with the history, at about 2 Hz.
+DISPLAY_HZ = 12.5
+PLOT_EVERY_N_TICKS = 6  # ~2 Hz: each update repaints four plots, time the trainer waits for
+
+
+def on_screen(widget: QtWidgets.QWidget) -> bool:
+    """Whether any of the widget can be seen: not hidden, not a dock tab behind another, not a
+    splitter pane dragged to nothing. Views that cannot be seen are not updated while training."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
 
 
 class LiveDisplay(QtCore.QObject):
-    """Drains the window's Run on a timer and updates the diagram (unless stepping through a
-    trace), the decision boundary, the plots and the status bar."""
+    """Drains the window's Run on a timer and updates the views that can be seen: the diagram
+    (unless stepping through a trace), the decision boundary, the plots; and the status bar.
+    A view that was hidden catches up with the latest stats when it is shown again."""
 
     def __init__(self, window):
         super().__init__(window)
         self.window = window
         self.ticks = 0
+        self._diagram_behind = self._plots_behind = False  # new steps these views have not drawn yet
         self.timer = QtCore.QTimer(self)
-        self.timer.setInterval(1000 // DISPLAY_HZ)
+        self.timer.setInterval(round(1000 / DISPLAY_HZ))
         self.timer.timeout.connect(self.tick)
 
     def start(self) -> None:
@@ -40,14 +49,24 @@ class LiveDisplay(QtCore.QObject):
         if run.history is None:
             return
         self.ticks += 1
-        w.decision.show_surface(run.surface(wanted=w.decision.isVisible()))
+        decision_shown = on_screen(w.decision)
+        surface = run.surface(wanted=decision_shown)
+        if decision_shown:
+            w.decision.show_surface(surface)
+        self._diagram_behind = self._diagram_behind or bool(new)
+        self._plots_behind = self._plots_behind or bool(new)
         if new:
-            latest = run.history.latest
             w.runs.timeline.set_end(run.step_count)
-            if not w.runs.timeline.pinned:   # scrubbed back: the live view waits (the training does not)
-                if not w.backprop.active:
-                    (w.recurrent if run.config.recurrent else w.network).show_stats(latest)
-                if self.ticks % PLOT_EVERY_N_TICKS == 0 or not run.is_running:
-                    w.plots.update_from(run.history)
+        # scrubbed back: the live views wait (the training does not) and catch up on release
+        live = not w.runs.timeline.pinned
+        diagram = w.recurrent if run.config.recurrent else w.network
+        if live and self._diagram_behind and not w.backprop.active and on_screen(diagram):
+            diagram.show_stats(run.history.latest)
+            self._diagram_behind = False
+        if (live and self._plots_behind and on_screen(w.plots)
+                and (self.ticks % PLOT_EVERY_N_TICKS == 0 or not run.is_running)):
+            w.plots.update_from(run.history)
+            self._plots_behind = False
+        if new:
             w.status.show_stats(run.step_count, run.history)
         w.status.show_rate(run.steps_per_s() if run.is_running else None)

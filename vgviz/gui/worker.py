@@ -35,7 +35,7 @@ SURFACE_PERIOD_S = 1.0
 # taken at most at the diagram's rate (display.DISPLAY_HZ) while training flat out. Every
 # other step is light (loss, accuracy, per-layer norms for the plots), which keeps the probe's
 # cost off most steps.
-FULL_PERIOD_S = 1 / 25
+FULL_PERIOD_S = 1 / 12.5
 
 
 class TrainingWorker(QtCore.QThread):
