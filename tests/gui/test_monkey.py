@@ -112,7 +112,7 @@ class Monkey:
             name, do = "close-reopen", self._close_and_reopen
         do()
         # a random pause: the next action lands mid-build, mid-step or mid-recording
-        self.qtbot.wait(self.rng.choice((0, 1, 5, 20, 60)))
+        self.qtbot.wait(self.rng.choice((0, 1, 5, 20)))
         return name
 
     def finish(self) -> None:
