@@ -3,8 +3,9 @@
 The thread has no event loop, so control is by thread-safe flags checked between
 steps (pause, step-once, stop). Stats are not sent by a signal per step: a fast
 trainer would flood the GUI and, through the GIL, a slow GUI would starve the
-trainer (docs/performance.md#handing-stats-to-the-gui). The worker appends each StepStats to a bounded deque; the
-GUI drains it at display rate. Signals are used only for rare state changes.
+trainer (docs/performance.md#handing-stats-to-the-gui). The worker appends each StepStats
+to a bounded deque; the GUI drains it at display rate. Signals are used only for rare state
+changes.
 
 A QThread destroyed while it runs aborts the process ("QThread: Destroyed while thread is still
 running"), and a step can take longer than anyone should wait for it (a 100×512 net, batch
