@@ -9,10 +9,12 @@ from __future__ import annotations
 import atexit
 import os
 import platform
+import random
 import shutil
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,3 +110,20 @@ def machine_line() -> str:
 
     return (f"python {platform.python_version()} · torch {ver('torch')} · PySide6 {ver('PySide6-Essentials')} · "
             f"pyqtgraph {ver('pyqtgraph')} · numpy {ver('numpy')} · {os.cpu_count()} cpus")
+
+
+def interleaved_rounds(arms: dict, rounds: int, block: int, seed: int = 0) -> dict[str, list[float]]:
+    """Seconds per step of each arm (an object with .step()), one number per round: every round
+    runs a block of steps of every arm, in a shuffled order, so drift hits all arms alike."""
+    rng = random.Random(seed)
+    times: dict[str, list[float]] = {name: [] for name in arms}
+    for _ in range(rounds):
+        order = list(arms)
+        rng.shuffle(order)
+        for name in order:
+            step = arms[name].step
+            t0 = time.perf_counter()
+            for _ in range(block):
+                step()
+            times[name].append((time.perf_counter() - t0) / block)
+    return times

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_CONFIG, machine_line, median, spread, table, verdict  # noqa: E402
+from _common import BENCH_CONFIG, interleaved_rounds, machine_line, median, spread, table, verdict  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -107,17 +106,7 @@ def main(argv=None) -> int:
     for arm in arms.values():
         for _ in range(args.warmup):
             arm.step()
-    rng = random.Random(0)
-    times: dict[str, list[float]] = {name: [] for name in arms}
-    for _ in range(args.rounds):
-        order = list(arms)
-        rng.shuffle(order)
-        for name in order:
-            step = arms[name].step
-            t0 = time.perf_counter()
-            for _ in range(args.block):
-                step()
-            times[name].append((time.perf_counter() - t0) / args.block)
+    times = interleaved_rounds(arms, args.rounds, args.block)
     arms["recorded"].recorder.close()
     base = times["plain A"]
     ratios = {name: [t / b for t, b in zip(times[name], base)] for name in arms}

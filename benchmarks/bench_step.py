@@ -62,13 +62,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
-import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_CONFIG, machine_line, median, spread, table, verdict  # noqa: E402
+from _common import BENCH_CONFIG, interleaved_rounds, machine_line, median, spread, table, verdict  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -392,19 +391,9 @@ def main(argv=None) -> int:
         for _ in range(args.warmup):
             arm.step()
 
-    rng = random.Random(0)
     names = list(arms)
-    times: dict[str, list[float]] = {n: [] for n in names}
     t_start = time.perf_counter()
-    for _ in range(args.rounds):
-        order = names[:]
-        rng.shuffle(order)
-        for name in order:
-            step = arms[name].step
-            t0 = time.perf_counter()
-            for _ in range(args.block):
-                step()
-            times[name].append((time.perf_counter() - t0) / args.block)
+    times = interleaved_rounds(arms, args.rounds, args.block)
     elapsed = time.perf_counter() - t_start
 
     base = times["plain A"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 
-from ..core.config import ConfigError, RunConfig
+from ..core.config import RunConfig
 from ..core.measure.history import History
 from ..core.runfile import RunFileError, open_run
 from ..core.runfile.replay import ReplayError, history_from_run
@@ -20,13 +20,14 @@ REBUILD_PERIOD_S = 0.5
 
 
 def run_config(file) -> RunConfig:
-    """The RunConfig a run file was trained with; RunFileError (one line) if it has none usable."""
-    try:
-        if not isinstance(file.config, dict):
-            raise ConfigError("no config")
-        return RunConfig.from_dict(file.config)
-    except (ConfigError, ValueError, TypeError) as err:
-        raise RunFileError(f"{file.path}: no usable training config in the file ({err})".splitlines()[0]) from None
+    """The RunConfig a run file was trained with; RunFileError (one line) if it has none: a file
+    the window replays must say what its model is (restore.run_config: None for a user's model)."""
+    from ..core.runfile.restore import run_config as file_config
+
+    config = file_config(file)
+    if config is None:
+        raise RunFileError(f"{file.path}: holds no training config of a built-in model")
+    return config
 
 
 class FileSource:
