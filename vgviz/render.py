@@ -290,7 +290,7 @@ def _draw(args, config, fmt: str, app) -> int:
         return _draw_from_file(args, config, fmt)
     from .gui import animation_writers as aw
     from .gui import export as ex
-    from .gui.animate import OffscreenViews, timelapse_frame_count, timelapse_frames, trace_frames, train
+    from .gui.animate import OffscreenViews, timelapse_frame_count, timelapse_frames, train
     from .gui.theme import get_theme
 
     theme = get_theme(args.theme)
@@ -329,45 +329,12 @@ def _draw(args, config, fmt: str, app) -> int:
     need_trace = args.frame is not None or animated
     trace = trainer.trace() if need_trace else None      # run_render checked --frame against its length
 
-    window = None
     try:
-        if view == "window":
-            window = _make_window(theme, args.colormap, size, config, preset, history_views, first[0], trace,
-                                  (args.frame or 1) - 1)
-            widget = window
-        else:
-            widget = history_views.widget(view)
-
-        def show(i: int) -> None:
-            if window is not None:
-                window.stepper.set_cursor(i)
-            else:
-                history_views.show_frame(trace, i)
-
-        def frame_caption(i: int) -> str | None:
-            if not args.caption:
-                return None
-            return ex.caption_text(summary, steps_done, i + 1, len(trace), trace.frames[i].label)
-
-        if animated:
-            n = aw.write_animation(trace_frames(len(trace), show, widget, args.scale, frame_caption), args.out,
-                                   fps=args.fps or 1.5, count=len(trace))
-            print(f"wrote {args.out} ({n} frames of the backprop pass after {steps_done} steps)"
-                  f"{_size_note(widget, size)}")
-            return 0
-        if args.frame is not None:
-            show(args.frame - 1)
-            caption = frame_caption(args.frame - 1)
-        else:
-            latest = history_views.history.latest
-            caption = ex.caption_text(summary, latest.step) if args.caption else None
-        ex.export_picture(widget, args.out, view=view, scale=args.scale, caption=caption)
-        print(f"wrote {args.out}{_size_note(widget, size)}")
-        return 0
+        return _write_view(args, fmt, views=history_views, trace=trace, summary=summary, trace_step=steps_done,
+                           picture_step=history_views.history.latest.step, pass_note=f"after {steps_done} steps",
+                           make_window=lambda: _make_window(theme, args.colormap, size, config, preset,
+                                                            history_views, first[0], trace, (args.frame or 1) - 1))
     finally:
-        if window is not None:
-            window.close()
-            window.deleteLater()
         history_views.close()
 
 
@@ -379,7 +346,7 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
     from .core.runfile.restore import trainer_at
     from .gui import animation_writers as aw
     from .gui import export as ex
-    from .gui.animate import OffscreenViews, trace_frames, use_one_thread
+    from .gui.animate import OffscreenViews, use_one_thread
     from .gui.theme import get_theme
 
     theme = get_theme(args.theme)
@@ -395,7 +362,6 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
             views.widget("diagram").show_stats(views.history.latest)
         views.refresh_plots()
 
-    window = None
     try:
         views.start(first, source.config)          # the first capture locks the colour range, as live
         if fmt in ex.ANIMATION_FORMATS and args.every is not None:     # a time-lapse of the recorded steps
@@ -416,13 +382,28 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
         if source.weights_step is not None:
             use_one_thread()
             trace = trainer_at(run, source.weights_step).trace()
-        if view == "window":
-            window = _make_window(theme, args.colormap, size, source.config, None, views, first, trace,
-                                  (args.frame or 1) - 1)
-            widget = window
-        else:
-            widget = views.widget(view)
+        return _write_view(args, fmt, views=views, trace=trace, summary=source.summary(),
+                           trace_step=source.weights_step, picture_step=source.step,
+                           pass_note=f"at step {source.weights_step} of {run.path}",
+                           note=_capture_note(views, source, view),
+                           make_window=lambda: _make_window(theme, args.colormap, size, source.config, None, views,
+                                                            first, trace, (args.frame or 1) - 1))
+    finally:
+        views.close()
 
+
+def _write_view(args, fmt: str, *, views, trace, summary: str, trace_step, picture_step, pass_note: str,
+                make_window, note: str = "") -> int:
+    """Write what was asked of a trained or recorded run: the backprop pass as an animation, or
+    one picture of the view (frame --frame of the pass on the diagram or the window)."""
+    from .gui import animation_writers as aw
+    from .gui import export as ex
+    from .gui.animate import trace_frames
+
+    view, size = args.view, args.size or DEFAULT_SIZES[args.view]
+    window = make_window() if view == "window" else None
+    widget = window if window is not None else views.widget(view)
+    try:
         def show(i: int) -> None:
             if window is not None:
                 window.stepper.set_cursor(i)
@@ -432,27 +413,25 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
         def frame_caption(i: int) -> str | None:
             if not args.caption:
                 return None
-            return ex.caption_text(source.summary(), source.weights_step, i + 1, len(trace), trace.frames[i].label)
+            return ex.caption_text(summary, trace_step, i + 1, len(trace), trace.frames[i].label)
 
         if fmt in ex.ANIMATION_FORMATS:
             n = aw.write_animation(trace_frames(len(trace), show, widget, args.scale, frame_caption), args.out,
                                    fps=args.fps or 1.5, count=len(trace))
-            print(f"wrote {args.out} ({n} frames of the backprop pass at step {source.weights_step} of "
-                  f"{run.path}){_size_note(widget, size)}")
+            print(f"wrote {args.out} ({n} frames of the backprop pass {pass_note}){_size_note(widget, size)}")
             return 0
         if args.frame is not None:
             show(args.frame - 1)
             caption = frame_caption(args.frame - 1)
         else:
-            caption = ex.caption_text(source.summary(), source.step) if args.caption else None
+            caption = ex.caption_text(summary, picture_step) if args.caption else None
         ex.export_picture(widget, args.out, view=view, scale=args.scale, caption=caption)
-        print(f"wrote {args.out}{_capture_note(views, source, view)}{_size_note(widget, size)}")
+        print(f"wrote {args.out}{note}{_size_note(widget, size)}")
         return 0
     finally:
         if window is not None:
             window.close()
             window.deleteLater()
-        views.close()
 
 
 def _capture_note(views, source: _RunSource, view: str) -> str:
