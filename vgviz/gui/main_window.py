@@ -270,6 +270,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plots.update_from(history)
         self.status.show_stats(latest.step + 1, history)
         self.status.set_state(f"trained {latest.step + 1} steps")
+        self.runs.timeline.hide()   # nothing recorded to scrub through
         self.setWindowTitle(f"vgviz — {preset_name or 'custom'} · {config.summary()}")
         if trace is not None:
             self.stepper_dock.show()
