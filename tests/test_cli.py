@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from tests.cli_errors import one_line_error
 from vgviz.cli import main
 from vgviz.core.config import RunConfig
 from vgviz.core.presets import list_presets, load_preset
@@ -27,19 +28,6 @@ def report(capsys, *args):
     assert code == 0, err
     assert err == ""
     return strict_json(out)
-
-
-def fails(capsys, argv, *needles):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    assert code == 2
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("vgviz: error: ")
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def test_presets_lists_names_titles_descriptions(capsys):
@@ -151,16 +139,16 @@ def test_diverged_report_is_valid_json(capsys):
     (["frobnicate"], ["frobnicate"]),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, argv, needles):
-    fails(capsys, argv, *needles)
+    one_line_error(capsys, argv, *needles)
 
 
 def test_bad_config_file_contents(capsys, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("depth = = 1\n", encoding="utf-8")
-    fails(capsys, ["report", "--config", str(bad)], "bad.toml", "cannot be parsed")
+    one_line_error(capsys, ["report", "--config", str(bad)], "bad.toml", "cannot be parsed")
     wrong = tmp_path / "wrong.json"
     wrong.write_text('{"config": {"depth": 0}}', encoding="utf-8")
-    fails(capsys, ["report", "--config", str(wrong)], "wrong.json", "depth")
+    one_line_error(capsys, ["report", "--config", str(wrong)], "wrong.json", "depth")
 
 
 def run_module(*args):

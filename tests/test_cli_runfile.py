@@ -17,6 +17,7 @@ from vgviz.cli import main
 from vgviz.core.config import RunConfig
 from vgviz.core.runfile import RunRecorder, open_run
 from vgviz.core.tasks import make_trainer
+from tests.cli_errors import one_line_error
 from vgviz.run_commands import NEEDS_WEIGHTS, ProgressLine
 
 MLP = ["--preset", "deep-sigmoid", "--set", "depth=3", "--set", "width=8", "--set", "eval_every=20", "--steps", "60"]
@@ -36,18 +37,6 @@ def train(capsys, path, *args):
     assert code == 0, err
     assert err == ""                     # no progress line: stderr is not a terminal here
     return out
-
-
-def one_line_error(capsys, argv, *needles):
-    code, out, err = run_main(capsys, *argv)
-    assert code == 2, (out, err)
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("vgviz: error: ")
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def test_train_writes_a_run_file_that_opens(capsys, tmp_path):
