@@ -7,13 +7,14 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.cli_errors import one_line_error
 from vgviz.cli import main
 from vgviz.core.config import RunConfig
 from vgviz.core.presets import list_presets, load_preset
 
-LAYER_KEYS = {"grad_mean_abs", "grad_l2", "delta_l2"}
+LAYER_KEYS = {"grad_mean_abs", "grad_l2", "delta_l2", "bias_grad_l2", "grad_max_abs", "activation_std"}
 
 
 def strict_json(text: str):
@@ -63,21 +64,33 @@ def test_report_schema_and_numbers(capsys):
         assert set(layer) == {"name", "initial", "final"}
         for key in ("initial", "final"):
             assert set(layer[key]) == LAYER_KEYS
+            forward = layer[key].pop("activation_std")
+            assert forward is None if layer["name"] == "output" else forward > 0
             assert all(isinstance(v, float) and v > 0 for v in layer[key].values())
+            layer[key]["activation_std"] = forward
 
-    # "initial" is exactly what the trainer measures on the first batch
+    # "initial" is exactly what the trainer measures on the first batch ...
     trainer = make_trainer(config)
     first = trainer.measure()
     assert doc["loss"][0] == first.loss
+    linears = [m for m in trainer.model.modules() if isinstance(m, torch.nn.Linear)]
+    columns = [(first.param_names.index(f"{i}.weight"), first.param_names.index(f"{i}.bias"))
+               for i in range(0, 2 * len(linears), 2)]
     for i, layer in enumerate(doc["layers"]):
-        assert layer["initial"] == first.layer_dict(i)
+        assert layer["initial"] == first.layer_dict(i, *columns[i])
+        # ... and the bias gradient (Nielsen's δ summed over the batch) and the largest
+        # |dL/dW| are autograd's
+        assert layer["initial"]["bias_grad_l2"] == pytest.approx(float(linears[i].bias.grad.norm()), rel=1e-5)
+        assert layer["initial"]["grad_max_abs"] == pytest.approx(float(linears[i].weight.grad.abs().max()), rel=1e-5)
+        if i < len(linears) - 1:
+            assert layer["initial"]["activation_std"] == pytest.approx(float(first.activation_std[i]), rel=1e-6)
     # the losses are the five steps' losses; "final" is the fifth step's measurement
     losses = [trainer.step().loss for _ in range(4)]
     last = trainer.step()
     assert last.step == 4
     assert doc["loss"] == losses + [last.loss]
     for i, layer in enumerate(doc["layers"]):
-        assert layer["final"] == last.layer_dict(i)
+        assert layer["final"] == last.layer_dict(i, *columns[i])
     assert doc["final"]["train_loss"] == last.loss
     assert doc["final"]["test_loss"] == trainer.evaluate()[0]
 

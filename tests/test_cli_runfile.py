@@ -18,7 +18,8 @@ from vgviz.core.config import RunConfig
 from vgviz.core.runfile import RunRecorder, open_run
 from vgviz.core.tasks import make_trainer
 from tests.cli_errors import one_line_error
-from vgviz.run_commands import NEEDS_WEIGHTS, ProgressLine
+from vgviz.core.diagnose.runs import NEEDS_WEIGHTS
+from vgviz.run_commands import ProgressLine
 
 MLP = ["--preset", "deep-sigmoid", "--set", "depth=3", "--set", "width=8", "--set", "eval_every=20", "--steps", "60"]
 LSTM = ["--preset", "lstm-T50", "--set", "seq_len=6", "--set", "width=6", "--set", "batch_size=16",

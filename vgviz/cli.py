@@ -36,6 +36,16 @@ def _key_value(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text[:60]!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, steps_help: str) -> None:
     """--preset, --config, --set, --steps, --seed: how every headless command picks its run."""
     parser.add_argument("--preset", help=f"start from this preset (default {DEFAULT_PRESET})")
@@ -81,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--shallower", type=int, metavar="DEPTH",
                         help="also train the config with DEPTH hidden layers: the diagnostics compare training "
                              "performance with it")
+    report.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
+                        help="with --shallower: train both nets with N seeds (seed, seed+1, …) and compare their "
+                             "means, reporting the spread (deep plain nets move with the last bit); default 1")
 
     add_render_parser(sub, add_run_arguments)
     return parser
@@ -134,11 +147,14 @@ def open_run_file(path: str):
         raise CliError(str(err)) from None
 
 
-def run_report(config: RunConfig, shallower: RunConfig | None = None, loss_points: int | None = None) -> dict:
-    """The report's JSON document; `loss_points` bounds the loss series (default: as the window's History)."""
+def run_report(config: RunConfig, shallower: RunConfig | None = None, loss_points: int | None = None,
+               seeds: int = 1) -> dict:
+    """The report's JSON document; `loss_points` bounds the loss series (default: as the window's History);
+    `seeds`: the shallower comparison over that many seeds."""
     from .core.measure.history import DEFAULT_CAPACITY, History
     from .core.tasks import make_trainer  # torch is imported only here
-    from .run_commands import use_headless_threads
+    from .core.runfile.model import describe_model, layer_params
+    from .run_commands import report_layers, use_headless_threads
 
     use_headless_threads()
     trainer = make_trainer(config, capture_edges=False)
@@ -154,8 +170,8 @@ def run_report(config: RunConfig, shallower: RunConfig | None = None, loss_point
         history.append(stats)
         if stats.diverged:
             break
-    layers = [{"name": name, "initial": first.layer_dict(i), "final": last.layer_dict(i)}
-              for i, name in enumerate(trainer.layer_names)]
+    names = list(trainer.layer_names)
+    layers = report_layers(names, first, last, layer_params(describe_model(trainer.model), names, last.param_names))
     test_loss, test_acc = trainer.evaluate()
     report = {
         "config": config.to_dict(),
@@ -170,7 +186,7 @@ def run_report(config: RunConfig, shallower: RunConfig | None = None, loss_point
         "zero_gradients": [{"name": name, "initial": float(first.grad_zero_fraction[i]),
                             "final": float(last.grad_zero_fraction[i])}
                            for i, name in enumerate(trainer.layer_names)],
-        "diagnostics": _diagnostics_section(trainer, history, shallower),
+        "diagnostics": _diagnostics_section(trainer, history, shallower, seeds),
     }
     if first.timestep_grad is not None:  # recurrent models: ‖∂L/∂h_t‖ for every time step
         report["timesteps"] = _timesteps(first.timestep_grad, last.timestep_grad)
@@ -186,16 +202,15 @@ def _timesteps(initial, final) -> dict:
             "first_over_last": {"initial": ratio(initial), "final": ratio(final)}}
 
 
-def _diagnostics_section(trainer, history, shallower: RunConfig | None) -> dict:
-    from .core.diagnose.experiments import default_ablation_k, diagnose_trainer, hidden_count, train_summary
+def _diagnostics_section(trainer, history, shallower: RunConfig | None, seeds: int = 1) -> dict:
+    from .core.diagnose.experiments import (default_ablation_k, diagnose_trainer, hidden_count,
+                                            shallower_comparison)
 
-    baseline = train_summary(shallower) if shallower is not None else None
+    baseline, spread = (shallower_comparison(trainer.config, shallower, seeds, history) if shallower is not None
+                        else (None, None))
     k = default_ablation_k(hidden_count(trainer.model))
-    diagnosis, _, _ = diagnose_trainer(trainer, history, baseline=baseline, ablation_k=k)
-    section = diagnosis.to_dict()
-    if baseline is not None:
-        section["baseline"] = baseline.to_dict()
-    return section
+    diagnosis, _, _ = diagnose_trainer(trainer, history, baseline=baseline, seeds=spread, ablation_k=k)
+    return diagnosis.to_dict()
 
 
 def _json_safe(value):
@@ -257,7 +272,8 @@ def _main(argv: list[str] | None) -> int:
             check_no_run_options(args, "report")
             with open_run_file(args.run) as run:
                 try:
-                    report = report_from_run(run, args.shallower, check_memory=not args.ignore_memory_check)
+                    report = report_from_run(run, args.shallower, check_memory=not args.ignore_memory_check,
+                                             seeds=args.seeds)
                 except RunFileError as err:
                     raise CliError(str(err)) from None
             _write_out(json.dumps(_json_safe(report), indent=args.indent))
@@ -265,7 +281,7 @@ def _main(argv: list[str] | None) -> int:
         if args.command == "report":
             config = config_from_args(args)
             shallower = config.replace(depth=args.shallower) if args.shallower is not None else None
-            _write_out(json.dumps(_json_safe(run_report(config, shallower)), indent=args.indent))
+            _write_out(json.dumps(_json_safe(run_report(config, shallower, seeds=args.seeds)), indent=args.indent))
             return 0
         if args.command == "render":
             from .render import run_render  # Qt and torch are loaded here

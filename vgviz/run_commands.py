@@ -157,13 +157,15 @@ def _is_terminal(stream) -> bool:
 # -- report --run ---------------------------------------------------------------------------
 
 def report_from_run(run, shallower_depth: int | None = None, loss_points: int | None = None,
-                    check_memory: bool = True) -> dict:
+                    check_memory: bool = True, seeds: int = 1) -> dict:
     """`vgviz report`'s JSON document of a recorded run (see vgviz.cli.run_report)."""
     from .cli import _timesteps
+    from .core.diagnose.runs import diagnose_run
     from .core.measure.history import DEFAULT_CAPACITY
     from .core.runfile import RunFileError
+    from .core.runfile.model import layer_params
     from .core.runfile.replay import history_from_run
-    from .core.runfile.restore import checkpoint_step, run_config, trainer_at
+    from .core.runfile.restore import run_config
 
     if run.steps == 0:
         raise RunFileError(f"{run.path}: holds no training steps yet")
@@ -186,8 +188,6 @@ def report_from_run(run, shallower_depth: int | None = None, loss_points: int | 
     names = list(run.layer_names)
     evals = run.evals
     test_loss, test_acc = (float(evals[-1, 1]), float(evals[-1, 2])) if len(evals) else (None, None)
-    weights_at = checkpoint_step(run) if config is not None else None
-    trainer = trainer_at(run, weights_at, capture_edges=False) if weights_at is not None else None
     report = {
         "config": run.config,
         "steps": int(run.steps),
@@ -196,15 +196,23 @@ def report_from_run(run, shallower_depth: int | None = None, loss_points: int | 
         "loss_steps": [int(v) for v in run.step[kept]],
         "final": {"train_loss": float(run.loss[-1]), "train_accuracy": float(run.accuracy[-1]),
                   "test_loss": test_loss, "test_accuracy": test_acc},
-        "layers": [{"name": name, "initial": first.layer_dict(i), "final": last.layer_dict(i)}
-                   for i, name in enumerate(names)],
+        "layers": report_layers(names, first, last, layer_params(run.model, names, run.param_names)),
         "zero_gradients": [{"name": name, "initial": float(first.grad_zero_fraction[i]),
                             "final": float(last.grad_zero_fraction[i])} for i, name in enumerate(names)],
-        "diagnostics": _diagnostics(run, trainer, history, shallower),
+        "diagnostics": diagnose_run(run, shallower_depth=shallower_depth, seeds=seeds, history=history).to_dict(),
     }
     if first.timestep_grad is not None:
         report["timesteps"] = _timesteps(first.timestep_grad, last.timestep_grad)
     return report
+
+
+def report_layers(names, first, last, pairs) -> list[dict]:
+    """The report's per-layer entries: each layer's numbers at the first and the last step.
+    `pairs`: each layer's (weight, bias) parameter names (runfile.model.layer_params)."""
+    index = {name: i for i, name in enumerate(last.param_names)}
+    columns = [(index.get(w), index.get(b) if b else None) for w, b in pairs]
+    return [{"name": name, "initial": first.layer_dict(i, *columns[i]), "final": last.layer_dict(i, *columns[i])}
+            for i, name in enumerate(names)]
 
 
 def _live_stride(n_steps: int, capacity: int) -> int:
@@ -217,24 +225,3 @@ def _live_stride(n_steps: int, capacity: int) -> int:
     return stride
 
 
-NEEDS_WEIGHTS = "not measured: it needs the model's final weights and config, which this run file does not hold"
-
-
-def _diagnostics(run, trainer, history, shallower: RunConfig | None) -> dict:
-    from .core.diagnose.experiments import default_ablation_k, diagnose_trainer, hidden_count, train_summary
-    from .core.diagnose.verdict import diagnose
-
-    baseline = train_summary(shallower) if shallower is not None else None
-    if trainer is not None:
-        diagnosis, _, _ = diagnose_trainer(trainer, history, baseline=baseline,
-                                           ablation_k=default_ablation_k(hidden_count(trainer.model)))
-        section = diagnosis.to_dict()
-    else:
-        recurrent = run.model is not None and any(layer.kind in ("RNN", "LSTM", "GRU") for layer in run.model.layers)
-        section = diagnose(history, baseline=baseline, recurrent=recurrent).to_dict()
-        for finding in section["findings"]:
-            if finding["key"] in ("unresponsive_neurons", "reliance_on_upper_layers"):
-                finding["summary"] = NEEDS_WEIGHTS
-    if baseline is not None:
-        section["baseline"] = baseline.to_dict()
-    return section

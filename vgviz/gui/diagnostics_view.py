@@ -19,6 +19,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.config import RunConfig
+from ..core.diagnose.verdict import FINDING_KEYS
 from ..core.measure.history import History
 from .network_view import layer_colors
 from .plots import SMOOTH_POINTS, TINY, Log10Axis, smooth, style_plot
@@ -30,7 +31,8 @@ ACTIVATION_BATCH = 256        # examples the live activation statistics are meas
 VERDICT_COLORS = {"vanishing": "#ff6b6b", "exploding": "#ff9f43", "healthy": "#2ecc71",
                   "converged": "#54a0ff", "degradation": "#f0b429"}
 STATUS_COLORS = {"bad": "#ff6b6b", "warn": "#f0b429", "ok": "#2ecc71", "info": "#9aa0ab", "n/a": "#7f8590"}
-SHORT_TITLES = {"gradient_magnitude": "Gradient by layer", "loss_plateau": "Loss plateau",
+SHORT_TITLES = {"error_signal": "δ by layer", "forward_signal": "Forward signal",
+                "gradient_magnitude": "|dL/dW| by layer", "loss_plateau": "Loss plateau",
                 "training_performance": "vs shallower net", "unresponsive_neurons": "Unresponsive units",
                 "reliance_on_upper_layers": "Ablation", "speed_of_learning": "Update ratio"}
 
@@ -242,7 +244,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         self.verdict_label.linkActivated.connect(self._on_link)
         self.verdict_label.setMargin(4)
 
-        self.table = QtWidgets.QTableWidget(6, 4)
+        self.table = QtWidgets.QTableWidget(len(FINDING_KEYS), 4)
         self.table.setHorizontalHeaderLabels(["Finding", "Result", "Value", "Threshold"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)

@@ -10,7 +10,7 @@ from ..config import ConfigError, RunConfig
 from ..layers import linear_layers
 from ..measure.history import History
 from ..tasks import make_trainer
-from .measures import AblationResult, ActivationStats, RunSummary, ablate, activation_stats, summarize
+from .measures import AblationResult, ActivationStats, RunSummary, SeedSpread, ablate, activation_stats, summarize
 from .verdict import Diagnosis, diagnose
 
 
@@ -30,7 +30,7 @@ def activation_batch(trainer, n: int | None = None) -> torch.Tensor:
 
 def diagnose_trainer(trainer, history: History, *, baseline: RunSummary | None = None,
                      ablation_k: int | None = None, presets: Sequence[str] | None = None,
-                     ) -> tuple[Diagnosis, ActivationStats, AblationResult | None]:
+                     seeds: SeedSpread | None = None) -> tuple[Diagnosis, ActivationStats, AblationResult | None]:
     """diagnose() with the activation statistics and (optionally) an ablation measured on the
     trainer's training set at its current weights."""
     x = activation_batch(trainer)
@@ -43,7 +43,8 @@ def diagnose_trainer(trainer, history: History, *, baseline: RunSummary | None =
                     mode="initial" if getattr(trainer, "initial_state", None) is not None else "random",
                     seed=trainer.config.seed + 1)
     d = diagnose(history, activations=acts, baseline=baseline, ablation=ab,
-                 n_classes=trainer.data.n_classes, recurrent=is_recurrent(trainer.model), presets=presets)
+                 n_classes=trainer.data.n_classes, recurrent=is_recurrent(trainer.model), presets=presets,
+                 seeds=seeds)
     return d, acts, ab
 
 
@@ -59,6 +60,19 @@ def train_summary(config: RunConfig, label: str = "") -> RunSummary:
         if stats.diverged:
             break
     return summarize(history, label or f"depth {config.depth}")
+
+
+def shallower_comparison(config: RunConfig, shallower: RunConfig, seeds: int, history: History,
+                         ) -> tuple[RunSummary, SeedSpread | None]:
+    """The shallower counterpart's summary, and with seeds > 1 both nets over seeds
+    config.seed … config.seed + seeds - 1 (this run, summarised from `history`, is the first)."""
+    if seeds <= 1:
+        return train_summary(shallower), None
+    seed_list = tuple(config.seed + i for i in range(seeds))
+    deeper = (summarize(history, f"depth {config.depth}"),) + tuple(
+        train_summary(config.replace(seed=s)) for s in seed_list[1:])
+    spread = SeedSpread(seed_list, deeper, tuple(train_summary(shallower.replace(seed=s)) for s in seed_list))
+    return spread.mean_shallower, spread
 
 
 def default_ablation_k(n_hidden: int) -> int:

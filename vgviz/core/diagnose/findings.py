@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 
 from ..measure.history import History
-from .measures import AblationResult, ActivationStats, RunSummary, summarize
-from .numbers import fold_text, json_ready, nanmean, nanmean_axis0, nanmedian, order_of_magnitude, rows_within
+from .measures import AblationResult, ActivationStats, RunSummary, SeedSpread, summarize
+from .numbers import (fold_text, json_ready, nanmean, nanmean_axis0, nanmedian, order_of_magnitude, points_text,
+                      rows_within)
 from .thresholds import (ABLATION_ABOVE_CHANCE, ABLATION_SMALL_DROP, CONVERGED_ACCURACY, CONVERGED_LOSS,
-                         DEAD_LAYER, EXPLODING_GRAD, EXPLODING_RATIO, FLOAT32_RESOLUTION, GRADIENT_WINDOW,
+                         DEAD_LAYER, EXPLODING_GRAD, EXPLODING_RATIO, FLOAT32_RESOLUTION, FORWARD_BLOWUP,
+                         FORWARD_COLLAPSE, GRADIENT_WINDOW,
                          PLATEAU_MIN_STEPS, PLATEAU_REL_CHANGE, PLATEAU_WINDOW, POOR_ACCURACY,
                          SATURATED_LAYER, SIGMOID_HIGH, SIGMOID_LOW, SPREAD_FLOOR, TANH_LIMIT, UPDATE_FAST,
                          UPDATE_RULE_OF_THUMB, UPDATE_SLOW, VANISHING_RATIO, WORSE_ACCURACY, WORSE_LOSS,
@@ -102,6 +104,109 @@ def gradient_finding(history: History, names: list[str]) -> Finding:
                    + span, numbers, thresholds)
 
 
+def _first_to_last(values: np.ndarray, last: int) -> tuple[float | None, float | None]:
+    """values[0] / values[last] and the factor per layer it compounds from (None if not finite)."""
+    a, b = float(values[0]), float(values[last])
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return None, None
+    ratio = a / b if b > 0 else (math.inf if a > 0 else 1.0)
+    factor = ratio ** (1 / last) if 0 < ratio < math.inf else None
+    return ratio, factor
+
+
+def _per_layer(factor: float | None) -> str:
+    return f"; ×{factor:.2g} per layer" if factor is not None else ""
+
+
+def error_signal_finding(history: History, names: list[str]) -> Finding:
+    """δ = ∂L/∂z, the error signal at each layer's pre-activation (Nielsen's δ; the bias
+    gradient is its sum over the batch), first hidden layer against the last one: unlike
+    |dL/dW| = |a·δ| it is not propped up by a shrinking forward signal a."""
+    title = "Error signal δ by layer"
+    thresholds = {"vanishing_ratio": VANISHING_RATIO, "exploding_ratio": EXPLODING_RATIO}
+    latest = history.latest
+    if latest is None or not latest.is_full:
+        return Finding("error_signal", title, "n/a", "not measured", "no full capture (δ per layer) yet",
+                       {"layers": names}, thresholds)
+    timestep = latest.timestep_grad
+    if timestep is not None and len(timestep) >= 2:
+        # a recurrent net: δ travels back through time, so compare ‖∂L/∂h_1‖ with ‖∂L/∂h_T‖
+        values, compared, last = np.asarray(timestep, float), ["h_1", f"h_{len(timestep)}"], len(timestep) - 1
+        first = history.first.timestep_grad if history.first is not None else None
+    elif len(names) >= 3:
+        values, compared, last = np.asarray(latest.delta_l2, float), [names[0], names[-2]], len(names) - 2
+        first = history.first.delta_l2 if history.first is not None else None
+    else:
+        return Finding("error_signal", title, "n/a", "one layer", "one hidden layer only: δ has no depth to shrink over",
+                       {"layers": names}, thresholds)
+    ratio, factor = _first_to_last(values, last)
+    initial, _ = _first_to_last(np.asarray(first, float), last) if first is not None and len(first) > last else (None, None)
+    numbers: dict[str, Any] = {"layers": names, "delta_l2": values.tolist(), "compared": compared,
+                               "step": int(latest.step), "ratio_first_to_last_hidden": ratio,
+                               "per_layer_factor": factor, "initial_ratio": initial}
+    at_start = f"; at step 0 {initial:.2g}" if initial is not None and history.first.step == 0 else ""
+    lo, hi = compared
+    if ratio is None:
+        return Finding("error_signal", title, "bad", "exploding", f"δ is not finite (NaN/inf) at step {latest.step}",
+                       numbers, thresholds)
+    if ratio <= VANISHING_RATIO:
+        return Finding("error_signal", title, "bad", "vanishing",
+                       f"‖δ‖ at {lo} is {fold_text(1 / ratio) if ratio > 0 else '∞×'} smaller than at {hi} "
+                       f"(ratio {ratio:.2g} ≤ {VANISHING_RATIO:g}{_per_layer(factor)}{at_start})", numbers, thresholds)
+    if ratio >= EXPLODING_RATIO:
+        return Finding("error_signal", title, "bad", "exploding",
+                       f"‖δ‖ at {lo} is {ratio:.3g}× that at {hi} (≥ {EXPLODING_RATIO:g}{_per_layer(factor)}"
+                       f"{at_start}): it grows toward the input", numbers, thresholds)
+    return Finding("error_signal", title, "ok", "healthy",
+                   f"‖δ‖ ratio {lo}/{hi} = {ratio:.3g}, within {VANISHING_RATIO:g} … {EXPLODING_RATIO:g}"
+                   f"{_per_layer(factor)}{at_start}", numbers, thresholds)
+
+
+def forward_signal_finding(history: History, names: list[str]) -> Finding:
+    """The forward signal: the std of each hidden layer's output, last hidden layer against
+    the first. A collapse (or blow-up) across depth is what a bad init does (Glorot & Bengio
+    2010; He et al. 2015), and it shrinks |dL/dW| = |a·δ| whatever δ does."""
+    title = "Forward signal (activation std) by layer"
+    thresholds = {"collapse_ratio": FORWARD_COLLAPSE, "blowup_ratio": FORWARD_BLOWUP}
+    latest = history.latest
+    stds = latest.activation_std if latest is not None and latest.is_full else None
+    hidden = min(len(stds), len(names) - 1) if stds is not None else 0
+    if hidden < 2:
+        why = ("fewer than two hidden layers: nothing to compare across depth" if stds is not None else
+               "no full capture (activation std per layer) yet")
+        return Finding("forward_signal", title, "n/a", "not measured", why, {"layers": names}, thresholds)
+    values = np.asarray(stds[:hidden], float)
+    inverse, factor = _first_to_last(values, hidden - 1)       # first / last
+    ratio = (1 / inverse if inverse else math.inf) if inverse is not None else None
+    first = history.first.activation_std if history.first is not None else None
+    initial = None
+    if first is not None and len(first) >= hidden:
+        inv0, _ = _first_to_last(np.asarray(first[:hidden], float), hidden - 1)
+        initial = (1 / inv0 if inv0 else math.inf) if inv0 is not None else None
+    factor = 1 / factor if factor else None
+    lo, hi = names[0], names[hidden - 1]
+    numbers: dict[str, Any] = {"layers": names[:hidden], "activation_std": values.tolist(), "compared": [hi, lo],
+                               "step": int(latest.step), "ratio_last_to_first_hidden": ratio,
+                               "per_layer_factor": factor, "initial_ratio": initial}
+    at_start = f"; at step 0 {initial:.2g}" if initial is not None and history.first.step == 0 else ""
+    if ratio is None:
+        return Finding("forward_signal", title, "bad", "blows up",
+                       f"the activations are not finite (NaN/inf) at step {latest.step}", numbers, thresholds)
+    if ratio <= FORWARD_COLLAPSE:
+        return Finding("forward_signal", title, "bad", "collapses",
+                       f"the output std falls from {values[0]:.2g} at {lo} to {values[-1]:.2g} at {hi} "
+                       f"(ratio {ratio:.2g} ≤ {FORWARD_COLLAPSE:g}{_per_layer(factor)}{at_start}): "
+                       "the init scales each layer's signal down", numbers, thresholds)
+    if ratio >= FORWARD_BLOWUP:
+        return Finding("forward_signal", title, "bad", "blows up",
+                       f"the output std grows from {values[0]:.2g} at {lo} to {values[-1]:.2g} at {hi} "
+                       f"(ratio {ratio:.3g} ≥ {FORWARD_BLOWUP:g}{_per_layer(factor)}{at_start}): "
+                       "the init scales each layer's signal up", numbers, thresholds)
+    return Finding("forward_signal", title, "ok", "healthy",
+                   f"output std {values[0]:.2g} at {lo}, {values[-1]:.2g} at {hi} (ratio {ratio:.3g}, within "
+                   f"{FORWARD_COLLAPSE:g} … {FORWARD_BLOWUP:g}{_per_layer(factor)}{at_start})", numbers, thresholds)
+
+
 def plateau_finding(history: History, n_classes: int) -> tuple[Finding, bool]:
     now = rows_within(history, GRADIENT_WINDOW)
     loss_now, acc_now = nanmean(history.loss[now]), nanmean(history.accuracy[now])
@@ -146,12 +251,26 @@ def plateau_finding(history: History, n_classes: int) -> tuple[Finding, bool]:
                    numbers, thresholds), False
 
 
-def performance_finding(history: History, baseline: RunSummary | None) -> tuple[Finding, bool]:
+def performance_finding(history: History, baseline: RunSummary | None,
+                        seeds: SeedSpread | None = None) -> tuple[Finding, bool]:
+    """This net against a shallower counterpart on training loss and training-batch accuracy
+    (means of the last GRADIENT_WINDOW steps); over several seeds when `seeds` is given,
+    since a deep plain net's result moves with the last bit of its arithmetic."""
     title = "Training performance vs a shallower net"
     thresholds = {"worse_accuracy": WORSE_ACCURACY, "worse_loss": WORSE_LOSS, "worse_loss_rel": WORSE_LOSS_REL}
     me = summarize(history)
     numbers: dict[str, Any] = {"n_layers": me.n_layers, "steps": me.steps, "train_loss": me.train_loss,
-                               "train_accuracy": me.train_accuracy}
+                               "train_accuracy": me.train_accuracy,
+                               "measured_on": f"training batches, mean of the last {GRADIENT_WINDOW} steps"}
+    if seeds is not None:
+        me, baseline = seeds.mean_deeper, seeds.mean_shallower
+        numbers.update(seeds=list(seeds.seeds), train_loss=me.train_loss, train_accuracy=me.train_accuracy,
+                       seed_train_accuracy=[r.train_accuracy for r in seeds.deeper],
+                       seed_train_loss=[r.train_loss for r in seeds.deeper],
+                       baseline_seed_train_accuracy=[r.train_accuracy for r in seeds.shallower],
+                       baseline_seed_train_loss=[r.train_loss for r in seeds.shallower],
+                       accuracy_spread=seeds.accuracy_spread(seeds.deeper),
+                       baseline_accuracy_spread=seeds.accuracy_spread(seeds.shallower))
     if baseline is None:
         return Finding("training_performance", title, "n/a", "not run",
                        "no shallower counterpart has been run (diagnostics panel: “Train shallower”, or Compare)",
@@ -168,14 +287,23 @@ def performance_finding(history: History, baseline: RunSummary | None) -> tuple[
     acc_gap, loss_gap = numbers["accuracy_gap"], numbers["loss_gap"]
     worse = bool(acc_gap >= WORSE_ACCURACY or
                  (loss_gap >= WORSE_LOSS and loss_gap >= WORSE_LOSS_REL * abs(baseline.train_loss)))
-    text = (f"{me.n_layers} layers: loss {me.train_loss:.3g}, accuracy {me.train_accuracy:.0%} at step {me.steps}; "
-            f"{baseline.n_layers} layers: loss {baseline.train_loss:.3g}, accuracy {baseline.train_accuracy:.0%} "
-            f"at step {baseline.steps}")
+    if seeds is not None:
+        n = len(seeds.seeds)
+        text = (f"over {n} seeds, {me.n_layers} layers: loss {me.train_loss:.3g}, training-batch accuracy "
+                f"{seeds.range_text(seeds.deeper)}; {baseline.n_layers} layers: loss {baseline.train_loss:.3g}, "
+                f"accuracy {seeds.range_text(seeds.shallower)} (means at step {me.steps}, last "
+                f"{GRADIENT_WINDOW} steps)")
+    else:
+        text = (f"{me.n_layers} layers: loss {me.train_loss:.3g}, training-batch accuracy {me.train_accuracy:.0%} at "
+                f"step {me.steps}; {baseline.n_layers} layers: loss {baseline.train_loss:.3g}, accuracy "
+                f"{baseline.train_accuracy:.0%} at step {baseline.steps} (means of the last {GRADIENT_WINDOW} steps)")
+    direction = "higher" if loss_gap >= 0 else "lower"
+    gaps = f"{points_text(acc_gap)}, loss {abs(loss_gap):.3g} {direction}"
     if worse:
         return Finding("training_performance", title, "bad", "deeper is worse",
-                       text + f" (accuracy {acc_gap:+.0%}, loss {loss_gap:+.3g} worse)", numbers, thresholds), True
+                       f"{text}: the deeper net has {gaps}", numbers, thresholds), True
     return Finding("training_performance", title, "ok", "deeper is as good",
-                   text, numbers, thresholds), False
+                   f"{text}: the deeper net has {gaps}", numbers, thresholds), False
 
 
 def units_finding(acts: ActivationStats | None) -> Finding:
@@ -218,8 +346,9 @@ def ablation_finding(ab: AblationResult | None) -> Finding:
                        {}, thresholds)
     numbers = ab.to_dict()
     what = "step-0 values" if ab.mode == "initial" else "fresh random weights"
-    text = (f"first {ab.k} layer{'s' if ab.k > 1 else ''} ({', '.join(ab.layers)}) reset to {what}: accuracy "
-            f"{ab.accuracy_before:.1%} → {ab.accuracy_after:.1%} (drop {ab.drop * 100:+.1f} points")
+    text = (f"first {ab.k} layer{'s' if ab.k > 1 else ''} ({', '.join(ab.layers)}) reset to {what}: accuracy on "
+            f"the {ab.n_examples:,} training examples {ab.accuracy_before:.1%} → {ab.accuracy_after:.1%} "
+            f"(drop {ab.drop * 100:+.1f} points")
     if ab.accuracy_before - ab.chance < ABLATION_ABOVE_CHANCE:
         return Finding("reliance_on_upper_layers", title, "info", "at chance",
                        text + f"); the net is within {ABLATION_ABOVE_CHANCE:.0%} of chance ({ab.chance:.0%}), "
@@ -282,6 +411,16 @@ def with_short_and_rule(f: Finding) -> Finding:
             short = "no gradient" if r == 0 else f"ratio {r:.2g}"
             if f.label == "exploding" and r < EXPLODING_RATIO:
                 short = f"median |g| {n['median_grad_mean_abs']:.2g}"
+    elif f.key == "error_signal":
+        rule = f"vanishing ≤ {VANISHING_RATIO:g}, exploding ≥ {EXPLODING_RATIO:g}"
+        r = n.get("ratio_first_to_last_hidden")
+        if r is not None:
+            short = f"δ ratio {r:.2g}"
+    elif f.key == "forward_signal":
+        rule = f"collapse ≤ {FORWARD_COLLAPSE:g}, blow-up ≥ {FORWARD_BLOWUP:g}"
+        r = n.get("ratio_last_to_first_hidden")
+        if r is not None:
+            short = f"std ratio {r:.2g}"
     elif f.key == "loss_plateau":
         rule = (f"flat: Δ < {PLATEAU_REL_CHANGE:.0%} in {PLATEAU_WINDOW} steps and acc < {POOR_ACCURACY:.0%}; "
                 f"converged: loss ≤ {CONVERGED_LOSS:g}, acc ≥ {CONVERGED_ACCURACY:.0%}")

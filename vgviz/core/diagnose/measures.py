@@ -276,3 +276,39 @@ def summarize(history: History, label: str = "", at_step: int | None = None) -> 
     rows = np.arange(min(start, n - 1), n)
     return RunSummary(label, history.n_layers, int(steps[-1]),
                       nanmean(history.loss[rows]), nanmean(history.accuracy[rows]))
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """A net and its shallower counterpart trained over the same seeds (`report --seeds N`):
+    deep plain nets are sensitive to the last bit of their arithmetic, so one seed can mislead."""
+    seeds: tuple[int, ...]
+    deeper: tuple[RunSummary, ...]       # per seed, the first the run being diagnosed
+    shallower: tuple[RunSummary, ...]
+
+    @staticmethod
+    def _mean(runs: tuple[RunSummary, ...], label: str) -> RunSummary:
+        return RunSummary(label, runs[0].n_layers, runs[0].steps, nanmean(np.array([r.train_loss for r in runs])),
+                          nanmean(np.array([r.train_accuracy for r in runs])))
+
+    @property
+    def mean_deeper(self) -> RunSummary:
+        return self._mean(self.deeper, self.deeper[0].label)
+
+    @property
+    def mean_shallower(self) -> RunSummary:
+        return self._mean(self.shallower, self.shallower[0].label)
+
+    @staticmethod
+    def accuracy_spread(runs: tuple[RunSummary, ...]) -> float:
+        values = [r.train_accuracy for r in runs]
+        return max(values) - min(values)
+
+    @staticmethod
+    def range_text(runs: tuple[RunSummary, ...]) -> str:
+        values = [r.train_accuracy for r in runs]
+        return f"{min(values):.0%}–{max(values):.0%} (mean {nanmean(np.array(values)):.0%})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seeds": list(self.seeds), "deeper": [r.to_dict() for r in self.deeper],
+                "shallower": [r.to_dict() for r in self.shallower]}

@@ -48,7 +48,27 @@ def fold_text(fold: float | None) -> str:
         return "∞×"
     if fold >= 1e4:
         return f"{fold:.1e}×".replace("e+0", "e").replace("e+", "e")
+    if fold < 10:
+        return f"{fold:.1f}×"
     return f"{fold:,.0f}×"
+
+
+def relation_text(ratio: float, ref: str) -> str:
+    """How much gradient a layer gets compared with `ref`, said plainly: 'about as much as',
+    'N× less than' or 'N× the gradient of' (never '1× less')."""
+    if 0.5 <= ratio <= 2:
+        return f"about as much gradient as {ref}"
+    if ratio < 0.5:
+        return f"{fold_text(1 / ratio) if ratio > 0 else '∞×'} less gradient than {ref}"
+    return f"{ratio:.3g}× the gradient of {ref}"
+
+
+def points_text(gap: float) -> str:
+    """An accuracy difference (a fraction) in percentage points, with its direction in words."""
+    points = abs(gap) * 100
+    if points < 0.05:
+        return "the same accuracy"
+    return f"{points:.1f} points {'lower' if gap > 0 else 'higher'} accuracy"
 
 
 def json_ready(value):

@@ -24,3 +24,5 @@ UPDATE_RULE_OF_THUMB = 1e-3   # ‖ΔW‖/‖W‖ per step of a layer that learn
 UPDATE_SLOW = 1e-5            # 100× below: the layer barely moves
 UPDATE_FAST = 1e-1            # 100× above: each step rewrites a tenth of the weights
 FLOAT32_RESOLUTION = 6e-8     # half float32's epsilon: a smaller relative update is rounded away
+FORWARD_COLLAPSE = 1e-2       # the last hidden layer's output std ≤ 1/100 of the first's: the signal collapses
+FORWARD_BLOWUP = 1e2          # ... ≥ 100×: it blows up

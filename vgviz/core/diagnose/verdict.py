@@ -1,19 +1,22 @@
 """The verdict: the six findings combined into a Diagnosis with a headline, causes and fixes."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..measure.history import History
-from .findings import (Finding, ablation_finding, gradient_finding, performance_finding, plateau_finding,
-                       speed_finding, units_finding, with_short_and_rule)
+from .findings import (Finding, ablation_finding, error_signal_finding, forward_signal_finding, gradient_finding,
+                       performance_finding, plateau_finding, speed_finding, units_finding, with_short_and_rule)
 from .fixes import Fix, make_fix
-from .measures import AblationResult, ActivationStats, RunSummary
-from .numbers import fold_text
+from .measures import AblationResult, ActivationStats, RunSummary, SeedSpread
+from .numbers import fold_text, relation_text
 from .thresholds import (CONVERGED_ACCURACY, CONVERGED_LOSS, DEAD_LAYER, EXPLODING_GRAD, EXPLODING_RATIO,
-                         SATURATED_LAYER, VANISHING_RATIO)
+                         FORWARD_COLLAPSE, SATURATED_LAYER, VANISHING_RATIO)
 
 VERDICTS = ("vanishing", "exploding", "healthy", "converged", "degradation")
+FINDING_KEYS = ("error_signal", "forward_signal", "gradient_magnitude", "loss_plateau", "training_performance",
+                "unresponsive_neurons", "reliance_on_upper_layers", "speed_of_learning")
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ class Diagnosis:
     causes: tuple[str, ...]            # likely causes, most likely first
     fixes: tuple[Fix, ...]             # what applies, each with its preset
     findings: tuple[Finding, ...]
+    baseline: RunSummary | None = None   # the shallower counterpart it was compared with
+    seeds: SeedSpread | None = None      # ... over several seeds
 
     def finding(self, key: str) -> Finding:
         for f in self.findings:
@@ -30,80 +35,100 @@ class Diagnosis:
                 return f
         raise KeyError(key)
 
+    def with_note(self, keys: Sequence[str], summary: str) -> "Diagnosis":
+        """The same diagnosis with the findings `keys` summarised as `summary` (why they are not measured)."""
+        findings = tuple(dataclasses.replace(f, summary=summary) if f.key in keys else f for f in self.findings)
+        return dataclasses.replace(self, findings=findings)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "headline": self.headline, "causes": list(self.causes),
-                "fixes": [f.to_dict() for f in self.fixes],
-                "findings": [f.to_dict() for f in self.findings]}
+        out = {"verdict": self.verdict, "headline": self.headline, "causes": list(self.causes),
+               "fixes": [f.to_dict() for f in self.fixes],
+               "findings": [f.to_dict() for f in self.findings]}
+        if self.baseline is not None:
+            out["baseline"] = self.baseline.to_dict()
+        if self.seeds is not None:
+            out["seeds"] = self.seeds.to_dict()
+        return out
 
 
 def diagnose(history: History, *, activations: ActivationStats | None = None,
              baseline: RunSummary | None = None, ablation: AblationResult | None = None,
              n_classes: int | None = None, recurrent: bool = False,
-             presets: Sequence[str] | None = None) -> Diagnosis:
+             presets: Sequence[str] | None = None, seeds: SeedSpread | None = None) -> Diagnosis:
     """The findings of a run so far and the verdict they add up to.
 
     history: the run's History (at least one row). activations: activation_stats() on a
     batch at the current weights. baseline: a shallower counterpart's RunSummary.
     ablation: an ablate() result. presets: names for the fix links (default: installed).
+    seeds: this net and its shallower counterpart trained over several seeds (--seeds N).
     """
     if len(history) == 0 or history.latest is None:
         raise ValueError("diagnose: the history holds no steps yet")
     names = list(history.latest.layer_names)
     if n_classes is None:
         n_classes = len(history.latest.delta_mean_abs[-1]) if history.latest.delta_mean_abs else 2
+    error = error_signal_finding(history, names)
+    forward = forward_signal_finding(history, names)
     grad = gradient_finding(history, names)
     plateau, converged = plateau_finding(history, n_classes)
-    perf, worse = performance_finding(history, baseline)
+    perf, worse = performance_finding(history, baseline, seeds)
     units = units_finding(activations)
     reliance = ablation_finding(ablation)
     speed = speed_finding(history, names)
-    findings = tuple(with_short_and_rule(f) for f in (grad, plateau, perf, units, reliance, speed))
+    findings = tuple(with_short_and_rule(f) for f in (error, forward, grad, plateau, perf, units, reliance, speed))
 
     g = grad.numbers
-    ratio, fold = g.get("ratio_first_to_last_hidden"), g.get("fold_less")
+    ratio = g.get("ratio_first_to_last_hidden")
     first, ref = g["compared"]
     causes: list[str] = []
     fix_keys: list[str] = []
-    if grad.label == "exploding":
+    signal_causes, signal_fixes = _signal_causes(forward, activations)
+    if grad.label == "exploding" or error.label == "exploding" or forward.label == "blows up":
         verdict = "exploding"
         if g["non_finite"]:
             headline = (f"Exploding gradients: the loss or a gradient became NaN/inf at step {g['last_step']}; "
                         "the run cannot continue.")
+        elif error.label == "exploding":
+            headline = f"Exploding gradients: {error.summary}."
         elif ratio is not None and ratio >= EXPLODING_RATIO:
             headline = (f"Exploding gradients: {first} gets {ratio:.3g}× the gradient of {ref} "
                         f"(threshold {EXPLODING_RATIO:g}×): it grows toward the input.")
-        else:
+        elif grad.label == "exploding":
             headline = (f"Exploding gradients: the median layer's mean |dL/dW| is {g['median_grad_mean_abs']:.3g} "
                         f"(threshold {EXPLODING_GRAD:g}): every update is huge.")
+        else:
+            headline = f"Exploding signal: {forward.summary}."
+        causes += signal_causes
         causes.append("weights too large for the depth: each layer multiplies the backward signal by more than 1")
         causes.append("a learning rate too high for this network")
-        fix_keys = ["clipping", "lower_lr", "init", "batchnorm"] + (["gated"] if recurrent else [])
+        fix_keys = signal_fixes + ["clipping", "lower_lr", "init", "batchnorm"] + (["gated"] if recurrent else [])
     elif converged:
         verdict = "converged"
         p = plateau.numbers
-        headline = (f"Converged, not vanishing: training loss {p['loss_now']:.3g} ≤ {CONVERGED_LOSS:g} and accuracy "
-                    f"{p['accuracy_now']:.0%} ≥ {CONVERGED_ACCURACY:.0%}; the gradients are small because there "
-                    "is little left to learn.")
-        if grad.label == "vanishing":
-            causes.append(f"({first} still gets {fold_text(fold)} less gradient than {ref}, but the task is learnt)")
-    elif grad.label == "vanishing":
+        headline = (f"Converged, not vanishing: training loss {p['loss_now']:.3g} ≤ {CONVERGED_LOSS:g} and "
+                    f"training-batch accuracy {p['accuracy_now']:.0%} ≥ {CONVERGED_ACCURACY:.0%}; the gradients "
+                    "are small because there is little left to learn.")
+        if grad.label == "vanishing" or error.label == "vanishing":
+            causes.append(f"(the early layers still get much less gradient — {_vanishing_what(error, grad)} — "
+                          "but the task is learnt)")
+    elif grad.label == "vanishing" or error.label == "vanishing" or forward.label == "collapses":
         verdict = "vanishing"
-        if ratio == 0:
-            headline = f"Vanishing gradients: {first} gets exactly zero gradient — nothing reaches it."
-        else:
-            headline = (f"Vanishing gradients: {first} gets {fold_text(fold)} less gradient than {ref} "
-                        f"(threshold {1 / VANISHING_RATIO:g}×).")
+        headline = _vanishing_headline(error, forward, grad)
         causes, fix_keys = _vanishing_causes(activations, recurrent)
+        causes = signal_causes + causes
+        fix_keys = signal_fixes + fix_keys
         if plateau.label == "plateau":
             headline += f" The loss is stuck at {plateau.numbers['loss_now']:.3g}."
     elif worse:
         verdict = "degradation"
         b = perf.numbers
+        e, f = error.numbers.get("ratio_first_to_last_hidden"), forward.numbers.get("ratio_last_to_first_hidden")
+        healthy = [f"δ ratio {e:.2g}" for _ in [0] if e is not None] + \
+                  [f"forward-signal ratio {f:.2g}" for _ in [0] if f is not None] + \
+                  [f"|dL/dW| ratio {ratio:.2g}" for _ in [0] if ratio is not None]
         headline = (f"Degradation, not vanishing: this {b['n_layers']}-layer network trains worse than its "
-                    f"{b['baseline_n_layers']}-layer counterpart (training loss {b['train_loss']:.3g} vs "
-                    f"{b['baseline_train_loss']:.3g}, accuracy {b['train_accuracy']:.0%} vs "
-                    f"{b['baseline_train_accuracy']:.0%}) although its gradients reach the first layer "
-                    f"(ratio {ratio:.3g}, healthy between {VANISHING_RATIO:g} and {EXPLODING_RATIO:g}).")
+                    f"{b['baseline_n_layers']}-layer counterpart ({perf.summary}) although its error signal and "
+                    f"forward signal reach every layer ({', '.join(healthy)}; all healthy).")
         causes.append("an optimisation problem of deep plain networks (He et al., ResNet, 2016: deeper plain nets "
                       "reach a higher training error): more layers make the function harder to fit by SGD, "
                       "not the gradient smaller")
@@ -114,18 +139,18 @@ def diagnose(history: History, *, activations: ActivationStats | None = None,
         if ratio is None:
             headline = "Healthy: one Linear layer only, nothing can vanish."
         else:
-            relation = (f"{fold_text(fold)} less gradient than {ref}" if ratio < 1 else
-                        f"{ratio:.3g}× the gradient of {ref}")
-            headline = (f"Healthy gradients: {first} gets {relation} (ratio {ratio:.2g}; vanishing at or "
-                        f"below {VANISHING_RATIO:g}, exploding at or above {EXPLODING_RATIO:g}).")
+            headline = (f"Healthy gradients: {first} gets {relation_text(ratio, ref)} (ratio {ratio:.2g}; vanishing "
+                        f"at or below {VANISHING_RATIO:g}, exploding at or above {EXPLODING_RATIO:g})")
+            e = error.numbers.get("ratio_first_to_last_hidden")
+            headline += f" and its error signal δ reaches it (ratio {e:.2g})." if e is not None else "."
         if plateau.label == "plateau":
-            headline += (f" The loss is flat at {plateau.numbers['loss_now']:.3g} with accuracy "
+            headline += (f" The loss is flat at {plateau.numbers['loss_now']:.3g} with training-batch accuracy "
                          f"{plateau.numbers['accuracy_now']:.0%}, but not because of vanishing gradients: "
                          "look at the learning rate, the width or the data.")
             causes.append("a plateau with healthy gradients: learning rate, capacity or the task, not depth")
             causes += _unit_notes(activations)
     fixes = tuple(make_fix(k, presets) for k in dict.fromkeys(fix_keys))
-    return Diagnosis(verdict, headline, tuple(causes), fixes, findings)
+    return Diagnosis(verdict, headline, tuple(causes), fixes, findings, baseline, seeds)
 
 
 def _unit_notes(acts: ActivationStats | None) -> list[str]:
@@ -177,3 +202,68 @@ def _vanishing_causes(acts: ActivationStats | None, recurrent: bool) -> tuple[li
     if recurrent:
         fixes.append("gated")
     return causes, fixes
+
+
+def _vanishing_what(error: Finding, grad: Finding) -> str:
+    e, g = error.numbers, grad.numbers
+    parts = []
+    if error.label == "vanishing":
+        parts.append(f"‖δ‖ ratio {e['ratio_first_to_last_hidden']:.2g}")
+    if grad.label == "vanishing":
+        parts.append(f"|dL/dW| ratio {g['ratio_first_to_last_hidden']:.2g}")
+    return ", ".join(parts)
+
+
+def _vanishing_headline(error: Finding, forward: Finding, grad: Finding) -> str:
+    """The quantity that vanished first: δ (the error signal itself), else |dL/dW|, else the forward signal."""
+    g = grad.numbers
+    first, ref = g["compared"]
+    if error.label == "vanishing":
+        e = error.numbers
+        lo, hi = e["compared"]
+        r = e["ratio_first_to_last_hidden"]
+        if r == 0:
+            return f"Vanishing gradients: the error signal δ at {lo} is exactly zero — nothing reaches it."
+        text = (f"Vanishing gradients: the error signal δ at {lo} is {fold_text(1 / r)} smaller than at {hi} "
+                f"(threshold {1 / VANISHING_RATIO:g}×)")
+        gr = g.get("ratio_first_to_last_hidden")
+        if gr is not None and grad.label != "vanishing":
+            text += (f"; |dL/dW| = a·δ hides it (ratio {gr:.2g}) because the forward signal a shrinks too"
+                     if forward.label == "collapses" else f"; |dL/dW| ratio {gr:.2g}")
+        return text + "."
+    if grad.label == "vanishing":
+        r = g["ratio_first_to_last_hidden"]
+        if r == 0:
+            return f"Vanishing gradients: {first} gets exactly zero gradient — nothing reaches it."
+        return (f"Vanishing gradients: {first} gets {fold_text(g['fold_less'])} less gradient than {ref} "
+                f"(threshold {1 / VANISHING_RATIO:g}×).")
+    f = forward.numbers
+    return (f"Vanishing signal: the forward signal collapses — the output std of {f['compared'][0]} is "
+            f"{f['ratio_last_to_first_hidden']:.2g} of {f['compared'][1]}'s (threshold {FORWARD_COLLAPSE:g}).")
+
+
+def _signal_causes(forward: Finding, acts: ActivationStats | None) -> tuple[list[str], list[str]]:
+    """A forward signal that shrinks or grows steadily across depth is the init's doing: name it
+    first. One that stops dead at a layer is dead units' doing (named by the unit causes)."""
+    f = forward.numbers
+    factor = f.get("per_layer_factor")
+    per_layer = f" (×{factor:.2g} per layer)" if factor is not None else ""
+    if forward.label == "collapses":
+        stds = f["activation_std"]
+        if 0.0 in stds or (acts is not None and any((a.dead_fraction or 0) >= DEAD_LAYER for a in acts.layers)):
+            if acts is not None:
+                return [], []
+            stop = f["layers"][stds.index(0.0)]
+            return [f"the forward signal stops at {stop}: its outputs are 0 for every example (dead units)"], []
+        return ([f"the forward signal collapses across depth: the activations' std shrinks "
+                 f"{fold_text(1 / f['ratio_last_to_first_hidden'])} from {f['compared'][1]} to {f['compared'][0]}"
+                 f"{per_layer}, and δ shrinks with it — the weights' scale does not match the activation "
+                 "(He init, N(0, 2/fan_in), for ReLU; Xavier for tanh)"], ["init"])
+    if forward.label == "blows up" and f.get("ratio_last_to_first_hidden") is None:
+        return ["the activations became NaN/inf"], []
+    if forward.label == "blows up":
+        return ([f"the forward signal blows up across depth: the activations' std grows "
+                 f"{f['ratio_last_to_first_hidden']:.3g}× from {f['compared'][1]} to {f['compared'][0]}"
+                 f"{per_layer} — the init's scale is too large for the depth (He / Xavier scale by fan-in)"],
+                ["init"])
+    return [], []

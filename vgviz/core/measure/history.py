@@ -32,6 +32,7 @@ class History:
         self._update_ratio = np.full((capacity, n_layers), np.nan)  # NaN: no update measured
         self._test: list[tuple[int, float, float]] = []
         self.latest: StepStats | None = None
+        self.first: StepStats | None = None   # the first full capture (step 0 for a run from its start)
 
     @classmethod
     def from_arrays(cls, n_layers: int, *, steps, loss, accuracy, grad_l2, grad_mean_abs, grad_norm_total,
@@ -63,6 +64,8 @@ class History:
     def append(self, stats: StepStats) -> None:
         if stats.is_full:
             self.latest = stats  # what the views draw; light steps only add their scalars
+            if self.first is None:
+                self.first = stats
         if stats.test_loss is not None and not (self._test and stats.step <= self._test[-1][0]):
             self._test.append((stats.step, stats.test_loss, stats.test_accuracy))
             if len(self._test) > self.capacity:

@@ -83,7 +83,22 @@ class StepStats:
 
     __hash__ = None  # mutable-looking arrays inside: not hashable
 
-    def layer_dict(self, index: int) -> dict[str, float]:
+    def layer_dict(self, index: int, weight: int | None = None, bias: int | None = None) -> dict[str, float | None]:
+        """Layer `index`'s numbers (the report's per-layer entries). `weight` and `bias` are
+        its parameters' columns in param_stats (layer_params): they give the bias gradient
+        ‖∂L/∂b‖ and the largest |dL/dW|. activation_std is its output's std where measured
+        (hidden layers; None for the output layer)."""
+        def param(row: str, column: int | None) -> float | None:
+            if column is None or self.param_stats is None:
+                return None
+            return float(self.param_stats[PARAM_STATS.index(row), column])
+
+        hidden = self.n_layers - 1
+        forward = self.activation_std
         return {"grad_mean_abs": float(self.grad_mean_abs[index]),
                 "grad_l2": float(self.grad_l2[index]),
-                "delta_l2": float(self.delta_l2[index])}
+                "delta_l2": float(self.delta_l2[index]),
+                "bias_grad_l2": param("grad_l2", bias),
+                "grad_max_abs": param("grad_max_abs", weight),
+                "activation_std": (float(forward[index]) if forward is not None and index < min(len(forward), hidden)
+                                   else None)}

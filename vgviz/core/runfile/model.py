@@ -9,7 +9,7 @@ skip connections of vgviz's residual models.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from torch import nn
 
@@ -109,3 +109,33 @@ def describe_model(model: nn.Module) -> ModelDescription:
         frozen=tuple(not p.requires_grad for _, p in named),
         layers=tuple(layers), skip_connections=tuple((int(a), int(b)) for a, b in skips),
         shared=shared, kind=type(model).__name__)
+
+
+def layer_params(model: ModelDescription | None, layer_names: Sequence[str],
+                 param_names: Sequence[str]) -> tuple[tuple[str, str | None], ...]:
+    """(weight, bias or None) of each layer, among `param_names` (the trainable ones).
+
+    A layer named like a parameter (a recurrent run's ``rnn.weight_hh_l0``) is that
+    parameter, with the bias of the same suffix; a layer named like a module of `model`
+    (a watched model's ``conv1``) takes that module's weight and bias; the others
+    (``hidden1`` … ``output``) take the Linear layers' in order.
+    """
+    names = set(param_names)
+    modules = {layer.name: layer for layer in (model.layers if model else ())}
+    linears = iter([layer for layer in (model.layers if model else ()) if layer.kind == "Linear"])
+    out = []
+    for name in layer_names:
+        if name in names:
+            bias = name.replace("weight", "bias")
+            out.append((name, bias if bias != name and bias in names else None))
+            continue
+        layer = modules.get(name)
+        if layer is None:
+            layer = next(linears, None)   # the Linear layers not named as modules, in order
+        own = [p for p in (layer.params if layer else ()) if p in names]
+        if not own:
+            raise ValueError(f"layer {name!r} has no trainable parameter among the run's parameters")
+        weight = next((p for p in own if p.rsplit(".", 1)[-1].startswith("weight")), own[0])
+        bias = next((p for p in own if p.rsplit(".", 1)[-1].startswith("bias")), None)
+        out.append((weight, bias))
+    return tuple(out)

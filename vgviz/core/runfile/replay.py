@@ -13,6 +13,7 @@ import numpy as np
 
 from ..measure.history import DEFAULT_CAPACITY, History
 from ..measure.stats import StepStats
+from .model import layer_params
 from .reader import Run
 
 
@@ -23,18 +24,11 @@ class ReplayError(ValueError):
 def layer_columns(run: Run) -> np.ndarray:
     """(L,) the param_names column of each layer's weight matrix."""
     names = list(run.param_names)
-    linear_weights = [p for layer in (run.model.layers if run.model else ()) if layer.kind == "Linear"
-                      for p in layer.params if p.endswith("weight") and p in names]
-    columns, unnamed = [], iter(linear_weights)
-    for layer in run.layer_names:
-        if layer in names:
-            columns.append(names.index(layer))
-            continue
-        weight = next(unnamed, None)   # the Linear layers not named as parameters, in order
-        if weight is None:
-            raise ReplayError(f"{run.path}: layer {layer!r} has no weight matrix among the run's parameters")
-        columns.append(names.index(weight))
-    return np.array(columns, dtype=np.int64)
+    try:
+        pairs = layer_params(run.model, run.layer_names, names)
+    except ValueError as err:
+        raise ReplayError(f"{run.path}: {err}") from None
+    return np.array([names.index(weight) for weight, _ in pairs], dtype=np.int64)
 
 
 def history_from_run(run: Run, until_step: int | None = None, capacity: int = DEFAULT_CAPACITY) -> History:
@@ -60,6 +54,8 @@ def history_from_run(run: Run, until_step: int | None = None, capacity: int = DE
         test=evals, capacity=capacity)
     last = int(steps[-1]) if len(steps) else (until_step or 0)
     history.latest = stats_at(run, last)
+    captured = run.capture_steps
+    history.first = run.snapshot(int(captured[0])) if len(captured) else None
     return history
 
 
