@@ -50,8 +50,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, steps_help: str) -> None:
     """--preset, --config, --set, --steps, --seed: how every headless command picks its run."""
     parser.add_argument("--preset", help=f"start from this preset (default {DEFAULT_PRESET})")
     parser.add_argument("--config", metavar="FILE", help="TOML or JSON config file; applied after --preset")
-    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
-                        type=_key_value, help="set one config field; may be repeated")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="extend", nargs="+", default=[],
+                        type=_key_value, help="set config fields: --set depth=60 width=16; may be repeated")
     parser.add_argument("--steps", type=int, help=steps_help)
     parser.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
     parser.add_argument("--ignore-memory-check", action="store_true",

@@ -68,8 +68,11 @@ def test_panel_shows_verdict_findings_heat_strip_and_update_ratio(window, qtbot,
     # a fix links to its preset only when that preset exists
     from vgviz.core.presets import preset_names
     assert ("href='preset:deep-residual-relu30'" in html) == ("deep-residual-relu30" in preset_names())
-    rows = [[panel.table.item(r, c).text() for c in range(4)] for r in range(6)]
-    assert rows[0][:2] == ["Gradient by layer", "vanishing"] and rows[0][2].startswith("ratio ")
+    rows = [[panel.table.item(r, c).text() for c in range(4)] for r in range(panel.table.rowCount())]
+    assert len(rows) == len(d.findings) == 8
+    assert rows[0][:2] == ["δ by layer", "vanishing"] and rows[0][2].startswith("δ ratio ")
+    assert rows[1][0] == "Forward signal" and rows[1][2].startswith("std ratio ")
+    assert rows[2][:2] == ["|dL/dW| by layer", "vanishing"] and rows[2][2].startswith("ratio ")
     assert all(row[3] for row in rows)                                  # every finding shows its threshold
     assert panel.heat.matrix.shape == (8, 16) and panel.spread_heat.matrix.shape == (8, 16)
     # hover: the cell under the mouse names its layer and neuron, with its numbers

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..measure.history import History
 from .measures import AblationResult, ActivationStats, RunSummary, SeedSpread, summarize
-from .numbers import (fold_text, json_ready, nanmean, nanmean_axis0, nanmedian, order_of_magnitude, points_text,
-                      rows_within)
+from .numbers import (fold_text, json_ready, nanmean, nanmean_axis0, nanmedian, names_text, order_of_magnitude,
+                      points_text, rows_within)
 from .thresholds import (ABLATION_ABOVE_CHANCE, ABLATION_SMALL_DROP, CONVERGED_ACCURACY, CONVERGED_LOSS,
                          DEAD_LAYER, EXPLODING_GRAD, EXPLODING_RATIO, FLOAT32_RESOLUTION, FORWARD_BLOWUP,
                          FORWARD_COLLAPSE, GRADIENT_WINDOW,
@@ -202,9 +202,16 @@ def forward_signal_finding(history: History, names: list[str]) -> Finding:
                        f"the output std grows from {values[0]:.2g} at {lo} to {values[-1]:.2g} at {hi} "
                        f"(ratio {ratio:.3g} ≥ {FORWARD_BLOWUP:g}{_per_layer(factor)}{at_start}): "
                        "the init scales each layer's signal up", numbers, thresholds)
-    return Finding("forward_signal", title, "ok", "healthy",
-                   f"output std {values[0]:.2g} at {lo}, {values[-1]:.2g} at {hi} (ratio {ratio:.3g}, within "
-                   f"{FORWARD_COLLAPSE:g} … {FORWARD_BLOWUP:g}{_per_layer(factor)}{at_start})", numbers, thresholds)
+    now = (f"output std {values[0]:.2g} at {lo}, {values[-1]:.2g} at {hi} (ratio {ratio:.3g}, within "
+           f"{FORWARD_COLLAPSE:g} … {FORWARD_BLOWUP:g}{_per_layer(factor)}")
+    if initial is not None and (initial <= FORWARD_COLLAPSE or initial >= FORWARD_BLOWUP):
+        # the init's doing, partly repaired by training: δ may still carry the damage
+        numbers["initial_per_layer_factor"] = initial ** (1 / (hidden - 1)) if 0 < initial < math.inf else None
+        went = "collapsed" if initial <= FORWARD_COLLAPSE else "blew up"
+        return Finding("forward_signal", title, "warn", f"{went} at step 0",
+                       f"{now}); at step 0 it {went} (ratio {initial:.2g}{_per_layer(numbers['initial_per_layer_factor'])})",
+                       numbers, thresholds)
+    return Finding("forward_signal", title, "ok", "healthy", f"{now}{at_start})", numbers, thresholds)
 
 
 def plateau_finding(history: History, n_classes: int) -> tuple[Finding, bool]:
@@ -346,7 +353,7 @@ def ablation_finding(ab: AblationResult | None) -> Finding:
                        {}, thresholds)
     numbers = ab.to_dict()
     what = "step-0 values" if ab.mode == "initial" else "fresh random weights"
-    text = (f"first {ab.k} layer{'s' if ab.k > 1 else ''} ({', '.join(ab.layers)}) reset to {what}: accuracy on "
+    text = (f"first {ab.k} layer{'s' if ab.k > 1 else ''} ({names_text(ab.layers)}) reset to {what}: accuracy on "
             f"the {ab.n_examples:,} training examples {ab.accuracy_before:.1%} → {ab.accuracy_after:.1%} "
             f"(drop {ab.drop * 100:+.1f} points")
     if ab.accuracy_before - ab.chance < ABLATION_ABOVE_CHANCE:
@@ -385,15 +392,15 @@ def speed_finding(history: History, names: list[str]) -> Finding:
                        "no layer's weights change at all (‖ΔW‖ = 0 in every layer)", numbers, thresholds)
     if fast:
         return Finding("speed_of_learning", title, "bad", "too fast",
-                       f"{', '.join(fast)} change by > {UPDATE_FAST:g} of their size per step (range {span}; "
+                       f"{names_text(fast)} change by > {UPDATE_FAST:g} of their size per step (range {span}; "
                        f"rule of thumb ~{UPDATE_RULE_OF_THUMB:g})", numbers, thresholds)
     if slow:
         frozen = [n for n, v in zip(names, per_layer) if np.isfinite(v) and v < FLOAT32_RESOLUTION]
-        note = (f"; {', '.join(frozen)} below float32's resolution (~{FLOAT32_RESOLUTION:.0e}): most of "
+        note = (f"; {names_text(frozen)} below float32's resolution (~{FLOAT32_RESOLUTION:.0e}): most of "
                 "their weights do not change at all" if frozen else "")
         numbers["below_float32_resolution"] = frozen
         return Finding("speed_of_learning", title, "bad" if names[0] in slow else "warn", "slow layers",
-                       f"{', '.join(slow)} below {UPDATE_SLOW:g} per step (range {span}; rule of thumb "
+                       f"{names_text(slow)} below {UPDATE_SLOW:g} per step (range {span}; rule of thumb "
                        f"~{UPDATE_RULE_OF_THUMB:g}){note}", numbers, thresholds)
     return Finding("speed_of_learning", title, "ok", "learning",
                    f"every layer between {UPDATE_SLOW:g} and {UPDATE_FAST:g} per step (range {span}; rule of thumb "

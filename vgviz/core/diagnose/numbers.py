@@ -87,3 +87,11 @@ def json_ready(value):
         v = float(value)
         return v if math.isfinite(v) else None
     return value
+
+
+def names_text(names) -> str:
+    """Layer names for a sentence: all of them when few, else the first and the last."""
+    names = list(names)
+    if len(names) <= 4:
+        return ", ".join(names)
+    return f"{names[0]} … {names[-1]} ({len(names)} layers)"

@@ -228,8 +228,9 @@ def _vanishing_headline(error: Finding, forward: Finding, grad: Finding) -> str:
                 f"(threshold {1 / VANISHING_RATIO:g}×)")
         gr = g.get("ratio_first_to_last_hidden")
         if gr is not None and grad.label != "vanishing":
-            text += (f"; |dL/dW| = a·δ hides it (ratio {gr:.2g}) because the forward signal a shrinks too"
-                     if forward.label == "collapses" else f"; |dL/dW| ratio {gr:.2g}")
+            fr = forward.numbers.get("ratio_last_to_first_hidden")
+            text += (f"; |dL/dW| = a·δ hides it (ratio {gr:.2g}) because the forward signal a shrinks too "
+                     f"(ratio {fr:.2g})" if fr is not None and fr < 1 else f"; |dL/dW| ratio {gr:.2g}")
         return text + "."
     if grad.label == "vanishing":
         r = g["ratio_first_to_last_hidden"]
@@ -243,11 +244,12 @@ def _vanishing_headline(error: Finding, forward: Finding, grad: Finding) -> str:
 
 
 def _signal_causes(forward: Finding, acts: ActivationStats | None) -> tuple[list[str], list[str]]:
-    """A forward signal that shrinks or grows steadily across depth is the init's doing: name it
-    first. One that stops dead at a layer is dead units' doing (named by the unit causes)."""
+    """A forward signal that shrinks or grows steadily across depth — now, or at step 0 before
+    training partly repaired it — is the init's doing: name it first. One that stops dead at
+    a layer is dead units' doing (named by the unit causes)."""
     f = forward.numbers
-    factor = f.get("per_layer_factor")
-    per_layer = f" (×{factor:.2g} per layer)" if factor is not None else ""
+    if forward.label == "blows up" and f.get("ratio_last_to_first_hidden") is None:
+        return ["the activations became NaN/inf"], []
     if forward.label == "collapses":
         stds = f["activation_std"]
         if 0.0 in stds or (acts is not None and any((a.dead_fraction or 0) >= DEAD_LAYER for a in acts.layers)):
@@ -255,15 +257,20 @@ def _signal_causes(forward: Finding, acts: ActivationStats | None) -> tuple[list
                 return [], []
             stop = f["layers"][stds.index(0.0)]
             return [f"the forward signal stops at {stop}: its outputs are 0 for every example (dead units)"], []
-        return ([f"the forward signal collapses across depth: the activations' std shrinks "
-                 f"{fold_text(1 / f['ratio_last_to_first_hidden'])} from {f['compared'][1]} to {f['compared'][0]}"
-                 f"{per_layer}, and δ shrinks with it — the weights' scale does not match the activation "
-                 "(He init, N(0, 2/fan_in), for ReLU; Xavier for tanh)"], ["init"])
-    if forward.label == "blows up" and f.get("ratio_last_to_first_hidden") is None:
-        return ["the activations became NaN/inf"], []
-    if forward.label == "blows up":
-        return ([f"the forward signal blows up across depth: the activations' std grows "
-                 f"{f['ratio_last_to_first_hidden']:.3g}× from {f['compared'][1]} to {f['compared'][0]}"
-                 f"{per_layer} — the init's scale is too large for the depth (He / Xavier scale by fan-in)"],
-                ["init"])
-    return [], []
+    hi, lo = f.get("compared", ("", ""))
+    if forward.label in ("collapses", "blows up"):
+        ratio, factor, when = f["ratio_last_to_first_hidden"], f.get("per_layer_factor"), ""
+    elif forward.label in ("collapsed at step 0", "blew up at step 0"):
+        ratio, factor = f["initial_ratio"], f.get("initial_per_layer_factor")
+        when = f" at step 0 (training has partly repaired it: ratio {f['ratio_last_to_first_hidden']:.2g} now)"
+    else:
+        return [], []
+    per_layer = f", ×{factor:.2g} per layer" if factor is not None else ""
+    if ratio < 1:
+        return ([f"the forward signal collapses across depth{when}: the activations' std shrinks "
+                 f"{fold_text(1 / ratio) if ratio > 0 else '∞×'} from {lo} to {hi}{per_layer}, and δ shrinks "
+                 "with it — the weights' scale does not match the activation (He init, N(0, 2/fan_in), for "
+                 "ReLU; Xavier for tanh)"], ["init"])
+    return ([f"the forward signal blows up across depth{when}: the activations' std grows {ratio:.3g}× from "
+             f"{lo} to {hi}{per_layer} — the init's scale is too large for the depth (He / Xavier scale by "
+             "fan-in)"], ["init"])
