@@ -4,6 +4,7 @@ computed here independently in plain PyTorch."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,3 +219,34 @@ def test_shallower_over_seeds_reports_the_spread():
     assert "over 3 seeds" in f.summary
     assert d.to_dict()["seeds"]["seeds"] == list(spread.seeds)
     assert math.isfinite(d.to_dict()["baseline"]["train_accuracy"])
+
+
+# -- the README's table is the code's ------------------------------------------------------------
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def spellings(value: float) -> set[str]:
+    """The ways the README writes a threshold: 0.01, 100, 2 %, 5 points, 10⁻³, 6·10⁻⁸."""
+    out = {f"{value:g}", f"{value * 100:g} %", f"{value * 100:g} points"}
+    mantissa, exponent = f"{value:e}".split("e")
+    m, e = float(mantissa), int(exponent)
+    out.add(("" if m == 1 else f"{m:g}·") + "10" + str(e).translate(SUPERSCRIPT))
+    return out
+
+
+README_ROWS = {"error signal δ by layer": "error_signal", "forward signal by layer": "forward_signal",
+               "gradient magnitude by layer": "gradient_magnitude", "loss plateau": "loss_plateau",
+               "training performance": "training_performance", "unresponsive neurons": "unresponsive_neurons",
+               "reliance on upper layers": "reliance_on_upper_layers", "speed of learning": "speed_of_learning"}
+
+
+def test_readme_table_of_findings_matches_the_thresholds():
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("### The eight findings and their thresholds"):readme.index("Why three ratios")]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()
+            if line.startswith("| ") and "---" not in line and not line.startswith("| finding")}
+    assert {README_ROWS[name] for name in rows} == set(FINDING_KEYS)
+    findings = {f.key: f for f in diagnose(history_of(stats(0, [1.0, 1.0, 1.0, 2.0], [1, 1, 1]))).findings}
+    for name, row in rows.items():
+        for threshold, value in findings[README_ROWS[name]].thresholds.items():
+            assert any(s in row for s in spellings(float(value))), (name, threshold, value)

@@ -1,4 +1,4 @@
-"""The six findings of a run, each with the numbers behind it and the threshold it was judged by."""
+"""The eight findings of a run, each with the numbers behind it and the threshold it was judged by."""
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,4 @@
-"""The verdict: the six findings combined into a Diagnosis with a headline, causes and fixes."""
+"""The verdict: the eight findings combined into a Diagnosis with a headline, causes and fixes."""
 from __future__ import annotations
 
 import dataclasses
