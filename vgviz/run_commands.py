@@ -21,12 +21,11 @@ class TrainError(Exception):
 
 
 def use_headless_threads() -> None:
-    """One torch thread for every headless run (train, report), as the app's worker uses:
-    the same thread count gives the same float sums, so `report --run` of a file written
-    by `train` equals `report`, and these small networks run faster on one thread."""
-    import torch
+    """The training thread count (core.tasks.trainer.TRAINING_THREADS) for what a headless
+    command measures outside a training step too (activation statistics, the ablation)."""
+    from .core.tasks.trainer import use_training_threads
 
-    torch.set_num_threads(1)
+    use_training_threads()
 
 
 def check_out_path(out: str, force: bool) -> None:

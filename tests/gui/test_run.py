@@ -70,3 +70,20 @@ def test_a_config_too_big_for_the_memory_is_refused_and_the_run_goes_on(qtbot, m
     assert message.startswith("this run needs about ") and "but 10 MB is available" in message
     assert run.worker is running and run.config == SMALL
     run.stop()
+
+
+def test_the_window_trains_the_numbers_report_gives(qtbot):
+    """One answer per config and seed: the window's worker (light steps, full captures at
+    display rate, one training thread) gives report's losses step for step."""
+    from vgviz.cli import run_report
+    from vgviz.core.presets import load_preset
+
+    config = load_preset("deep-sigmoid-batchnorm").config.replace(steps=100)
+    run = Run()
+    with qtbot.waitSignal(run.ready, timeout=WAIT_MS):
+        run.start(config)
+    with qtbot.waitSignal(run.finished, timeout=60_000):
+        run.resume()
+    qtbot.waitUntil(lambda: (run.drain(), len(run.history))[1] == config.steps, timeout=WAIT_MS)
+    assert run.history.loss.tolist() == run_report(config)["loss"]
+    run.stop()

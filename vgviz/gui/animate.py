@@ -99,12 +99,10 @@ class OffscreenViews:
 
 
 def use_one_thread() -> None:
-    """One torch thread, as the app's worker uses: these networks are small, and with a
-    second thread a busy 2-core machine spent 1.7 ms instead of ~20 µs per Linear layer
-    (the threads wait for each other)."""
-    import torch
+    """The training thread count (TRAINING_THREADS), also for the passes drawn outside a step."""
+    from ..core.tasks.trainer import use_training_threads
 
-    torch.set_num_threads(1)
+    use_training_threads()
 
 
 def train(config, steps: int | None = None, on_stats: Callable[[object], bool | None] | None = None):

@@ -567,8 +567,8 @@ class DiagnosticsPanel(QtWidgets.QWidget):
                     self.ablation = f.result()
                     a = self.ablation
                     self.ablation_label.setText(
-                        f"first {a.k}: accuracy {a.accuracy_before:.1%} → {a.accuracy_after:.1%} "
-                        f"(drop {a.drop * 100:+.1f} points, {a.n_examples} training examples)")
+                        f"first {a.k}: accuracy on the {a.n_examples:,} training examples {a.accuracy_before:.1%} "
+                        f"→ {a.accuracy_after:.1%} (drop {a.drop * 100:+.1f} points)")
                     self.refresh(force=True)
             else:
                 busy = True
@@ -586,8 +586,9 @@ class DiagnosticsPanel(QtWidgets.QWidget):
                 from ..core.diagnose.measures import summarize
 
                 self.baseline = summarize(history, label)
-                self.shallower_label.setText(f"{label}: training loss {self.baseline.train_loss:.3g}, accuracy "
-                                             f"{self.baseline.train_accuracy:.0%} after {steps} steps")
+                self.shallower_label.setText(f"{label}: training loss {self.baseline.train_loss:.3g}, "
+                                             f"training-batch accuracy {self.baseline.train_accuracy:.0%} "
+                                             f"after {steps} steps")
                 self._stop_counterpart()
                 self.shallower_button.setEnabled(True)
                 self.refresh(force=True)

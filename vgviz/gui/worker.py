@@ -142,10 +142,12 @@ class TrainingWorker(QtCore.QThread):
 
     def _run(self) -> None:
         try:
-            import torch  # first import happens here, off the GUI thread
-
-            torch.set_num_threads(1)  # leave a core for the GUI
+            # torch's first import happens here, off the GUI thread; one training thread
+            # (TRAINING_THREADS) also leaves a core for the GUI
             from ..core.tasks import make_trainer
+            from ..core.tasks.trainer import use_training_threads
+
+            use_training_threads()
 
             self.trainer = make_trainer(self.config)
             initial = self.trainer.measure()
