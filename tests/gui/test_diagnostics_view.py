@@ -74,6 +74,7 @@ def test_panel_shows_verdict_findings_heat_strip_and_update_ratio(window, qtbot,
     assert rows[1][0] == "Forward signal" and rows[1][2].startswith("std ratio ")
     assert rows[2][:2] == ["|dL/dW| by layer", "vanishing"] and rows[2][2].startswith("ratio ")
     assert all(row[3] for row in rows)                                  # every finding shows its threshold
+    assert panel.table.viewport().height() >= sum(panel.table.rowHeight(r) for r in range(len(rows)))  # none hidden
     assert panel.heat.matrix.shape == (8, 16) and panel.spread_heat.matrix.shape == (8, 16)
     # hover: the cell under the mouse names its layer and neuron, with its numbers
     from PySide6.QtCore import QPointF
@@ -88,6 +89,7 @@ def test_panel_shows_verdict_findings_heat_strip_and_update_ratio(window, qtbot,
     image = panel.grab()
     assert image.save(str(path))
     assert colour_present(image.toImage(), (0xff, 0x6b, 0x6b), (0, 0, 300, 120))   # the red VANISHING badge
+    assert panel.table.grab().save(str(tmp_path / "findings.png"))
     panel.tabs.setCurrentIndex(1)
     assert panel.grab().save(str(tmp_path / "neurons.png"))
 

@@ -485,7 +485,8 @@ class DiagnosticsPanel(QtWidgets.QWidget):
                     font.setBold(f.status == "bad")
                     item.setFont(font)
         self.table.resizeRowsToContents()
-        height = self.table.horizontalHeader().height() + sum(self.table.rowHeight(r) for r in range(6)) + 4
+        rows = range(self.table.rowCount())
+        height = self.table.horizontalHeader().height() + sum(self.table.rowHeight(r) for r in rows) + 4
         self.table.setFixedHeight(height)
         self._show_selected_detail()
 
