@@ -17,6 +17,7 @@ import numpy as np
 from ..backprop.frames import FrameDisplay
 from ..backprop.recurrent_frames import TimeDisplay
 from ..measure.stats import StepStats
+from ..measure.steps import step_label, step_text, steps_done
 from . import network_diagram as topo
 from . import unrolled_columns as timeline
 
@@ -43,7 +44,7 @@ class ColorScale:
         self.range_step = 0
 
     def how_fixed(self) -> str:
-        return "re-fitted every frame" if self.auto else f"fixed for this run at step {self.range_step}"
+        return "re-fitted every frame" if self.auto else f"fixed for this run at {step_text(self.range_step)}"
 
 
 class NetworkScene(ColorScale):
@@ -95,7 +96,7 @@ class NetworkScene(ColorScale):
         self.stats = stats
         if self.auto or self.range is None:
             self.range = topo.default_color_range(stats.edge_abs if has_input else stats.delta_mean_abs)
-            self.range_step = stats.step
+            self.range_step = steps_done(stats)
         # edges: which are drawn, and their buckets, in fixed order (pair-major, flat index)
         if has_input:
             sel = topo.reduce_edges(stats.edge_abs, max(self.drawn_budget, len(stats.edge_abs)))
@@ -208,7 +209,7 @@ class NetworkScene(ColorScale):
         stats = stats if stats is not None else self.stats
         if stats is None:
             return ""
-        parts = [f"step {stats.step}"]
+        parts = [step_label(stats)]
         k = self.n_buckets
         nonfinite = bool((self.edge_buckets == k).any() or any((nb == k).any() for nb in self.node_buckets))
         if stats.diverged or nonfinite:
@@ -343,7 +344,7 @@ class TimelineScene(ColorScale):
         values = np.asarray(stats.timestep_grad, dtype=np.float64)
         if self.live_range is None or self.auto or len(values) != self.n_steps:
             self.live_range = timeline.color_range(values)
-            self.range_step = stats.step
+            self.range_step = steps_done(stats)
         self.values, self.range = values, self.live_range
 
     def show_frame(self, display: TimeDisplay, tokens: str) -> None:
@@ -381,7 +382,7 @@ class TimelineScene(ColorScale):
             return f"{kind}{layers} unrolled over {self.n_steps} steps · backprop stepper"
         if self.stats is None:
             return ""
-        text = f"{kind}{layers} unrolled over {self.n_steps} steps · step {self.stats.step}"
+        text = f"{kind}{layers} unrolled over {self.n_steps} steps · {step_label(self.stats)}"
         decay = timeline.decay_summary(self.values)
         return f"{text} · {decay}" if decay else text
 

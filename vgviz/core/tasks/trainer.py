@@ -160,7 +160,7 @@ class Trainer(ABC):
 
     def measure(self) -> StepStats:
         """The gradients the next step would see, without updating the weights."""
-        return StepStats(**self._forward_backward(self.step_count))  # update_ratio rows NaN
+        return StepStats(**self._forward_backward(self.step_count), measured_only=True)  # update_ratio rows NaN
 
     @abstractmethod
     def trace(self, example: int | None = None):
