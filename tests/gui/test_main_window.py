@@ -223,3 +223,21 @@ def test_a_finished_run_names_one_step_count_everywhere(qtbot, repo_presets):
     qtbot.waitUntil(lambda: w.network.caption().startswith("step 120 "), timeout=5000)
     qtbot.waitUntil(lambda: w.decision.plot.getPlotItem().titleLabel.text == "step 120", timeout=5000)
     w.close()
+
+
+def test_gui_config_and_set_are_the_first_run(qtbot, repo_presets):
+    """`vgviz gui --preset P --set ...`: the window's first run trains the config the command
+    line made, its fields show it, and the preset is no longer selected (the fields differ)."""
+    from vgviz.core.presets import load_preset
+    from vgviz.gui.app import use_first_config
+
+    config = load_preset("deep-relu-he").config.replace(depth=3, width=7)
+    w = MainWindow(preset="deep-relu-he")
+    qtbot.addWidget(w)
+    use_first_config(w, config, "deep-relu-he")
+    w.show()
+    qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
+    assert w.run.config == config and w.panel.config() == config
+    assert w.run.history.latest.n_layers == 4 and w.preset_name is None
+    assert w.panel.preset_box.currentIndex() == -1
+    w.close()
