@@ -59,12 +59,12 @@ def test_the_colour_range_is_fixed_at_the_first_step_unless_auto():
     scene.update(make_stats(0))
     first = scene.range
     scene.update(make_stats(10, scale=1e3, seed=1))      # 1,000x stronger gradients
-    assert scene.range == first and scene.range_step == 1   # the first step's gradients: step 1 done
-    assert "fixed for this run at step 1" in scene.legend()
+    assert scene.range == first and scene.range_step == 0
+    assert "fixed for this run at step 0" in scene.legend()
     assert (scene.edge_buckets == 63).mean() > 0.3       # off the top of the locked scale
     scene.auto = True
     scene.update(make_stats(20, scale=1e3, seed=1))
-    assert scene.range[1] == first[1] * 1e3 and scene.range_step == 21
+    assert scene.range[1] == first[1] * 1e3 and scene.range_step == 20
     assert "re-fitted every frame" in scene.legend()
 
 
@@ -93,7 +93,7 @@ def test_timeline_buckets_match_numpy_and_mark_zero_nan_and_unreached():
     buckets = scene.bin(values)
     np.testing.assert_array_equal(buckets[1:5], log_buckets(values[1:5], lo, hi, 64))
     assert buckets[0] == scene.zero_bucket == 64 and buckets[5] == 65
-    assert scene.range_step == 6 and "fixed for this run at step 6" in scene.legend(any_zero=True)
+    assert scene.range_step == 5 and "fixed for this run at step 5" in scene.legend(any_zero=True)
     assert "black = exactly 0" in scene.legend(any_zero=True)
     scene.frame = object()            # a stepper frame: NaN means not reached yet
     assert scene.bin(np.array([np.nan]))[0] == scene.unlit_bucket == 66

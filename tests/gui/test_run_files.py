@@ -108,7 +108,7 @@ def test_open_file_shows_its_last_step_and_disables_training(qtbot, run_file):
         last = stats_at(run, run.steps - 1)
         assert w.run.step_count == run.steps
         np.testing.assert_allclose(drawn_edges(w), edges(last))
-        assert w.network.scene.range_step == 1   # colours on the range of the run's first step, as live
+        assert w.network.scene.range_step == 0   # colours on the range of the run's start, as live
         loss_x, loss_y = w.plots._raw_curve.getData()
         assert loss_x[-1] == run.step[-1]
     assert not w.panel.start_button.isEnabled() and "file" in w.panel.start_button.toolTip()

@@ -24,7 +24,6 @@ from vgviz.core.backprop.frames import FrameDisplay
 from vgviz.core.layout import network_diagram as topo
 from vgviz.core.layout.scene import LIVE_EDGE_BUDGET, N_BUCKETS, NetworkScene  # noqa: F401 (LIVE_EDGE_BUDGET: the tests')
 from vgviz.core.measure.stats import StepStats
-from vgviz.core.measure.steps import steps_done
 # DiagramStyle, layer_colors, diagram_fonts and the antialiasing limits are imported from here by
 # the theme, the plots, the compare window, the tests and benchmarks/bench_nodes.py
 from vgviz.gui.diagram_base import (ANTIALIAS_MAX_EDGES, NON_FINITE, DiagramStyle, DiagramView,  # noqa: F401
@@ -141,7 +140,7 @@ class NetworkView(NetworkPainting, DiagramView):
             if on:
                 self.show_stats(scene.stats)
             else:
-                scene.range_step = steps_done(scene.stats)
+                scene.range_step = scene.stats.step
                 self.update()
 
     def set_color_range(self, lo_hi: tuple[float, float]) -> None:
@@ -152,7 +151,7 @@ class NetworkView(NetworkPainting, DiagramView):
         if scene.stats is not None:
             stats, scene.stats = scene.stats, None
             self.show_stats(stats)
-            scene.range_step = steps_done(stats)
+            scene.range_step = stats.step
 
     def drawn_edge_count(self) -> int:
         return int(len(self.scene.edge_buckets))

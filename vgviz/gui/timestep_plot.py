@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core.layout import unrolled_columns
 from vgviz.core.measure.stats import StepStats
-from vgviz.core.measure.steps import step_label, step_text, steps_done
+from vgviz.core.measure.steps import step_label, step_text
 
 from .live_text import LiveText
 from .plots import Log10Axis
@@ -77,7 +77,7 @@ class TimestepPlot(QtWidgets.QWidget):
             return
         values = np.asarray(stats.timestep_grad, dtype=np.float64)
         if self._start is None or len(self._start) != len(values):
-            self._start, self._start_step = values.copy(), steps_done(stats)
+            self._start, self._start_step = values.copy(), stats.step  # the weights' step: as the colour range
         self._latest = stats
         t = np.arange(1, len(values) + 1)
         start_log, now_log = _log(self._start), _log(values)

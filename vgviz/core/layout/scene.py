@@ -17,7 +17,7 @@ import numpy as np
 from ..backprop.frames import FrameDisplay
 from ..backprop.recurrent_frames import TimeDisplay
 from ..measure.stats import StepStats
-from ..measure.steps import step_label, step_text, steps_done
+from ..measure.steps import step_label, step_text
 from . import network_diagram as topo
 from . import unrolled_columns as timeline
 
@@ -35,7 +35,8 @@ def _fmt(v: float) -> str:
 class ColorScale:
     """A log colour range shared by the two scenes: ``range`` (lo, hi) is None until the first
     values of a run; ``auto`` re-fits it to every frame, otherwise it stays as fitted at step
-    ``range_step``."""
+    ``range_step``: the weights' step (StepStats.step), so a live run's initial measurement and a
+    run file's first step, the same gradients, both say step 0."""
 
     def __init__(self, n_buckets: int = N_BUCKETS):
         self.n_buckets = int(n_buckets)
@@ -96,7 +97,7 @@ class NetworkScene(ColorScale):
         self.stats = stats
         if self.auto or self.range is None:
             self.range = topo.default_color_range(stats.edge_abs if has_input else stats.delta_mean_abs)
-            self.range_step = steps_done(stats)
+            self.range_step = stats.step
         # edges: which are drawn, and their buckets, in fixed order (pair-major, flat index)
         if has_input:
             sel = topo.reduce_edges(stats.edge_abs, max(self.drawn_budget, len(stats.edge_abs)))
@@ -344,7 +345,7 @@ class TimelineScene(ColorScale):
         values = np.asarray(stats.timestep_grad, dtype=np.float64)
         if self.live_range is None or self.auto or len(values) != self.n_steps:
             self.live_range = timeline.color_range(values)
-            self.range_step = steps_done(stats)
+            self.range_step = stats.step
         self.values, self.range = values, self.live_range
 
     def show_frame(self, display: TimeDisplay, tokens: str) -> None:
