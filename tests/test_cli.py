@@ -31,7 +31,8 @@ def report(capsys, *args):
     return strict_json(out)
 
 
-def test_presets_lists_names_titles_descriptions(capsys):
+def test_presets_lists_names_titles_descriptions(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")   # wide enough for one line a preset
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -164,8 +165,8 @@ def test_bad_config_file_contents(capsys, tmp_path):
     one_line_error(capsys, ["report", "--config", str(wrong)], "wrong.json", "depth")
 
 
-def run_module(*args):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+def run_module(*args, **env_vars):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **env_vars)
     return subprocess.run([sys.executable, "-m", "vgviz.cli", *args], capture_output=True, text=True,
                           timeout=120, env=env)
 
@@ -179,7 +180,7 @@ def test_console_entry_report():
 
 
 def test_console_entry_presets_and_errors():
-    proc = run_module("presets")
+    proc = run_module("presets", COLUMNS="1000")
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == len(list_presets())
     proc = run_module("report", "--set", "width=-3")
     assert proc.returncode == 2 and proc.stdout == ""

@@ -8,9 +8,11 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
+import textwrap
 
-from .core.config import FIELD_HELP, ConfigError, RunConfig, quote
+from .core.config import FIELD_HELP, ConfigError, RunConfig, allowed_values, quote
 from .core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
 from .render import RenderError, add_render_parser  # neither imports Qt nor torch (run_render does)
 from .run_commands import TrainError  # imports torch only in the functions that train
@@ -46,12 +48,33 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, steps_help: str) -> None:
-    """--preset, --config, --set, --steps, --seed: how every headless command picks its run."""
-    parser.add_argument("--preset", help=f"start from this preset (default {DEFAULT_PRESET})")
+def config_fields_help(width: int | None = None) -> str:
+    """Every config field with the values it accepts and what it does, for the --help of
+    each command that takes --set: built from the config's own tables, wrapped to the terminal."""
+    width = width or shutil.get_terminal_size().columns
+    pad = max(len(name) for name in RunConfig.field_names()) + 4
+    lines = ["config fields (--set KEY=VALUE, or keys of a --config file):"]
+    for name in RunConfig.field_names():
+        text = f"{allowed_values(name)} — {FIELD_HELP[name]}"
+        lines += textwrap.wrap(text, width=max(width - 2, pad + 20), initial_indent=f"  {name:<{pad - 2}}",
+                               subsequent_indent=" " * pad)
+    return "\n".join(lines)
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser, preset_help: str) -> None:
+    """--preset, --config and --set, with the config fields listed in the command's --help."""
+    parser.add_argument("--preset", help=preset_help)
     parser.add_argument("--config", metavar="FILE", help="TOML or JSON config file; applied after --preset")
     parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="extend", nargs="+", default=[],
-                        type=_key_value, help="set config fields: --set depth=60 width=16; may be repeated")
+                        type=_key_value, help="set config fields: --set depth=60 width=16; may be repeated "
+                                              "(the fields are listed below)")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keeps the field table's lines
+    parser.epilog = config_fields_help()
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, steps_help: str) -> None:
+    """--preset, --config, --set, --steps, --seed: how every headless command picks its run."""
+    _add_config_arguments(parser, f"start from this preset (default {DEFAULT_PRESET})")
     parser.add_argument("--steps", type=int, help=steps_help)
     parser.add_argument("--seed", type=int, help="seed (same as --set seed=S)")
     parser.add_argument("--ignore-memory-check", action="store_true",
@@ -59,30 +82,34 @@ def add_run_arguments(parser: argparse.ArgumentParser, steps_help: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    fields = ", ".join(f"{k} ({v})" for k, v in FIELD_HELP.items())
-    parser = _Parser(prog="vgviz", description="See, measure and fix the vanishing gradient problem.")
+    parser = _Parser(prog="vgviz", description="See, measure and fix the vanishing gradient problem.",
+                     epilog="With no command, vgviz opens the app: `vgviz --preset NAME` (and --config, --set) "
+                            "is `vgviz gui --preset NAME`.")
+    parser.add_argument("--version", action="version", version=f"vgviz {_installed_version()}")
     sub = parser.add_subparsers(dest="command")
 
-    gui = sub.add_parser("gui", help="open the desktop app (the default)")
-    gui.add_argument("--preset", help="preset to open (default: the last config used, else deep-sigmoid)")
+    gui = sub.add_parser("gui", help="open the desktop app (the default)",
+                         description="Open the desktop app. A bad --preset, --config or --set is refused in "
+                                     "one line before any window opens.")
+    _add_config_arguments(gui, "preset to open (default: the last config used, else deep-sigmoid)")
 
     open_ = sub.add_parser("open", help="open a run file in the desktop app")
     open_.add_argument("run", metavar="RUN", help="a run file written by `vgviz train` or the app")
 
-    sub.add_parser("presets", help="list the presets with a one-line description")
+    sub.add_parser("presets", help="list the presets with their descriptions, wrapped to the terminal")
 
     train = sub.add_parser("train", help="train headless and record the run into a run file",
                            description="Train without a display and record every step into RUN, which "
                                        "`vgviz open`, `report --run` and `render --run` read. A progress line "
-                                       "on a terminal; Ctrl+C stops and leaves a valid file (exit 130). "
-                                       f"Config fields: {fields}.")
+                                       "on a terminal; Ctrl+C stops and leaves a valid file (exit 130).")
     add_run_arguments(train, "training steps (same as --set steps=N)")
     train.add_argument("--out", required=True, metavar="RUN", help="the run file to write (its folder must exist)")
     train.add_argument("--force", action="store_true", help="replace RUN if it exists")
 
     report = sub.add_parser("report", help="train headless (or read a run file) and print per-layer gradient "
                                            "statistics as JSON",
-                            description=f"Config fields: {fields}.")
+                            description="Train without a display (or read a run file) and print per-layer "
+                                        "gradient statistics and the diagnostics as JSON.")
     add_run_arguments(report, "training steps (same as --set steps=N)")
     report.add_argument("--run", metavar="RUN",
                         help="report the run recorded in RUN instead of training (no --preset, --config, --set, "
@@ -97,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_render_parser(sub, add_run_arguments)
     return parser
+
+
+def _installed_version() -> str:
+    """The installed package's version (its metadata), so --version cannot drift from pyproject.toml."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vgviz")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def config_from_args(args) -> RunConfig:
@@ -246,20 +283,17 @@ def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(argv or ["gui"])
-        if args.command in (None, "gui"):
-            if getattr(args, "preset", None):
-                load_preset(args.preset)  # a bad name fails here, before any window
-            from .gui.app import run_app
-            return run_app(preset=getattr(args, "preset", None))
+        if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+            argv = ["gui", *argv]  # the app is the default command, with its options: `vgviz --preset NAME`
+        args = parser.parse_args(argv)
+        if args.command == "gui":
+            return _open_app(args)
         if args.command == "open":
             open_run_file(args.run).close()  # a bad file is one line here, before any window
             from .gui.app import run_app
             return run_app(run_path=args.run)
         if args.command == "presets":
-            presets = list_presets()
-            pad = max(len(p.name) for p in presets)
-            _write_out("\n".join(f"{p.name:<{pad}}  {p.title}: {p.description}" for p in presets))
+            _write_out(presets_table(shutil.get_terminal_size().columns))
             return 0
         if args.command == "train":
             from .run_commands import run_train
@@ -292,6 +326,32 @@ def _main(argv: list[str] | None) -> int:
         print(f"vgviz: error: {err}", file=sys.stderr)
         return 2
     return 0  # pragma: no cover
+
+
+def _open_app(args) -> int:
+    """The window on --preset, or on the config --config and --set make of it; each is checked
+    here, so a bad one is one line before any window."""
+    config = None
+    if args.preset:
+        load_preset(args.preset)
+    if args.config or args.overrides:
+        config = resolve_config(args.preset, args.config, args.overrides)
+    from .gui.app import run_app
+    return run_app(preset=args.preset, config=config)
+
+
+def presets_table(width: int) -> str:
+    """`vgviz presets`: the names in one column, each preset's title and description wrapped
+    beside its name to fit ``width`` columns."""
+    presets = list_presets()
+    pad = max(len(p.name) for p in presets) + 2
+    lines = []
+    for p in presets:
+        wrapped = textwrap.wrap(f"{p.title}: {p.description}", width=max(width - 1 - pad, 20),
+                                break_on_hyphens=False)
+        lines.append(f"{p.name:<{pad}}{wrapped[0]}")
+        lines += [" " * pad + line for line in wrapped[1:]]
+    return "\n".join(lines)
 
 
 def _write_out(text: str | None = None) -> None:

@@ -288,6 +288,7 @@ def _render(args, config, fmt: str) -> int:
 def _draw(args, config, fmt: str, app) -> int:
     if isinstance(config, _RunSource):
         return _draw_from_file(args, config, fmt)
+    from .core.measure.steps import steps_done
     from .gui import animation_writers as aw
     from .gui import export as ex
     from .gui.animate import OffscreenViews, timelapse_frame_count, timelapse_frames, train
@@ -325,13 +326,13 @@ def _draw(args, config, fmt: str, app) -> int:
 
     trainer = train(config, on_stats=on_stats)
     history_views.refresh_plots()
-    steps_done = trainer.step_count
+    steps_trained = trainer.step_count
     need_trace = args.frame is not None or animated
     trace = trainer.trace() if need_trace else None      # run_render checked --frame against its length
 
     try:
-        return _write_view(args, fmt, views=history_views, trace=trace, summary=summary, trace_step=steps_done,
-                           picture_step=history_views.history.latest.step, pass_note=f"after {steps_done} steps",
+        return _write_view(args, fmt, views=history_views, trace=trace, summary=summary, trace_step=steps_trained,
+                           picture_step=steps_done(history_views.history.latest), pass_note=f"after {steps_trained} steps",
                            make_window=lambda: _make_window(theme, args.colormap, size, config, preset,
                                                             history_views, first[0], trace, (args.frame or 1) - 1))
     finally:

@@ -134,13 +134,15 @@ def run_train(config: RunConfig, out: str, force: bool = False) -> int:
             if progress is not None:
                 progress.clear()
             recorder.close(interrupted=interrupt.requested)
+    from .core.measure.steps import step_text, steps_done
+
     size = _size_text(os.path.getsize(out))
     if interrupt.requested:
         print(f"vgviz: interrupted at step {trainer.step_count} of {config.steps}; {out} is closed and "
               f"holds the steps so far ({size})", file=sys.stderr)
         return 130
     done = f"{trainer.step_count} steps" if last is None or not last.diverged else (
-        f"diverged at step {last.step} of {config.steps} (loss or gradients not finite)")
+        f"diverged at {step_text(steps_done(last))} of {config.steps:,} (loss or gradients not finite)")
     final = "" if last is None else f", final loss {last.loss:.4g}, acc {last.accuracy:.0%}"
     print(f"wrote {out}: {done}{final}, {size}")
     return 0

@@ -206,3 +206,38 @@ def test_the_decision_dock_steps_aside_for_runs_without_an_input_plane(window, q
     window.decision_dock.toggleViewAction().trigger()   # ... and puts it away: it stays away
     run("deep-sigmoid")
     assert not window.decision_dock.isVisible()
+
+
+def test_a_finished_run_names_one_step_count_everywhere(qtbot, repo_presets):
+    """After a 120-step run the status bar, the diagram's caption and the decision boundary's
+    title all say step 120 (the last stats were measured before update 120: step index 119)."""
+    w = MainWindow(preset="deep-sigmoid")
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
+    w.start_run(w.run.config.replace(depth=3, width=8, steps=120))
+    qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
+    w.start()
+    qtbot.waitUntil(lambda: w.run.step_count == 120 and not w.run.is_running, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "step 120" in w.status.step_label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: w.network.caption().startswith("step 120 "), timeout=5000)
+    qtbot.waitUntil(lambda: w.decision.plot.getPlotItem().titleLabel.text == "step 120", timeout=5000)
+    w.close()
+
+
+def test_gui_config_and_set_are_the_first_run(qtbot, repo_presets):
+    """`vgviz gui --preset P --set ...`: the window's first run trains the config the command
+    line made, its fields show it, and the preset is no longer selected (the fields differ)."""
+    from vgviz.core.presets import load_preset
+    from vgviz.gui.app import use_first_config
+
+    config = load_preset("deep-relu-he").config.replace(depth=3, width=7)
+    w = MainWindow(preset="deep-relu-he")
+    qtbot.addWidget(w)
+    use_first_config(w, config, "deep-relu-he")
+    w.show()
+    qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
+    assert w.run.config == config and w.panel.config() == config
+    assert w.run.history.latest.n_layers == 4 and w.preset_name is None
+    assert w.panel.preset_box.currentIndex() == -1
+    w.close()

@@ -210,6 +210,29 @@ class RunConfig:
         return " · ".join(parts)
 
 
+def unused_fields(choices: Mapping[str, str]) -> dict[str, str]:
+    """The fields a run ignores, given its model, activation, init and optimizer (``choices``),
+    each with the reason: the controls disable them and say why."""
+    model = choices.get("model", "mlp")
+    unused = {}
+    if model not in RECURRENT_MODELS:
+        unused["seq_len"] = "only the recurrent models (rnn, lstm, gru) read sequences of seq_len steps"
+    if model not in ("lstm", "gru"):
+        unused["gate_init"] = "only lstm and gru have gates"
+    if model in RECURRENT_MODELS:
+        for name in ("activation", "leaky_slope"):
+            unused[name] = f"model = {model} has its own non-linearities (rnn: tanh; lstm, gru: their gates)"
+        unused["norm"] = f"model = {model} has no normalisation layers"
+        unused["residual"] = f"model = {model} has no residual blocks"
+    elif choices.get("activation") != "leaky_relu":
+        unused["leaky_slope"] = "only activation = leaky_relu has a negative slope"
+    if choices.get("init") != "small":
+        unused["init_std"] = "only init = small draws weights with this standard deviation"
+    if choices.get("optimizer") != "sgd":
+        unused["momentum"] = "only optimizer = sgd takes this momentum (adam keeps its own moments)"
+    return unused
+
+
 def _check_model_combination(config: "RunConfig") -> None:
     """Fields that only make sense together: a recurrent model reads sequences, an MLP does not."""
     model = config.model
@@ -270,6 +293,18 @@ def _parse_text(name: str, text: str) -> Any:
             return False
         raise ConfigError(name, f"must be true or false; got {quote(text)}")
     return text
+
+
+def allowed_values(name: str) -> str:
+    """What field `name` accepts, from the tables that validate it: for --help and the controls."""
+    if name in CHOICES:
+        return "one of " + ", ".join(CHOICES[name])
+    if name in INT_RANGES:
+        lo, hi = INT_RANGES[name]
+        return f"an integer from {lo} to {hi}"
+    if name in FLOAT_RANGES:
+        return _float_range_text(name).removeprefix("must be ")
+    return "true or false"
 
 
 def _float_range_text(name: str) -> str:

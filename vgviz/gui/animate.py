@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.measure.history import History
+from ..core.measure.steps import steps_done
 from .export import check_scale, render_image
 from .network_view import NetworkView
 from .timestep_plot import RecurrentPanel
@@ -152,7 +153,7 @@ def timelapse_frames(config, steps: int, every: int, view: str, views: Offscreen
     def frame(stats) -> QtGui.QImage:
         if view != "diagram":
             views.refresh_plots()
-        return render_image(widget, scale, caption(stats.step) if caption else None)
+        return render_image(widget, scale, caption(steps_done(stats)) if caption else None)
 
     yield frame(first)
     stats = first

@@ -22,6 +22,18 @@ def apply_dark_palette(app: QtWidgets.QApplication) -> None:
     app.setPalette(p)
 
 
+def use_first_config(window, config, preset: str | None) -> None:
+    """Make ``config`` the run the window starts with, instead of the preset's or the saved one;
+    the preset stays selected only while the config is still the preset's."""
+    from ..core.presets import load_preset
+
+    name = preset if preset and load_preset(preset).config == config else None
+    window.preset_name = name
+    window.panel.set_config(config)
+    window.panel.select_preset(name)
+    window.run.config = config
+
+
 def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     app = QtWidgets.QApplication.instance()
     if app is None:
@@ -32,15 +44,17 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     return app
 
 
-def run_app(preset: str | None = None, run_path: str | None = None) -> int:
-    """The window on ``preset`` (training), or on the run file ``run_path`` (replayed, and
-    followed while another process writes it)."""
+def run_app(preset: str | None = None, run_path: str | None = None, config=None) -> int:
+    """The window on ``preset`` (training), on ``config`` (a RunConfig: `vgviz gui --config/--set`),
+    or on the run file ``run_path`` (replayed, and followed while another process writes it)."""
     app = make_app()
     from .main_window import MainWindow
 
     from .worker import wait_for_workers
 
     window = MainWindow(preset=preset)
+    if config is not None:
+        use_first_config(window, config, preset)
     if run_path is not None:
         window.runs.open_path(run_path)   # a bad file: the window says so and offers a fresh run
     window.show()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from ..core.config import (BOOL_FIELDS, CHOICES, FIELD_HELP, INT_RANGES, RECURRENT_MAX_DEPTH, RECURRENT_MODELS,
-                           SEQUENCE_TASKS, ConfigError, RunConfig)
+                           SEQUENCE_TASKS, ConfigError, RunConfig, unused_fields)
 from ..core.presets import Preset
 
 
@@ -37,12 +37,16 @@ class ControlPanel(QtWidgets.QWidget):
         self.editors: dict[str, QtWidgets.QWidget] = {}
         for name in RunConfig.field_names():
             editor = self._make_editor(name)
-            editor.setToolTip(FIELD_HELP.get(name, name))
             self.editors[name] = editor
             form.addRow(name.replace("_", " "), editor)
         self.editors["model"].currentTextChanged.connect(self._on_model_changed)
-        self.editors["model"].setToolTip(FIELD_HELP["model"] + ".\nChoosing a recurrent model also sets dataset = recall "
-                                         "and a depth of at most 4; choosing mlp sets a 2-D data set.")
+        self._form = form
+        self._help = {name: FIELD_HELP.get(name, name) for name in self.editors}
+        self._help["model"] += (".\nChoosing a recurrent model also sets dataset = recall and a depth of at most 4; "
+                                "choosing mlp sets a 2-D data set.")
+        for name in ("model", "activation", "init", "optimizer"):
+            self.editors[name].currentTextChanged.connect(self._enable_applicable_fields)
+        self._enable_applicable_fields()
         box = QtWidgets.QGroupBox("Run configuration")
         box.setLayout(form)
         # The fields scroll; preset, messages and buttons stay in view at any window height.
@@ -160,6 +164,7 @@ class ControlPanel(QtWidgets.QWidget):
                     w.setText(f"{value:g}")
         finally:
             self._loading = False
+        self._enable_applicable_fields()
         self.set_pending(False)
 
     def select_preset(self, name: str | None) -> None:
@@ -201,6 +206,16 @@ class ControlPanel(QtWidgets.QWidget):
             self.editors["residual"].setChecked(False)
         elif dataset.currentText() in SEQUENCE_TASKS:
             dataset.setCurrentText(RunConfig().dataset)
+
+    def _enable_applicable_fields(self, *_args) -> None:
+        """Only the fields this run uses are enabled; a disabled one says why in its tooltip."""
+        unused = unused_fields({name: self.editors[name].currentText()
+                                for name in ("model", "activation", "init", "optimizer")})
+        for name, editor in self.editors.items():
+            reason = unused.get(name)
+            editor.setEnabled(reason is None)
+            self._form.labelForField(editor).setEnabled(reason is None)
+            editor.setToolTip(self._help[name] if reason is None else f"Not used: {reason}.\n{self._help[name]}")
 
     def _on_edited(self, *_args) -> None:
         if self._loading:

@@ -5,6 +5,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtGui, QtWidgets
 
+from ..core.measure.steps import step_text
+
 # One colour per class (colour-blind-safe Okabe–Ito hues).
 CLASS_COLORS = np.array([(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (204, 121, 167),
                          (213, 94, 0), (0, 114, 178), (160, 160, 160), (255, 255, 255), (120, 80, 200)])
@@ -100,7 +102,7 @@ class DecisionView(QtWidgets.QWidget):
         self.image.setImage(np.transpose(rgb, (1, 0, 2)), autoLevels=False, levels=(0, 255))
         x0, x1, y0, y1 = surface.extent
         self.image.setRect(x0, y0, x1 - x0, y1 - y0)
-        self.plot.setTitle(f"step {surface.step}", **self._title_style)  # the dock's title names the view
+        self.plot.setTitle(step_text(surface.step), **self._title_style)  # the dock's title names the view
 
 
 class DecisionDock(QtWidgets.QDockWidget):

@@ -21,6 +21,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..core.config import RunConfig
 from ..core.diagnose.verdict import FINDING_KEYS
 from ..core.measure.history import History
+from ..core.measure.steps import step_label
 from .network_view import layer_colors
 from .plots import SMOOTH_POINTS, TINY, Log10Axis, smooth, style_plot
 
@@ -582,14 +583,14 @@ class DiagnosticsPanel(QtWidgets.QWidget):
             latest = history.latest if history is not None else None
             done = latest is not None and (latest.step >= steps - 1 or latest.diverged)
             if latest is not None:
-                self.shallower_label.setText(f"{label}: step {latest.step + 1} of {steps}")
+                self.shallower_label.setText(f"{label}: {step_label(latest)} of {steps:,}")
             if done:
                 from ..core.diagnose.measures import summarize
 
                 self.baseline = summarize(history, label)
                 self.shallower_label.setText(f"{label}: training loss {self.baseline.train_loss:.3g}, "
                                              f"training-batch accuracy {self.baseline.train_accuracy:.0%} "
-                                             f"after {steps} steps")
+                                             f"after {steps:,} steps")
                 self._stop_counterpart()
                 self.shallower_button.setEnabled(True)
                 self.refresh(force=True)

@@ -21,6 +21,7 @@ from typing import Iterator
 from PySide6 import QtCore, QtGui, QtSvg, QtWidgets
 
 from ..core.files import WriteError, atomic_path, target_folder, write_bytes
+from ..core.measure.steps import step_text
 
 VIEWS = ("window", "diagram", "loss", "grad-norms", "grad-flow", "forward-signal")
 VIEW_TITLES = {"window": "Whole window", "diagram": "Network diagram", "loss": "Loss plot",
@@ -137,7 +138,7 @@ def caption_text(summary: str, step: int | None = None, frame: int | None = None
     """The export caption: the config in one line, the step, and the backprop frame if any."""
     parts = [summary]
     if step is not None:
-        parts.append(f"step {step}")
+        parts.append(step_text(step))
     if frame is not None:
         text = f"frame {frame}" + (f" of {n_frames}" if n_frames else "")
         if frame_label:

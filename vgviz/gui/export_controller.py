@@ -11,6 +11,7 @@ import os
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ..core.measure.steps import steps_done
 from . import animation_writers as aw
 from . import export as ex
 
@@ -128,7 +129,7 @@ class ExportController(QtCore.QObject):
         if self._frame() is not None:
             return w.run.step_count
         if w.run.history is not None and w.run.history.latest is not None:
-            return w.run.history.latest.step
+            return steps_done(w.run.history.latest)
         return None
 
     def caption_for(self, view: str) -> str | None:

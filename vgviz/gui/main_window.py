@@ -4,6 +4,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.config import RunConfig
+from ..core.measure.steps import step_label
 from ..core.measure.history import History
 from ..core.presets import list_presets
 from .config_chooser import ConfigChooser
@@ -226,7 +227,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status.set_state("error")
 
     def _on_diverged(self, stats) -> None:
-        self.show_error(f"Training diverged at step {stats.step}: the loss or a gradient is not finite "
+        self.show_error(f"Training diverged after {step_label(stats)}: the loss or a gradient is not finite "
                         f"(loss = {stats.loss}). Lower the learning rate and press Reset.")
         self.status.set_state("diverged")
 
@@ -268,8 +269,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.network.show_stats(first)
         self.network.show_stats(latest)
         self.plots.update_from(history)
-        self.status.show_stats(latest.step + 1, history)
-        self.status.set_state(f"trained {latest.step + 1} steps")
+        self.status.show_trained(history)
         self.runs.timeline.hide()   # nothing recorded to scrub through
         self.setWindowTitle(f"vgviz — {preset_name or 'custom'} · {config.summary()}")
         if trace is not None:

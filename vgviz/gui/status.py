@@ -4,6 +4,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from ..core.measure.history import History
+from ..core.measure.steps import step_text, steps_done
 
 
 class StatusLabel(QtWidgets.QLabel):
@@ -47,11 +48,17 @@ class RunStatus:
 
     def show_stats(self, steps: int, history: History) -> None:
         latest = history.latest
-        self.step_label.setText(f"step {steps:,}")
+        self.step_label.setText(step_text(steps))
         text = f"loss {latest.loss:.4g} · acc {latest.accuracy:.0%}"
         if len(history.test):
             text += f" · test acc {history.test[-1, 2]:.0%}"
         self.loss_label.setText(text)
+
+    def show_trained(self, history: History) -> None:
+        """A run shown whole (no trainer behind it): its step count and numbers, and 'trained N steps'."""
+        steps = steps_done(history.latest)
+        self.show_stats(steps, history)
+        self.set_state(f"trained {steps:,} steps")
 
     def show_rate(self, steps_per_s: float | None) -> None:
         """The training speed while training; None (paused) gives its room to messages."""

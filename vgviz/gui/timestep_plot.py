@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core.layout import unrolled_columns
 from vgviz.core.measure.stats import StepStats
+from vgviz.core.measure.steps import step_label, step_text
 
 from .live_text import LiveText
 from .plots import Log10Axis
@@ -76,13 +77,13 @@ class TimestepPlot(QtWidgets.QWidget):
             return
         values = np.asarray(stats.timestep_grad, dtype=np.float64)
         if self._start is None or len(self._start) != len(values):
-            self._start, self._start_step = values.copy(), stats.step
+            self._start, self._start_step = values.copy(), stats.step  # the weights' step: as the colour range
         self._latest = stats
         t = np.arange(1, len(values) + 1)
         start_log, now_log = _log(self._start), _log(values)
         self._start_curve.setData(t, start_log, connect="finite")
         self._now_curve.setData(t, now_log, connect="finite")
-        self._set_legend(f"step {self._start_step}", f"now (step {stats.step})")
+        self._set_legend(step_text(self._start_step), f"now ({step_label(stats)})")
         finite = np.concatenate([start_log[np.isfinite(start_log)], now_log[np.isfinite(now_log)]])
         if len(finite):
             lo, hi = math.floor(finite.min()), math.ceil(finite.max())
@@ -92,9 +93,9 @@ class TimestepPlot(QtWidgets.QWidget):
             self._zeros.setData(zero_t, np.full(len(zero_t), lo - 0.1))
             self._show_zero_key(len(zero_t) > 0)
         self.plot.setXRange(0.5, len(values) + 0.5, padding=0.01)
-        self.plot.setTitle(f"‖∂L/∂h_t‖ over time steps · step {stats.step}", **self._title_kw)
+        self.plot.setTitle(f"‖∂L/∂h_t‖ over time steps · {step_label(stats)}", **self._title_kw)
         summary = unrolled_columns.decay_summary(values)
-        self.summary.setText(f"Step {stats.step}: {summary}." if summary else f"Step {stats.step}.")
+        self.summary.setText(f"{step_label(stats).capitalize()}: {summary}." if summary else f"{step_label(stats).capitalize()}.")
 
     def set_theme(self, theme, strong: QtGui.QColor) -> None:
         """A vgviz.gui.theme.Theme's background, text and line widths; ``strong`` draws the

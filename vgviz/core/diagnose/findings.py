@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..measure.history import History
+from ..measure.steps import step_label, step_text
 from .measures import AblationResult, ActivationStats, RunSummary, SeedSpread, summarize
 from .numbers import (fold_text, json_ready, nanmean, nanmean_axis0, nanmedian, names_text, order_of_magnitude,
                       points_text, rows_within)
@@ -147,7 +148,7 @@ def error_signal_finding(history: History, names: list[str]) -> Finding:
     at_start = f"; at step 0 {initial:.2g}" if initial is not None and history.first.step == 0 else ""
     lo, hi = compared
     if ratio is None:
-        return Finding("error_signal", title, "bad", "exploding", f"δ is not finite (NaN/inf) at step {latest.step}",
+        return Finding("error_signal", title, "bad", "exploding", f"δ is not finite (NaN/inf) at {step_label(latest)}",
                        numbers, thresholds)
     if ratio <= VANISHING_RATIO:
         return Finding("error_signal", title, "bad", "vanishing",
@@ -191,7 +192,7 @@ def forward_signal_finding(history: History, names: list[str]) -> Finding:
     at_start = f"; at step 0 {initial:.2g}" if initial is not None and history.first.step == 0 else ""
     if ratio is None:
         return Finding("forward_signal", title, "bad", "blows up",
-                       f"the activations are not finite (NaN/inf) at step {latest.step}", numbers, thresholds)
+                       f"the activations are not finite (NaN/inf) at {step_label(latest)}", numbers, thresholds)
     if ratio <= FORWARD_COLLAPSE:
         return Finding("forward_signal", title, "bad", "collapses",
                        f"the output std falls from {values[0]:.2g} at {lo} to {values[-1]:.2g} at {hi} "
@@ -298,12 +299,12 @@ def performance_finding(history: History, baseline: RunSummary | None,
         n = len(seeds.seeds)
         text = (f"over {n} seeds, {me.n_layers} layers: loss {me.train_loss:.3g}, training-batch accuracy "
                 f"{seeds.range_text(seeds.deeper)}; {baseline.n_layers} layers: loss {baseline.train_loss:.3g}, "
-                f"accuracy {seeds.range_text(seeds.shallower)} (means at step {me.steps}, last "
+                f"accuracy {seeds.range_text(seeds.shallower)} (means at {step_text(me.steps + 1)}, last "
                 f"{GRADIENT_WINDOW} steps)")
     else:
         text = (f"{me.n_layers} layers: loss {me.train_loss:.3g}, training-batch accuracy {me.train_accuracy:.0%} at "
-                f"step {me.steps}; {baseline.n_layers} layers: loss {baseline.train_loss:.3g}, accuracy "
-                f"{baseline.train_accuracy:.0%} at step {baseline.steps} (means of the last {GRADIENT_WINDOW} steps)")
+                f"{step_text(me.steps + 1)}; {baseline.n_layers} layers: loss {baseline.train_loss:.3g}, accuracy "
+                f"{baseline.train_accuracy:.0%} at {step_text(baseline.steps + 1)} (means of the last {GRADIENT_WINDOW} steps)")
     direction = "higher" if loss_gap >= 0 else "lower"
     gaps = f"{points_text(acc_gap)}, loss {abs(loss_gap):.3g} {direction}"
     if worse:

@@ -17,6 +17,7 @@ import numpy as np
 from ..backprop.frames import FrameDisplay
 from ..backprop.recurrent_frames import TimeDisplay
 from ..measure.stats import StepStats
+from ..measure.steps import step_label, step_text
 from . import network_diagram as topo
 from . import unrolled_columns as timeline
 
@@ -34,7 +35,8 @@ def _fmt(v: float) -> str:
 class ColorScale:
     """A log colour range shared by the two scenes: ``range`` (lo, hi) is None until the first
     values of a run; ``auto`` re-fits it to every frame, otherwise it stays as fitted at step
-    ``range_step``."""
+    ``range_step``: the weights' step (StepStats.step), so a live run's initial measurement and a
+    run file's first step, the same gradients, both say step 0."""
 
     def __init__(self, n_buckets: int = N_BUCKETS):
         self.n_buckets = int(n_buckets)
@@ -43,7 +45,7 @@ class ColorScale:
         self.range_step = 0
 
     def how_fixed(self) -> str:
-        return "re-fitted every frame" if self.auto else f"fixed for this run at step {self.range_step}"
+        return "re-fitted every frame" if self.auto else f"fixed for this run at {step_text(self.range_step)}"
 
 
 class NetworkScene(ColorScale):
@@ -208,7 +210,7 @@ class NetworkScene(ColorScale):
         stats = stats if stats is not None else self.stats
         if stats is None:
             return ""
-        parts = [f"step {stats.step}"]
+        parts = [step_label(stats)]
         k = self.n_buckets
         nonfinite = bool((self.edge_buckets == k).any() or any((nb == k).any() for nb in self.node_buckets))
         if stats.diverged or nonfinite:
@@ -381,7 +383,7 @@ class TimelineScene(ColorScale):
             return f"{kind}{layers} unrolled over {self.n_steps} steps · backprop stepper"
         if self.stats is None:
             return ""
-        text = f"{kind}{layers} unrolled over {self.n_steps} steps · step {self.stats.step}"
+        text = f"{kind}{layers} unrolled over {self.n_steps} steps · {step_label(self.stats)}"
         decay = timeline.decay_summary(self.values)
         return f"{text} · {decay}" if decay else text
 

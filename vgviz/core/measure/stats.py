@@ -35,6 +35,7 @@ class StepStats:
     # order), gradients before clipping, ‖W‖ before the update; update_ratio NaN without an update
     param_stats: np.ndarray | None = None
     param_names: tuple[str, ...] = ()
+    measured_only: bool = False  # Trainer.measure(): no update follows (steps.steps_done counts on it)
 
     def __post_init__(self) -> None:
         for arr in self._arrays():

@@ -176,7 +176,7 @@ class Trainer(ABC):
     def measure(self) -> StepStats:
         """The gradients the next step would see, without updating the weights."""
         use_training_threads()
-        return StepStats(**self._forward_backward(self.step_count))  # update_ratio rows NaN
+        return StepStats(**self._forward_backward(self.step_count), measured_only=True)  # update_ratio rows NaN
 
     @abstractmethod
     def trace(self, example: int | None = None):
