@@ -238,9 +238,17 @@ def test_report_of_a_file_without_config_says_what_it_cannot_measure(capsys, tmp
         db.execute("UPDATE meta SET value = 'null' WHERE key = 'config'")
     code, out, err = run_main(capsys, "report", "--run", str(path))
     assert code == 0, err
-    findings = {f["key"]: f for f in json.loads(out)["diagnostics"]["findings"]}
+    section = json.loads(out)["diagnostics"]
+    findings = {f["key"]: f for f in section["findings"]}
     assert findings["unresponsive_neurons"]["summary"] == NEEDS_WEIGHTS
     assert findings["reliance_on_upper_layers"]["summary"] == NEEDS_WEIGHTS
+    # δ and the forward signal come from the file's captures: judged without the model
+    assert findings["error_signal"]["status"] != "n/a" and findings["forward_signal"]["status"] != "n/a"
+    # vgviz.diagnose gives report --run's diagnosis, from a path or an open Run
+    import vgviz
+    assert json.loads(json.dumps(vgviz.diagnose(path).to_dict(), default=str)) == section
+    with open_run(path) as run:
+        assert vgviz.diagnose(run).verdict == section["verdict"]
     one_line_error(capsys, ["report", "--run", str(path), "--shallower", "1"], "--shallower needs the run's config")
 
 
