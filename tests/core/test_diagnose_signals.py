@@ -110,6 +110,10 @@ def test_deep_narrow_he_net_on_circles_is_vanishing_not_degradation():
     assert error.numbers["ratio_first_to_last_hidden"] < 1e-3
     assert d.finding("training_performance").label == "deeper is worse"
     assert d.verdict == "vanishing" and "not vanishing" not in d.headline
+    # the signal collapsed at step 0 although He init matches ReLU: depth × narrow width, not the init
+    assert d.finding("forward_signal").numbers["initial_ratio"] < FORWARD_COLLAPSE
+    assert "he init matches relu" in d.causes[0] and "16 units" in d.causes[0]
+    assert d.fixes[0].key == "batchnorm"
 
 
 def test_exploding_preset_blows_up_forward_and_names_init():

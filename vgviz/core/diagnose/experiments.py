@@ -44,7 +44,7 @@ def diagnose_trainer(trainer, history: History, *, baseline: RunSummary | None =
                     seed=trainer.config.seed + 1)
     d = diagnose(history, activations=acts, baseline=baseline, ablation=ab,
                  n_classes=trainer.data.n_classes, recurrent=is_recurrent(trainer.model), presets=presets,
-                 seeds=seeds)
+                 seeds=seeds, config=trainer.config)
     return d, acts, ab
 
 

@@ -52,5 +52,6 @@ def diagnose_run(run: Run | str | os.PathLike, *, shallower_depth: int | None = 
                                            ablation_k=default_ablation_k(hidden_count(trainer.model)))
         return diagnosis
     recurrent = run.model is not None and any(layer.kind in RECURRENT_KINDS for layer in run.model.layers)
-    diagnosis = diagnose(history, baseline=baseline, seeds=spread, recurrent=recurrent, presets=presets)
+    diagnosis = diagnose(history, baseline=baseline, seeds=spread, recurrent=recurrent, presets=presets,
+                         config=config)
     return diagnosis.with_note(("unresponsive_neurons", "reliance_on_upper_layers"), NEEDS_WEIGHTS)

@@ -54,13 +54,16 @@ class Diagnosis:
 def diagnose(history: History, *, activations: ActivationStats | None = None,
              baseline: RunSummary | None = None, ablation: AblationResult | None = None,
              n_classes: int | None = None, recurrent: bool = False,
-             presets: Sequence[str] | None = None, seeds: SeedSpread | None = None) -> Diagnosis:
+             presets: Sequence[str] | None = None, seeds: SeedSpread | None = None,
+             config: Any = None) -> Diagnosis:
     """The findings of a run so far and the verdict they add up to.
 
     history: the run's History (at least one row). activations: activation_stats() on a
     batch at the current weights. baseline: a shallower counterpart's RunSummary.
     ablation: an ablate() result. presets: names for the fix links (default: installed).
     seeds: this net and its shallower counterpart trained over several seeds (--seeds N).
+    config: the run's RunConfig when known: a signal that collapses under the init already
+    matched to its activation is then blamed on depth and width, not on the init.
     """
     if len(history) == 0 or history.latest is None:
         raise ValueError("diagnose: the history holds no steps yet")
@@ -82,7 +85,7 @@ def diagnose(history: History, *, activations: ActivationStats | None = None,
     first, ref = g["compared"]
     causes: list[str] = []
     fix_keys: list[str] = []
-    signal_causes, signal_fixes = _signal_causes(forward, activations)
+    signal_causes, signal_fixes = _signal_causes(forward, activations, config)
     if grad.label == "exploding" or error.label == "exploding" or forward.label == "blows up":
         verdict = "exploding"
         if g["non_finite"]:
@@ -243,7 +246,13 @@ def _vanishing_headline(error: Finding, forward: Finding, grad: Finding) -> str:
             f"{f['ratio_last_to_first_hidden']:.2g} of {f['compared'][1]}'s (threshold {FORWARD_COLLAPSE:g}).")
 
 
-def _signal_causes(forward: Finding, acts: ActivationStats | None) -> tuple[list[str], list[str]]:
+# the init whose variance argument fits each activation (He et al. 2015; Glorot & Bengio 2010)
+MATCHED_INITS = {"relu": ("he", "he_uniform", "he_normal"), "leaky_relu": ("he", "he_uniform", "he_normal"),
+                 "tanh": ("xavier", "xavier_uniform", "xavier_normal"), "sigmoid": ("xavier", "xavier_uniform",
+                                                                                  "xavier_normal")}
+
+
+def _signal_causes(forward: Finding, acts: ActivationStats | None, config: Any = None) -> tuple[list[str], list[str]]:
     """A forward signal that shrinks or grows steadily across depth — now, or at step 0 before
     training partly repaired it — is the init's doing: name it first. One that stops dead at
     a layer is dead units' doing (named by the unit causes)."""
@@ -266,6 +275,16 @@ def _signal_causes(forward: Finding, acts: ActivationStats | None) -> tuple[list
     else:
         return [], []
     per_layer = f", ×{factor:.2g} per layer" if factor is not None else ""
+    activation, init = getattr(config, "activation", None), getattr(config, "init", None)
+    if init is not None and init in MATCHED_INITS.get(activation, ()):
+        # the init is right in expectation; in a narrow deep net the per-layer gains scatter
+        # around 1 and their product drifts far from it (Hanin & Rolnick 2018)
+        moved = "shrinks" if ratio < 1 else "grows"
+        size = fold_text(1 / ratio) if 0 < ratio < 1 else f"{ratio:.3g}×"
+        return ([f"the forward signal {moved} {size} across depth{when} (from {lo} to {hi}{per_layer}) although "
+                 f"{init} init matches {activation}: the variance is kept only on average, and over "
+                 f"{config.depth} layers of {config.width} units the per-layer gains scatter and compound — "
+                 "wider layers, batch norm or residual connections keep it"], ["batchnorm", "residual"])
     if ratio < 1:
         return ([f"the forward signal collapses across depth{when}: the activations' std shrinks "
                  f"{fold_text(1 / ratio) if ratio > 0 else '∞×'} from {lo} to {hi}{per_layer}, and δ shrinks "
