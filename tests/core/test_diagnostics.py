@@ -459,18 +459,27 @@ def test_a_recurrent_net_is_judged_by_its_gradient_through_time():
     from vgviz.core.presets import load_preset
     from vgviz.core.tasks import make_trainer
 
-    verdicts = {}
-    for name in ("rnn-T50", "gru-T50"):
-        trainer = make_trainer(load_preset(name).config)
+    verdicts, fixes = {}, {}
+    for name in ("rnn-T50", "gru-T50", "lstm-T50-pytorch-gates"):
+        config = load_preset(name).config
+        trainer = make_trainer(config)
         stats = trainer.step()
         history = History(stats.n_layers)
         history.append(stats)
-        d = diagnose(history, recurrent=True)
+        d = diagnose(history, recurrent=True, config=config)
         g = d.finding("gradient_magnitude").numbers
         assert g["compared"] == ["h_1", "h_50"]
         assert g["ratio_first_to_last_timestep"] == pytest.approx(stats.timestep_grad[0] / stats.timestep_grad[-1])
-        verdicts[name] = d.verdict
-    assert verdicts == {"rnn-T50": "vanishing", "gru-T50": "healthy"}
+        # δ through time is the same ratio
+        assert d.finding("error_signal").numbers["ratio_first_to_last_hidden"] == pytest.approx(
+            g["ratio_first_to_last_timestep"])
+        verdicts[name], fixes[name] = d.verdict, [f.key for f in d.fixes]
+    assert verdicts == {"rnn-T50": "vanishing", "gru-T50": "healthy", "lstm-T50-pytorch-gates": "vanishing"}
+    # the fixes of a recurrent net are about time: gates for a plain RNN, the gate init for an LSTM
+    # whose forget gate starts half closed — not ReLU or residual connections
+    assert fixes["rnn-T50"][0] == "gated" and fixes["lstm-T50-pytorch-gates"][0] == "gate_init"
+    assert not {"relu", "residual"} & set(fixes["rnn-T50"] + fixes["lstm-T50-pytorch-gates"])
+    assert "σ(0) = 0.5" in diagnose(history, recurrent=True, config=config).causes[0]
 
 
 def test_a_bfloat16_run_is_diagnosed_on_inputs_of_its_own_dtype():

@@ -44,7 +44,14 @@ FIXES: dict[str, tuple[str, str, tuple[str, ...]]] = {
                  ()),
     "gated": ("LSTM / GRU cells",
               "gated cells carry the error along an additive path through time instead of a product",
-              ("lstm", "gru", "rnn-lstm", "rnn-gru")),
+              ("lstm-T50", "gru-T50", "lstm", "gru")),
+    "gate_init": ("forget-gate bias 1 or chrono init",
+                  "a forget gate that starts open (Gers et al. 2000; chrono: Tallec & Ollivier 2018) lets the cell "
+                  "state carry the error back over many steps",
+                  ("lstm-T50", "gru-T50")),
+    "shorter": ("shorter sequences (truncated backprop through time)",
+                "fewer time steps, fewer factors in the chain rule through time",
+                ()),
     "shallower": ("a shallower network",
                   "fewer layers, fewer factors in the chain rule",
                   ("shallow-sigmoid",)),
@@ -66,6 +73,8 @@ def _config_demonstrates(key: str, config: Mapping[str, Any]) -> bool:
                    for k, v in values.items())
     if key == "gated":
         return any(v in ("lstm", "gru") for v in strings.values())
+    if key == "gate_init":
+        return strings.get("gate_init") in ("forget1", "chrono") and strings.get("model") in ("lstm", "gru")
     if key == "leaky":
         return strings.get("activation") in ("leaky_relu", "elu", "gelu", "selu")
     return False

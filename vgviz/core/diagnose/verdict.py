@@ -117,7 +117,8 @@ def diagnose(history: History, *, activations: ActivationStats | None = None,
     elif grad.label == "vanishing" or error.label == "vanishing" or forward.label == "collapses":
         verdict = "vanishing"
         headline = _vanishing_headline(error, forward, grad)
-        causes, fix_keys = _vanishing_causes(activations, recurrent)
+        causes, fix_keys = (_recurrent_causes(error, config) if recurrent else
+                            _vanishing_causes(activations))
         causes = signal_causes + causes
         fix_keys = signal_fixes + fix_keys
         if plateau.label == "plateau":
@@ -173,7 +174,7 @@ def _unit_notes(acts: ActivationStats | None) -> list[str]:
     return notes
 
 
-def _vanishing_causes(acts: ActivationStats | None, recurrent: bool) -> tuple[list[str], list[str]]:
+def _vanishing_causes(acts: ActivationStats | None) -> tuple[list[str], list[str]]:
     causes: list[str] = []
     fixes: list[str] = []
     if acts is not None:
@@ -202,9 +203,25 @@ def _vanishing_causes(acts: ActivationStats | None, recurrent: bool) -> tuple[li
         causes.append("the per-layer factors of the backward pass (weight × activation slope) are below 1 "
                       "and compound with depth")
         fixes += ["relu", "init", "batchnorm", "residual"]
-    if recurrent:
-        fixes.append("gated")
     return causes, fixes
+
+
+def _recurrent_causes(error: Finding, config: Any) -> tuple[list[str], list[str]]:
+    """Through time the backward signal is multiplied by the recurrent Jacobian at every step:
+    a plain RNN needs gates; an LSTM/GRU whose forget gate starts half closed needs its gate init."""
+    e = error.numbers
+    steps = len(e.get("delta_l2", ())) or "T"
+    model, gates = getattr(config, "model", None), getattr(config, "gate_init", None)
+    if model in ("lstm", "gru") and gates == "pytorch":
+        return ([f"a {model.upper()} with PyTorch's default gate biases: its forget gate starts near σ(0) = 0.5, so "
+                 f"the cell state halves at each of the {steps} steps and the error fades as in a plain RNN"],
+                ["gate_init", "shorter"])
+    if model in ("lstm", "gru"):
+        return ([f"the error still fades over {steps} time steps through the gates' products"],
+                ["gate_init", "shorter"])
+    return ([f"the backward signal is multiplied by the recurrent Jacobian (W_hh × tanh′) at each of the "
+             f"{steps} time steps; with a spectral radius below 1 the product shrinks geometrically"],
+            ["gated", "gate_init", "shorter"])
 
 
 def _vanishing_what(error: Finding, grad: Finding) -> str:
