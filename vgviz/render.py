@@ -20,7 +20,7 @@ import sys
 
 VIEWS = ("window", "diagram", "loss", "grad-norms", "grad-flow", "forward-signal")
 THEME_NAMES = ("lecture", "dark")
-COLORMAP_NAMES = ("viridis", "cividis", "plasma", "inferno", "magma")
+COLORMAP_NAMES = ("heat", "blue")   # vgviz.gui.theme.COLORMAPS (the parser imports no Qt)
 DEFAULT_SIZES = {"window": (1400, 860), "diagram": (1200, 700), "loss": (800, 500), "grad-norms": (800, 500),
                  "grad-flow": (800, 500), "forward-signal": (800, 500)}
 FRAME_VIEWS = ("diagram", "window")
@@ -83,7 +83,8 @@ def add_render_parser(sub, add_run_arguments) -> argparse.ArgumentParser:
     p.add_argument("--every", type=_positive_int, metavar="K",
                    help="with .gif/.mp4/DIR/: a time-lapse of the training, one frame every K steps")
     p.add_argument("--theme", choices=THEME_NAMES, default="lecture", help="colours and font sizes (default lecture)")
-    p.add_argument("--colormap", choices=COLORMAP_NAMES, default="viridis", help="colour map of the diagram")
+    p.add_argument("--colormap", choices=COLORMAP_NAMES, default="heat",
+                   help="colour map family of the diagram (small gradients fade into the background in either theme)")
     p.add_argument("--scale", type=int, choices=(1, 2, 4), default=1, help="pixels per point of a PNG/GIF/MP4")
     p.add_argument("--size", type=_size, metavar="WxH",
                    help="the view's size in points (default window 1400x860, diagram 1200x700, plots 800x500)")

@@ -1,8 +1,8 @@
 """NetworkView: the network diagram, coloured by gradient magnitude.
 
 Edges are coloured by |dL/dW_ij| and nodes by the batch-mean |δ_j| of their
-neuron, on one log colour scale (viridis: perceptually uniform and
-colour-blind safe) with a colour bar at the right. The scale is locked at the
+neuron, on one log colour scale (a perceptually uniform colorcet map, see
+vgviz.gui.theme) with a colour bar at the right. The scale is locked at the
 first stats of a run so that colours of later steps can be compared with it
 (``set_auto_range(True)`` re-fits every frame instead).
 
@@ -39,7 +39,7 @@ class NetworkView(NetworkPainting, DiagramView):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, *,
                  edge_budget: int = topo.DEFAULT_EDGE_BUDGET, n_buckets: int = N_BUCKETS,
-                 colormap: str = "viridis"):
+                 colormap: str = "CET-L4"):
         super().__init__(parent, NetworkScene(n_buckets, edge_budget), (320, 200))
         self.scene: NetworkScene
         self._text_time = 0.0  # while live: when the text layer's numbers last changed (see _clear)

@@ -20,7 +20,7 @@ from vgviz.core.measure.stats import StepStats
 from .live_text import LiveText
 from .plots import Log10Axis
 
-NOW = QtGui.QColor("#fde725")      # viridis' top: the colour of a strong gradient in the unrolled view
+NOW = QtGui.QColor("#ffff00")      # the dark heat map's top: a strong gradient in the unrolled view (set_theme follows the map)
 START = QtGui.QColor(170, 170, 185)
 
 
