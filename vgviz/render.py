@@ -40,6 +40,15 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _color_range(text: str) -> tuple[float, float]:
+    from .core.layout.color_range import RangeError, parse_range
+
+    try:
+        return parse_range(text)
+    except RangeError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -85,6 +94,8 @@ def add_render_parser(sub, add_run_arguments) -> argparse.ArgumentParser:
     p.add_argument("--theme", choices=THEME_NAMES, default="lecture", help="colours and font sizes (default lecture)")
     p.add_argument("--colormap", choices=COLORMAP_NAMES, default="heat",
                    help="colour map family of the diagram (small gradients fade into the background in either theme)")
+    p.add_argument("--range", type=_color_range, metavar="LO:HI",
+                   help="the diagram's log colour range, e.g. 1e-9:1e-1 (default: a preset's, else fitted at step 0)")
     p.add_argument("--scale", type=int, choices=(1, 2, 4), default=1, help="pixels per point of a PNG/GIF/MP4")
     p.add_argument("--size", type=_size, metavar="WxH",
                    help="the view's size in points (default window 1400x860, diagram 1200x700, plots 800x500)")
@@ -303,6 +314,7 @@ def _draw(args, config, fmt: str, app) -> int:
 
     if animated and args.every is not None:                       # a time-lapse of the training
         views = OffscreenViews(theme, args.colormap, diagram_size=size, plot_size=size)
+        views.use_range(args.range, _preset_range(preset))
         try:
             caption = (lambda step: ex.caption_text(summary, step)) if args.caption else None
             n = aw.write_animation(timelapse_frames(config, config.steps, args.every, view, views, args.scale, caption),
@@ -315,6 +327,7 @@ def _draw(args, config, fmt: str, app) -> int:
 
     history_views = OffscreenViews(theme, args.colormap, diagram_size=size if view == "diagram" else (1200, 700),
                                    plot_size=size if view not in ("diagram", "window") else (800, 500))
+    history_views.use_range(args.range, _preset_range(preset))
     first = []
 
     def on_stats(stats):
@@ -333,7 +346,7 @@ def _draw(args, config, fmt: str, app) -> int:
     try:
         return _write_view(args, fmt, views=history_views, trace=trace, summary=summary, trace_step=steps_done,
                            picture_step=history_views.history.latest.step, pass_note=f"after {steps_done} steps",
-                           make_window=lambda: _make_window(theme, args.colormap, size, config, preset,
+                           make_window=lambda: _make_window(theme, args.colormap, args.range, size, config, preset,
                                                             history_views, first[0], trace, (args.frame or 1) - 1))
     finally:
         history_views.close()
@@ -356,6 +369,7 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
     first = stats_at(run, 0)
     views = OffscreenViews(theme, args.colormap, diagram_size=size if view == "diagram" else (1200, 700),
                            plot_size=size if view not in ("diagram", "window") else (800, 500))
+    views.use_range(args.range, None)
 
     def show_step(step: int) -> None:
         views.history = history_from_run(run, step)
@@ -387,7 +401,7 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
                            trace_step=source.weights_step, picture_step=source.step,
                            pass_note=f"at step {source.weights_step} of {run.path}",
                            note=_capture_note(views, source, view),
-                           make_window=lambda: _make_window(theme, args.colormap, size, source.config, None, views,
+                           make_window=lambda: _make_window(theme, args.colormap, args.range, size, source.config, None, views,
                                                             first, trace, (args.frame or 1) - 1))
     finally:
         views.close()
@@ -450,7 +464,14 @@ def _size_note(widget, size) -> str:
     return f"; drawn at {widget.width()}x{widget.height()}, the smallest this view can be"
 
 
-def _make_window(theme, colormap, size, config, preset, views, first, trace, cursor):
+def _preset_range(name: str | None) -> tuple[float, float] | None:
+    """The colour range preset ``name`` sets, if any (a bad name was refused earlier)."""
+    from .core.presets import load_preset
+
+    return load_preset(name).color_range if name else None
+
+
+def _make_window(theme, colormap, color_range, size, config, preset, views, first, trace, cursor):
     from PySide6 import QtCore
 
     from .gui.animate import offscreen
@@ -460,6 +481,8 @@ def _make_window(theme, colormap, size, config, preset, views, first, trace, cur
     window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DontShowOnScreen, True)
     window.themes.set_theme(theme.name)
     window.themes.set_colormap(colormap)
+    if color_range is not None:
+        window.ranges.set_mode("fixed", color_range)
     window.show_run(config, views.history, preset_name=preset, first=first, trace=trace, cursor=cursor)
     offscreen(window, size)
     return window

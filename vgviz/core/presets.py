@@ -17,6 +17,7 @@ else:  # pragma: no cover
 
 from .config import ConfigError, RunConfig, quote, shorten
 from .files import WriteError, atomic_path, write_bytes
+from .layout.color_range import RangeError, check_range, parse_range
 
 DEFAULT_PRESET = "deep-sigmoid"
 MAX_CONFIG_BYTES = 2 * 2**20  # a config is a few hundred bytes; a report's JSON (one works) up to ~0.8 MB
@@ -37,6 +38,7 @@ class Preset:
     description: str
     config: RunConfig
     order: int = 100
+    color_range: tuple[float, float] | None = None   # the diagram's log colour range, if the preset sets one
 
 
 def _preset_dir(directory: str | Path | None = None):
@@ -74,10 +76,23 @@ def _parse_preset(name: str, text: str) -> Preset:
     try:
         doc = tomllib.loads(text)
         config = RunConfig.from_dict(doc.get("config", {}))
-    except (tomllib.TOMLDecodeError, ConfigError) as err:
+        color_range = _preset_range(doc.get("color_range"))
+    except (tomllib.TOMLDecodeError, ConfigError, RangeError) as err:
         raise PresetError(f"preset {name!r} is invalid: {err}") from None
     return Preset(name, str(doc.get("title", name)), str(doc.get("description", "")), config,
-                  int(doc.get("order", 100)))
+                  int(doc.get("order", 100)), color_range)
+
+
+def _preset_range(value) -> tuple[float, float] | None:
+    """A preset's ``color_range = [LO, HI]`` (or "LO:HI"), checked; None if it sets none."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_range(value)
+    if not isinstance(value, list) or len(value) != 2 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise RangeError(f"color_range must be [LO, HI], two numbers, not {value!r}")
+    return check_range(*value)
 
 
 def load_config_file(path: str | Path, base: RunConfig | None = None) -> RunConfig:

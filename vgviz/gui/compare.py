@@ -187,6 +187,13 @@ class CompareWindow(QtWidgets.QWidget):
     def _layer_colors(self, n: int) -> list:
         return self.theme.layer_colors(n) if self.theme is not None else layer_colors(n)
 
+    def use_ranges(self, ranges) -> None:
+        """The main window's colour range mode, shared range and relative view
+        (vgviz.gui.color_ranges.ColorRangeController) for both sides."""
+        for side in (self.a, self.b):
+            ranges.configure(side.network.scene)
+            side.network.reapply_range()
+
     def set_theme(self, theme, colormap: str) -> None:
         """A vgviz.gui.theme.Theme (the main window's): palette, fonts, diagrams, plots, side colours."""
         from .plots import style_plot

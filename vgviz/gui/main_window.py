@@ -8,6 +8,7 @@ from ..core.measure.history import History
 from ..core.presets import list_presets
 from .config_chooser import ConfigChooser
 from .control_panel import ControlPanel
+from .color_ranges import ColorRangeController
 from .compare import CompareWindows
 from .decision_view import DecisionDock
 from .diagnostics_view import DiagnosticsDock
@@ -81,6 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self._build_actions()
         self.themes = ThemeController(self, self.view_menu)      # View ▸ Lecture theme, Colour map
+        self.ranges = ColorRangeController(self, self.view_menu)  # View ▸ Colour range, Relative (R)
         self.exports = ExportController(self, self.file_menu)    # File ▸ Export …, Ctrl+S/C
         self.runs = RunFiles(self, self.file_menu)                # File ▸ Open run …, the timeline
         self.panel.start_button.clicked.connect(self.toggle_running)
@@ -156,6 +158,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._clear_views()
         self.diagnostics.detach()
         self.recurrent.reset(config.model, config.depth)
+        self.ranges.use_preset(self.preset_name)
         self.show_diagram(config.recurrent)
         self.plots.clear()
         self.status.set_state("building model…")
@@ -240,8 +243,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_auto_range_toggled(self, on: bool) -> None:
         self.auto_range_action.setChecked(on)
-        self.network.set_auto_range(on)
-        self.recurrent.set_auto_range(on)
+        if on:
+            self.ranges.set_mode("auto")
+        elif self.ranges.mode == "auto":
+            self.ranges.set_mode("run")
 
     def show_error(self, message: str | None) -> None:
         self.panel.show_error(message)
@@ -260,6 +265,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.display.stop()
         self._clear_views()
         self.preset_name = preset_name
+        self.ranges.use_preset(preset_name)
         self.panel.set_config(config)
         self.panel.select_preset(preset_name)
         latest = history.latest
@@ -296,4 +302,6 @@ class MainWindow(QtWidgets.QMainWindow):
         """A window training the current config (A) and a one-change variant (B) side by side."""
         if self.run.config is None:
             return None
-        return self.compares.open(self.run.config, variant, self.preset_name or "current config", self.themes)
+        window = self.compares.open(self.run.config, variant, self.preset_name or "current config", self.themes)
+        window.use_ranges(self.ranges)
+        return window

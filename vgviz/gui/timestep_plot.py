@@ -161,9 +161,6 @@ class RecurrentPanel(QtWidgets.QSplitter):
         if plot:
             self.timesteps.show_stats(stats)
 
-    def set_auto_range(self, on: bool) -> None:
-        self.unrolled.set_auto_range(on)
-
     def set_theme(self, theme, colormap: str) -> None:
         self.unrolled.set_style(theme.diagram_style(colormap))
         self.timesteps.set_theme(theme, self.unrolled.strong_color())

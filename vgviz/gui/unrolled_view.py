@@ -102,9 +102,9 @@ class UnrolledView(DiagramView):
         scene.show_frame(display, tokens)
         self._values_changed()
 
-    def set_auto_range(self, on: bool) -> None:
+    def reapply_range(self) -> None:
+        """Draw the live values again after the scene's range mode changed."""
         scene = self.scene
-        scene.auto = bool(on)
         if scene.stats is not None and scene.frame is None:
             stats, scene.stats = scene.stats, None
             self.show_stats(stats)

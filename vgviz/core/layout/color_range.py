@@ -75,9 +75,8 @@ class SharedRange:
         self.range = None
 
     def take(self, fitted: tuple[float, float]) -> tuple[float, float]:
-        """The shared range, set to ``fitted`` if there is none yet."""
-        if self.range is None:
-            self.range = fitted
+        """Keep ``fitted`` as the shared range from now on."""
+        self.range = tuple(fitted)
         return self.range
 
 
@@ -90,7 +89,7 @@ def choose_range(mode: str, current: tuple[float, float] | None, fit, *, fixed=N
     if mode == "fixed" and fixed is not None:
         return tuple(fixed), current != tuple(fixed)
     if mode == "shared" and shared is not None:
-        chosen = shared.take(current if current is not None else fit())
+        chosen = shared.take(fit()) if shared.range is None else shared.range
         return chosen, chosen != current
     if mode == "auto":
         return fit(), True

@@ -79,6 +79,12 @@ class ColorScale:
     def how_fixed(self) -> str:
         return describe_mode(self.mode, self.range_step, preset=self.preset_range is not None)
 
+    def range_tag(self) -> str:
+        """The range mode in a word or two, for the colour bar's title."""
+        if self.mode == "run":
+            return "preset" if self.preset_range is not None else f"step {self.range_step}"
+        return self.mode
+
 
 class NetworkScene(ColorScale):
     """The network diagram's numbers. Buckets 0..n_buckets-1 follow the colour map (weakest
@@ -90,6 +96,7 @@ class NetworkScene(ColorScale):
         self.edge_budget = int(edge_budget)
         self.live = False
         self.relative = False   # every layer's gradients ÷ the output layer's (relative_to_output)
+        self._relative_shown = False
         self.reset()
 
     @property
@@ -122,8 +129,12 @@ class NetworkScene(ColorScale):
         """Take one step's numbers: the range (if not locked), the drawn edges and every bucket.
         True if the columns changed (a different network), so the layout must be redone."""
         self.source = stats
-        if self.relative and self.frame is None:
-            stats = relative_to_output(stats)
+        if self.frame is None:
+            if self.relative != self._relative_shown:    # other numbers: the run's range is fitted again
+                self._relative_shown = self.relative
+                self.range = None
+            if self.relative:
+                stats = relative_to_output(stats)
         has_input = stats.edge_abs is not None and len(stats.edge_abs) > 0
         sizes = topo.layer_sizes(stats.edge_abs) if has_input else [len(d) for d in stats.delta_mean_abs]
         new_columns = sizes != self.sizes or has_input != self.has_input
@@ -205,7 +216,7 @@ class NetworkScene(ColorScale):
             return False
         self.frame = None
         self.range = self.live_range
-        self.stats = None
+        self.stats = self.source = None
         return True
 
     def lock_range(self, lo_hi: tuple[float, float]) -> None:
@@ -233,7 +244,7 @@ class NetworkScene(ColorScale):
         if self.frame is not None:
             return "|a|, |W|" if self.frame.quantity == "activation" else "|δ|, |dL/dW|"
         title = "|dL/dW|" if self.selection is not None else "mean |δ|"
-        return f"{title} ÷ output's" if self.relative else title
+        return f"{title}{' ÷ output' if self.relative else ''} · {self.range_tag()}"
 
     def caption(self, stats: StepStats | None = None, strip_sizes: tuple[int, ...] = ()) -> str:
         """The sentence under the diagram saying what is drawn (``stats``: the ones whose step it
@@ -424,7 +435,9 @@ class TimelineScene(ColorScale):
         return None
 
     def colorbar_title(self) -> str:
-        return "mean |h_t|" if (self.frame is not None and self.frame.quantity == "activation") else "‖∂L/∂h_t‖"
+        if self.frame is not None:
+            return "mean |h_t|" if self.frame.quantity == "activation" else "‖∂L/∂h_t‖"
+        return f"‖∂L/∂h_t‖ · {self.range_tag()}"
 
     def summary(self) -> str:
         """The line above the row: the network, T, and how fast the gradient decays."""
