@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ..measure.stats import StepStats
+if TYPE_CHECKING:   # presets import this module: it imports no numpy or torch until it computes
+    from ..measure.stats import StepStats
 
 RANGE_MODES = ("run", "auto", "fixed", "shared")
 RANGE_MODE_NAMES = {"run": "per run, fixed at step 0", "auto": "auto, every frame",
@@ -113,6 +113,8 @@ def relative_to_output(stats: StepStats) -> StepStats:
     """``stats`` with every layer's gradients divided by the output layer's at the same step:
     edges and mean |dL/dW| by the output layer's mean |dL/dW|, ‖dL/dW‖ by its ‖dL/dW‖, node
     |δ| and skip paths by its mean |δ| (where it is 0 or not finite, the quotient is NaN)."""
+    import numpy as np
+
     def ratio(values, by: float):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.asarray(values, dtype=np.float64) / by if by > 0 and math.isfinite(by) else \
