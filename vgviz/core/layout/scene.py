@@ -71,8 +71,9 @@ class ColorScale:
 
     def choose(self, fit, step: int) -> None:
         """Set ``range`` for a frame at ``step``; ``fit`` () → (lo, hi) fits the frame's values."""
+        preset = None if getattr(self, "relative", False) else self.preset_range   # a preset's is absolute
         self.range, chosen = choose_range(self.mode, self.range, fit, fixed=self.fixed_range,
-                                          shared=self.shared, preset=self.preset_range)
+                                          shared=self.shared, preset=preset)
         if chosen:
             self.range_step = step
 
