@@ -129,7 +129,7 @@ def test_relative_view_keeps_vanishing_visible_after_convergence_and_the_caption
     assert absolute.edge_buckets[-1] <= absolute.n_buckets // 2
     lo, hi = relative.range
     assert relative.edge_buckets[-1] == relative.n_buckets - 1 == log_buckets(np.array([1.0]), lo, hi, 64)[0]
-    assert relative.edge_buckets[0] == log_buckets(np.array([1e-4]), lo, hi, 64)[0] > 0
+    assert lo <= 1e-4 and relative.edge_buckets[0] == log_buckets(np.array([1e-4]), lo, hi, 64)[0]
     not_converged = _stats([1e-9, 1e-5], [1e-9, 1e-5], [[1e-9, 1e-9], [1e-5]],
                            [[[1e-9, 1e-9], [1e-9, 1e-9]], [[1e-5, 1e-5]]], loss=0.69, accuracy=0.5)
     absolute.update(not_converged)
