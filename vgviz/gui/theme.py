@@ -24,7 +24,7 @@ DEFAULT_THEME = "dark"
 # a family's (dark theme, lecture theme) maps: from the background's colour to a saturated one
 COLORMAP_FAMILIES = {
     "heat": ("CET-L4", "CET-L18"),    # black → red → yellow; white → yellow → orange → red
-    "blue": ("CET-L6", "CET-L12"),    # black → blue → cyan; white → blue
+    "blue": ("CET-L15", "CET-L12"),   # black → blue; white → blue
 }
 COLORMAPS = tuple(COLORMAP_FAMILIES)
 DEFAULT_COLORMAP = "heat"
