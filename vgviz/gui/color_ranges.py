@@ -52,6 +52,8 @@ class ColorRangeController(QtCore.QObject):
         view_menu.addAction(self.relative_action)
         window.addAction(self.relative_action)
         self.relative_action.setChecked(self.relative)
+        window.panel.auto_range_box.toggled.connect(self._on_auto_toggled)   # the box and the A key
+        window.run.started.connect(lambda _config: self.use_preset(window.preset_name))
         self._sync()
 
     # -- choices -----------------------------------------------------------------------------
@@ -66,6 +68,13 @@ class ColorRangeController(QtCore.QObject):
         store.setValue("range_mode", mode)
         store.setValue("range_fixed", format_range(self.fixed))
         self._sync()
+
+    def _on_auto_toggled(self, on: bool) -> None:
+        self.window.auto_range_action.setChecked(on)
+        if on:
+            self.set_mode("auto")
+        elif self.mode == "auto":
+            self.set_mode("run")
 
     def set_fixed_text(self, text: str) -> str | None:
         """The fixed mode with a typed 'LO:HI'; the reason if it cannot be used (nothing changes)."""

@@ -418,11 +418,13 @@ class CompareWindows(QtCore.QObject):
         super().__init__(parent)
         self.windows: list[CompareWindow] = []
 
-    def open(self, config: RunConfig, variant: str | None, title_a: str, themes) -> CompareWindow:
+    def open(self, config: RunConfig, variant: str | None, title_a: str, themes, ranges=None) -> CompareWindow:
         """A window training ``config`` (A) and a one-change variant (B) side by side, in the
-        ThemeController ``themes``' theme and colour map."""
+        ThemeController ``themes``' theme and colour map and the ColorRangeController ``ranges``' range."""
         window = CompareWindow(config, variant, title_a=title_a)
         window.set_theme(themes.theme, themes.colormap)
+        if ranges is not None:
+            window.use_ranges(ranges)
         window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self.windows.append(window)
         window.destroyed.connect(lambda *_a, w=window: self.windows.remove(w) if w in self.windows else None)

@@ -89,7 +89,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.panel.step_button.clicked.connect(self.run.step_once)
         self.panel.reset_button.clicked.connect(self.configs.reset_run)
         self.panel.preset_chosen.connect(self.configs.load_preset)
-        self.panel.auto_range_box.toggled.connect(self._on_auto_range_toggled)
 
         self.display = LiveDisplay(self)
 
@@ -158,7 +157,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._clear_views()
         self.diagnostics.detach()
         self.recurrent.reset(config.model, config.depth)
-        self.ranges.use_preset(self.preset_name)
         self.show_diagram(config.recurrent)
         self.plots.clear()
         self.status.set_state("building model…")
@@ -241,13 +239,6 @@ class MainWindow(QtWidgets.QMainWindow):
         elif self.status.state == "training":
             self.status.set_state("paused")
 
-    def _on_auto_range_toggled(self, on: bool) -> None:
-        self.auto_range_action.setChecked(on)
-        if on:
-            self.ranges.set_mode("auto")
-        elif self.ranges.mode == "auto":
-            self.ranges.set_mode("run")
-
     def show_error(self, message: str | None) -> None:
         self.panel.show_error(message)
         if message:
@@ -302,6 +293,5 @@ class MainWindow(QtWidgets.QMainWindow):
         """A window training the current config (A) and a one-change variant (B) side by side."""
         if self.run.config is None:
             return None
-        window = self.compares.open(self.run.config, variant, self.preset_name or "current config", self.themes)
-        window.use_ranges(self.ranges)
-        return window
+        return self.compares.open(self.run.config, variant, self.preset_name or "current config", self.themes,
+                                  self.ranges)

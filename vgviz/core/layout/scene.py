@@ -221,6 +221,9 @@ class NetworkScene(ColorScale):
         return True
 
     def lock_range(self, lo_hi: tuple[float, float]) -> None:
+        """Keep (lo, hi) for the run: a range of gradients, so the relative view fits its own."""
+        if self.relative:
+            return
         self.range = (float(lo_hi[0]), float(lo_hi[1]))
         self.auto = False
 
