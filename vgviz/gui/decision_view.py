@@ -119,14 +119,16 @@ class DecisionView(QtWidgets.QWidget):
             return
         x0, x1, y0, y1 = self.data_range
         box = self.plot.getViewBox()
-        extra_w = self.plot.width() - box.width()     # axes and title around the data area
-        extra_h = self.plot.height() - box.height()
+        # axes and title around the data area (before the first layout the box is not yet inside)
+        extra_w = max(0.0, self.plot.width() - box.width())
+        extra_h = max(0.0, self.plot.height() - box.height())
         margins = self.layout().contentsMargins()
         avail_w = self.width() - margins.left() - margins.right() - extra_w
         avail_h = self.height() - margins.top() - margins.bottom() - extra_h
         aspect = (y1 - y0) / max(x1 - x0, 1e-12)
         w = max(40.0, min(avail_w, avail_h / aspect))
-        self.plot.setMaximumSize(round(w + extra_w), round(w * aspect + extra_h))
+        least = self.plot.minimumSizeHint()
+        self.plot.setMaximumSize(max(round(w + extra_w), least.width()), max(round(w * aspect + extra_h), least.height()))
         self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
 
     def show_surface(self, surface) -> None:
