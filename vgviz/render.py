@@ -302,6 +302,7 @@ def _draw(args, config, fmt: str, app) -> int:
         return _draw_from_file(args, config, fmt)
     from .gui import animation_writers as aw
     from .gui import export as ex
+    from .core.presets import preset_range
     from .gui.animate import OffscreenViews, timelapse_frame_count, timelapse_frames, train
     from .gui.theme import get_theme
 
@@ -314,7 +315,7 @@ def _draw(args, config, fmt: str, app) -> int:
 
     if animated and args.every is not None:                       # a time-lapse of the training
         views = OffscreenViews(theme, args.colormap, diagram_size=size, plot_size=size)
-        views.use_range(args.range, _preset_range(preset))
+        views.use_range(args.range, preset_range(config))
         try:
             caption = (lambda step: ex.caption_text(summary, step)) if args.caption else None
             n = aw.write_animation(timelapse_frames(config, config.steps, args.every, view, views, args.scale, caption),
@@ -327,7 +328,7 @@ def _draw(args, config, fmt: str, app) -> int:
 
     history_views = OffscreenViews(theme, args.colormap, diagram_size=size if view == "diagram" else (1200, 700),
                                    plot_size=size if view not in ("diagram", "window") else (800, 500))
-    history_views.use_range(args.range, _preset_range(preset))
+    history_views.use_range(args.range, preset_range(config))
     first = []
 
     def on_stats(stats):
@@ -357,6 +358,7 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
     its nearest full capture, the plots from its steps up to there, the backprop pass from
     a model rebuilt with the weights saved at that step."""
     from .core.runfile.replay import history_from_run, stats_at
+    from .core.presets import preset_range
     from .core.runfile.restore import trainer_at
     from .gui import animation_writers as aw
     from .gui import export as ex
@@ -369,7 +371,7 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
     first = stats_at(run, 0)
     views = OffscreenViews(theme, args.colormap, diagram_size=size if view == "diagram" else (1200, 700),
                            plot_size=size if view not in ("diagram", "window") else (800, 500))
-    views.use_range(args.range, None)
+    views.use_range(args.range, preset_range(source.config))
 
     def show_step(step: int) -> None:
         views.history = history_from_run(run, step)
@@ -462,13 +464,6 @@ def _size_note(widget, size) -> str:
     if (widget.width(), widget.height()) == tuple(size):
         return ""
     return f"; drawn at {widget.width()}x{widget.height()}, the smallest this view can be"
-
-
-def _preset_range(name: str | None) -> tuple[float, float] | None:
-    """The colour range preset ``name`` sets, if any (a bad name was refused earlier)."""
-    from .core.presets import load_preset
-
-    return load_preset(name).color_range if name else None
 
 
 def _make_window(theme, colormap, color_range, size, config, preset, views, first, trace, cursor):

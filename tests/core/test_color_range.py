@@ -1,13 +1,15 @@
 """The colour range modes and the relative-to-output view, as numbers (no Qt)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from vgviz.core.layout.color_range import RangeError, SharedRange, parse_range, relative_to_output
 from vgviz.core.layout.scene import NetworkScene, TimelineScene
 from vgviz.core.measure.stats import StepStats
-from vgviz.core.presets import PresetError, _parse_preset, load_preset
+from vgviz.core.presets import PresetError, _parse_preset, load_preset, preset_range
 
 from .test_scene import log_buckets, make_stats
 
@@ -72,7 +74,11 @@ def test_a_preset_range_replaces_the_step_0_fit():
     scene.preset_range = (1e-9, 1e-1)
     scene.update(make_stats(0, scale=10.0))
     assert scene.range == (1e-9, 1e-1) and "set by the preset" in scene.legend()
-    assert load_preset("deep-sigmoid").color_range == load_preset("deep-relu-he").color_range == (1e-9, 1e-1)
+    sigmoid = load_preset("deep-sigmoid")
+    assert sigmoid.color_range == load_preset("deep-relu-he").color_range == (1e-9, 1e-1)
+    # the preset's network with any steps or seed (a live render and its run file agree); not another network
+    assert preset_range(replace(sigmoid.config, steps=6, seed=3)) == (1e-9, 1e-1)
+    assert preset_range(replace(sigmoid.config, depth=3)) is None and preset_range(None) is None
     with pytest.raises(PresetError, match="color_range"):
         _parse_preset("bad", 'color_range = [1, "x"]\n[config]\n')
     with pytest.raises(PresetError, match="0 < LO < HI"):

@@ -6,7 +6,7 @@ import os
 import re
 import stat
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -70,6 +70,20 @@ def load_preset(name: str, directory: str | Path | None = None) -> Preset:
     if not entry.is_file():
         raise PresetError(f"unknown preset {name!r}; known presets: {', '.join(preset_names(directory))}")
     return _parse_preset(name, entry.read_text(encoding="utf-8"))
+
+
+def preset_range(config: RunConfig | None, directory: str | Path | None = None) -> tuple[float, float] | None:
+    """The colour range set by the preset whose network and training ``config`` is (whatever its
+    steps, seed and evaluation period), or None (also for no config: a run file without one).
+    A run file and a live run of one config agree."""
+    if config is None:
+        return None
+    for preset in list_presets(directory):
+        same = replace(config, steps=preset.config.steps, seed=preset.config.seed,
+                       eval_every=preset.config.eval_every) == preset.config
+        if preset.color_range is not None and same:
+            return preset.color_range
+    return None
 
 
 def _parse_preset(name: str, text: str) -> Preset:

@@ -7,7 +7,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.layout.color_range import (RANGE_MODE_NAMES, RANGE_MODES, RangeError, SharedRange, format_range,
                                        parse_range)
-from ..core.presets import PresetError, load_preset
+from ..core.presets import preset_range
 
 DEFAULT_FIXED = (1e-9, 1e-1)
 
@@ -53,7 +53,7 @@ class ColorRangeController(QtCore.QObject):
         window.addAction(self.relative_action)
         self.relative_action.setChecked(self.relative)
         window.panel.auto_range_box.toggled.connect(self._on_auto_toggled)   # the box and the A key
-        window.run.started.connect(lambda _config: self.use_preset(window.preset_name))
+        window.run.started.connect(self.use_config)
         self._sync()
 
     # -- choices -----------------------------------------------------------------------------
@@ -104,12 +104,9 @@ class ColorRangeController(QtCore.QObject):
         self.window.settings.setValue("relative", self.relative)
         self._sync()
 
-    def use_preset(self, name: str | None) -> None:
-        """A run of preset ``name`` starts: its range (if it sets one) is the per-run mode's."""
-        try:
-            self.preset_range = load_preset(name).color_range if name else None
-        except PresetError:
-            self.preset_range = None
+    def use_config(self, config) -> None:
+        """A run of ``config`` starts: the range of the preset it is (if that sets one) is the per-run mode's."""
+        self.preset_range = preset_range(config)
         self._sync()
 
     # -- applying ----------------------------------------------------------------------------

@@ -256,7 +256,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.display.stop()
         self._clear_views()
         self.preset_name = preset_name
-        self.ranges.use_preset(preset_name)
+        self.ranges.use_config(config)
         self.panel.set_config(config)
         self.panel.select_preset(preset_name)
         latest = history.latest
