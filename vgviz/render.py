@@ -20,7 +20,7 @@ import sys
 
 VIEWS = ("window", "diagram", "loss", "grad-norms", "grad-flow", "forward-signal")
 THEME_NAMES = ("lecture", "dark")
-COLORMAP_NAMES = ("viridis", "cividis", "plasma", "inferno", "magma")
+COLORMAP_NAMES = ("heat", "blue")   # vgviz.gui.theme.COLORMAPS (the parser imports no Qt)
 DEFAULT_SIZES = {"window": (1400, 860), "diagram": (1200, 700), "loss": (800, 500), "grad-norms": (800, 500),
                  "grad-flow": (800, 500), "forward-signal": (800, 500)}
 FRAME_VIEWS = ("diagram", "window")
@@ -38,6 +38,15 @@ def _size(text: str) -> tuple[int, int]:
     if not (200 <= w <= 8000 and 150 <= h <= 8000):
         raise argparse.ArgumentTypeError(f"width must be 200–8000 and height 150–8000 pixels; got {text!r}")
     return w, h
+
+
+def _color_range(text: str) -> tuple[float, float]:
+    from .core.layout.color_range import RangeError, parse_range
+
+    try:
+        return parse_range(text)
+    except RangeError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _positive_float(text: str) -> float:
@@ -83,7 +92,10 @@ def add_render_parser(sub, add_run_arguments) -> argparse.ArgumentParser:
     p.add_argument("--every", type=_positive_int, metavar="K",
                    help="with .gif/.mp4/DIR/: a time-lapse of the training, one frame every K steps")
     p.add_argument("--theme", choices=THEME_NAMES, default="lecture", help="colours and font sizes (default lecture)")
-    p.add_argument("--colormap", choices=COLORMAP_NAMES, default="viridis", help="colour map of the diagram")
+    p.add_argument("--colormap", choices=COLORMAP_NAMES, default="heat",
+                   help="colour map family of the diagram (small gradients fade into the background in either theme)")
+    p.add_argument("--range", type=_color_range, metavar="LO:HI",
+                   help="the diagram's log colour range, e.g. 1e-9:1e-1 (default: a preset's, else fitted at step 0)")
     p.add_argument("--scale", type=int, choices=(1, 2, 4), default=1, help="pixels per point of a PNG/GIF/MP4")
     p.add_argument("--size", type=_size, metavar="WxH",
                    help="the view's size in points (default window 1400x860, diagram 1200x700, plots 800x500)")
@@ -291,6 +303,7 @@ def _draw(args, config, fmt: str, app) -> int:
     from .core.measure.steps import steps_done
     from .gui import animation_writers as aw
     from .gui import export as ex
+    from .core.presets import preset_range
     from .gui.animate import OffscreenViews, timelapse_frame_count, timelapse_frames, train
     from .gui.theme import get_theme
 
@@ -303,6 +316,7 @@ def _draw(args, config, fmt: str, app) -> int:
 
     if animated and args.every is not None:                       # a time-lapse of the training
         views = OffscreenViews(theme, args.colormap, diagram_size=size, plot_size=size)
+        views.use_range(args.range, preset_range(config))
         try:
             caption = (lambda step: ex.caption_text(summary, step)) if args.caption else None
             n = aw.write_animation(timelapse_frames(config, config.steps, args.every, view, views, args.scale, caption),
@@ -315,6 +329,7 @@ def _draw(args, config, fmt: str, app) -> int:
 
     history_views = OffscreenViews(theme, args.colormap, diagram_size=size if view == "diagram" else (1200, 700),
                                    plot_size=size if view not in ("diagram", "window") else (800, 500))
+    history_views.use_range(args.range, preset_range(config))
     first = []
 
     def on_stats(stats):
@@ -332,8 +347,9 @@ def _draw(args, config, fmt: str, app) -> int:
 
     try:
         return _write_view(args, fmt, views=history_views, trace=trace, summary=summary, trace_step=steps_trained,
-                           picture_step=steps_done(history_views.history.latest), pass_note=f"after {steps_trained} steps",
-                           make_window=lambda: _make_window(theme, args.colormap, size, config, preset,
+                           picture_step=steps_done(history_views.history.latest),
+                           pass_note=f"after {steps_trained} steps",
+                           make_window=lambda: _make_window(theme, args.colormap, args.range, size, config, preset,
                                                             history_views, first[0], trace, (args.frame or 1) - 1))
     finally:
         history_views.close()
@@ -344,6 +360,7 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
     its nearest full capture, the plots from its steps up to there, the backprop pass from
     a model rebuilt with the weights saved at that step."""
     from .core.runfile.replay import history_from_run, stats_at
+    from .core.presets import preset_range
     from .core.runfile.restore import trainer_at
     from .gui import animation_writers as aw
     from .gui import export as ex
@@ -356,6 +373,7 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
     first = stats_at(run, 0)
     views = OffscreenViews(theme, args.colormap, diagram_size=size if view == "diagram" else (1200, 700),
                            plot_size=size if view not in ("diagram", "window") else (800, 500))
+    views.use_range(args.range, preset_range(source.config))
 
     def show_step(step: int) -> None:
         views.history = history_from_run(run, step)
@@ -387,7 +405,7 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
                            trace_step=source.weights_step, picture_step=source.step,
                            pass_note=f"at step {source.weights_step} of {run.path}",
                            note=_capture_note(views, source, view),
-                           make_window=lambda: _make_window(theme, args.colormap, size, source.config, None, views,
+                           make_window=lambda: _make_window(theme, args.colormap, args.range, size, source.config, None, views,
                                                             first, trace, (args.frame or 1) - 1))
     finally:
         views.close()
@@ -450,7 +468,7 @@ def _size_note(widget, size) -> str:
     return f"; drawn at {widget.width()}x{widget.height()}, the smallest this view can be"
 
 
-def _make_window(theme, colormap, size, config, preset, views, first, trace, cursor):
+def _make_window(theme, colormap, color_range, size, config, preset, views, first, trace, cursor):
     from PySide6 import QtCore
 
     from .gui.animate import offscreen
@@ -460,6 +478,8 @@ def _make_window(theme, colormap, size, config, preset, views, first, trace, cur
     window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DontShowOnScreen, True)
     window.themes.set_theme(theme.name)
     window.themes.set_colormap(colormap)
+    if color_range is not None:
+        window.ranges.set_mode("fixed", color_range)
     window.show_run(config, views.history, preset_name=preset, first=first, trace=trace, cursor=cursor)
     offscreen(window, size)
     return window

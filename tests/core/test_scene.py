@@ -74,7 +74,7 @@ def test_a_live_scene_draws_at_most_the_live_budget_and_non_finite_edges_are_red
     assert scene.drawn_budget == LIVE_EDGE_BUDGET
     scene.update(make_stats(0, nan_edge=True))
     assert len(scene.edge_buckets) == 1980 and (scene.edge_buckets == scene.n_buckets).sum() == 1
-    assert "red = NaN/inf" in scene.caption()
+    assert "magenta = NaN/inf" in scene.caption()
     scene.update(make_stats(1, sizes=[2, 64, 64, 64, 4]))     # 8,576 edges
     assert len(scene.edge_buckets) == LIVE_EDGE_BUDGET and scene.selection.reduced
     scene.live = False

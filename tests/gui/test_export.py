@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+import pyqtgraph as pg
 from PySide6 import QtGui
 
 from vgviz.core.config import RunConfig
@@ -180,8 +181,8 @@ def test_unknown_theme_and_colour_map():
         get_theme("beamer")
     with pytest.raises(ThemeError, match="unknown colour map 'jet'"):
         LECTURE.diagram_style("jet")
-    for name in ("viridis", "cividis", "plasma", "inferno", "magma"):
-        assert LECTURE.diagram_style(name).colormap == name
+    for name in ("heat", "blue"):      # the lecture theme takes each family's map that starts at white
+        assert pg.colormap.get(LECTURE.diagram_style(name).colormap).map(0.0, mode="qcolor").lightnessF() > 0.9
 
 
 # -- animations ------------------------------------------------------------------------------------

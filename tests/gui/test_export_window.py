@@ -120,13 +120,13 @@ def test_lecture_theme_toggles_every_view_and_is_remembered(window, qtbot):
     image = window.exports.copy_current_view()
     assert np.median(np.frombuffer(image.convertToFormat(QtGui.QImage.Format.Format_Grayscale8).constBits(),
                                    dtype=np.uint8)) > 200
-    themes.colormap_actions["cividis"].trigger()
-    assert window.network.diagram_style().colormap == "cividis"
+    themes.colormap_actions["blue"].trigger()
+    assert window.network.diagram_style().colormap == "CET-L12"     # the blue family's map for white
     window.close()
     again = MainWindow(preset="shallow-sigmoid")
     qtbot.addWidget(again)
-    assert again.themes.theme.name == "lecture" and again.themes.colormap == "cividis"
-    assert again.network.diagram_style().colormap == "cividis"
+    assert again.themes.theme.name == "lecture" and again.themes.colormap == "blue"
+    assert again.network.diagram_style().colormap == "CET-L12"
     again.close()
 
 

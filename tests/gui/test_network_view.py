@@ -183,5 +183,5 @@ def test_non_finite_gradients_are_marked(view, sigmoid_run):
         delta_mean_abs=tuple(np.full(d.shape, np.inf) for d in later.delta_mean_abs))
     view.show_stats(bad)
     assert np.all(view.drawn_edge_buckets() == 64) and np.all(view.node_buckets(0) == 64)
-    assert "DIVERGED" in view.caption() and "red = NaN/inf" in view.caption()
+    assert "DIVERGED" in view.caption() and "magenta = NaN/inf" in view.caption()
     assert distinct_colours(view.grab().toImage()) > 10

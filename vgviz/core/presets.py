@@ -6,7 +6,7 @@ import os
 import re
 import stat
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -17,6 +17,7 @@ else:  # pragma: no cover
 
 from .config import ConfigError, RunConfig, quote, shorten
 from .files import WriteError, atomic_path, write_bytes
+from .layout.color_range import RangeError, check_range, parse_range
 
 DEFAULT_PRESET = "deep-sigmoid"
 MAX_CONFIG_BYTES = 2 * 2**20  # a config is a few hundred bytes; a report's JSON (one works) up to ~0.8 MB
@@ -37,6 +38,7 @@ class Preset:
     description: str
     config: RunConfig
     order: int = 100
+    color_range: tuple[float, float] | None = None   # the diagram's log colour range, if the preset sets one
 
 
 def _preset_dir(directory: str | Path | None = None):
@@ -70,14 +72,41 @@ def load_preset(name: str, directory: str | Path | None = None) -> Preset:
     return _parse_preset(name, entry.read_text(encoding="utf-8"))
 
 
+def preset_range(config: RunConfig | None, directory: str | Path | None = None) -> tuple[float, float] | None:
+    """The colour range set by the preset whose network and training ``config`` is (whatever its
+    steps, seed and evaluation period), or None (also for no config: a run file without one).
+    A run file and a live run of one config agree."""
+    if config is None:
+        return None
+    for preset in list_presets(directory):
+        same = replace(config, steps=preset.config.steps, seed=preset.config.seed,
+                       eval_every=preset.config.eval_every) == preset.config
+        if preset.color_range is not None and same:
+            return preset.color_range
+    return None
+
+
 def _parse_preset(name: str, text: str) -> Preset:
     try:
         doc = tomllib.loads(text)
         config = RunConfig.from_dict(doc.get("config", {}))
-    except (tomllib.TOMLDecodeError, ConfigError) as err:
+        color_range = _preset_range(doc.get("color_range"))
+    except (tomllib.TOMLDecodeError, ConfigError, RangeError) as err:
         raise PresetError(f"preset {name!r} is invalid: {err}") from None
     return Preset(name, str(doc.get("title", name)), str(doc.get("description", "")), config,
-                  int(doc.get("order", 100)))
+                  int(doc.get("order", 100)), color_range)
+
+
+def _preset_range(value) -> tuple[float, float] | None:
+    """A preset's ``color_range = [LO, HI]`` (or "LO:HI"), checked; None if it sets none."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_range(value)
+    if not isinstance(value, list) or len(value) != 2 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise RangeError(f"color_range must be [LO, HI], two numbers, not {value!r}")
+    return check_range(*value)
 
 
 def load_config_file(path: str | Path, base: RunConfig | None = None) -> RunConfig:

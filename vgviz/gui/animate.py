@@ -58,6 +58,14 @@ class OffscreenViews:
         offscreen(self.network, diagram_size)
         offscreen(self.recurrent, diagram_size)
 
+    def use_range(self, fixed: tuple[float, float] | None, preset: tuple[float, float] | None) -> None:
+        """The diagram's colour range: ``fixed`` (render --range) for every frame, else a preset's
+        range, else fitted at the run's first stats."""
+        for scene in (self.network.scene, self.recurrent.unrolled.scene):
+            if fixed is not None:
+                scene.set_mode("fixed", fixed)
+            scene.preset_range = preset
+
     def widget(self, view: str) -> QtWidgets.QWidget:
         if view == "diagram":
             return self.recurrent if self.is_recurrent else self.network

@@ -187,6 +187,13 @@ class CompareWindow(QtWidgets.QWidget):
     def _layer_colors(self, n: int) -> list:
         return self.theme.layer_colors(n) if self.theme is not None else layer_colors(n)
 
+    def use_ranges(self, ranges) -> None:
+        """The main window's colour range mode, shared range and relative view
+        (vgviz.gui.color_ranges.ColorRangeController) for both sides."""
+        for side in (self.a, self.b):
+            ranges.configure(side.network.scene)
+            side.network.reapply_range()
+
     def set_theme(self, theme, colormap: str) -> None:
         """A vgviz.gui.theme.Theme (the main window's): palette, fonts, diagrams, plots, side colours."""
         from .plots import style_plot
@@ -411,11 +418,13 @@ class CompareWindows(QtCore.QObject):
         super().__init__(parent)
         self.windows: list[CompareWindow] = []
 
-    def open(self, config: RunConfig, variant: str | None, title_a: str, themes) -> CompareWindow:
+    def open(self, config: RunConfig, variant: str | None, title_a: str, themes, ranges=None) -> CompareWindow:
         """A window training ``config`` (A) and a one-change variant (B) side by side, in the
-        ThemeController ``themes``' theme and colour map."""
+        ThemeController ``themes``' theme and colour map and the ColorRangeController ``ranges``' range."""
         window = CompareWindow(config, variant, title_a=title_a)
         window.set_theme(themes.theme, themes.colormap)
+        if ranges is not None:
+            window.use_ranges(ranges)
         window.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
         self.windows.append(window)
         window.destroyed.connect(lambda *_a, w=window: self.windows.remove(w) if w in self.windows else None)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.measure.steps import step_text
 
 # One colour per class (colour-blind-safe Okabe–Ito hues).
 CLASS_COLORS = np.array([(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (204, 121, 167),
                          (213, 94, 0), (0, 114, 178), (160, 160, 160), (255, 255, 255), (120, 80, 200)])
+MARGIN = 0.05   # the plot shows the data's extent and this fraction of it on each side
 
 
 class DecisionView(QtWidgets.QWidget):
@@ -26,13 +27,25 @@ class DecisionView(QtWidgets.QWidget):
         self.plot.addItem(self.image)
         self.points = pg.ScatterPlotItem(size=4, pen=pg.mkPen((20, 20, 20, 200), width=0.6))
         self.plot.addItem(self.points)
+        # the classes' colours, in a row under the x axis: inside the plot it would hide data
+        self.legend = pg.LegendItem(colCount=4)
+        self.plot.getPlotItem().layout.addItem(self.legend, 5, 1)
+        self.plot.getViewBox().sigResized.connect(self._fit_plot)   # the legend or a font took room
+        self.data_range: tuple[float, float, float, float] | None = None   # x0, x1, y0, y1 shown
         self.message = QtWidgets.QLabel()
         self.message.setWordWrap(True)
         self.message.hide()
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.plot)
+        # the plot keeps the data's shape (_fit_plot): what it leaves over is shared by the stretches
+        row = QtWidgets.QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.plot, 100)
+        row.addStretch(1)
+        layout.addStretch(1)
+        layout.addLayout(row, 100)
         layout.addWidget(self.message)
+        layout.addStretch(1)
         self.surface = None
         self._data_key = None
         self._background = np.array([30, 30, 34], dtype=np.float64)  # what uncertain regions fade to
@@ -64,8 +77,6 @@ class DecisionView(QtWidgets.QWidget):
         axis.setWidth(text + axis.style["tickTextOffset"][0] + max(0, axis.style["tickLength"]) + 2)
 
     def sizeHint(self):
-        from PySide6 import QtCore
-
         return QtCore.QSize(300, 300)
 
     def set_data(self, x: np.ndarray | None, y: np.ndarray | None) -> None:
@@ -73,7 +84,8 @@ class DecisionView(QtWidgets.QWidget):
         if x is None or x.shape[1] != 2:
             self.points.setData([])
             self.image.clear()
-            self.surface = None
+            self.legend.clear()
+            self.surface = self.data_range = None
             self.message.setText("This run's inputs are sequences, not points in a plane: there is no boundary to draw."
                                  if x is None else
                                  f"This data set has {x.shape[1]}-D inputs: there is no plane to draw a boundary in.")
@@ -84,6 +96,42 @@ class DecisionView(QtWidgets.QWidget):
         self.plot.show()
         brushes = [pg.mkBrush(*CLASS_COLORS[c % len(CLASS_COLORS)]) for c in y]
         self.points.setData(x=x[:, 0], y=x[:, 1], brush=brushes)
+        self._show_classes(int(y.max()) + 1 if len(y) else 0)
+        lo, hi = x.min(0), x.max(0)
+        pad = MARGIN * (hi - lo)
+        self.data_range = (float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+        self._fit_plot()
+
+    def _show_classes(self, n: int) -> None:
+        """One legend entry per class, in the colour of its dots."""
+        self.legend.clear()
+        for c in range(n):
+            sample = pg.ScatterPlotItem(size=8, pen=pg.mkPen((20, 20, 20, 200), width=0.6),
+                                        brush=pg.mkBrush(*CLASS_COLORS[c % len(CLASS_COLORS)]))
+            self.legend.addItem(sample, f"class {c}")
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_plot()
+
+    def _fit_plot(self) -> None:
+        """Show the data's extent with a small margin: the plot keeps the data's aspect ratio
+        (a spiral stays round) by taking the size that fits the view, not by widening its range."""
+        if self.data_range is None:
+            return
+        x0, x1, y0, y1 = self.data_range
+        box = self.plot.getViewBox()
+        # axes and title around the data area (before the first layout the box is not yet inside)
+        extra_w = max(0.0, self.plot.width() - box.width())
+        extra_h = max(0.0, self.plot.height() - box.height())
+        margins = self.layout().contentsMargins()
+        avail_w = self.width() - margins.left() - margins.right() - extra_w
+        avail_h = self.height() - margins.top() - margins.bottom() - extra_h
+        aspect = (y1 - y0) / max(x1 - x0, 1e-12)
+        w = max(40.0, min(avail_w, avail_h / aspect))
+        least = self.plot.minimumSizeHint()
+        self.plot.setMaximumSize(max(round(w + extra_w), least.width()), max(round(w * aspect + extra_h), least.height()))
+        self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
 
     def show_surface(self, surface) -> None:
         """Draw a vgviz.core.tasks.trainer.DecisionSurface (or nothing if it is unchanged)."""

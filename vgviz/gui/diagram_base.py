@@ -25,7 +25,7 @@ NODE_OUTLINE = QtGui.QColor("#6b7180")
 INPUT_NODE = QtGui.QColor("#9aa0a6")
 HIGHLIGHT = QtGui.QColor("#ffffff")
 UNLIT = QtGui.QColor("#3a3e48")         # backprop frames: what the signal has not reached yet
-NON_FINITE = QtGui.QColor("#ff3b30")   # NaN / inf gradients: a colour viridis never uses
+NON_FINITE = QtGui.QColor("#ff00ff")   # NaN / inf gradients: magenta, which no colour map family uses
 ANTIALIAS_MAX_EDGES = 1000
 
 
@@ -62,17 +62,14 @@ class DiagramStyle:
     input_node: str = INPUT_NODE.name()
     highlight: str = HIGHLIGHT.name()
     unlit: str = UNLIT.name()
-    colormap: str = "viridis"                   # a pyqtgraph colour map name
-    colormap_range: tuple[float, float] = (0.0, 1.0)  # the part of the map used, weakest → strongest
+    colormap: str = "CET-L4"                    # a pyqtgraph colour map name, weakest → strongest
     edge_width: float = 1.0                     # multiplies every edge width
     antialias_max_edges: int = ANTIALIAS_MAX_EDGES
 
 
 def colormap_lut(style: DiagramStyle, n: int) -> np.ndarray:
-    """(n, 3) uint8 RGB of the style's colour map over its range, weakest first."""
-    lo, hi = style.colormap_range
-    lut = pg.colormap.get(style.colormap).getLookupTable(start=min(lo, hi), stop=max(lo, hi), nPts=n, alpha=False)
-    return np.ascontiguousarray(lut if lo <= hi else lut[::-1])
+    """(n, 3) uint8 RGB of the style's colour map, weakest first."""
+    return np.ascontiguousarray(pg.colormap.get(style.colormap).getLookupTable(nPts=n, alpha=False))
 
 
 class DiagramView(HoverTooltip, QtWidgets.QWidget):

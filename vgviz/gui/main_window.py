@@ -9,6 +9,7 @@ from ..core.measure.history import History
 from ..core.presets import list_presets
 from .config_chooser import ConfigChooser
 from .control_panel import ControlPanel
+from .color_ranges import ColorRangeController
 from .compare import CompareWindows
 from .decision_view import DecisionDock
 from .diagnostics_view import DiagnosticsDock
@@ -82,13 +83,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self._build_actions()
         self.themes = ThemeController(self, self.view_menu)      # View ▸ Lecture theme, Colour map
+        self.ranges = ColorRangeController(self, self.view_menu)  # View ▸ Colour range, Relative (R)
         self.exports = ExportController(self, self.file_menu)    # File ▸ Export …, Ctrl+S/C
         self.runs = RunFiles(self, self.file_menu)                # File ▸ Open run …, the timeline
         self.panel.start_button.clicked.connect(self.toggle_running)
         self.panel.step_button.clicked.connect(self.run.step_once)
         self.panel.reset_button.clicked.connect(self.configs.reset_run)
         self.panel.preset_chosen.connect(self.configs.load_preset)
-        self.panel.auto_range_box.toggled.connect(self._on_auto_range_toggled)
 
         self.display = LiveDisplay(self)
 
@@ -239,11 +240,6 @@ class MainWindow(QtWidgets.QMainWindow):
         elif self.status.state == "training":
             self.status.set_state("paused")
 
-    def _on_auto_range_toggled(self, on: bool) -> None:
-        self.auto_range_action.setChecked(on)
-        self.network.set_auto_range(on)
-        self.recurrent.set_auto_range(on)
-
     def show_error(self, message: str | None) -> None:
         self.panel.show_error(message)
         if message:
@@ -261,6 +257,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.display.stop()
         self._clear_views()
         self.preset_name = preset_name
+        self.ranges.use_config(config)
         self.panel.set_config(config)
         self.panel.select_preset(preset_name)
         latest = history.latest
@@ -296,4 +293,5 @@ class MainWindow(QtWidgets.QMainWindow):
         """A window training the current config (A) and a one-change variant (B) side by side."""
         if self.run.config is None:
             return None
-        return self.compares.open(self.run.config, variant, self.preset_name or "current config", self.themes)
+        return self.compares.open(self.run.config, variant, self.preset_name or "current config", self.themes,
+                                  self.ranges)

@@ -1,8 +1,8 @@
 """NetworkView: the network diagram, coloured by gradient magnitude.
 
 Edges are coloured by |dL/dW_ij| and nodes by the batch-mean |δ_j| of their
-neuron, on one log colour scale (viridis: perceptually uniform and
-colour-blind safe) with a colour bar at the right. The scale is locked at the
+neuron, on one log colour scale (a perceptually uniform colorcet map, see
+vgviz.gui.theme) with a colour bar at the right. The scale is locked at the
 first stats of a run so that colours of later steps can be compared with it
 (``set_auto_range(True)`` re-fits every frame instead).
 
@@ -39,7 +39,7 @@ class NetworkView(NetworkPainting, DiagramView):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, *,
                  edge_budget: int = topo.DEFAULT_EDGE_BUDGET, n_buckets: int = N_BUCKETS,
-                 colormap: str = "viridis"):
+                 colormap: str = "CET-L4"):
         super().__init__(parent, NetworkScene(n_buckets, edge_budget), (320, 200))
         self.scene: NetworkScene
         self._text_time = 0.0  # while live: when the text layer's numbers last changed (see _clear)
@@ -81,8 +81,8 @@ class NetworkView(NetworkPainting, DiagramView):
         if bool(on) != scene.live:
             scene.live = bool(on)
             self._text_stats = self._text_key = self._text_pixmap = None
-            if scene.stats is not None and scene.frame is None:   # re-select the edges for the budget
-                stats, scene.stats = scene.stats, None
+            if scene.source is not None and scene.frame is None:   # re-select the edges for the budget
+                stats, scene.source = scene.source, None
                 self.show_stats(stats)
             self.update()
 
@@ -90,10 +90,10 @@ class NetworkView(NetworkPainting, DiagramView):
     def show_stats(self, stats: StepStats | None) -> None:
         """Show one step's numbers: recolour (and re-select edges). Cheap; call at display rate."""
         if stats is None:
-            self.scene.stats = None
+            self.scene.stats = self.scene.source = None
             self.update()
             return
-        if stats is self.scene.stats and not self.scene.auto:
+        if stats is self.scene.source and not self.scene.auto:
             return                      # same frame again: nothing to recompute
         self._scene_changed(self.scene.update(stats))
 
@@ -136,20 +136,28 @@ class NetworkView(NetworkPainting, DiagramView):
         for the run (locked now, at the stats shown)."""
         scene = self.scene
         scene.auto = bool(on)
-        if scene.stats is not None:
+        if scene.source is not None:
             if on:
-                self.show_stats(scene.stats)
+                self.show_stats(scene.source)
             else:
                 scene.range_step = scene.stats.step
                 self.update()
+
+    def reapply_range(self) -> None:
+        """Draw the live stats again after the scene's range mode or relative view changed."""
+        scene = self.scene
+        if scene.frame is None and scene.source is not None:
+            stats, scene.source = scene.source, None
+            self.show_stats(stats)
+        self.update()
 
     def set_color_range(self, lo_hi: tuple[float, float]) -> None:
         """Lock the log colour scale to (lo, hi): e.g. one scale shared by two diagrams side
         by side, so equal colours mean equal gradients. Turns auto range off."""
         scene = self.scene
         scene.lock_range(lo_hi)
-        if scene.stats is not None:
-            stats, scene.stats = scene.stats, None
+        if scene.source is not None:
+            stats, scene.source = scene.source, None
             self.show_stats(stats)
             scene.range_step = stats.step
 

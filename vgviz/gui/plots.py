@@ -58,6 +58,11 @@ class StepAxis(pg.AxisItem):
         return [(major, 0.0)]
 
 
+def short_layer_name(name: str) -> str:
+    """hidden3 → h3, output → out: layer names for axes and legends."""
+    return name.replace("hidden", "h").replace("output", "out")
+
+
 def _short_count(v: float) -> str:
     for unit, suffix in ((1e6, "M"), (1e3, "k")):
         if abs(v) >= unit:
@@ -114,8 +119,8 @@ class TrainingPlots(QtWidgets.QWidget):
         super().__init__(parent)
         self.loss_plot = _plot("Loss", "cross-entropy", "step", axisItems={"bottom": StepAxis("bottom")})
         self.legend = self.loss_plot.addLegend(offset=(-10, 10))
-        self._raw_curve = self.loss_plot.plot(pen=pg.mkPen((200, 200, 210, 70), width=1))
-        self._train_curve = self.loss_plot.plot(name="train (smoothed)", pen=pg.mkPen("#e0e0e0", width=2))
+        self._raw_curve = self.loss_plot.plot(name="batch", pen=pg.mkPen((200, 200, 210, 70), width=1))
+        self._train_curve = self.loss_plot.plot(name="smoothed", pen=pg.mkPen("#e0e0e0", width=2))
         self._test_curve = self.loss_plot.plot(name="test", pen=pg.mkPen("#ff9f43", width=1), symbol="o",
                                                symbolSize=5, symbolBrush="#ff9f43", symbolPen=None)
         self.loss_plot.setToolTip("Faint: training loss of every step's batch; bright: its moving average\n"
@@ -126,8 +131,12 @@ class TrainingPlots(QtWidgets.QWidget):
         self.norm_plot.setToolTip("‖dL/dW‖ of every Linear layer over training (log scale), as a moving\n"
                                   "average over 1/100 of the steps shown (in log space).\n"
                                   "Curve colours match the layer labels in the diagram. With clipping on:\n"
-                                  "dashed = global norm before clipping, red marks = steps where it fired.")
+                                  "dashed = global norm before clipping, red marks = steps where it fired.\n"
+                                  "Click a layer's line in the legend to show it alone; click again for all.")
+        self.norm_legend = self.norm_plot.addLegend(offset=(-10, 10), colCount=3)
+        self.norm_legend.sigSampleClicked.connect(self._on_layer_clicked)
         self._norm_curves: list[pg.PlotDataItem] = []
+        self.singled_out: int | None = None     # the one layer shown, or None for all
         # the global norm before clipping, and red ticks where clipping fired
         self._total_curve = self.norm_plot.plot(pen=pg.mkPen((235, 235, 235, 160), width=1.2,
                                                              style=QtCore.Qt.PenStyle.DashLine))
@@ -190,7 +199,7 @@ class TrainingPlots(QtWidgets.QWidget):
         names = self._names
         if names:
             axis = self.flow_plot.getAxis("bottom")
-            labels = [n.replace("hidden", "h").replace("output", "out") for n in names]
+            labels = [short_layer_name(n) for n in names]
             fm = QtGui.QFontMetricsF(axis.style["tickFont"] or self.flow_plot.font())
             need = max(fm.horizontalAdvance(t) for t in labels) + fm.horizontalAdvance("  ")
             width = self.flow_plot.getViewBox().width()
@@ -206,8 +215,10 @@ class TrainingPlots(QtWidgets.QWidget):
             if abs(pad - self._flow_pad) > 0.02:
                 self._flow_pad = min(pad, 2.0)
                 self.flow_plot.setXRange(-0.6, n - 1 + self._flow_pad, padding=0)
-        legend_w = self.legend.boundingRect().width()
-        self.legend.setVisible(legend_w < 0.6 * self.loss_plot.getViewBox().width())
+        for legend, plot, share in ((self.legend, self.loss_plot, 0.6), (self.norm_legend, self.norm_plot, 0.9)):
+            box = plot.getViewBox()
+            rect = legend.boundingRect()
+            legend.setVisible(rect.width() < share * box.width() and rect.height() < 0.7 * box.height())
 
     @property
     def plot_widgets(self) -> dict[str, pg.PlotWidget]:
@@ -245,11 +256,12 @@ class TrainingPlots(QtWidgets.QWidget):
         self._test_curve.setPen(pg.mkPen(theme.test_loss, width=theme.curve_width))
         legend_bg = QtGui.QColor(theme.plot_background)
         legend_bg.setAlpha(215)
-        self.legend.setBrush(legend_bg)                 # curves pass under the legend: keep it readable
-        self.legend.setLabelTextColor(fg)
-        self.legend.setLabelTextSize(f"{size:.1f}pt")
-        for _, label in self.legend.items:          # labels drawn before keep their colour until re-set
-            label.setText(label.text)
+        for legend in (self.legend, self.norm_legend):
+            legend.setBrush(legend_bg)                  # curves pass under the legend: keep it readable
+            legend.setLabelTextColor(fg)
+            legend.setLabelTextSize(f"{size:.1f}pt")
+            for _, label in legend.items:               # labels drawn before keep their colour until re-set
+                label.setText(label.text)
         self._fit_to_size()
         self._curve_width = theme.curve_width
         self.set_layer_colors(self._colors)
@@ -267,13 +279,28 @@ class TrainingPlots(QtWidgets.QWidget):
         self._names, self._colors = list(names), list(colors)
         for c in self._norm_curves:
             self.norm_plot.removeItem(c)
-        self._norm_curves = [self.norm_plot.plot(pen=pg.mkPen(col, width=self._curve_width), name=name)
+        # short names (h1 … out) keep the legend small enough to leave the curves visible
+        self._norm_curves = [self.norm_plot.plot(pen=pg.mkPen(col, width=self._curve_width), name=short_layer_name(name))
                              for name, col in zip(names, colors)]
+        self.singled_out = None
         if self._bars is not None:
             self.flow_plot.removeItem(self._bars)
             self._bars = None
         self._fit_to_size()
         self.clear()
+
+    def single_out_layer(self, layer: int | None) -> None:
+        """Show only layer ``layer``'s gradient-norm curve (None: every layer's)."""
+        self.singled_out = layer
+        for i, curve in enumerate(self._norm_curves):
+            curve.setVisible(layer is None or i == layer)
+        for sample, _ in self.norm_legend.items:
+            sample.update()
+
+    def _on_layer_clicked(self, curve) -> None:
+        # the legend has just toggled the curve's visibility; a click singles a layer out instead
+        layer = self._norm_curves.index(curve)
+        self.single_out_layer(None if self.singled_out == layer else layer)
 
     def clear(self) -> None:
         self._raw_curve.setData([], [])

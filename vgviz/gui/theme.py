@@ -5,10 +5,10 @@ A theme is data (``Theme``); ``apply_theme`` hands each view what it needs
 a palette and a font for the window). ``ThemeController`` puts the choices in the
 View menu and remembers them in QSettings.
 
-Colour maps are pyqtgraph's perceptually uniform, colour-blind-safe maps. On the
-dark background the strongest gradient is the brightest colour; on the light one
-the map runs the other way, so the strongest edge is the darkest and a vanishing
-gradient fades into the white page, as it would on paper.
+Colour maps mean one thing in every theme: a small gradient fades into the background
+(near-black on the dark theme, near-white on the lecture theme) and a large one is saturated.
+Each choice is a family of two of colorcet's perceptually uniform linear maps (shipped with
+pyqtgraph), one starting at black and one at white, with the same hues.
 """
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from .network_view import DiagramStyle
 
 THEMES = ("dark", "lecture")
-COLORMAPS = ("viridis", "cividis", "plasma", "inferno", "magma")
 DEFAULT_THEME = "dark"
-DEFAULT_COLORMAP = "viridis"
-# maps whose dark end is black: on a dark background their weakest colour would vanish entirely
-_BLACK_START = {"inferno": 0.12, "magma": 0.12}
-# maps whose light end is almost white: on a white page their weakest colour would vanish entirely
-_WHITE_END = {"inferno": 0.85, "magma": 0.85}
-
+# a family's (dark theme, lecture theme) maps: from the background's colour to a saturated one
+COLORMAP_FAMILIES = {
+    "heat": ("CET-L4", "CET-L18"),    # black → red → yellow; white → yellow → orange → red
+    "blue": ("CET-L15", "CET-L12"),   # black → blue; white → blue
+}
+COLORMAPS = tuple(COLORMAP_FAMILIES)
+DEFAULT_COLORMAP = "heat"
 
 class ThemeError(ValueError):
     """An unknown theme or colour map name."""
@@ -36,7 +36,7 @@ class ThemeError(ValueError):
 @dataclass(frozen=True)
 class Theme:
     name: str
-    light: bool
+    light: bool                   # the lecture theme: light background
     font_scale: float             # window and view fonts, × the application font
     # window palette
     window: str
@@ -60,13 +60,9 @@ class Theme:
     layer_lightness: float        # layer colours (labels, curves, bars) as HSL lightness
 
     def diagram_style(self, colormap: str = DEFAULT_COLORMAP) -> DiagramStyle:
-        """The diagram's style with ``colormap`` run the right way for this background."""
+        """The diagram's style with the map of family ``colormap`` that starts at this background."""
         check_colormap(colormap)
-        if self.light:
-            span = (_WHITE_END.get(colormap, 0.95), 0.0)      # weakest light, strongest dark
-        else:
-            span = (_BLACK_START.get(colormap, 0.0), 1.0)     # weakest dark, strongest bright
-        return replace(self.diagram, colormap=colormap, colormap_range=span)
+        return replace(self.diagram, colormap=COLORMAP_FAMILIES[colormap][self.light])
 
     def layer_colors(self, n: int) -> list[QtGui.QColor]:
         """``n`` distinguishable layer colours readable on this theme's background: the

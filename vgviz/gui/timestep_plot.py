@@ -21,7 +21,7 @@ from vgviz.core.measure.steps import step_label, step_text
 from .live_text import LiveText
 from .plots import Log10Axis
 
-NOW = QtGui.QColor("#fde725")      # viridis' top: the colour of a strong gradient in the unrolled view
+NOW = QtGui.QColor("#ffff00")      # the dark heat map's top: a strong gradient in the unrolled view (set_theme follows the map)
 START = QtGui.QColor(170, 170, 185)
 
 
@@ -161,9 +161,6 @@ class RecurrentPanel(QtWidgets.QSplitter):
         self.unrolled.show_stats(stats)
         if plot:
             self.timesteps.show_stats(stats)
-
-    def set_auto_range(self, on: bool) -> None:
-        self.unrolled.set_auto_range(on)
 
     def set_theme(self, theme, colormap: str) -> None:
         self.unrolled.set_style(theme.diagram_style(colormap))

@@ -2,7 +2,7 @@
 
 One column per time step t = 1 … T, left to right, holds the hidden state h_t,
 coloured by the gradient of the loss with respect to it on a log scale
-(viridis, with a colour bar and its numbers). The input tokens run below the
+(the theme's colour map, with a colour bar and its numbers). The input tokens run below the
 columns; the output layer and the loss sit at the right end, after h_T, so the
 gradient visibly starts there and fades towards t = 1. When T is larger than the
 pixels allow, consecutive steps share a column (vgviz.core.layout.unrolled_columns) and the
@@ -39,7 +39,7 @@ MAX_COLUMN_PX = 40.0
 class UnrolledView(DiagramView):
     """Views only read: ``show_stats(stats)`` (live) or ``show_frame(display, tokens)`` (stepping)."""
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None, colormap: str = "viridis"):
+    def __init__(self, parent: QtWidgets.QWidget | None = None, colormap: str = "CET-L4"):
         super().__init__(parent, TimelineScene(N_BUCKETS), (360, 200))
         self.scene: TimelineScene
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)   # Space and the arrows reach the window
@@ -102,9 +102,9 @@ class UnrolledView(DiagramView):
         scene.show_frame(display, tokens)
         self._values_changed()
 
-    def set_auto_range(self, on: bool) -> None:
+    def reapply_range(self) -> None:
+        """Draw the live values again after the scene's range mode changed."""
         scene = self.scene
-        scene.auto = bool(on)
         if scene.stats is not None and scene.frame is None:
             stats, scene.stats = scene.stats, None
             self.show_stats(stats)

@@ -16,10 +16,12 @@ import numpy as np
 
 from ..backprop.frames import FrameDisplay
 from ..backprop.recurrent_frames import TimeDisplay
+from ..diagnose.thresholds import CONVERGED_ACCURACY, CONVERGED_LOSS
 from ..measure.stats import StepStats
-from ..measure.steps import step_label, step_text
+from ..measure.steps import step_label
 from . import network_diagram as topo
 from . import unrolled_columns as timeline
+from .color_range import RANGE_MODES, SharedRange, check_range, choose_range, describe_mode, relative_to_output
 
 N_BUCKETS = 64
 #: While training, the network diagram draws at most this many edges (the strongest of each layer
@@ -34,18 +36,58 @@ def _fmt(v: float) -> str:
 
 class ColorScale:
     """A log colour range shared by the two scenes: ``range`` (lo, hi) is None until the first
-    values of a run; ``auto`` re-fits it to every frame, otherwise it stays as fitted at step
-    ``range_step``: the weights' step (StepStats.step), so a live run's initial measurement and a
-    run file's first step, the same gradients, both say step 0."""
+    values of a run; how it is chosen is ``mode`` (vgviz.core.layout.color_range.RANGE_MODES),
+    with ``fixed_range`` for the typed mode, ``shared`` (a SharedRange) for the shared one and
+    ``preset_range`` (a preset's) for the per-run one. It is fitted at ``range_step``: the weights'
+    step (StepStats.step), so a live run's initial measurement and a run file's first step, the
+    same gradients, both say step 0."""
 
     def __init__(self, n_buckets: int = N_BUCKETS):
         self.n_buckets = int(n_buckets)
-        self.auto = False
+        self.mode = "run"
+        self.fixed_range: tuple[float, float] | None = None
+        self.preset_range: tuple[float, float] | None = None
+        self.shared = SharedRange()
         self.range: tuple[float, float] | None = None
         self.range_step = 0
 
+    @property
+    def auto(self) -> bool:
+        return self.mode == "auto"
+
+    @auto.setter
+    def auto(self, on: bool) -> None:
+        if on:
+            self.mode = "auto"
+        elif self.mode == "auto":
+            self.mode = "run"
+
+    def set_mode(self, mode: str, fixed: tuple[float, float] | None = None) -> None:
+        """Choose how the range is chosen; the next frame applies it ("fixed" needs ``fixed``)."""
+        if mode not in RANGE_MODES:
+            raise ValueError(f"unknown colour range mode {mode!r} (choose {', '.join(RANGE_MODES)})")
+        if fixed is not None:
+            self.fixed_range = check_range(*fixed)
+        if mode == "fixed" and self.fixed_range is None:
+            raise ValueError("the fixed colour range mode needs a range LO … HI")
+        self.mode = mode
+
+    def choose(self, fit, step: int) -> None:
+        """Set ``range`` for a frame at ``step``; ``fit`` () → (lo, hi) fits the frame's values."""
+        preset = None if getattr(self, "relative", False) else self.preset_range   # a preset's is absolute
+        self.range, chosen = choose_range(self.mode, self.range, fit, fixed=self.fixed_range,
+                                          shared=self.shared, preset=preset)
+        if chosen:
+            self.range_step = step
+
     def how_fixed(self) -> str:
-        return "re-fitted every frame" if self.auto else f"fixed for this run at {step_text(self.range_step)}"
+        return describe_mode(self.mode, self.range_step, preset=self.preset_range is not None)
+
+    def range_tag(self) -> str:
+        """The range mode in a word or two, for the colour bar's title."""
+        if self.mode == "run":
+            return "preset" if self.preset_range is not None else f"step {self.range_step}"
+        return self.mode
 
 
 class NetworkScene(ColorScale):
@@ -57,6 +99,8 @@ class NetworkScene(ColorScale):
         super().__init__(n_buckets)
         self.edge_budget = int(edge_budget)
         self.live = False
+        self.relative = False   # every layer's gradients ÷ the output layer's (relative_to_output)
+        self._relative_shown = False
         self.reset()
 
     @property
@@ -66,6 +110,7 @@ class NetworkScene(ColorScale):
     def reset(self) -> None:
         """Forget the stats and unlock the colour range: a new run starts."""
         self.stats: StepStats | None = None
+        self.source: StepStats | None = None    # the stats as measured (stats: as drawn, maybe relative)
         self.frame: FrameDisplay | None = None
         self.range = None
         self.range_step = 0
@@ -87,17 +132,24 @@ class NetworkScene(ColorScale):
     def update(self, stats: StepStats) -> bool:
         """Take one step's numbers: the range (if not locked), the drawn edges and every bucket.
         True if the columns changed (a different network), so the layout must be redone."""
+        self.source = stats
+        if self.frame is None:
+            if self.relative != self._relative_shown:    # other numbers: the run's range is fitted again
+                self._relative_shown = self.relative
+                self.range = None
+            if self.relative:
+                stats = relative_to_output(stats)
         has_input = stats.edge_abs is not None and len(stats.edge_abs) > 0
         sizes = topo.layer_sizes(stats.edge_abs) if has_input else [len(d) for d in stats.delta_mean_abs]
         new_columns = sizes != self.sizes or has_input != self.has_input
         if new_columns:
-            if self.sizes:              # a different network: a new run
+            if self.sizes and self.frame is None:   # a different network: a new run
                 self.range = None
             self.sizes, self.has_input = sizes, has_input
         self.stats = stats
-        if self.auto or self.range is None:
-            self.range = topo.default_color_range(stats.edge_abs if has_input else stats.delta_mean_abs)
-            self.range_step = stats.step
+        if self.frame is None:
+            self.choose(lambda: topo.default_color_range(stats.edge_abs if has_input else stats.delta_mean_abs),
+                        stats.step)
         # edges: which are drawn, and their buckets, in fixed order (pair-major, flat index)
         if has_input:
             sel = topo.reduce_edges(stats.edge_abs, max(self.drawn_budget, len(stats.edge_abs)))
@@ -147,13 +199,8 @@ class NetworkScene(ColorScale):
                           layer_names=tuple(display.layer_names), grad_mean_abs=zeros, grad_l2=zeros.copy(),
                           delta_l2=zeros.copy(), delta_mean_abs=nodes, edge_abs=edges,
                           skip_grad=skip_values, skip_connections=tuple(display.skip_connections))
-        auto, self.auto = self.auto, False
         self.range = display.color_range
-        try:
-            new_columns = self.update(stats)
-        finally:
-            self.auto = auto
-        self.range = display.color_range
+        new_columns = self.update(stats)     # a frame keeps its own range: update chooses none
         unlit = self.unlit_bucket
         for layer, values in enumerate(display.edge_values):
             if values is None:
@@ -173,10 +220,13 @@ class NetworkScene(ColorScale):
             return False
         self.frame = None
         self.range = self.live_range
-        self.stats = None
+        self.stats = self.source = None
         return True
 
     def lock_range(self, lo_hi: tuple[float, float]) -> None:
+        """Keep (lo, hi) for the run: a range of gradients, so the relative view fits its own."""
+        if self.relative:
+            return
         self.range = (float(lo_hi[0]), float(lo_hi[1]))
         self.auto = False
 
@@ -200,7 +250,8 @@ class NetworkScene(ColorScale):
     def colorbar_title(self) -> str:
         if self.frame is not None:
             return "|a|, |W|" if self.frame.quantity == "activation" else "|δ|, |dL/dW|"
-        return "|dL/dW|" if self.selection is not None else "mean |δ|"
+        title = "|dL/dW|" if self.selection is not None else "mean |δ|"
+        return f"{title}{' ÷ output' if self.relative else ''} · {self.range_tag()}"
 
     def caption(self, stats: StepStats | None = None, strip_sizes: tuple[int, ...] = ()) -> str:
         """The sentence under the diagram saying what is drawn (``stats``: the ones whose step it
@@ -214,11 +265,14 @@ class NetworkScene(ColorScale):
         k = self.n_buckets
         nonfinite = bool((self.edge_buckets == k).any() or any((nb == k).any() for nb in self.node_buckets))
         if stats.diverged or nonfinite:
-            parts.append("DIVERGED: non-finite loss or gradients" + (", red = NaN/inf" if nonfinite else ""))
+            parts.append("DIVERGED: non-finite loss or gradients" + (", magenta = NaN/inf" if nonfinite else ""))
         if self.selection is not None:
             parts.append(topo.describe_selection(self.selection, strip_sizes=strip_sizes))
         else:
             parts.append("nodes only (this run records no per-edge gradients)")
+        if is_converged(stats):
+            parts.append("converged: small gradients everywhere mean convergence, not vanishing"
+                         + ("" if self.relative else " (R: relative to the output layer)"))
         return " · ".join(parts)
 
     def legend(self, label_stride: int = 1) -> str:
@@ -233,6 +287,8 @@ class NetworkScene(ColorScale):
         if self.skip_pairs():
             what = what.replace("nodes:", "arcs below: skip paths by mean |dL/du|, nodes:")
         text = f"{what} log colour scale {lo:.0e} … {hi:.0e}, {self.how_fixed()}"
+        if self.relative:
+            text = f"each layer ÷ the output layer's at this step · {text}"
         if label_stride > 1:
             text += f"; labels every {label_stride} layers, hover a column header for the rest"
         return text
@@ -242,6 +298,8 @@ class NetworkScene(ColorScale):
         if self.frame is not None:
             notes = self.frame.layer_notes
             return stats.layer_names[layer], (notes[layer] if layer < len(notes) else "")
+        if self.relative:
+            return stats.layer_names[layer], f"‖∇W‖ {stats.grad_l2[layer]:.1e}× out"
         return stats.layer_names[layer], f"‖∇W‖ {stats.grad_l2[layer]:.1e}"
 
     # -- tooltips ------------------------------------------------------------------------
@@ -255,7 +313,8 @@ class NetworkScene(ColorScale):
                 return f"{stats.layer_names[layer]} · neuron {idx} · not reached yet in this frame"
             what = "mean |a|" if frame.quantity == "activation" else "mean |δ|"
             return f"{stats.layer_names[layer]} · neuron {idx} · {what} = {_fmt(v)}"
-        return f"{stats.layer_names[layer]} · neuron {idx} · mean |δ| = {_fmt(v)}"
+        what = "mean |δ| ÷ output's" if self.relative else "mean |δ|"
+        return f"{stats.layer_names[layer]} · neuron {idx} · {what} = {_fmt(v)}"
 
     def describe_edge(self, k: int) -> str:
         """Drawn edge k (in the order of ``edge_values``)."""
@@ -264,7 +323,7 @@ class NetworkScene(ColorScale):
         flat = int(self.selection.indices[layer][k - self.edge_pair_start[layer]])
         j, i = divmod(flat, self.sizes[layer])
         src = "input" if layer == 0 else stats.layer_names[layer - 1]
-        what = "|dL/dW|"
+        what = "|dL/dW| ÷ output's" if self.relative else "|dL/dW|"
         if self.frame is not None:
             if self.frame.edge_values[layer] is None:
                 return f"{src} → {stats.layer_names[layer]} · w[{j}, {i}] · not reached yet in this frame"
@@ -289,6 +348,8 @@ class NetworkScene(ColorScale):
         if self.frame is not None:
             return f"{stats.layer_names[layer]} · {self.frame.layer_notes[layer] or 'not reached yet'}"
         n = len(stats.delta_mean_abs[layer])
+        if self.relative:
+            stats = self.source
         text = (f"{stats.layer_names[layer]} · {n} neurons · ‖∇W‖ = {_fmt(float(stats.grad_l2[layer]))} · "
                 f"mean |dL/dW| = {_fmt(float(stats.grad_mean_abs[layer]))} · "
                 f"‖δ‖ = {_fmt(float(stats.delta_l2[layer]))}")
@@ -296,6 +357,13 @@ class NetworkScene(ColorScale):
         if zeros is not None and zeros[layer] > 0:
             text += f" · {zeros[layer]:.1%} of dL/dW exactly 0 (dead units or underflow)"
         return text
+
+
+def is_converged(stats: StepStats) -> bool:
+    """The step's loss and accuracy meet the diagnosis' 'converged' thresholds (the gradients are
+    small because little is left to learn)."""
+    return (math.isfinite(stats.loss) and stats.loss <= CONVERGED_LOSS
+            and math.isfinite(stats.accuracy) and stats.accuracy >= CONVERGED_ACCURACY)
 
 
 def _fmt_time(v: float) -> str:
@@ -343,10 +411,11 @@ class TimelineScene(ColorScale):
         """The live values of one training step (``stats.timestep_grad``)."""
         self.stats = stats
         values = np.asarray(stats.timestep_grad, dtype=np.float64)
-        if self.live_range is None or self.auto or len(values) != self.n_steps:
-            self.live_range = timeline.color_range(values)
-            self.range_step = stats.step
-        self.values, self.range = values, self.live_range
+        if len(values) != self.n_steps:     # a different sequence length: a new run
+            self.live_range = None
+        self.range = self.live_range
+        self.choose(lambda: timeline.color_range(values), stats.step)
+        self.values, self.live_range = values, self.range
 
     def show_frame(self, display: TimeDisplay, tokens: str) -> None:
         self.frame, self.tokens = display, tokens
@@ -373,7 +442,9 @@ class TimelineScene(ColorScale):
         return None
 
     def colorbar_title(self) -> str:
-        return "mean |h_t|" if (self.frame is not None and self.frame.quantity == "activation") else "‖∂L/∂h_t‖"
+        if self.frame is not None:
+            return "mean |h_t|" if self.frame.quantity == "activation" else "‖∂L/∂h_t‖"
+        return f"‖∂L/∂h_t‖ · {self.range_tag()}"
 
     def summary(self) -> str:
         """The line above the row: the network, T, and how fast the gradient decays."""
