@@ -1,4 +1,4 @@
-"""`vgviz report` has a diagnostics section: verdict, six findings with numbers and thresholds."""
+"""`vgviz report` has a diagnostics section: verdict, eight findings with numbers and thresholds."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,12 @@ import torch
 
 from vgviz.cli import main
 
-FINDINGS = ["gradient_magnitude", "loss_plateau", "training_performance", "unresponsive_neurons",
-            "reliance_on_upper_layers", "speed_of_learning"]
+FINDINGS = ["error_signal", "forward_signal", "gradient_magnitude", "loss_plateau", "training_performance",
+            "unresponsive_neurons", "reliance_on_upper_layers", "speed_of_learning"]
+
+
+def finding(d, key):
+    return next(f for f in d["findings"] if f["key"] == key)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -48,7 +52,7 @@ def test_report_diagnoses_the_deep_sigmoid_preset(capsys):
     assert [f["key"] for f in d["findings"]] == FINDINGS
     for f in d["findings"]:
         assert {"title", "status", "label", "summary", "value", "rule", "numbers", "thresholds"} <= set(f)
-    grad = d["findings"][0]
+    grad = finding(d, "gradient_magnitude")
     assert grad["thresholds"]["vanishing_ratio"] == 0.01 and grad["thresholds"]["exploding_ratio"] == 100
     ratio = grad["numbers"]["ratio_first_to_last_hidden"]
     assert 0 < ratio <= 0.01
@@ -56,10 +60,14 @@ def test_report_diagnoses_the_deep_sigmoid_preset(capsys):
     # the ratio is the median of per-step ratios over the last 50 steps: the final step's is of that order
     final = doc["layers"][0]["final"]["grad_mean_abs"] / doc["layers"][-2]["final"]["grad_mean_abs"]
     assert 0.1 < final / ratio < 10
-    ablation = d["findings"][4]["numbers"]
+    ablation = finding(d, "reliance_on_upper_layers")["numbers"]
     assert ablation["k"] == 4 and ablation["mode"] == "initial"
     assert ablation["drop"] == pytest.approx(ablation["accuracy_before"] - ablation["accuracy_after"])
-    assert d["findings"][2]["label"] == "not run"
+    assert finding(d, "training_performance")["label"] == "not run"
+    # δ: the error signal at hidden1 against hidden8, from the report's own per-layer numbers
+    delta = finding(d, "error_signal")["numbers"]
+    assert delta["ratio_first_to_last_hidden"] == pytest.approx(
+        doc["layers"][0]["final"]["delta_l2"] / doc["layers"][-2]["final"]["delta_l2"])
     assert any(f["preset"] == "deep-relu-he" and f["preset_available"] for f in d["fixes"])
     numbers_are_finite(d)
 
@@ -69,7 +77,7 @@ def test_report_with_a_shallower_counterpart(capsys):
                  "--steps", "300", "--shallower", "3")
     d = doc["diagnostics"]
     assert d["baseline"]["n_layers"] == 4 and d["baseline"]["steps"] == 299
-    perf = d["findings"][2]
+    perf = finding(d, "training_performance")
     assert perf["label"] == "deeper is worse" and perf["numbers"]["baseline_n_layers"] == 4
     assert d["verdict"] == "degradation"
 
@@ -78,7 +86,7 @@ def test_report_of_a_diverged_run_says_exploding_in_valid_json(capsys):
     doc = report(capsys, "--preset", "deep-relu-he", "--set", "lr=10", "--steps", "15")
     assert doc["diverged"] is True
     assert doc["diagnostics"]["verdict"] == "exploding"
-    assert doc["diagnostics"]["findings"][0]["numbers"]["non_finite"] is True
+    assert finding(doc["diagnostics"], "gradient_magnitude")["numbers"]["non_finite"] is True
 
 
 def test_bad_shallower_depth_is_one_line_exit_2(capsys):

@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.config import RunConfig
-from ..core.diagnose.verdict import FINDING_KEYS
+from ..core.diagnose import FINDING_KEYS
 from ..core.measure.history import History
 from ..core.measure.steps import step_label
 from .network_view import layer_colors

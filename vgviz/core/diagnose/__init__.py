@@ -24,3 +24,7 @@ cause, and the fixes that apply, each linked to the preset that demonstrates it.
 Everything here works on any nn.Module built from nn.Linear layers and
 element-wise activation modules (found by type), and never imports Qt.
 """
+
+# the findings in the order every view lists them (a light import: the GUI sizes its table by it)
+FINDING_KEYS = ("error_signal", "forward_signal", "gradient_magnitude", "loss_plateau", "training_performance",
+                "unresponsive_neurons", "reliance_on_upper_layers", "speed_of_learning")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..measure.history import History
+from . import FINDING_KEYS  # noqa: F401 - re-exported: the order of Diagnosis.findings
 from .findings import (Finding, ablation_finding, error_signal_finding, forward_signal_finding, gradient_finding,
                        performance_finding, plateau_finding, speed_finding, units_finding, with_short_and_rule)
 from .fixes import Fix, make_fix
@@ -15,8 +16,6 @@ from .thresholds import (CONVERGED_ACCURACY, CONVERGED_LOSS, DEAD_LAYER, EXPLODI
                          FORWARD_COLLAPSE, SATURATED_LAYER, VANISHING_RATIO)
 
 VERDICTS = ("vanishing", "exploding", "healthy", "converged", "degradation")
-FINDING_KEYS = ("error_signal", "forward_signal", "gradient_magnitude", "loss_plateau", "training_performance",
-                "unresponsive_neurons", "reliance_on_upper_layers", "speed_of_learning")
 
 
 @dataclass(frozen=True)
