@@ -234,6 +234,31 @@ def test_window_follows_a_file_written_in_another_thread(qtbot, tmp_path):
     w.close()
 
 
+def test_a_followed_files_diagnostics_follow_it_as_the_plots_do(qtbot, tmp_path):
+    path = tmp_path / "live.vgviz"
+    gate = threading.Event()
+    writer = threading.Thread(target=record_file, args=(path, 200, gate, 20))
+    writer.start()
+    try:
+        w = open_window(qtbot)
+        w.diagnostics_dock.toggleViewAction().trigger()     # the diagnostics panel shown
+        qtbot.waitUntil(lambda: path.exists() and w.runs.open_path(path), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: w.run.step_count == 20, timeout=WAIT_MS)   # all the writer has
+        panel = w.diagnostics
+        qtbot.waitUntil(lambda: panel.diagnosis is not None, timeout=WAIT_MS)
+        assert int(panel.history.latest.step) == 19
+        gate.set()
+    finally:
+        gate.set()
+        writer.join()
+    qtbot.waitUntil(lambda: w.run.step_count == 200, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.run.history.latest.step == 199, timeout=WAIT_MS)
+    panel.refresh(force=True)   # what its 2 Hz timer does
+    assert panel.history is w.run.history and int(panel.history.latest.step) == 199
+    assert panel.update_plot.curves[0].getData()[0][-1] >= 190   # its update-ratio plot reaches the end too
+    w.close()
+
+
 def test_refresh_is_cheap_enough_to_poll_at_display_rate(run_file):
     with open_run(run_file) as run:
         t = time.perf_counter()

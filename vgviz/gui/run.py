@@ -30,6 +30,7 @@ class Run(QtCore.QObject):
     trace_ready = QtCore.Signal(object)  # BackpropTrace at the current weights
     trace_failed = QtCore.Signal(str)
     record_failed = QtCore.Signal(str)   # the training goes on, unrecorded
+    history_replaced = QtCore.Signal(object)   # a followed file's History, rebuilt as the file grew
     _file_trace_done = QtCore.Signal(object)   # a Future of a file's trace, finished in a helper thread
 
     def __init__(self, parent: QtCore.QObject | None = None):
@@ -269,6 +270,8 @@ class Run(QtCore.QObject):
         first, self.history = self.history is None, history
         if first:
             self.ready.emit(history.latest)
+        else:
+            self.history_replaced.emit(history)
         return [history.latest]
 
     def steps_per_s(self) -> float:
