@@ -73,6 +73,11 @@ def test_in_app_run_is_recorded_with_the_windows_numbers(qtbot, window):
         assert n >= 40
         np.testing.assert_allclose(run.loss[:n], np.asarray(history.loss)[:n], rtol=1e-6)
         assert run.config == window.run.config.to_dict()
+        # the boundaries the worker computed for the window: at step 0 and where it paused
+        qtbot.waitUntil(lambda: run.refresh() or stopped in run.surface_steps, timeout=5000)
+        assert run.surface_steps[0] == 0
+        qtbot.waitUntil(lambda: window.decision.surface.step == stopped, timeout=5000)
+        np.testing.assert_array_equal(run.surface(stopped).predicted, window.decision.surface.predicted)
 
 
 def test_cache_keeps_the_last_20_runs(tmp_path):
@@ -195,6 +200,25 @@ def test_scrub_shows_the_step_and_returns_live(qtbot, run_file):
         assert w.runs.timeline.slider.value() == k + 1
         w.runs.timeline.go_to(run.steps - 1)
     assert not w.runs.timeline.pinned
+    w.close()
+
+
+def test_a_replay_draws_the_recorded_decision_boundary_of_the_step_shown(qtbot, run_file):
+    w = open_window(qtbot)
+    assert w.runs.open_path(run_file)
+    qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
+    assert w.decision_dock.isVisible() and len(w.decision.points.data) > 0   # the data, made from the config
+    with open_run(run_file) as run:
+        saved = run.surface_steps
+        assert saved[0] == 0 and saved[-1] == run.steps     # the first and the final weights'
+        last = run.surface(run.steps)
+        qtbot.waitUntil(lambda: w.decision.surface is not None and w.decision.surface.step == saved[-1],
+                        timeout=5000)
+        np.testing.assert_array_equal(w.decision.surface.predicted, last.predicted)
+        assert w.decision.image.image is not None
+        back = int(saved[-1]) - 2
+        w.runs.timeline.go_to(back)                          # scrubbed back: the one recorded at or before
+        qtbot.waitUntil(lambda: w.decision.surface.step == saved[saved <= back][-1], timeout=5000)
     w.close()
 
 

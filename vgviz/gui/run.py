@@ -159,7 +159,10 @@ class Run(QtCore.QObject):
 
     @property
     def data(self):
-        """The run's data set (x_train, y_train …), or None before the model is built."""
+        """The run's data set (x_train, y_train …), or None before the model is built (a file:
+        made again from its config)."""
+        if self.file is not None:
+            return self.file.data
         return self.worker.trainer.data if self.has_model else None
 
     def resume(self) -> None:
@@ -282,7 +285,10 @@ class Run(QtCore.QObject):
         return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
 
     def surface(self, wanted: bool):
-        """The latest decision surface; ``wanted`` False spares the trainer computing more."""
+        """The latest decision surface (a file: the one recorded at or before the step shown);
+        ``wanted`` False spares the trainer computing more."""
+        if self.file is not None:
+            return self.file.surface(self.view_step) if wanted else None
         if self.worker is None:
             return None
         self.worker.surface_wanted = wanted
