@@ -35,7 +35,9 @@ per view.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import inspect
+import pstats
 import json
 import sys
 import tempfile
@@ -161,6 +163,8 @@ def main(argv=None) -> int:
     ap.add_argument("--theme", default="dark", help="the window's theme (vgviz.gui.theme: dark, lecture)")
     ap.add_argument("--size", default="1400x860",
                     help="window size WxH (default: the app's first-launch size, 1400x860)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="also print the GUI thread's N most costly functions during the live phases (cProfile)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -217,6 +221,8 @@ def main(argv=None) -> int:
 
     h_rates: list[float] = []
     live: list[dict] = []
+    profile = cProfile.Profile() if args.profile else None   # profiles the GUI (this) thread only
+    gui_cpu_s = live_s = 0.0
     window.pause()
     wait_until(app, lambda: not window.run.worker.is_running, 5)
     run_loop(0.2)   # let the worker finish its step
@@ -228,9 +234,16 @@ def main(argv=None) -> int:
         paints0, plots0, n_paint_ms = view_paints.count, plot_paints.count, len(view_paints.paint_ms)
         n_late = len(probe.late_ms)
         probe.start()
+        cpu0 = time.thread_time()
+        if profile is not None:
+            profile.enable()
         run_loop(args.live)
+        if profile is not None:
+            profile.disable()
+        gui_cpu_s += time.thread_time() - cpu0
         probe.stop()
         s1, t1 = window.run.step_count, time.perf_counter()
+        live_s += t1 - t0
         dt = t1 - t0
         live.append(dict(rate=(s1 - s0) / dt, fps=(view_paints.count - paints0) / dt,
                          plot_fps=(plot_paints.count - plots0) / dt,
@@ -261,6 +274,9 @@ def main(argv=None) -> int:
     fps = sum(ph["fps"] for ph in live) / len(live)
     print(f"\n{len(all_late)} timer intervals; {len(plot_widgets)} pyqtgraph views in the window; "
           f"window title: {window.windowTitle()}")
+    print(f"GUI thread CPU time while live: {gui_cpu_s / live_s:.1%} of the wall clock")
+    if profile is not None:
+        pstats.Stats(profile, stream=sys.stdout).sort_stats("tottime").print_stats(args.profile)
     print(verdict("GUI responsiveness", p95 <= LATENESS_TARGET_MS,
                   f"p95 lateness of a 10 ms timer = {p95:.1f} ms (target <= {LATENESS_TARGET_MS:g})"))
     print(verdict("training with the window live", ratio >= RATIO_TARGET,

@@ -44,7 +44,9 @@ def test_train_writes_a_run_file_that_opens(capsys, tmp_path):
     path = tmp_path / "run.vgviz"
     out = train(capsys, path, *MLP, "--seed", "3")
     assert out.splitlines() == [out.strip()]
-    assert out.startswith(f"wrote {path}: 60 steps, final loss ") and " acc " in out and out.strip().endswith("KB")
+    assert out.startswith(f"wrote {path}: 60 steps, final loss ") and " acc " in out
+    size = path.stat().st_size   # ~150 KB with its decision boundaries (~20 KB each)
+    assert out.strip().endswith(f", {size / 1e6:.1f} MB" if size >= 1e5 else f", {size / 1e3:.0f} KB")
     with open_run(path) as run:
         assert run.steps == 60 and run.step[-1] == 59
         assert run.config == RunConfig.from_dict(dict(run.config)).to_dict() and run.config["seed"] == 3

@@ -389,3 +389,55 @@ def test_the_writer_refuses_to_overwrite_a_file_unless_asked(tmp_path):
             writer.append_step(0, 1.0, 0.5, STATS)     # steps must increase
     with open_run(path) as run:
         assert run.steps == 1
+
+
+def record_boundaries(path, period_s: float, max_surfaces: int = 100):
+    """A 40-step spiral run recorded with a decision boundary at most every ``period_s``;
+    returns the boundary of the weights after every step."""
+    from vgviz.core.runfile.format import StoragePolicy
+
+    trainer = make_trainer(RunConfig.from_dict(dict(depth=3, width=8, steps=40)))
+    boundaries = {0: trainer.decision_surface()}
+    with RunRecorder(trainer, path, capture_hz=1.0, surface_period_s=period_s,
+                     policy=StoragePolicy(max_surfaces=max_surfaces)) as rec:
+        while not trainer.finished:
+            rec.record(trainer.step(full=rec.wants_full()))
+            boundaries[trainer.step_count] = trainer.decision_surface()
+    return boundaries
+
+
+def test_decision_boundaries_are_recorded_thinned_and_read_back(tmp_path):
+    path = tmp_path / "run.vgviz"
+    boundaries = record_boundaries(path, period_s=0.0, max_surfaces=12)   # one due every step
+    with open_run(path) as run:
+        steps = run.surface_steps
+        assert steps[0] == 0 and steps[-1] == 40          # the first and the final weights
+        assert 3 <= len(steps) <= 12                       # thinned to the policy
+        for step in (0, int(steps[len(steps) // 2]), 40):
+            read, written = run.surface(step), boundaries[step]
+            assert read.step == step and read.extent == pytest.approx(written.extent)
+            np.testing.assert_array_equal(read.predicted, written.predicted)
+            np.testing.assert_array_equal(read.confidence, written.confidence.astype(np.float32))
+        gap = int(np.argmax(np.diff(steps) > 1))            # two kept boundaries with steps between
+        assert run.surface(int(steps[gap]) + 1).step == steps[gap]   # the one at or before the step
+        assert run.surface(-1) is None
+
+
+def test_decision_boundaries_are_recorded_at_most_every_period(tmp_path):
+    path = tmp_path / "run.vgviz"
+    record_boundaries(path, period_s=3600.0)
+    with open_run(path) as run:
+        assert list(run.surface_steps) == [0, 40]          # none due in between: the first and the last
+
+
+def test_a_file_without_decision_boundaries_reads_as_none(tmp_path):
+    path = tmp_path / "run.vgviz"
+    record_run(path, steps=5)
+    with sqlite3.connect(path) as db:   # as written before the surfaces table
+        db.execute("DROP TABLE surfaces")
+    with open_run(path) as run:
+        assert len(run.surface_steps) == 0 and run.surface(5) is None
+    lstm = tmp_path / "lstm.vgviz"      # no input plane: nothing recorded
+    record_run(lstm, steps=5, model="lstm", dataset="recall", depth=2, width=8, seq_len=8, batch_size=16)
+    with open_run(lstm) as run:
+        assert len(run.surface_steps) == 0

@@ -73,6 +73,11 @@ def test_in_app_run_is_recorded_with_the_windows_numbers(qtbot, window):
         assert n >= 40
         np.testing.assert_allclose(run.loss[:n], np.asarray(history.loss)[:n], rtol=1e-6)
         assert run.config == window.run.config.to_dict()
+        # the boundaries the worker computed for the window: at step 0 and where it paused
+        qtbot.waitUntil(lambda: run.refresh() or stopped in run.surface_steps, timeout=5000)
+        assert run.surface_steps[0] == 0
+        qtbot.waitUntil(lambda: window.decision.surface.step == stopped, timeout=5000)
+        np.testing.assert_array_equal(run.surface(stopped).predicted, window.decision.surface.predicted)
 
 
 def test_cache_keeps_the_last_20_runs(tmp_path):
@@ -198,6 +203,25 @@ def test_scrub_shows_the_step_and_returns_live(qtbot, run_file):
     w.close()
 
 
+def test_a_replay_draws_the_recorded_decision_boundary_of_the_step_shown(qtbot, run_file):
+    w = open_window(qtbot)
+    assert w.runs.open_path(run_file)
+    qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
+    assert w.decision_dock.isVisible() and len(w.decision.points.data) > 0   # the data, made from the config
+    with open_run(run_file) as run:
+        saved = run.surface_steps
+        assert saved[0] == 0 and saved[-1] == run.steps     # the first and the final weights'
+        last = run.surface(run.steps)
+        qtbot.waitUntil(lambda: w.decision.surface is not None and w.decision.surface.step == saved[-1],
+                        timeout=5000)
+        np.testing.assert_array_equal(w.decision.surface.predicted, last.predicted)
+        assert w.decision.image.image is not None
+        back = int(saved[-1]) - 2
+        w.runs.timeline.go_to(back)                          # scrubbed back: the one recorded at or before
+        qtbot.waitUntil(lambda: w.decision.surface.step == saved[saved <= back][-1], timeout=5000)
+    w.close()
+
+
 def test_scrubbing_a_training_run_pauses_the_view_not_the_training(qtbot, window):
     window.start_run(window.run.config.replace(**{**SMALL, "steps": 100_000}))
     qtbot.waitUntil(lambda: has_stats(window), timeout=WAIT_MS)
@@ -231,6 +255,31 @@ def test_window_follows_a_file_written_in_another_thread(qtbot, tmp_path):
         gate.set()
         writer.join()
     qtbot.waitUntil(lambda: w.run.step_count == 400, timeout=WAIT_MS)
+    w.close()
+
+
+def test_a_followed_files_diagnostics_follow_it_as_the_plots_do(qtbot, tmp_path):
+    path = tmp_path / "live.vgviz"
+    gate = threading.Event()
+    writer = threading.Thread(target=record_file, args=(path, 200, gate, 20))
+    writer.start()
+    try:
+        w = open_window(qtbot)
+        w.diagnostics_dock.toggleViewAction().trigger()     # the diagnostics panel shown
+        qtbot.waitUntil(lambda: path.exists() and w.runs.open_path(path), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: w.run.step_count == 20, timeout=WAIT_MS)   # all the writer has
+        panel = w.diagnostics
+        qtbot.waitUntil(lambda: panel.diagnosis is not None, timeout=WAIT_MS)
+        assert int(panel.history.latest.step) == 19
+        gate.set()
+    finally:
+        gate.set()
+        writer.join()
+    qtbot.waitUntil(lambda: w.run.step_count == 200, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: w.run.history.latest.step == 199, timeout=WAIT_MS)
+    panel.refresh(force=True)   # what its 2 Hz timer does
+    assert panel.history is w.run.history and int(panel.history.latest.step) == 199
+    assert panel.update_plot.curves[0].getData()[0][-1] >= 190   # its update-ratio plot reaches the end too
     w.close()
 
 

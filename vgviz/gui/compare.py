@@ -2,7 +2,8 @@
 
 A is the current config; B is A with one change (shallower, ReLU, He init, residual, batch
 norm — whatever this RunConfig supports, vgviz.core.diagnose.experiments.compare_variants). Each
-run trains in its own TrainingWorker thread; a 10 Hz timer drains both, draws the two
+side is a Run (the model the main window observes): it trains in its own worker thread and is
+recorded to the run cache like any in-app run; a 10 Hz timer drains both, draws the two
 labelled diagrams on one shared colour scale and overlays their loss and first-layer
 gradient curves; each side's verdict is refreshed at 2 Hz (with the other side as the
 shallower counterpart when it has fewer layers). Closing the window stops both threads.
@@ -22,6 +23,8 @@ from ..core.memory import MemoryCheckError, check_fits
 from .diagnostics_view import ACTIVATION_BATCH, VERDICT_COLORS
 from .network_view import NetworkView, layer_colors
 from .plots import TINY, Log10Axis, smooth
+from .run import Run
+from .run_cache import new_run_path
 from .worker import TrainingWorker
 
 DISPLAY_HZ = 10
@@ -32,19 +35,19 @@ LOCKSTEP_LEAD = 20                # the faster run waits when it is this many st
 
 
 class _Side:
-    """One run of the comparison: its config, worker, history and widgets."""
+    """One run of the comparison: its config, its Run (worker, history, run file) and widgets."""
 
     def __init__(self, name: str, parent: QtWidgets.QWidget):
         self.name = name
         self.config: RunConfig | None = None
         self.label = ""
-        self.worker: TrainingWorker | None = None
-        self.history: History | None = None
+        self.run = Run(parent)
         self.activations = None
         self.acts_future = None
         self.acts_step = -1
         self.diagnosis = None
         self.error = ""
+        self.record_error = ""   # the run file could not be written: the run goes on unrecorded
         self.colors = SIDE_COLORS
         color = self.colors[name]
         self.title = QtWidgets.QLabel()
@@ -86,16 +89,22 @@ class _Side:
                            f"{html.escape(config.summary())}</span>")
 
     @property
+    def worker(self) -> TrainingWorker | None:
+        return self.run.worker
+
+    @property
+    def history(self) -> History | None:
+        return self.run.history
+
+    @property
     def can_train(self) -> bool:
         """Its thread is up and the run has steps left and has not diverged."""
-        w = self.worker
-        t = None if w is None else w.trainer
-        return t is not None and not (t.finished or t.diverged)
+        run = self.run
+        return run.has_model and not (run.is_finished or run.is_diverged)
 
     @property
     def steps_done(self) -> int:
-        w = self.worker
-        return 0 if w is None or w.trainer is None else w.trainer.step_count
+        return self.run.step_count
 
 
 class CompareWindow(QtWidgets.QWidget):
@@ -114,6 +123,10 @@ class CompareWindow(QtWidgets.QWidget):
         self.variants = compare_variants(config)
         self.variant: str | None = None
         self.a, self.b = _Side("A", self), _Side("B", self)
+        for side in (self.a, self.b):
+            side.run.failed.connect(lambda msg, s=side: self._on_failed(s, msg))
+            side.run.record_failed.connect(lambda msg, s=side: self._on_record_failed(s, msg))
+            side.run.ready.connect(lambda stats, s=side: s.network.set_layer_colors(self._layer_colors(stats.n_layers)))
         self._tick = 0
         self._shared_range = False
         self._paused = False              # by the user (Pause button)
@@ -236,7 +249,7 @@ class CompareWindow(QtWidgets.QWidget):
         """Stop both runs and start A (the config) and B (its variant) from step 0."""
         if variant not in self.variants or self.closed:
             return
-        self._stop_workers()
+        self._stop_runs()
         self.variant = variant
         self.variant_box.setCurrentIndex(self.variant_box.findData(variant))
         label_b, config_b = self.variants[variant]
@@ -249,20 +262,23 @@ class CompareWindow(QtWidgets.QWidget):
             for side in (self.a, self.b):
                 self._on_failed(side, str(err))
             return
+        recorded: set = set()
         for side in (self.a, self.b):
-            side.history = None
             side.activations = side.acts_future = side.diagnosis = None
             side.acts_step = -1
-            side.error = ""
+            side.error = side.record_error = ""
             side.network.reset()
             side.verdict.setText("<span style='color:#9aa0ab'>starting …</span>")
             for curve in self.curves[side.name]:
                 curve.setData([], [])
-            worker = TrainingWorker(side.config, full_period_s=0.0)  # lockstep compares whole steps
-            worker.failed.connect(lambda msg, s=side: self._on_failed(s, msg))
-            side.worker = worker
-            worker.start()
-            worker.start_training()
+            # recorded to the run cache like the main window's runs (the other side's file is kept)
+            path = new_run_path(f"compare-{side.name}", keep=recorded)
+            if path is not None:
+                recorded.add(path)
+            # lockstep compares whole steps: full stats on every step
+            error = side.run.start(side.config, record_to=path, full_period_s=0.0, train=True)
+            if error:
+                self._on_failed(side, error)
         self.pause_button.setText("Pause")
         self._paused = False
         self._held.clear()
@@ -271,15 +287,15 @@ class CompareWindow(QtWidgets.QWidget):
     def toggle_pause(self) -> None:
         if not self._paused:
             self._paused = True
-            for w in self.workers:
-                w.pause()
+            for side in (self.a, self.b):
+                side.run.pause()
             self.pause_button.setText("Resume")
         else:
             self._paused = False
             self._held.clear()
             for s in (self.a, self.b):
                 if s.can_train:
-                    s.worker.start_training()
+                    s.run.resume()
             self.pause_button.setText("Pause")
 
     def _keep_in_step(self) -> None:
@@ -293,24 +309,23 @@ class CompareWindow(QtWidgets.QWidget):
             if self.lockstep_box.isChecked() and other.can_train and lead >= LOCKSTEP_LEAD:
                 if side.name not in self._held:
                     self._held.add(side.name)
-                    side.worker.pause()
+                    side.run.pause()
             elif side.name in self._held and (lead <= LOCKSTEP_LEAD // 4 or not other.can_train
                                               or not self.lockstep_box.isChecked()):
                 self._held.discard(side.name)
                 if side.can_train:
-                    side.worker.start_training()
+                    side.run.resume()
 
     def _on_failed(self, side: _Side, message: str) -> None:
         side.error = message
         side.verdict.setText(f"<span style='color:#ff6b6b'>{html.escape(message)}</span>")
 
-    def _stop_workers(self) -> None:
+    def _on_record_failed(self, side: _Side, message: str) -> None:
+        side.record_error = message   # the run trains on, unrecorded: said in the status line
+
+    def _stop_runs(self) -> None:
         for side in (self.a, self.b):
-            w, side.worker = side.worker, None
-            if w is None:
-                continue
-            w.failed.disconnect()
-            w.request_stop()  # never waits: worker.py holds the thread until it has ended
+            side.run.stop()   # never waits: worker.py holds the thread until it has ended
 
     @property
     def workers(self) -> list[TrainingWorker]:
@@ -321,14 +336,7 @@ class CompareWindow(QtWidgets.QWidget):
         self._tick += 1
         changed = False
         for side in (self.a, self.b):
-            if side.worker is None:
-                continue
-            for stats in side.worker.drain():
-                if side.history is None:
-                    side.history = History(stats.n_layers)
-                    side.network.set_layer_colors(self._layer_colors(stats.n_layers))
-                side.history.append(stats)
-                changed = True
+            changed = bool(side.run.drain()) or changed
         self._keep_in_step()
         if not self._shared_range and self.a.history is not None and self.b.history is not None:
             self._share_color_range()
@@ -337,11 +345,13 @@ class CompareWindow(QtWidgets.QWidget):
                 side.network.show_stats(side.history.latest)
         if changed:
             self._update_plots()
-        if self._tick % DIAGNOSE_EVERY_N_TICKS == 0 or not any(w.is_running for w in self.workers):
+        if self._tick % DIAGNOSE_EVERY_N_TICKS == 0 or not any(s.run.is_running for s in (self.a, self.b)):
             self.refresh_verdicts()
         self.status.setText(" · ".join(
-            f"{s.name}: step {s.steps_done:,}" + (" (diverged)" if s.history is not None and s.history.latest.diverged
-                                                  else "") for s in (self.a, self.b)))
+            f"{s.name}: step {s.steps_done:,}"
+            + (" (diverged)" if s.history is not None and s.history.latest.diverged else "")
+            + (" (not recorded)" if s.record_error else "") for s in (self.a, self.b)))
+        self.status.setToolTip("\n".join(s.record_error for s in (self.a, self.b) if s.record_error))
 
     def _share_color_range(self) -> None:
         """One log colour scale for both diagrams, from both runs' first stats."""
@@ -381,7 +391,7 @@ class CompareWindow(QtWidgets.QWidget):
                 # at the same step as this side, so the two are compared after equal training
                 baseline = summarize(other.history, f"{other.name}: {other.label}",
                                      at_step=int(side.history.steps[-1]))
-            trainer = side.worker.trainer if side.worker is not None else None
+            trainer = side.worker.trainer if side.run.has_model else None
             side.diagnosis = diagnose(side.history, activations=side.activations, baseline=baseline,
                                       recurrent=trainer is not None and is_recurrent(trainer.model))
             color = VERDICT_COLORS.get(side.diagnosis.verdict, "#d8dbe2")
@@ -399,15 +409,15 @@ class CompareWindow(QtWidgets.QWidget):
             if not f.cancelled() and f.exception() is None:
                 side.activations = f.result()
         step = int(side.history.latest.step)
-        if side.worker is not None and side.acts_future is None and step != side.acts_step:
+        if side.run.has_model and side.acts_future is None and step != side.acts_step:
             side.acts_step = step
-            side.acts_future = side.worker.submit(
+            side.acts_future = side.run.submit(
                 lambda trainer: activation_stats(trainer.model, activation_batch(trainer, ACTIVATION_BATCH)))
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.closed = True
         self.timer.stop()
-        self._stop_workers()
+        self._stop_runs()
         super().closeEvent(event)
 
 

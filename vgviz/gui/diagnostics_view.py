@@ -384,6 +384,12 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         self.timer.start()
         self.refresh()
 
+    def follow(self, history: History) -> None:
+        """The attached run's History was replaced (a followed file rebuilds it as it grows):
+        diagnose that one from now on, as the plots do."""
+        if self.history is not None:
+            self.history = history
+
     def detach(self) -> None:
         self.timer.stop()
         self.poll_timer.stop()

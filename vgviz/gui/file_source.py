@@ -40,6 +40,8 @@ class FileSource:
             raise
         self._dirty = True
         self._built_at = 0.0
+        self._surface = None   # the decision boundary last read from the file
+        self._data = None
 
     @property
     def step_count(self) -> int:
@@ -64,6 +66,29 @@ class FileSource:
         self._dirty, self._built_at = False, now
         history = history_from_run(self.file)
         return history if history.latest is not None else None
+
+    @property
+    def data(self):
+        """The run's data set, made again from its config (the file holds no data), or None for
+        sequences (no plane to draw a decision boundary in)."""
+        if self._data is None and not self.config.recurrent:
+            from ..core.tasks.mlp.data import make_dataset
+
+            self._data = make_dataset(self.config.dataset, self.config.seed)
+        return self._data
+
+    def surface(self, step: int | None):
+        """The decision boundary recorded at or before ``step`` (None: the latest), the same
+        object while that is the one to show; None if the file holds none."""
+        steps = self.file.surface_steps
+        if step is not None:
+            steps = steps[steps <= step]
+        if len(steps) == 0:
+            return None
+        at = int(steps[-1])
+        if self._surface is None or self._surface.step != at:
+            self._surface = self.file.surface(at)
+        return self._surface
 
     def close(self) -> None:
         self.file.close()

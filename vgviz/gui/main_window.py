@@ -75,8 +75,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.status = RunStatus(self.statusBar())
         run = self.run
-        for signal, slot in ((run.started, self._on_started), (run.ready, self._on_ready),
-                             (run.failed, self._on_failed), (run.diverged, self._on_diverged),
+        for signal, slot in ((run.started, self._on_started), (run.ready, self._on_ready), (run.failed, self._on_failed),
+                             (run.diverged, self._on_diverged), (run.history_replaced, self.diagnostics.follow),
                              (run.finished, lambda steps: self.status.set_state(f"finished {steps} steps")),
                              (run.running_changed, self._on_running_changed), (run.trace_failed, self.show_error)):
             signal.connect(slot)

@@ -15,7 +15,7 @@ from PySide6 import QtCore
 from ..core.config import RunConfig
 from ..core.measure.history import History
 from ..core.memory import MemoryCheckError, check_fits
-from .worker import TrainingWorker
+from .worker import FULL_PERIOD_S, TrainingWorker
 
 RATE_WINDOW_S = 2.0  # steps/s is measured over about the last two seconds
 
@@ -30,6 +30,7 @@ class Run(QtCore.QObject):
     trace_ready = QtCore.Signal(object)  # BackpropTrace at the current weights
     trace_failed = QtCore.Signal(str)
     record_failed = QtCore.Signal(str)   # the training goes on, unrecorded
+    history_replaced = QtCore.Signal(object)   # a followed file's History, rebuilt as the file grew
     _file_trace_done = QtCore.Signal(object)   # a Future of a file's trace, finished in a helper thread
 
     def __init__(self, parent: QtCore.QObject | None = None):
@@ -46,10 +47,13 @@ class Run(QtCore.QObject):
         self._file_trace_done.connect(self._on_file_trace)
 
     # -- lifecycle -------------------------------------------------------------
-    def start(self, config: RunConfig, record_to=None) -> str | None:
+    def start(self, config: RunConfig, record_to=None, *, full_period_s: float = FULL_PERIOD_S,
+              train: bool = False) -> str | None:
         """Replace the current run by a fresh one of ``config`` in a new worker thread, recorded
-        to the file ``record_to`` if given. A config that needs more memory than the machine has
-        is refused (the message is returned) and the current run goes on."""
+        to the file ``record_to`` if given; ``train``: it trains as soon as it is built (else it
+        waits for resume()); ``full_period_s``: the worker's period between full stats. A config
+        that needs more memory than the machine has is refused (the message is returned) and the
+        current run goes on."""
         try:
             check_fits(config, override_hint=None)
         except MemoryCheckError as err:
@@ -58,7 +62,8 @@ class Run(QtCore.QObject):
         self.config, self.history, self.path = config, None, record_to
         self._rate_samples.clear()
         self.started.emit(config)
-        worker = TrainingWorker(config, record_path=None if record_to is None else str(record_to))
+        worker = TrainingWorker(config, full_period_s=full_period_s,
+                                record_path=None if record_to is None else str(record_to))
         for signal, slot in ((worker.ready, self._on_ready), (worker.failed, self.failed.emit),
                              (worker.record_failed, self.record_failed.emit),
                              (worker.diverged, self.diverged.emit), (worker.run_finished, self.finished.emit),
@@ -68,6 +73,8 @@ class Run(QtCore.QObject):
             signal.connect(self._from_current(worker, slot))
         self.worker = worker
         worker.start()
+        if train:
+            worker.start_training()
         return None
 
     def open_file(self, path) -> str | None:
@@ -152,7 +159,10 @@ class Run(QtCore.QObject):
 
     @property
     def data(self):
-        """The run's data set (x_train, y_train …), or None before the model is built."""
+        """The run's data set (x_train, y_train …), or None before the model is built (a file:
+        made again from its config)."""
+        if self.file is not None:
+            return self.file.data
         return self.worker.trainer.data if self.has_model else None
 
     def resume(self) -> None:
@@ -263,6 +273,8 @@ class Run(QtCore.QObject):
         first, self.history = self.history is None, history
         if first:
             self.ready.emit(history.latest)
+        else:
+            self.history_replaced.emit(history)
         return [history.latest]
 
     def steps_per_s(self) -> float:
@@ -273,7 +285,10 @@ class Run(QtCore.QObject):
         return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
 
     def surface(self, wanted: bool):
-        """The latest decision surface; ``wanted`` False spares the trainer computing more."""
+        """The latest decision surface (a file: the one recorded at or before the step shown);
+        ``wanted`` False spares the trainer computing more."""
+        if self.file is not None:
+            return self.file.surface(self.view_step) if wanted else None
         if self.worker is None:
             return None
         self.worker.surface_wanted = wanted

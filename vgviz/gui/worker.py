@@ -216,7 +216,9 @@ class TrainingWorker(QtCore.QThread):
         from ..core.runfile import RunRecorder
 
         try:
-            self._recorder = RunRecorder(self.trainer, self.record_path, capture_hz=1 / FULL_PERIOD_S)
+            # the boundaries this thread computes anyway are the ones recorded (surface_period_s=None)
+            self._recorder = RunRecorder(self.trainer, self.record_path, capture_hz=1 / FULL_PERIOD_S,
+                                         surface_period_s=None)
         except Exception as err:  # noqa: BLE001 - a full disk must not stop the training
             self._recording_failed(err)
 
@@ -241,12 +243,21 @@ class TrainingWorker(QtCore.QThread):
                 pass
 
     def _update_surface(self, force: bool = False) -> None:
-        if not self.surface_wanted and self.surface is not None:
+        """The decision boundary, at most every SURFACE_PERIOD_S while shown, and as often as
+        the run file records one (recorder.surface_due) whether shown or not."""
+        recorder = self._recorder
+        record = recorder is not None and recorder.surface_due()
+        if not (self.surface_wanted or record) and self.surface is not None:
             return
         now = time.monotonic()
-        if force or now - self._surface_time >= SURFACE_PERIOD_S:
+        if force or record or now - self._surface_time >= SURFACE_PERIOD_S:
             self._surface_time = now
             self.surface = self.trainer.decision_surface()
+            if recorder is not None and (record or force):
+                try:
+                    recorder.record_surface(self.surface)
+                except Exception as err:  # noqa: BLE001
+                    self._recording_failed(err)
 
     def _run_job(self, fn, future: concurrent.futures.Future) -> None:
         if not future.set_running_or_notify_cancel():

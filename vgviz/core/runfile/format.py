@@ -29,7 +29,11 @@ CREATE TABLE events (id INTEGER PRIMARY KEY, step INTEGER NOT NULL, kind TEXT NO
                      detail TEXT NOT NULL);
 CREATE TABLE weights (step INTEGER NOT NULL, name TEXT NOT NULL, dtype TEXT NOT NULL,
                       shape TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (step, name));
+CREATE TABLE surfaces (step INTEGER PRIMARY KEY, extent TEXT NOT NULL, shape TEXT NOT NULL,
+                       predicted BLOB NOT NULL, confidence BLOB NOT NULL);
 """
+# `surfaces` came after version 1's first files: a reader finds it missing in those (no new
+# version: readers ignore tables they do not know, and one that knows it checks it is there).
 
 
 class RunFileError(Exception):
@@ -44,6 +48,7 @@ class StoragePolicy:
     recent: int = 10_000            # …and so do the newest `recent` steps
     bucket: int = 100               # older steps: min/mean/max per `bucket` consecutive steps
     max_captures: int = 500         # full captures kept, thinned over the older part of the run
+    max_surfaces: int = 100         # decision boundaries kept (~20 KB each), thinned the same way
     edges_per_layer: int = 256      # |dL/dW| kept per layer pair: the strongest ones
     commit_interval_s: float = 0.5  # a kill -9 loses at most about this much
 

@@ -269,6 +269,42 @@ class Run:
         except (ValueError, KeyError, TypeError, IndexError) as e:
             raise RunFileError(f"{self.path}: damaged capture at step {nearest} ({_one_line(e)})") from None
 
+    # -- decision boundaries ------------------------------------------------------------------
+    @property
+    @_database_errors
+    def surface_steps(self) -> np.ndarray:
+        """The steps a decision boundary was stored at (none in a file written before the
+        `surfaces` table, or of a model without a 2-D input plane)."""
+        def load():
+            has_table = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'surfaces'").fetchone()
+            rows = self._db.execute("SELECT step FROM surfaces ORDER BY step") if has_table else ()
+            return np.array([r[0] for r in rows], dtype=np.int64)
+        return self._cached("surfaces", load)
+
+    @_database_errors
+    def surface(self, step: int):
+        """The decision boundary stored at or before `step` (a DecisionSurface), or None."""
+        from ..tasks.trainer import DecisionSurface   # imports torch: only when asked
+
+        steps = self.surface_steps
+        before = steps[steps <= step]
+        if len(before) == 0:
+            return None
+        at = int(before[-1])
+        row = self._db.execute("SELECT extent, shape, predicted, confidence FROM surfaces WHERE step = ?",
+                               (at,)).fetchone()
+        if row is None:   # thinned by the writer since surface_steps was read
+            self._cache.pop("surfaces", None)
+            return self.surface(step)
+        try:
+            extent, shape = tuple(json.loads(row[0])), tuple(json.loads(row[1]))
+            predicted = np.frombuffer(row[2], dtype="u1").reshape(shape).astype(np.int64)
+            confidence = np.frombuffer(row[3], dtype="<f4").reshape(shape)
+        except (ValueError, TypeError) as e:
+            raise RunFileError(f"{self.path}: damaged decision boundary at step {at} ({_one_line(e)})") from None
+        return DecisionSurface(extent, predicted, confidence, at)
+
     # -- weights ------------------------------------------------------------------------------
     @property
     @_database_errors

@@ -69,6 +69,7 @@ class RunWriter:
         self._newest_step = -1
         self._dirty = False
         self._captures = 0
+        self._surfaces = 0
         self._last_commit = time.monotonic()
         self._closed = False
         self._stop = threading.Event()
@@ -118,7 +119,22 @@ class RunWriter:
             self._db.execute("INSERT OR REPLACE INTO captures VALUES (?, ?, ?)", (int(step), header, blob))
             self._captures += 1
             if self._captures > self.policy.max_captures:
-                self._thin_captures()
+                self._captures = self._thin("captures", self.policy.max_captures)
+            self._dirty = True
+
+    def append_surface(self, surface) -> None:
+        """A decision boundary (vgviz.core.tasks.trainer.DecisionSurface: the predicted class
+        and its probability on the grid the window draws), thinned to the policy."""
+        predicted = np.ascontiguousarray(surface.predicted, dtype="u1")
+        confidence = np.ascontiguousarray(surface.confidence, dtype="<f4")
+        with self._lock:
+            self._check_open()
+            self._db.execute("INSERT OR REPLACE INTO surfaces VALUES (?, ?, ?, ?, ?)",
+                             (int(surface.step), dumps([float(v) for v in surface.extent]),
+                              dumps(list(predicted.shape)), predicted.tobytes(), confidence.tobytes()))
+            self._surfaces += 1
+            if self._surfaces > self.policy.max_surfaces:
+                self._surfaces = self._thin("surfaces", self.policy.max_surfaces)
             self._dirty = True
 
     def append_eval(self, step: int, test_loss: float, test_accuracy: float) -> None:
@@ -273,12 +289,13 @@ class RunWriter:
         if whole < total:
             self._write_steps(steps[whole:], loss[whole:], accuracy[whole:], stats[whole:])
 
-    def _thin_captures(self) -> None:
-        """Past max_captures: drop every other capture of the older part of the run (the
-        first one and the newest quarter stay), so captures thin out towards the start."""
-        steps = [row[0] for row in self._db.execute("SELECT step FROM captures ORDER BY step")]
-        keep_recent = max(1, self.policy.max_captures // 4)
+    def _thin(self, table: str, most: int) -> int:
+        """Past ``most`` rows (captures, surfaces): drop every other row of the older part of
+        the run (the first one and the newest quarter stay), so they thin out towards the
+        start. Returns the rows left."""
+        steps = [row[0] for row in self._db.execute(f"SELECT step FROM {table} ORDER BY step")]
+        keep_recent = max(1, most // 4)
         older = steps[1:len(steps) - keep_recent]
         dropped = older[1::2]
-        self._db.executemany("DELETE FROM captures WHERE step = ?", [(s,) for s in dropped])
-        self._captures = len(steps) - len(dropped)
+        self._db.executemany(f"DELETE FROM {table} WHERE step = ?", [(s,) for s in dropped])
+        return len(steps) - len(dropped)
