@@ -1,6 +1,6 @@
 """vgviz: see, measure and fix the vanishing gradient problem."""
 __version__ = "0.1.0"
-__all__ = ["GradientProbe", "RunConfig", "Trainer", "__version__", "make_trainer", "open_run"]
+__all__ = ["GradientProbe", "RunConfig", "Trainer", "__version__", "make_trainer", "open_run", "watch"]
 
 
 def __getattr__(name):
@@ -17,6 +17,9 @@ def __getattr__(name):
     if name == "open_run":
         from .core.runfile import open_run
         return open_run
+    if name == "watch":
+        from .core.watch import watch
+        return watch
     if name == "RunConfig":
         from .core.config import RunConfig
         return RunConfig

@@ -35,6 +35,7 @@ class StepStats:
     # order), gradients before clipping, ‖W‖ before the update; update_ratio NaN without an update
     param_stats: np.ndarray | None = None
     param_names: tuple[str, ...] = ()
+    layer_uses: np.ndarray | None = None  # (L,) how often each layer ran in the step (vgviz.watch: "k uses")
 
     def __post_init__(self) -> None:
         for arr in self._arrays():
@@ -46,7 +47,8 @@ class StepStats:
         yield self.delta_l2
         yield from self.delta_mean_abs
         yield from self.edge_abs or ()
-        for extra in (self.activation_std, self.skip_grad, self.grad_zero_fraction, self.timestep_grad):
+        for extra in (self.activation_std, self.skip_grad, self.grad_zero_fraction, self.timestep_grad,
+                      self.layer_uses):
             if extra is not None:
                 yield extra
         if self.update_ratio is not None:

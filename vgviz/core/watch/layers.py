@@ -1,0 +1,167 @@
+"""Full captures of any model's layers: δ (the gradient w.r.t. each layer's output), the
+forward signal (the std of its output) and, for RNN/LSTM/GRU, ‖∂L/∂h_t‖ per time step.
+
+A layer is every module that owns trainable parameters itself (Linear, Conv*, Embedding,
+norms, custom modules), plus RNN/LSTM/GRU and MultiheadAttention as a whole. Hooks are
+registered only for a capture step (arm() before its forward, collect() after its
+backward), so the other steps pay nothing. A module called k times keeps all k uses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+# modules read as one layer, their children included
+WHOLE_LAYERS = (nn.MultiheadAttention, nn.RNNBase)
+# modules whose units are dimension 1 (channels); every other layer's are the last dimension
+_CHANNEL_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm,
+                  nn.modules.instancenorm._InstanceNorm, nn.GroupNorm)
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    module: nn.Module
+    params: tuple[int, ...]      # columns of param_stats (trainable parameters) it owns
+    weight: tuple[int, ...]      # the weight-like ones among them: its grad_l2 / grad_mean_abs
+
+
+def find_layers(model: nn.Module, param_index: dict[int, int], strip=lambda name: name) -> list[Layer]:
+    """The layers of `model` in registration order; `param_index`: id(parameter) → column."""
+    layers, inside = [], []
+    for name, module in model.named_modules():
+        if any(name.startswith(prefix + ".") for prefix in inside):
+            continue
+        whole = isinstance(module, WHOLE_LAYERS)
+        if whole:
+            inside.append(name)
+        own = [(n, p) for n, p in module.named_parameters(recurse=whole) if id(p) in param_index]
+        if not own:
+            continue
+        weight = [(n, p) for n, p in own if n == "weight"] or [(n, p) for n, p in own if p.dim() >= 2] or own
+        layers.append(Layer(name=strip(name) or type(module).__name__, module=module,
+                            params=tuple(param_index[id(p)] for _, p in own),
+                            weight=tuple(param_index[id(p)] for _, p in weight)))
+    return layers
+
+
+def _first_tensor(output):
+    """The module's output proper: LSTM's and MultiheadAttention's first element."""
+    while isinstance(output, (tuple, list)) and output:
+        output = output[0]
+    return output if isinstance(output, torch.Tensor) and output.is_floating_point() else None
+
+
+class LayerCapture:
+    """arm() before a capture step's forward, collect() after its backward."""
+
+    def __init__(self, layers: list[Layer]):
+        self.layers = layers
+        self._handles = []
+        self._outputs: list[list[torch.Tensor]] = [[] for _ in layers]
+        self._deltas: list[list[torch.Tensor]] = [[] for _ in layers]
+
+    @property
+    def armed(self) -> bool:
+        return bool(self._handles)
+
+    def arm(self) -> None:
+        self.disarm()
+        for i, layer in enumerate(self.layers):
+            self._handles.append(layer.module.register_forward_hook(self._hook(i)))
+
+    def disarm(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        for lists in (self._outputs, self._deltas):
+            for items in lists:
+                items.clear()
+
+    def _hook(self, index: int):
+        outputs, deltas = self._outputs[index], self._deltas[index]
+
+        def forward_hook(module, inputs, output):
+            out = _first_tensor(output)
+            if out is None or not torch.is_grad_enabled():
+                return
+            outputs.append(out.detach())
+            if out.requires_grad:
+                out.register_hook(deltas.append)
+
+        return forward_hook
+
+    def uses(self) -> np.ndarray:
+        """(L,) how many times each layer ran in the armed forward."""
+        return np.array([len(o) for o in self._outputs], dtype=np.int64)
+
+    def collect(self) -> dict:
+        """The armed step's numbers per layer (NaN for a layer that did not run or got no
+        gradient), on the device and then in one transfer:
+        delta_l2 (L,) ‖δ‖ over all uses (root of the summed squares), delta_mean_abs per layer
+        (units,) mean |δ_j| per use summed over uses, activation_std (L,) std of all its
+        outputs, timestep_grad (T,) of the first recurrent layer or None."""
+        L = len(self.layers)
+        with torch.no_grad():
+            scalars, per_unit, slots = [], [], []
+            for i, layer in enumerate(self.layers):
+                outs, deltas = self._outputs[i], self._deltas[i]
+                channel = 1 if isinstance(layer.module, _CHANNEL_FIRST) else -1
+                if outs:
+                    n = torch.tensor([float(o.numel()) for o in outs], dtype=torch.float64, device=outs[0].device)
+                    var, mean = zip(*(torch.var_mean(o.double(), correction=0) for o in outs))
+                    var, mean = torch.stack(var), torch.stack(mean)
+                    total = n.sum()
+                    grand = (n * mean).sum() / total
+                    std = torch.sqrt((n * (var + (mean - grand) ** 2)).sum() / total)
+                else:
+                    std = torch.tensor(float("nan"), dtype=torch.float64)
+                if deltas and len(deltas) == len(outs):
+                    d_l2 = torch.sqrt(sum(d.double().square().sum() for d in deltas))
+                    unit = sum(_unit_mean_abs(d, channel) for d in deltas)
+                else:
+                    d_l2 = torch.tensor(float("nan"), dtype=torch.float64)
+                    unit = None
+                scalars.append(torch.stack([d_l2.to(std.device), std]))
+                if unit is not None:
+                    slots.append((i, unit.numel()))
+                    per_unit.append(unit)
+            recurrent = next((i for i, layer in enumerate(self.layers)
+                              if isinstance(layer.module, nn.RNNBase) and self._deltas[i]), None)
+            steps = None
+            if recurrent is not None:
+                module = self.layers[recurrent].module
+                d = self._deltas[recurrent][0].double()
+                time_dim = 1 if module.batch_first and d.dim() == 3 else 0
+                steps = d.square().sum(dim=[k for k in range(d.dim()) if k != time_dim])
+                for more in self._deltas[recurrent][1:]:
+                    if more.shape == self._deltas[recurrent][0].shape:
+                        steps = steps + more.double().square().sum(
+                            dim=[k for k in range(more.dim()) if k != time_dim])
+            device = scalars[0].device if scalars else torch.device("cpu")
+            pieces = [torch.stack(scalars).reshape(-1).to(device)] if scalars else []
+            pieces += [u.to(device) for u in per_unit]
+            if steps is not None:
+                pieces.append(steps.to(device))
+            values = torch.cat(pieces).cpu().numpy() if pieces else np.zeros(0)
+        head = values[:2 * L].reshape(L, 2) if L else np.zeros((0, 2))
+        at = 2 * L
+        delta_mean_abs = [np.full(1, np.nan) for _ in range(L)]
+        for i, width in slots:
+            delta_mean_abs[i] = values[at:at + width].copy()
+            at += width
+        timestep = np.sqrt(values[at:]) if steps is not None else None
+        return {"delta_l2": head[:, 0].copy(), "activation_std": head[:, 1].copy(),
+                "delta_mean_abs": tuple(delta_mean_abs), "timestep_grad": timestep,
+                "uses": self.uses()}
+
+
+def _unit_mean_abs(d: torch.Tensor, channel: int) -> torch.Tensor:
+    """(units,) mean |δ_j| over every other dimension."""
+    d = d.double().abs()
+    if d.dim() == 0:
+        return d.reshape(1)
+    return d.movedim(channel, -1).reshape(-1, d.shape[channel]).mean(0)
