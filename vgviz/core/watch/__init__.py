@@ -6,6 +6,6 @@
             w.step(loss)          # after backward, before opt.step()
             opt.step()
 """
-from .watch import Watch, watch
+from .watcher import Watch, watch
 
 __all__ = ["Watch", "watch"]

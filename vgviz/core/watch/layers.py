@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 # modules read as one layer, their children included
 WHOLE_LAYERS = (nn.MultiheadAttention, nn.RNNBase)
@@ -63,6 +64,9 @@ class LayerCapture:
         self._handles = []
         self._outputs: list[list[torch.Tensor]] = [[] for _ in layers]
         self._deltas: list[list[torch.Tensor]] = [[] for _ in layers]
+        # recurrent layers: (t, ∂L/∂h_t) of every layer of the module, every use
+        self._hidden: list[list[tuple[int, torch.Tensor]]] = [[] for _ in layers]
+        self._unrolled: list[nn.Module] = []
 
     @property
     def armed(self) -> bool:
@@ -72,12 +76,19 @@ class LayerCapture:
         self.disarm()
         for i, layer in enumerate(self.layers):
             self._handles.append(layer.module.register_forward_hook(self._hook(i)))
+            module = layer.module
+            if isinstance(module, nn.RNNBase) and "forward" not in module.__dict__:
+                module.forward = _unrolled_forward(module, self._hidden[i])
+                self._unrolled.append(module)
 
     def disarm(self) -> None:
         for h in self._handles:
             h.remove()
         self._handles = []
-        for lists in (self._outputs, self._deltas):
+        for module in self._unrolled:
+            del module.forward
+        self._unrolled = []
+        for lists in (self._outputs, self._deltas, self._hidden):
             for items in lists:
                 items.clear()
 
@@ -129,18 +140,15 @@ class LayerCapture:
                 if unit is not None:
                     slots.append((i, unit.numel()))
                     per_unit.append(unit)
-            recurrent = next((i for i, layer in enumerate(self.layers)
-                              if isinstance(layer.module, nn.RNNBase) and self._deltas[i]), None)
+            recurrent = next((i for i in range(L) if self._hidden[i]), None)
             steps = None
             if recurrent is not None:
-                module = self.layers[recurrent].module
-                d = self._deltas[recurrent][0].double()
-                time_dim = 1 if module.batch_first and d.dim() == 3 else 0
-                steps = d.square().sum(dim=[k for k in range(d.dim()) if k != time_dim])
-                for more in self._deltas[recurrent][1:]:
-                    if more.shape == self._deltas[recurrent][0].shape:
-                        steps = steps + more.double().square().sum(
-                            dim=[k for k in range(more.dim()) if k != time_dim])
+                pairs = self._hidden[recurrent]
+                T = max(t for t, _ in pairs) + 1
+                squares = [torch.zeros((), dtype=torch.float64, device=pairs[0][1].device)] * T
+                for t, g in pairs:
+                    squares[t] = squares[t] + g.double().square().sum()
+                steps = torch.stack(squares)
             device = scalars[0].device if scalars else torch.device("cpu")
             pieces = [torch.stack(scalars).reshape(-1).to(device)] if scalars else []
             pieces += [u.to(device) for u in per_unit]
@@ -165,3 +173,58 @@ def _unit_mean_abs(d: torch.Tensor, channel: int) -> torch.Tensor:
     if d.dim() == 0:
         return d.reshape(1)
     return d.movedim(channel, -1).reshape(-1, d.shape[channel]).mean(0)
+
+
+_CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
+          "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
+
+
+def _unrolled_forward(module: nn.RNNBase, hidden: list):
+    """module's forward, one time step at a time with torch's own cells, so that each h_t is a
+    tensor whose total gradient ∂L/∂h_t (through the output and through h_{t+1}) a hook sees;
+    the fused kernel hides them. Only for a capture step; a packed sequence, a bidirectional or
+    projected module, or dropout between layers while training keep the fused forward."""
+    fused = type(module).forward
+    cell = _CELLS[module.mode]
+
+    def forward(input, hx=None):
+        if (isinstance(input, PackedSequence) or module.bidirectional or getattr(module, "proj_size", 0)
+                or (module.dropout and module.training and module.num_layers > 1)):
+            return fused(module, input, hx)
+        batched = input.dim() == 3
+        x = input if batched else input.unsqueeze(0 if module.batch_first else 1)
+        if module.batch_first:
+            x = x.transpose(0, 1)                                   # (T, B, features)
+        lstm = module.mode == "LSTM"
+        shape = (module.num_layers, x.shape[1], module.hidden_size)
+        if hx is None:
+            zeros = x.new_zeros(shape)
+            hx = (zeros, zeros) if lstm else zeros
+        elif not batched:
+            hx = tuple(h.unsqueeze(1) for h in hx) if lstm else hx.unsqueeze(1)
+        h_all, c_all = (hx if lstm else (hx, None))
+        last_h, last_c = [], []
+        for layer in range(module.num_layers):
+            w = [getattr(module, f"{k}_l{layer}", None) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            h, c = h_all[layer], c_all[layer] if lstm else None
+            outs = []
+            for t in range(x.shape[0]):
+                if lstm:
+                    h, c = cell(x[t], (h, c), *w)
+                else:
+                    h = cell(x[t], h, *w)
+                if h.requires_grad:
+                    h.register_hook(lambda g, t=t: hidden.append((t, g)))
+                outs.append(h)
+            x = torch.stack(outs)
+            last_h.append(h)
+            last_c.append(c)
+        out = x.transpose(0, 1) if module.batch_first else x
+        h_n = torch.stack(last_h)
+        state = (h_n, torch.stack(last_c)) if lstm else h_n
+        if not batched:
+            out = out.squeeze(0 if module.batch_first else 1)
+            state = tuple(s.squeeze(1) for s in state) if lstm else state.squeeze(1)
+        return out, state
+
+    return forward
