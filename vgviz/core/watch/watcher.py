@@ -71,7 +71,10 @@ class Watch:
         self.capture_hz = float(capture_hz)
         self._capture = LayerCapture(self.layers)
         self._sizes = np.array([p.numel() for p in self.params], dtype=np.float64)
-        self._before: list[torch.Tensor] | None = [] if update_ratio else None
+        self._update_ratio = update_ratio
+        self._snapshot: list[torch.Tensor] | None = None   # the weights at the last capture step
+        self._last_call = time.perf_counter()
+        self._plain_interval = 0.0       # moving average of a step's period without a capture
         self._pending: tuple[int, float, float, np.ndarray] | None = None
         self._last_capture: float | None = None
         self._capture_cost = 0.0
@@ -94,17 +97,23 @@ class Watch:
         if not self.active:
             return
         self._check_open()
+        now = time.perf_counter()
+        interval, self._last_call = now - self._last_call, now
         captured = self._capture.armed
-        stats, loss_value = self._param_stats(loss)
+        if not captured and step > 1:    # a plain step's period (step 1 follows the capture of step 0)
+            self._plain_interval += 0.1 * (interval - self._plain_interval) if self._plain_interval else interval
+        stats, loss_value = self._param_stats(loss, full=captured)
         acc = float("nan") if accuracy is None else float(accuracy)
         if self._pending is not None:
             self.writer.append_step(*self._pending)
         self._pending = (step, loss_value, acc, stats)
         if captured:
-            t0 = time.perf_counter()
             self.writer.append_capture(step, self._full_capture(step, loss_value, acc, stats))
             self._capture.disarm()
-            self._capture_cost = time.perf_counter() - t0
+            # what the capture cost: its step's hooks (the step took longer than a plain one)
+            # and collecting its numbers
+            slower = max(0.0, interval - self._plain_interval) if self._plain_interval else 0.0
+            self._capture_cost = slower + time.perf_counter() - now
             self._last_capture = time.monotonic()
         if self._capture_due():
             self._capture.arm()
@@ -115,45 +124,39 @@ class Watch:
         wait = max(1.0 / self.capture_hz, self._capture_cost / CAPTURE_SHARE)
         return time.monotonic() - self._last_capture >= wait
 
-    def _param_stats(self, loss) -> tuple[np.ndarray, float]:
-        """(6, P) PARAM_STATS of this step (update_ratio still NaN) and the loss, from one
-        transfer; fills in the previous step's update_ratio (its update is visible now)."""
+    def _param_stats(self, loss, full: bool) -> tuple[np.ndarray, float]:
+        """(6, P) PARAM_STATS of this step and the loss, in a few batched calls on the
+        parameters' device and one transfer. Every step: ‖g‖, mean |g| and ‖W‖; a capture step
+        (full) adds max |g| and the zero fraction, and keeps the weights so that the next
+        call fills in its update_ratio (NaN on the other steps)."""
         params = self.params
+        has_grad = [i for i, p in enumerate(params) if p.grad is not None]
+        update = self._snapshot is not None
         with torch.no_grad():
-            has_grad = [i for i, p in enumerate(params) if p.grad is not None]
             grads = [params[i].grad for i in has_grad]
             weights = [p.detach() for p in params]
-            parts = []
-            if grads:
-                parts += [torch._foreach_norm(grads, 2), torch._foreach_norm(grads, 1),
-                          torch._foreach_norm(grads, float("inf")), torch._foreach_norm(grads, 0)]
-            parts.append(torch._foreach_norm(weights, 2))
-            update = self._before is not None and len(self._before) == len(weights) and self._pending
             if update:
-                torch._foreach_sub_(self._before, weights)
-                parts.append(torch._foreach_norm(self._before, 2))
-            flat = [t.reshape(()).to(dtype=torch.float64) for part in parts for t in part]
+                torch._foreach_sub_(self._snapshot, weights)
+            parts = [torch.stack(torch._foreach_norm(grads + weights + (self._snapshot or []), 2))]
+            if grads:
+                parts += [torch.stack(torch._foreach_norm(grads, ord))
+                          for ord in ((1, float("inf"), 0) if full else (1,))]
             if isinstance(loss, torch.Tensor):
-                flat.append(loss.detach().reshape(()).to(dtype=torch.float64, device=flat[0].device))
-            values = torch.stack(flat).cpu().numpy() if flat else np.zeros(0)
-            if self._before is not None and weights:
-                if len(self._before) != len(weights):
-                    self._before = [w.clone() for w in weights]
-                else:
-                    torch._foreach_copy_(self._before, weights)
+                parts.append(loss.detach().reshape(1).to(parts[0]))
+            values = torch.cat(parts).double().cpu().numpy()
+            self._snapshot = [w.clone() for w in weights] if full and self._update_ratio else None
+        k, P = len(grads), len(params)
         loss_value = float(values[-1]) if isinstance(loss, torch.Tensor) else float(loss)
-        P, k = len(params), len(has_grad)
         stats = np.full((6, P), np.nan)
+        stats[4] = values[k:k + P]
         if k:
-            l2, l1, top, nonzero = values[:k], values[k:2 * k], values[2 * k:3 * k], values[3 * k:4 * k]
-            stats[0, has_grad] = l2
-            stats[1, has_grad] = l1 / self._sizes[has_grad]
-            stats[2, has_grad] = top
-            stats[3, has_grad] = 1.0 - nonzero / self._sizes[has_grad]
-        at = 4 * k
-        stats[4] = values[at:at + P]
+            tail = values[k + 2 * P if update else k + P:]
+            sizes = self._sizes[has_grad]
+            stats[0, has_grad], stats[1, has_grad] = values[:k], tail[:k] / sizes
+            if full:
+                stats[2, has_grad], stats[3, has_grad] = tail[k:2 * k], 1.0 - tail[2 * k:3 * k] / sizes
         if update:
-            delta = values[at + P:at + 2 * P]
+            delta = values[k + P:k + 2 * P]
             with np.errstate(divide="ignore", invalid="ignore"):
                 self._pending[3][5] = np.where(stats[4] > 0, delta / stats[4], np.where(delta > 0, np.inf, 0.0))
         return stats, loss_value
@@ -186,8 +189,8 @@ class Watch:
             return
         self._capture.disarm()
         if self._pending is not None:
-            if self._before is not None and self._before:
-                self._param_stats(float("nan"))      # only for the pending step's update_ratio
+            if self._snapshot is not None:
+                self._param_stats(float("nan"), full=False)      # only for the pending step's update_ratio
             self.writer.append_step(*self._pending)
             self._pending = None
         self.writer.append_event(self.step_count, "finished")
