@@ -112,9 +112,10 @@ class LayerCapture:
     def collect(self) -> dict:
         """The armed step's numbers per layer (NaN for a layer that did not run or got no
         gradient), on the device and then in one transfer:
-        delta_l2 (L,) ‖δ‖ over all uses (root of the summed squares), delta_mean_abs per layer
-        (units,) mean |δ_j| per use summed over uses, activation_std (L,) std of all its
-        outputs, timestep_grad (T,) of the first recurrent layer or None."""
+        the k uses of a layer count as one output k times as large (like GradientProbe.delta):
+        delta_l2 (L,) ‖δ‖ over all uses (the root of the summed squares), delta_mean_abs per
+        layer (units,) mean |δ_j| over all uses, activation_std (L,) std of all its outputs,
+        timestep_grad (T,) ‖∂L/∂h_t‖ of the first recurrent module (all its layers) or None."""
         L = len(self.layers)
         with torch.no_grad():
             scalars, per_unit, slots = [], [], []
@@ -132,7 +133,8 @@ class LayerCapture:
                     std = torch.tensor(float("nan"), dtype=torch.float64)
                 if deltas and len(deltas) == len(outs):
                     d_l2 = torch.sqrt(sum(d.double().square().sum() for d in deltas))
-                    unit = sum(_unit_mean_abs(d, channel) for d in deltas)
+                    sums, rows = zip(*(_unit_abs_sum(d, channel) for d in deltas))
+                    unit = sum(sums) / sum(rows)
                 else:
                     d_l2 = torch.tensor(float("nan"), dtype=torch.float64)
                     unit = None
@@ -167,12 +169,13 @@ class LayerCapture:
                 "uses": self.uses()}
 
 
-def _unit_mean_abs(d: torch.Tensor, channel: int) -> torch.Tensor:
-    """(units,) mean |δ_j| over every other dimension."""
+def _unit_abs_sum(d: torch.Tensor, channel: int) -> tuple[torch.Tensor, int]:
+    """(units,) Σ|δ_j| over every other dimension, and how many values each unit summed."""
     d = d.double().abs()
     if d.dim() == 0:
-        return d.reshape(1)
-    return d.movedim(channel, -1).reshape(-1, d.shape[channel]).mean(0)
+        return d.reshape(1), 1
+    rows = d.movedim(channel, -1).reshape(-1, d.shape[channel])
+    return rows.sum(0), rows.shape[0]
 
 
 _CELLS = {"LSTM": torch.lstm_cell, "GRU": torch.gru_cell,
