@@ -228,6 +228,7 @@ def _ddp_worker(rank: int, folder: str, port: int) -> None:
             loss.backward()
             w.step(loss)
             assert w.active == (rank == 0)
+        dist.barrier()        # gloo may abort at exit without one (docs/performance.md#run-files-and-watch)
     finally:
         dist.destroy_process_group()
 
