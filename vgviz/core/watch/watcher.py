@@ -137,10 +137,14 @@ class Watch:
             weights = [p.detach() for p in params]
             if update:
                 torch._foreach_sub_(self._snapshot, weights)
-            parts = [torch.stack(torch._foreach_norm(grads + weights + (self._snapshot or []), 2))]
+            parts = [torch.stack(torch._foreach_norm(grads + weights + (self._snapshot or []), 2)).double()]
             if grads:
-                parts += [torch.stack(torch._foreach_norm(grads, ord))
-                          for ord in ((1, float("inf"), 0) if full else (1,))]
+                # on the CPU _foreach_norm(·, 1) is 3-5× slower than a loop of abs().sum()
+                parts.append(torch.stack(torch._foreach_norm(grads, 1) if grads[0].is_cuda
+                                         else [g.abs().sum() for g in grads]).to(parts[0]))
+                if full:
+                    parts += [torch.stack(torch._foreach_norm(grads, ord)).to(parts[0])
+                              for ord in (float("inf"), 0)]
             if isinstance(loss, torch.Tensor):
                 parts.append(loss.detach().reshape(1).to(parts[0]))
             values = torch.cat(parts).double().cpu().numpy()
