@@ -7,7 +7,8 @@ Each model gets two arms built from the same seed, each with its own copy of the
 SGD optimizer and a fixed set of batches: `plain` (zero_grad, forward, loss, backward,
 opt.step) and `watched` (the same, with w.step(loss) after backward, every step, default
 settings: capture_hz 25, update ratios on) writing into a run file in a temporary folder;
-a second plain arm gives the noise floor. Rounds of `--block` steps per arm in shuffled
+a second plain arm gives the noise floor, and a `no captures` arm (capture_hz=0: only step 0)
+the cost of the every-step numbers alone. Rounds of `--block` steps per arm in shuffled
 order (benchmarks/_common.interleaved_rounds); the median of per-round ratios.
 One torch thread on the CPU. Target ≤ 1.05 on the CNN (LeNet-5 size: 28×28 inputs, batch 64).
 With --device cuda every step ends in torch.cuda.synchronize(), in both arms.
@@ -65,7 +66,7 @@ MODELS = {
 
 
 class Arm:
-    def __init__(self, name: str, device: str, out: Path | None = None):
+    def __init__(self, name: str, device: str, out: Path | None = None, capture_hz: float = 25.0):
         torch.manual_seed(0)
         self.model = MODELS[name]().to(device)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01)
@@ -73,7 +74,7 @@ class Arm:
         self.batches = [(torch.randn(BATCH, 1, 28, 28, generator=g).to(device),
                          torch.randint(0, 10, (BATCH,), generator=g).to(device)) for _ in range(8)]
         self.sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-        self.watch = vgviz.watch(self.model, out=out) if out is not None else None
+        self.watch = vgviz.watch(self.model, out=out, capture_hz=capture_hz) if out is not None else None
         self.i = 0
 
     def step(self) -> None:
@@ -104,21 +105,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vgviz-bench-watch-") as folder:
         for name in args.models.split(","):
             arms = {"plain": Arm(name, args.device), "plain 2": Arm(name, args.device),
-                    "watched": Arm(name, args.device, Path(folder) / f"{name}.vgrun")}
+                    "watched": Arm(name, args.device, Path(folder) / f"{name}.vgrun"),
+                    "no captures": Arm(name, args.device, Path(folder) / f"{name}-light.vgrun", capture_hz=0)}
             interleaved_rounds(arms, 2, args.block)                          # warm-up
             times = interleaved_rounds(arms, args.rounds, args.block, seed=1)
             watched = [w / p for w, p in zip(times["watched"], times["plain"])]
+            light = [w / p for w, p in zip(times["no captures"], times["plain"])]
             floor = [a / b for a, b in zip(times["plain 2"], times["plain"])]
+            arms["no captures"].watch.close()
             captures = arms["watched"].watch
             captures.close()
             with vgviz.open_run(captures.path) as run:
                 kept = len(run.step)
+                captured = len(run.capture_steps)
             rows.append([name, f"{median(times['plain']) * 1e3:.2f}", f"{median(watched):.3f}", spread(watched),
-                         f"{median(floor):.3f}", kept])
+                         f"{median(light):.3f}", f"{median(floor):.3f}", f"{captured}/{kept}"])
             if name == "cnn":
                 verdicts.append(verdict("watched ÷ plain, LeNet CNN", median(watched) <= RATIO_TARGET,
                                         f"{median(watched):.3f} (target ≤ {RATIO_TARGET})"))
-    print(table(["model", "plain ms/step", "watched ÷ plain", "spread", "plain 2 ÷ plain", "steps in file"], rows))
+    print(table(["model", "plain ms/step", "watched ÷ plain", "spread", "no captures ÷ plain", "plain 2 ÷ plain",
+                 "captures/steps"], rows))
     for line in verdicts:
         print(line)
     return 0
