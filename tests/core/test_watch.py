@@ -186,6 +186,20 @@ def test_frozen_parameters_are_described_not_listed_and_unused_ones_read_nan(tmp
         assert run.snapshot(2).step == 0          # the only capture
 
 
+def test_an_exception_in_the_loop_keeps_the_steps_and_says_interrupted(tmp_path):
+    model = nn.Linear(2, 1)
+    with pytest.raises(KeyError):
+        with vgviz.watch(model, out=tmp_path / "i.vgrun") as w:
+            for _ in range(3):
+                loss = model(torch.ones(1, 2)).sum()
+                loss.backward()
+                w.step(loss)
+            raise KeyError("the user's bug")
+    with vgviz.open_run(tmp_path / "i.vgrun") as run:
+        assert list(run.step) == [0, 1, 2]
+        assert [e.kind for e in run.events] == ["interrupted"]
+
+
 def test_bad_arguments_are_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match="capture_hz must be a number >= 0"):
         vgviz.watch(nn.Linear(2, 2), out=tmp_path / "a.vgrun", capture_hz=-1)

@@ -130,7 +130,7 @@ class LayerCapture:
                     std = torch.sqrt(torch.clamp(square / n - (total / n) ** 2, min=0.0))
                 else:
                     std = torch.tensor(float("nan"), dtype=torch.float64)
-                if deltas and len(deltas) == len(outs):
+                if deltas:    # a use whose output the loss never reached has δ = 0: left out
                     # float64: squares of a vanishing δ (1e-20) underflow float32
                     d_l2 = torch.linalg.vector_norm(torch.stack(
                         [torch.linalg.vector_norm(d, dtype=torch.float64) for d in deltas]))

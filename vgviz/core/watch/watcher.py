@@ -187,8 +187,9 @@ class Watch:
         if self.writer.closed:
             raise ValueError(f"vgviz.watch: {self.path} is closed; step() belongs inside the `with` block")
 
-    def close(self) -> None:
-        """Write the last step (with the update the optimizer applied after it) and close the file."""
+    def close(self, interrupted: bool = False) -> None:
+        """Write the last step (with the update the optimizer applied after it), note
+        "finished" (or "interrupted": the `with` block ended in an exception) and close the file."""
         if not self.active or self.writer.closed:
             return
         self._capture.disarm()
@@ -197,14 +198,17 @@ class Watch:
                 self._param_stats(float("nan"), full=False)      # only for the pending step's update_ratio
             self.writer.append_step(*self._pending)
             self._pending = None
-        self.writer.append_event(self.step_count, "finished")
+        if interrupted:
+            self.writer.append_event(self.step_count, "interrupted", "the training loop raised an exception")
+        else:
+            self.writer.append_event(self.step_count, "finished")
         self.writer.close()
 
     def __enter__(self) -> "Watch":
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
-        self.close()
+        self.close(interrupted=exc_type is not None)
 
 
 def watch(model: nn.Module, out: str | os.PathLike, *, window: bool = False, capture_hz: float = 25.0,
