@@ -128,8 +128,9 @@ class GradientProbe:
             self._handles = []
 
     def _new_forward(self, module, inputs) -> None:
-        self._deltas.clear()
-        self._inputs.clear()
+        if torch.is_grad_enabled():     # an evaluation under no_grad keeps the last backward's δ
+            self._deltas.clear()
+            self._inputs.clear()
 
     def _make_block_hook(self, index: int):
         grads = self._skip_grads
