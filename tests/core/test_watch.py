@@ -147,6 +147,29 @@ def test_a_module_used_twice_sums_delta_over_its_uses(tmp_path):
         np.testing.assert_allclose(snap.delta_mean_abs[0], torch.cat([u.grad for u in uses]).abs().mean(0), rtol=RTOL)
 
 
+def test_nested_containers_name_each_layer_by_its_path(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Sequential(nn.Linear(3, 5), nn.ModuleList([nn.BatchNorm1d(5), nn.Linear(5, 4)])),
+                          nn.Embedding(4, 2))
+    inner = model[0]
+    outputs, handles = retained_outputs([inner[0], inner[1][0], inner[1][1]])
+    with vgviz.watch(model, out=tmp_path / "n.vgrun") as w:
+        h = inner[1][1](torch.relu(inner[1][0](inner[0](torch.randn(6, 3)))))
+        loss = h.square().mean() + model[1](torch.tensor([0, 3])).sum()
+        loss.backward()
+        w.step(loss)
+    for handle in handles:
+        handle.remove()
+    with vgviz.open_run(tmp_path / "n.vgrun") as run:
+        assert run.layer_names == ("0.0", "0.1.0", "0.1.1", "1")
+        snap = run.snapshot(0)
+        np.testing.assert_allclose(snap.delta_l2[:3], [norm_of(outputs[m]) for m in (inner[0], inner[1][0], inner[1][1])],
+                                   rtol=RTOL)
+        assert snap.delta_l2[3] == pytest.approx(2.0)      # d(sum)/d(embedding output) = 1 at 2×2 values
+        np.testing.assert_allclose(snap.grad_l2, [float(m.weight.grad.norm()) for m in
+                                                  (inner[0], inner[1][0], inner[1][1], model[1])], rtol=RTOL)
+
+
 class FrozenAndUnused(nn.Module):
     def __init__(self):
         super().__init__()
