@@ -117,7 +117,7 @@ class GradientProbe:
     def enabled(self, on: bool) -> None:
         if on and not self._handles and not self._closed:
             # a new call of the model starts a new count of each layer's uses
-            self._handles = [self.model.register_forward_pre_hook(self._new_forward)]
+            self._handles = [self.model.register_forward_pre_hook(self._make_new_forward_hook())]
             self._handles += [m.register_forward_hook(self._make_forward_hook(i))
                               for i, (_, m) in enumerate(self._linears)]
             for i, block in enumerate(self._blocks):
@@ -127,10 +127,17 @@ class GradientProbe:
                 h.remove()
             self._handles = []
 
-    def _new_forward(self, module, inputs) -> None:
-        if torch.is_grad_enabled():     # an evaluation under no_grad keeps the last backward's δ
-            self._deltas.clear()
-            self._inputs.clear()
+    def _make_new_forward_hook(self):
+        # a closure, not a bound method: copy.deepcopy(model) copies its hooks, and would copy
+        # the probe with them (and fail on the non-leaf tensors it holds)
+        deltas, layer_inputs = self._deltas, self._inputs
+
+        def new_forward(module, inputs) -> None:
+            if torch.is_grad_enabled():     # an evaluation under no_grad keeps the last backward's δ
+                deltas.clear()
+                layer_inputs.clear()
+
+        return new_forward
 
     def _make_block_hook(self, index: int):
         grads = self._skip_grads
