@@ -134,7 +134,7 @@ class Watch:
         update = self._snapshot is not None
         with torch.no_grad():
             grads = [params[i].grad for i in has_grad]
-            weights = [p.detach() for p in params]
+            weights = params               # read under no_grad: no detach() needed
             if update:
                 torch._foreach_sub_(self._snapshot, weights)
             parts = [torch.stack(torch._foreach_norm(grads + weights + (self._snapshot or []), 2)).double()]
@@ -148,7 +148,7 @@ class Watch:
             if isinstance(loss, torch.Tensor):
                 parts.append(loss.detach().reshape(1).to(parts[0]))
             values = torch.cat(parts).double().cpu().numpy()
-            self._snapshot = [w.clone() for w in weights] if full and self._update_ratio else None
+            self._snapshot = [w.detach().clone() for w in weights] if full and self._update_ratio else None
         k, P = len(grads), len(params)
         loss_value = float(values[-1]) if isinstance(loss, torch.Tensor) else float(loss)
         stats = np.full((6, P), np.nan)
