@@ -1,6 +1,7 @@
 """vgviz: see, measure and fix the vanishing gradient problem."""
 __version__ = "0.1.0"
-__all__ = ["GradientProbe", "RunConfig", "Trainer", "__version__", "diagnose", "make_trainer", "open_run"]
+__all__ = ["GradientProbe", "RunConfig", "Trainer", "__version__", "diagnose", "make_trainer", "open_run",
+           "watch"]
 
 
 def __getattr__(name):
@@ -20,6 +21,9 @@ def __getattr__(name):
     if name == "diagnose":
         from .core.diagnose.runs import diagnose_run
         return diagnose_run
+    if name == "watch":
+        from .core.watch import watch
+        return watch
     if name == "RunConfig":
         from .core.config import RunConfig
         return RunConfig

@@ -71,13 +71,13 @@ def run(model, probe, seed=1):
 
 def test_linear_names_in_module_order():
     model = make_model()
-    with GradientProbe(model) as probe:
+    with GradientProbe(model, linear_only=True) as probe:
         assert probe.linear_names == ["0", "2.fc", "4"]
 
 
 def test_param_stats_match_every_parameter_gradient():
     model = make_model()
-    probe = GradientProbe(model)
+    probe = GradientProbe(model, linear_only=True)
     run(model, probe)
     stats = probe.param_stats()
     expected = [(n, p) for n, p in model.named_parameters() if p.grad is not None]
@@ -97,13 +97,13 @@ def test_param_stats_match_every_parameter_gradient():
 
 def test_param_stats_before_backward_is_empty():
     model = make_model()
-    with GradientProbe(model) as probe:
+    with GradientProbe(model, linear_only=True) as probe:
         assert probe.param_stats() == {}
 
 
 def test_delta_equals_autograd_dL_dz():
     model = make_model()
-    probe = GradientProbe(model)
+    probe = GradientProbe(model, linear_only=True)
     _, _, _, zs = run(model, probe)
     assert len(zs) == 3
     for i, z in enumerate(zs):
@@ -117,7 +117,7 @@ def test_delta_equals_autograd_dL_dz():
 def test_output_delta_matches_softmax_formula():
     # For mean cross-entropy, dL/dz_out = (softmax(z) - onehot(y)) / B.
     model = make_model()
-    probe = GradientProbe(model)
+    probe = GradientProbe(model, linear_only=True)
     _, y, logits, _ = run(model, probe)
     expected = (torch.softmax(logits.detach().double(), 1) - nn.functional.one_hot(y, 3).double()) / len(y)
     np.testing.assert_allclose(probe.delta(2).double().numpy(), expected.numpy(), rtol=1e-5, atol=1e-9)
@@ -129,7 +129,7 @@ def test_output_delta_matches_softmax_formula():
 
 def test_capture_matches_formulas():
     model = make_model()
-    probe = GradientProbe(model)
+    probe = GradientProbe(model, linear_only=True)
     _, _, _, zs = run(model, probe)
     cap = probe.capture()
     layers = linears(model)
@@ -151,7 +151,7 @@ def test_capture_matches_formulas():
 
 def test_capture_is_a_copy_not_a_view_of_the_gradients():
     model = make_model()
-    probe = GradientProbe(model)
+    probe = GradientProbe(model, linear_only=True)
     run(model, probe)
     cap = probe.capture()
     saved = [e.copy() for e in cap.edge_abs], cap.grad_l2.copy(), [d.copy() for d in cap.delta_mean_abs]
@@ -168,7 +168,7 @@ def test_capture_is_a_copy_not_a_view_of_the_gradients():
 
 def test_second_backward_replaces_deltas():
     model = make_model()
-    probe = GradientProbe(model)
+    probe = GradientProbe(model, linear_only=True)
     run(model, probe, seed=1)
     first = probe.capture()
     _, _, _, zs = run(model, probe, seed=2)
@@ -198,7 +198,7 @@ def test_context_manager_removes_hooks():
     model = make_model()
     before = [dict(m._forward_hooks) for m in linears(model)]
     assert before == [{}, {}, {}]
-    with GradientProbe(model) as probe:
+    with GradientProbe(model, linear_only=True) as probe:
         assert all(len(m._forward_hooks) == 1 for m in linears(model))
         run(model, probe)
         assert probe.delta(0) is not None
@@ -212,7 +212,7 @@ def test_context_manager_removes_hooks():
 def test_close_is_idempotent_and_leaves_other_hooks():
     model = make_model()
     mine = model[0].register_forward_hook(lambda *a: None)
-    probe = GradientProbe(model)
+    probe = GradientProbe(model, linear_only=True)
     probe.close()
     probe.close()
     assert len(model[0]._forward_hooks) == 1
@@ -221,7 +221,7 @@ def test_close_is_idempotent_and_leaves_other_hooks():
 
 def test_capture_before_backward_raises_clear_error():
     model = make_model()
-    with GradientProbe(model) as probe:
+    with GradientProbe(model, linear_only=True) as probe:
         with pytest.raises(RuntimeError, match="backward"):
             probe.capture()
         # a forward pass alone is not enough either
@@ -232,7 +232,7 @@ def test_capture_before_backward_raises_clear_error():
 
 def test_no_grad_forward_registers_nothing():
     model = make_model()
-    with GradientProbe(model) as probe:
+    with GradientProbe(model, linear_only=True) as probe:
         with torch.no_grad():
             model(batch()[0])
         assert probe.delta(0) is None
@@ -249,7 +249,7 @@ def test_probe_forward_records_what_the_hooks_record(make):
     walked_model = make()
     hooked_model = copy.deepcopy(walked_model)
     x, y = batch()
-    walked, hooked = GradientProbe(walked_model), GradientProbe(hooked_model)
+    walked, hooked = GradientProbe(walked_model, linear_only=True), GradientProbe(hooked_model, linear_only=True)
     out = walked.forward(x)
     if make is plain_sequential:  # walked, not hooked
         assert not any(m._forward_hooks for m in walked_model.modules())
@@ -270,7 +270,7 @@ def test_probe_forward_records_what_the_hooks_record(make):
 
 def test_probe_forward_without_record_registers_and_keeps_nothing():
     model = plain_sequential()
-    probe = GradientProbe(model)
+    probe = GradientProbe(model, linear_only=True)
     x, y = batch()
     nn.functional.cross_entropy(probe.forward(x, record=False), y).backward()
     assert not any(m._forward_hooks for m in model.modules())
@@ -280,3 +280,66 @@ def test_probe_forward_without_record_registers_and_keeps_nothing():
     stats = probe.param_stats()  # the parameter gradients need no record
     assert stats["0.weight"]["l2"] == pytest.approx(model[0].weight.grad.norm().item(), rel=RTOL)
     probe.close()
+
+
+class SharedFrozenUnused(nn.Module):
+    """A Linear used twice (shared weights), a frozen Linear and a Linear the forward never calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(3, 4)
+        self.frozen = nn.Linear(4, 4).requires_grad_(False)
+        self.shared = nn.Linear(4, 4)
+        self.unused = nn.Linear(4, 4)
+        self.out = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = torch.tanh(self.frozen(torch.tanh(self.first(x))))
+        return self.out(torch.tanh(self.shared(torch.tanh(self.shared(h)))))
+
+
+def test_shared_frozen_and_unused_layers_against_autograd():
+    torch.manual_seed(0)
+    model = SharedFrozenUnused()
+    x, y = batch()
+    outputs = {m: [] for m in (model.first, model.frozen, model.shared, model.out)}
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        outputs[module].append((inputs[0], output))
+
+    handles = [m.register_forward_hook(keep) for m in outputs]
+    with GradientProbe(model) as probe:
+        nn.functional.cross_entropy(model(x), y).backward()
+        for h in handles:
+            h.remove()
+        cap = probe.capture()           # no longer refused for the frozen and the unused layer
+        light = probe.capture_light()
+        # the shared layer: both uses, stacked along the batch axis, and dL/dW = δᵀ · inputs still holds
+        uses = outputs[model.shared]
+        stacked = torch.cat([z.grad for _, z in uses])
+        torch.testing.assert_close(probe.delta(2), stacked, rtol=0, atol=0)
+        inputs = torch.cat([a.detach() for a, _ in uses])
+        torch.testing.assert_close(model.shared.weight.grad, stacked.T @ inputs, rtol=1e-5, atol=1e-7)
+    names = ["first", "frozen", "shared", "unused", "out"]
+    assert cap.names == tuple(names)
+    expected_delta = [float(torch.cat([z.grad for _, z in outputs[m]]).norm()) if m in outputs else np.nan
+                      for m in (getattr(model, n) for n in names)]
+    np.testing.assert_allclose(cap.delta_l2, expected_delta, rtol=RTOL)
+    assert cap.delta_l2[2] > float(uses[0][1].grad.norm()) * (1 + 1e-3)     # not just the first use
+    for field in (cap.grad_l2, light.grad_l2):
+        assert np.isnan(field[[1, 3]]).all()                                 # frozen, unused: no gradient
+        np.testing.assert_allclose(field[[0, 2, 4]], [float(getattr(model, n).weight.grad.norm())
+                                                      for n in ("first", "shared", "out")], rtol=RTOL)
+    assert np.isnan(cap.delta_mean_abs[3]).all() and not np.isnan(cap.delta_mean_abs[1]).any()
+    assert (cap.edge_abs[1] == 0).all() and cap.edge_abs[2].shape == (4, 4)
+
+
+def test_a_model_with_conv_or_recurrent_layers_is_refused_with_the_way_out():
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"^GradientProbe measures nn.Linear layers only; 0 \(Conv1d\) would "
+                                         r"get no δ .*vgviz.watch.*linear_only=True"):
+        GradientProbe(model)
+    with pytest.raises(ValueError, match=r"lstm \(LSTM\)"):
+        GradientProbe(nn.ModuleDict({"lstm": nn.LSTM(2, 2), "fc": nn.Linear(2, 2)}))
+    GradientProbe(model, linear_only=True).close()

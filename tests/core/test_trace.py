@@ -236,3 +236,24 @@ def test_residual_skip_paths_light_up_in_the_frames_they_are_reached():
     first_backward = next(i for i, f in enumerate(trace.frames) if f.phase == "backward")
     assert trace.display(first_backward).skip_values == (None, None)   # at the output: none yet
     assert None not in trace.display(len(trace.frames) - 1).skip_values
+
+
+class FunctionalTanh(nn.Module):
+    """Linear layers with torch.tanh between them: no activation module for the trace to find."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(2, 8), nn.Linear(8, 8), nn.Linear(8, 3)])
+
+    def forward(self, x):
+        for layer in self.layers[:-1]:
+            x = torch.tanh(layer(x))
+        return self.layers[-1](x)
+
+
+def test_functional_activations_are_refused_not_traced_wrong():
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 2), torch.randint(0, 3, (16,))
+    with pytest.raises(TraceError, match=r"after layer 2 \(hidden2\) the model computes something that is not a "
+                                         r"module .*torch.tanh.* \d+% off autograd's δ"):
+        record(FunctionalTanh(), x, y, nn.functional.cross_entropy)

@@ -196,6 +196,7 @@ def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
                     chain = zs[i + 1].grad @ linears[i + 1].weight.detach()
                     if fp is not None:
                         chain = chain * fp
+                    _check_chain(chain, delta, i, names)
                 else:
                     chain = None
             norm = float(delta.norm())
@@ -246,6 +247,22 @@ def record(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss_fn,
         input_grad=as_numpy(input_grad),
         skip_connections=tuple(model.skip_connections()) if isinstance(model, ResidualNet) else (),
     )
+
+
+# the hand chain rule and autograd agree to float rounding for the layers the trace explains:
+# this, or 16 rounding steps of a coarser number format (bfloat16)
+CHAIN_RTOL = 1e-3
+
+
+def _check_chain(chain: torch.Tensor, delta: torch.Tensor, i: int, names: list[str]) -> None:
+    """Refuse a trace whose chain rule through the model's modules is not autograd's: something
+    between two Linear layers is not a module (torch.tanh(...) in forward, say)."""
+    off = float((chain.double() - delta.double()).norm()) / max(float(delta.double().norm()), 1e-30)
+    if off > max(CHAIN_RTOL, 16 * torch.finfo(delta.dtype).eps):
+        raise TraceError(f"record(): after layer {i + 1} ({names[i]}) the model computes something that is "
+                         f"not a module (a functional activation such as torch.tanh in forward?): the chain "
+                         f"rule through its modules is {off:.0%} off autograd's δ. Use activation modules "
+                         f"(nn.Tanh()) or vgviz.watch, which needs none")
 
 
 def _activation_name(events, i: int) -> str:

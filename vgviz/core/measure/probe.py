@@ -54,8 +54,21 @@ class LayerCapture:
     grad_zero_fraction: np.ndarray           # (L,) fraction of dL/dW entries exactly 0 (underflow, dead units)
 
 
+# layers with parameters whose δ and forward signal the probe cannot give (it measures
+# nn.Linear layers): it refuses them unless told linear_only=True
+_UNMEASURED = (nn.modules.conv._ConvNd, nn.RNNBase, nn.RNNCellBase, nn.MultiheadAttention,
+               nn.Embedding, nn.EmbeddingBag)
+
+
 class GradientProbe:
-    def __init__(self, model: nn.Module, *, flat: "FlatParameters | None" = None):
+    def __init__(self, model: nn.Module, *, flat: "FlatParameters | None" = None, linear_only: bool = False):
+        unmeasured = [f"{name} ({type(m).__name__})" for name, m in model.named_modules()
+                      if isinstance(m, _UNMEASURED) and not linear_only]
+        if unmeasured:
+            listed = ", ".join(unmeasured[:3]) + (f" and {len(unmeasured) - 3} more" if len(unmeasured) > 3 else "")
+            raise ValueError(f"GradientProbe measures nn.Linear layers only; {listed} would get no δ and no "
+                             "forward signal: use vgviz.watch(model, out=...) for every layer, or "
+                             "GradientProbe(model, linear_only=True) for the Linear layers alone")
         self.model = model
         self._params = list(model.parameters())  # walking the module tree each step costs ~0.2 ms
         self._linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
@@ -103,14 +116,28 @@ class GradientProbe:
     @enabled.setter
     def enabled(self, on: bool) -> None:
         if on and not self._handles and not self._closed:
-            self._handles = [m.register_forward_hook(self._make_forward_hook(i))
-                             for i, (_, m) in enumerate(self._linears)]
+            # a new call of the model starts a new count of each layer's uses
+            self._handles = [self.model.register_forward_pre_hook(self._make_new_forward_hook())]
+            self._handles += [m.register_forward_hook(self._make_forward_hook(i))
+                              for i, (_, m) in enumerate(self._linears)]
             for i, block in enumerate(self._blocks):
                 self._handles.append(block.register_forward_hook(self._make_block_hook(i)))
         elif not on and self._handles:
             for h in self._handles:
                 h.remove()
             self._handles = []
+
+    def _make_new_forward_hook(self):
+        # a closure, not a bound method: copy.deepcopy(model) copies its hooks, and would copy
+        # the probe with them (and fail on the non-leaf tensors it holds)
+        deltas, layer_inputs = self._deltas, self._inputs
+
+        def new_forward(module, inputs) -> None:
+            if torch.is_grad_enabled():     # an evaluation under no_grad keeps the last backward's δ
+                deltas.clear()
+                layer_inputs.clear()
+
+        return new_forward
 
     def _make_block_hook(self, index: int):
         grads = self._skip_grads
@@ -129,14 +156,19 @@ class GradientProbe:
     def _make_forward_hook(self, index: int):
         deltas, layer_inputs = self._deltas, self._inputs
 
-        def store(grad: torch.Tensor) -> None:
-            deltas[index] = grad
-
         def forward_hook(module, inputs, output):
+            # a Linear called k times (shared weights) keeps all k uses, in forward order
             if isinstance(output, torch.Tensor) and output.requires_grad:
+                uses = deltas.setdefault(index, [])
+                uses.append(None)
+                slot = len(uses) - 1
+
+                def store(grad: torch.Tensor) -> None:
+                    uses[slot] = grad
+
                 output.register_hook(store)
                 if index:
-                    layer_inputs[index] = inputs[0]
+                    layer_inputs.setdefault(index, []).append(inputs[0])
 
         return forward_hook
 
@@ -156,7 +188,7 @@ class GradientProbe:
         for layer, is_linear in self._sequence:
             if is_linear:
                 if outputs:
-                    inputs[len(outputs)] = h
+                    inputs[len(outputs)] = [h]
                 h = layer(h)
                 if h.requires_grad:
                     h.retain_grad()
@@ -199,10 +231,15 @@ class GradientProbe:
                 for i, n in enumerate(names)}
 
     def delta(self, index: int) -> torch.Tensor | None:
-        """dL/dz of the index-th Linear layer from the last backward pass (batch, units)."""
+        """dL/dz of the index-th Linear layer from the last backward pass (batch, units); for
+        a layer called k times, its k uses one after the other along the batch axis (so
+        dL/dW = δᵀ · input still holds, with the inputs stacked alike). None if it got none."""
         if self._outputs is not None:
             return self._outputs[index].grad if 0 <= index < len(self._outputs) else None
-        return self._deltas.get(index)
+        return _stack_uses(self._deltas.get(index))
+
+    def _layer_input(self, index: int) -> torch.Tensor | None:
+        return _stack_uses(self._inputs.get(index))
 
     def _flat_ready(self) -> bool:
         return self.flat is not None and self.flat.grads_attached()
@@ -215,27 +252,56 @@ class GradientProbe:
         return (per_layer[flat.ABS], np.sqrt(per_layer[flat.SQUARE]),
                 math.sqrt(sums[flat.SQUARE].sum()))
 
+    def _no_backward(self, what: str) -> RuntimeError:
+        return RuntimeError(f"GradientProbe.{what}(): no parameter has a gradient (call loss.backward() first)")
+
+    def _tensor_weight_numbers(self, edges: bool):
+        """Without a flat buffer: Σ|dL/dW|, ‖dL/dW‖, nonzero count and |dL/dW| of every Linear
+        weight (NaN, or zeros for the edges, where a frozen or unused layer has no gradient),
+        the global ‖g‖ and the weights' sizes, from a few batched calls."""
+        n = len(self._linears)
+        weights = [m.weight for _, m in self._linears]
+        counts = np.array([w.numel() for w in weights], dtype=np.float64)
+        present = [i for i, w in enumerate(weights) if w.grad is not None]
+        all_grads = [p.grad for p in self._params if p.grad is not None]
+        if not all_grads:
+            raise self._no_backward("capture")
+        grads = [weights[i].grad for i in present]
+        k = len(grads)
+        with torch.no_grad():
+            norms = torch.stack(_norms(grads, 1) + _norms(grads, 2) + _norms(grads, 0)
+                                + _norms(all_grads, 2)).double().cpu().numpy()
+        l1, l2, nonzero = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        l1[present], l2[present], nonzero[present] = norms[:k], norms[k:2 * k], norms[2 * k:3 * k]
+        total = float(np.sqrt(np.sum(norms[3 * k:] ** 2)))
+        edge_abs = None
+        if edges:
+            matrices = [np.zeros(tuple(w.shape), dtype=np.float32) for w in weights]
+            if grads:
+                flat_w = torch.cat([g.reshape(-1) for g in grads]).abs_()
+                if flat_w.dtype not in (torch.float32, torch.float64):
+                    flat_w = flat_w.float()  # numpy has no bfloat16/half
+                sizes = counts[present].astype(np.int64)
+                for i, part in zip(present, np.split(flat_w.cpu().numpy(), np.cumsum(sizes)[:-1])):
+                    matrices[i] = part.reshape(weights[i].shape)
+            edge_abs = tuple(matrices)
+        return l1, l2, nonzero, total, counts, edge_abs
+
     def capture_light(self, sums: np.ndarray | None = None) -> LayerCapture:
         """Only what the per-step history needs — mean |dL/dW| and ‖dL/dW‖ per layer and the
         global norm; no δ, no edges, no forward signal. `sums`: this backward's
-        FlatParameters.step_sums(), where the caller took them."""
-        n = len(self._linears)
+        FlatParameters.step_sums(), where the caller took them. A frozen or unused layer
+        reads NaN."""
         if sums is None and self._flat_ready():
             sums = self.flat.step_sums()
         if sums is not None:
             l1, l2, total = self._weight_numbers(sums)
             counts = self._weight_counts
         else:
-            weights = [m.weight.grad for _, m in self._linears]
-            if any(w is None for w in weights):
-                raise RuntimeError("GradientProbe.capture_light(): call loss.backward() first")
-            all_grads = [p.grad for p in self._params if p.grad is not None]
-            with torch.no_grad():
-                norms = torch.stack(_norms(weights, 1) + _norms(weights, 2)
-                                    + _norms(all_grads, 2)).double().cpu().numpy()
-            l1, l2 = norms[:n], norms[n:2 * n]
-            total = float(np.sqrt(np.sum(norms[2 * n:] ** 2)))
-            counts = np.array([w.numel() for w in weights], dtype=np.float64)
+            try:
+                l1, l2, _, total, counts, _ = self._tensor_weight_numbers(edges=False)
+            except RuntimeError:
+                raise self._no_backward("capture_light") from None
         missing = self._not_measured
         return LayerCapture(
             names=self._names, grad_mean_abs=l1 / counts, grad_l2=l2,
@@ -244,7 +310,8 @@ class GradientProbe:
         )
 
     def capture(self, edges: bool = True, sums: np.ndarray | None = None) -> LayerCapture:
-        """Numbers of every Linear layer from the last backward pass.
+        """Numbers of every Linear layer from the last backward pass; a frozen or unused
+        layer (no δ, no gradient) reads NaN.
 
         A handful of large array operations rather than a few per layer: the δ of all
         layers are concatenated along the unit axis (they share the batch axis), so are the
@@ -252,24 +319,36 @@ class GradientProbe:
         cut out of those. This keeps the probe's cost flat in the number of layers.
         `sums`: this backward's FlatParameters.step_sums(), where the caller took them.
         """
-        deltas = [self.delta(i) for i in range(len(self._linears))]
-        if any(d is None for d in deltas):
-            raise RuntimeError("GradientProbe.capture(): a Linear layer saw no backward pass "
-                               "(call loss.backward() first)")
-        n = len(deltas)
+        n = len(self._linears)
+        deltas = [self.delta(i) for i in range(n)]
+        present = [i for i, d in enumerate(deltas) if d is not None]
+        if not present:
+            raise RuntimeError("GradientProbe.capture(): no Linear layer got a gradient for its output: "
+                               "call loss.backward() after a recording forward pass (probe.forward(x), "
+                               "or model(x) with the probe enabled)")
         skips = [self._skip_grads[i] for i in range(len(self._blocks)) if i in self._skip_grads]
-        inputs = [self._inputs[i] for i in range(1, n) if i in self._inputs]
+        inputs = [self._layer_input(i) for i in range(1, n)]
+        inputs = [a for a in inputs if a is not None]
+        units = [m.out_features for _, m in self._linears]
+        bounds = _bounds(tuple(units))
         with torch.no_grad():
-            rows = [d if d.dim() == 2 else d.reshape(-1, d.shape[-1]) for d in deltas]
-            bounds = _bounds(tuple(r.shape[1] for r in rows))
-            if len({r.shape[0] for r in rows}) == 1:
+            rows = [d if d.dim() == 2 else d.reshape(-1, d.shape[-1]) for d in (deltas[i] for i in present)]
+            delta_mean_flat = np.full(int(bounds[-1]), np.nan)
+            delta_l2 = np.full(n, np.nan)
+            if rows and len({r.shape[0] for r in rows}) == 1:
                 # every δ as one (batch, units) matrix: per-unit Σ|δ| and Σδ² in one pass
                 abs_sum, square_sum = _column_sums(torch.cat(rows, 1))
-                delta_mean_flat = abs_sum / rows[0].shape[0]
-                delta_l2 = np.sqrt(np.add.reduceat(square_sum, bounds[:-1]))
-            else:  # a model that applies its Linear layers to differently shaped inputs
-                delta_mean_flat = torch.cat([r.abs().mean(0) for r in rows]).double().cpu().numpy()
-                delta_l2 = torch.stack(_norms(rows, 2)).double().cpu().numpy()
+                mean, square = abs_sum / rows[0].shape[0], square_sum
+            elif rows:  # Linear layers applied to differently shaped inputs (or used k times)
+                mean = torch.cat([r.abs().double().mean(0) for r in rows]).cpu().numpy()
+                square = torch.cat([r.double().square().sum(0) for r in rows]).cpu().numpy()
+            if rows:
+                at = 0
+                for i in present:
+                    width = units[i]
+                    delta_mean_flat[bounds[i]:bounds[i + 1]] = mean[at:at + width]
+                    delta_l2[i] = np.sqrt(square[at:at + width].sum())
+                    at += width
             skip_mean = (torch.stack([s.abs().mean() for s in skips]).double().cpu().numpy()
                          if skips else _EMPTY)
             edge_abs = None
@@ -285,21 +364,7 @@ class GradientProbe:
                     edge_abs = tuple(magnitude[flat.starts[i]:flat.starts[i] + flat.sizes[i]]
                                      .reshape(flat.params[i].shape) for i in index)
             else:
-                weights = [m.weight.grad for _, m in self._linears]
-                if any(w is None for w in weights):
-                    raise RuntimeError("GradientProbe.capture(): call loss.backward() first")
-                counts = np.array([w.numel() for w in weights], dtype=np.float64)
-                all_grads = [p.grad for p in self._params if p.grad is not None]
-                norms = torch.stack(_norms(weights, 1) + _norms(weights, 2) + _norms(weights, 0)
-                                    + _norms(all_grads, 2)).double().cpu().numpy()
-                grad_l1, grad_l2, nonzero = norms[:n], norms[n:2 * n], norms[2 * n:3 * n]
-                total = float(np.sqrt(np.sum(norms[3 * n:] ** 2)))
-                if edges:
-                    flat_w = torch.cat([w.reshape(-1) for w in weights]).abs_()
-                    if flat_w.dtype not in (torch.float32, torch.float64):
-                        flat_w = flat_w.float()  # numpy has no bfloat16/half
-                    parts = np.split(flat_w.cpu().numpy(), np.cumsum(counts.astype(np.int64))[:-1])
-                    edge_abs = tuple(p.reshape(w.shape) for p, w in zip(parts, weights))
+                grad_l1, grad_l2, nonzero, total, counts, edge_abs = self._tensor_weight_numbers(edges)
             act_std = np.zeros(0)
             act_rows = [a if a.dim() == 2 else a.reshape(-1, a.shape[-1]) for a in inputs]
             if act_rows and len({r.shape[0] for r in act_rows}) == 1:
@@ -318,6 +383,15 @@ class GradientProbe:
             grad_norm_total=total,
             grad_zero_fraction=1.0 - nonzero / counts,
         )
+
+
+def _stack_uses(uses: list[torch.Tensor | None] | None) -> torch.Tensor | None:
+    """One use as it is; several as rows of one (rows, units) matrix; None if one is missing."""
+    if not uses or any(u is None for u in uses):
+        return None
+    if len(uses) == 1:
+        return uses[0]
+    return torch.cat([u.reshape(-1, u.shape[-1]) for u in uses])
 
 
 @functools.lru_cache(maxsize=64)

@@ -36,6 +36,7 @@ class StepStats:
     param_stats: np.ndarray | None = None
     param_names: tuple[str, ...] = ()
     measured_only: bool = False  # Trainer.measure(): no update follows (steps.steps_done counts on it)
+    layer_uses: np.ndarray | None = None  # (L,) how often each layer ran in the step (vgviz.watch: "k uses")
 
     def __post_init__(self) -> None:
         for arr in self._arrays():
@@ -47,7 +48,8 @@ class StepStats:
         yield self.delta_l2
         yield from self.delta_mean_abs
         yield from self.edge_abs or ()
-        for extra in (self.activation_std, self.skip_grad, self.grad_zero_fraction, self.timestep_grad):
+        for extra in (self.activation_std, self.skip_grad, self.grad_zero_fraction, self.timestep_grad,
+                      self.layer_uses):
             if extra is not None:
                 yield extra
         if self.update_ratio is not None:

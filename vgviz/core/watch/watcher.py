@@ -1,0 +1,226 @@
+"""Watch: every step's six numbers per trainable parameter, computed on the parameters'
+device and fetched in one transfer, and full captures of every layer (vgviz.core.watch.layers)
+at most capture_hz times a second, written to a run file (vgviz.core.runfile)."""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..measure.stats import StepStats
+from ..runfile import RunWriter, StoragePolicy, describe_model
+from .layers import LayerCapture, find_layers
+
+# Full captures take at most this share of the training time (besides capture_hz).
+CAPTURE_SHARE = 0.02
+_WRAPPER_PREFIX = "module."
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel or FSDP wrapper (whose names start "module.")."""
+    wrappers = []
+    if torch.distributed.is_available():
+        from torch.nn.parallel import DistributedDataParallel
+        wrappers.append(DistributedDataParallel)
+        try:
+            from torch.distributed.fsdp import FullyShardedDataParallel
+            wrappers.append(FullyShardedDataParallel)
+        except ImportError:  # pragma: no cover - builds without FSDP
+            pass
+    while wrappers and isinstance(model, tuple(wrappers)):
+        model = model.module
+    return model
+
+
+def _rank() -> int:
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+class Watch:
+    """Records one training loop; see vgviz.watch. On a torch.distributed rank other than 0
+    it does nothing at all (no file, no hooks); `active` says which."""
+
+    def __init__(self, model: nn.Module, out: str | os.PathLike, *, window: bool = False,
+                 capture_hz: float = 25.0, overwrite: bool = False, update_ratio: bool = True,
+                 policy: StoragePolicy | None = None):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"vgviz.watch: model must be a torch.nn.Module, not {type(model).__name__}")
+        if not (isinstance(capture_hz, (int, float)) and math.isfinite(capture_hz) and capture_hz >= 0):
+            raise ValueError(f"vgviz.watch: capture_hz must be a number >= 0, not {capture_hz!r}")
+        self.path = Path(out)
+        self.step_count = 0
+        self.active = _rank() == 0
+        self.window: subprocess.Popen | None = None
+        if not self.active:
+            return
+        inner = _unwrap(model)
+        self.model = inner
+        named = [(n, p) for n, p in inner.named_parameters() if p.requires_grad]
+        self.param_names = tuple(n for n, _ in named)
+        self.params = [p for _, p in named]
+        self.layers = find_layers(inner, {id(p): i for i, p in enumerate(self.params)})
+        self.layer_names = tuple(layer.name for layer in self.layers)
+        self.capture_hz = float(capture_hz)
+        self._capture = LayerCapture(self.layers)
+        self._sizes = np.array([p.numel() for p in self.params], dtype=np.float64)
+        self._update_ratio = update_ratio
+        self._snapshot: list[torch.Tensor] | None = None   # the weights at the last capture step
+        self._last_call = time.perf_counter()
+        self._plain_interval = 0.0       # moving average of a step's period without a capture
+        self._pending: tuple[int, float, float, np.ndarray] | None = None
+        self._last_capture: float | None = None
+        self._capture_cost = 0.0
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = RunWriter(self.path, config=None, model=describe_model(inner),
+                                param_names=self.param_names, layer_names=self.layer_names,
+                                overwrite=overwrite, policy=policy)
+        self.writer.flush()
+        self._capture.arm()          # step 0 is always captured
+        if window:
+            self.window = subprocess.Popen([sys.executable, "-m", "vgviz", "open", str(self.path)],
+                                           stdin=subprocess.DEVNULL)
+
+    # -- every step ------------------------------------------------------------------------------
+    def step(self, loss: torch.Tensor | float, accuracy: float | None = None) -> None:
+        """Record this step: call it after loss.backward() and before optimizer.step()."""
+        step = self.step_count
+        self.step_count += 1
+        if not self.active:
+            return
+        self._check_open()
+        now = time.perf_counter()
+        interval, self._last_call = now - self._last_call, now
+        captured = self._capture.armed
+        if not captured and step > 1:    # a plain step's period (step 1 follows the capture of step 0)
+            self._plain_interval += 0.1 * (interval - self._plain_interval) if self._plain_interval else interval
+        stats, loss_value = self._param_stats(loss, full=captured)
+        acc = float("nan") if accuracy is None else float(accuracy)
+        if self._pending is not None:
+            self.writer.append_step(*self._pending)
+        self._pending = (step, loss_value, acc, stats)
+        if captured:
+            self.writer.append_capture(step, self._full_capture(step, loss_value, acc, stats))
+            self._capture.disarm()
+            # what the capture cost: its step's hooks (the step took longer than a plain one)
+            # and collecting its numbers
+            slower = max(0.0, interval - self._plain_interval) if self._plain_interval else 0.0
+            self._capture_cost = slower + time.perf_counter() - now
+            self._last_capture = time.monotonic()
+        if self._capture_due():
+            self._capture.arm()
+
+    def _capture_due(self) -> bool:
+        if self.capture_hz <= 0:
+            return False
+        wait = max(1.0 / self.capture_hz, self._capture_cost / CAPTURE_SHARE)
+        return time.monotonic() - self._last_capture >= wait
+
+    def _param_stats(self, loss, full: bool) -> tuple[np.ndarray, float]:
+        """(6, P) PARAM_STATS of this step and the loss, in a few batched calls on the
+        parameters' device and one transfer. Every step: ‖g‖, mean |g| and ‖W‖; a capture step
+        (full) adds max |g| and the zero fraction, and keeps the weights so that the next
+        call fills in its update_ratio (NaN on the other steps)."""
+        params = self.params
+        has_grad = [i for i, p in enumerate(params) if p.grad is not None]
+        update = self._snapshot is not None
+        with torch.no_grad():
+            grads = [params[i].grad for i in has_grad]
+            weights = params               # read under no_grad: no detach() needed
+            if update:
+                torch._foreach_sub_(self._snapshot, weights)
+            parts = [torch.stack(torch._foreach_norm(grads + weights + (self._snapshot or []), 2)).double()]
+            if grads:
+                # on the CPU _foreach_norm(·, 1) is 3-5× slower than a loop of abs().sum()
+                parts.append(torch.stack(torch._foreach_norm(grads, 1) if grads[0].is_cuda
+                                         else [g.abs().sum() for g in grads]).to(parts[0]))
+                if full:
+                    parts += [torch.stack(torch._foreach_norm(grads, ord)).to(parts[0])
+                              for ord in (float("inf"), 0)]
+            if isinstance(loss, torch.Tensor):
+                parts.append(loss.detach().reshape(1).to(parts[0]))
+            values = torch.cat(parts).double().cpu().numpy()
+            self._snapshot = [w.detach().clone() for w in weights] if full and self._update_ratio else None
+        k, P = len(grads), len(params)
+        loss_value = float(values[-1]) if isinstance(loss, torch.Tensor) else float(loss)
+        stats = np.full((6, P), np.nan)
+        stats[4] = values[k:k + P]
+        if k:
+            tail = values[k + 2 * P if update else k + P:]
+            sizes = self._sizes[has_grad]
+            stats[0, has_grad], stats[1, has_grad] = values[:k], tail[:k] / sizes
+            if full:
+                stats[2, has_grad], stats[3, has_grad] = tail[k:2 * k], 1.0 - tail[2 * k:3 * k] / sizes
+        if update:
+            delta = values[k + P:k + 2 * P]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self._pending[3][5] = np.where(stats[4] > 0, delta / stats[4], np.where(delta > 0, np.inf, 0.0))
+        return stats, loss_value
+
+    def _full_capture(self, step: int, loss: float, accuracy: float, stats: np.ndarray) -> StepStats:
+        numbers = self._capture.collect()
+        l2, mean_abs, zero = [], [], []
+        for layer in self.layers:
+            cols = list(layer.weight)
+            size = self._sizes[cols].sum()
+            l2.append(math.sqrt(np.sum(stats[0, cols] ** 2)))
+            mean_abs.append(np.sum(stats[1, cols] * self._sizes[cols]) / size)
+            zero.append(np.sum(stats[3, cols] * self._sizes[cols]) / size)
+        return StepStats(
+            step=step, loss=loss, accuracy=accuracy, diverged=not math.isfinite(loss),
+            layer_names=self.layer_names, grad_mean_abs=np.array(mean_abs), grad_l2=np.array(l2),
+            delta_l2=numbers["delta_l2"], delta_mean_abs=numbers["delta_mean_abs"], edge_abs=None,
+            activation_std=numbers["activation_std"], timestep_grad=numbers["timestep_grad"],
+            grad_norm_total=float(np.sqrt(np.nansum(stats[0] ** 2))), grad_zero_fraction=np.array(zero),
+            param_stats=stats.copy(), param_names=self.param_names, layer_uses=numbers["uses"])
+
+    # -- closing -----------------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self.writer.closed:
+            raise ValueError(f"vgviz.watch: {self.path} is closed; step() belongs inside the `with` block")
+
+    def close(self, interrupted: bool = False) -> None:
+        """Write the last step (with the update the optimizer applied after it), note
+        "finished" (or "interrupted": the `with` block ended in an exception) and close the file."""
+        if not self.active or self.writer.closed:
+            return
+        self._capture.disarm()
+        if self._pending is not None:
+            if self._snapshot is not None:
+                self._param_stats(float("nan"), full=False)      # only for the pending step's update_ratio
+            self.writer.append_step(*self._pending)
+            self._pending = None
+        if interrupted:
+            self.writer.append_event(self.step_count, "interrupted", "the training loop raised an exception")
+        else:
+            self.writer.append_event(self.step_count, "finished")
+        self.writer.close()
+
+    def __enter__(self) -> "Watch":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(interrupted=exc_type is not None)
+
+
+def watch(model: nn.Module, out: str | os.PathLike, *, window: bool = False, capture_hz: float = 25.0,
+          overwrite: bool = False, update_ratio: bool = True, policy: StoragePolicy | None = None) -> Watch:
+    """Record a training loop into the run file `out` (docs/watch.md):
+
+        with vgviz.watch(model, out="runs/mine.vgrun") as w:
+            ...; loss.backward(); w.step(loss); optimizer.step()
+
+    Every step: the loss and six numbers per trainable parameter (NaN for one without a
+    gradient). At most `capture_hz` times a second: every layer's δ, forward signal and
+    uses. `window=True` opens the file in the vgviz window, in another process.
+    `update_ratio=False` skips ‖ΔW‖/‖W‖ and the copy of the weights it needs."""
+    return Watch(model, out, window=window, capture_hz=capture_hz, overwrite=overwrite,
+                 update_ratio=update_ratio, policy=policy)
