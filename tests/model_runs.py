@@ -73,6 +73,7 @@ def record_model_run(path, model: nn.Module, steps: int = 6, seed: int = 0) -> l
     optimiser = torch.optim.Adam([p for _, p in trainable], lr=1e-2)
     measured = []
     with RunWriter(path, config=None, model=description, layer_names=tuple(layers)) as writer:
+        writer.save_weights(0, model.state_dict())
         for step in range(steps):
             x, y = _batch(model, generator)
             optimiser.zero_grad()
@@ -87,6 +88,7 @@ def record_model_run(path, model: nn.Module, steps: int = 6, seed: int = 0) -> l
             writer.append_step(step, loss.item(), 0.0, stats)
             if step in (0, steps - 1):
                 writer.append_capture(step, _capture(step, loss.item(), layers, stats, edges, description))
+        writer.save_weights(steps, model.state_dict())
     return measured
 
 
