@@ -27,7 +27,7 @@ def test_downsample_max_and_mean_of_log_values_per_bucket():
     mean = downsample_log(values, steps, max_columns=100, reduce="mean")
     np.testing.assert_allclose(mean.image[:, 0], np.nanmean(logs[edges[0]:edges[1]], axis=0), rtol=1e-5)
     assert heat.image[1, 0] == LOG_FLOOR
-    assert heat.column_at(steps[edges[57]]) == 57
+    assert heat.column_at(steps[edges[57]]) == 57 and heat.column_at(steps[edges[58]] - 0.5) == 57
 
 
 def test_downsample_keeps_every_row_when_few_and_spans_blocks_exactly():

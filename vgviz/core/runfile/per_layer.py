@@ -69,8 +69,9 @@ class HeatMap:
     last_step: np.ndarray    # (C,) and of its last
 
     def column_at(self, step: float) -> int:
-        """The column whose steps hold ``step`` (the nearest one outside)."""
-        return int(np.clip(np.searchsorted(self.last_step, step), 0, len(self.last_step) - 1))
+        """The column drawn at ``step`` (a column spans its first step up to the next column's; the
+        nearest one outside)."""
+        return int(np.clip(np.searchsorted(self.first_step, step, "right") - 1, 0, len(self.first_step) - 1))
 
 
 def downsample_log(values: np.ndarray, steps: np.ndarray, max_columns: int = MAX_COLUMNS,
