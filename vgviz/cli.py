@@ -1,4 +1,4 @@
-"""Command line: vgviz [gui] | open | presets | train | report | render.
+"""Command line: vgviz [gui] | open | presets | train | report | render | export.
 
 Imports no Qt unless the GUI is asked for, and no torch until a run is trained.
 """
@@ -14,6 +14,7 @@ import textwrap
 
 from .core.config import FIELD_HELP, ConfigError, RunConfig, allowed_values, quote
 from .core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
+from .export_commands import ExportError, add_export_parser  # imports neither Qt nor torch
 from .render import RenderError, add_render_parser  # neither imports Qt nor torch (run_render does)
 from .run_commands import TrainError  # imports torch only in the functions that train
 
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "means, reporting the spread (deep plain nets move with the last bit); default 1")
 
     add_render_parser(sub, add_run_arguments)
+    add_export_parser(sub)
     return parser
 
 
@@ -317,12 +319,16 @@ def _main(argv: list[str] | None) -> int:
             shallower = config.replace(depth=args.shallower) if args.shallower is not None else None
             _write_out(json.dumps(_json_safe(run_report(config, shallower, seeds=args.seeds)), indent=args.indent))
             return 0
+        if args.command == "export":
+            from .export_commands import run_export
+            _write_out(run_export(args))
+            return 0
         if args.command == "render":
             from .render import run_render  # Qt and torch are loaded here
             code = run_render(args)
             _write_out()  # the line it printed
             return code
-    except (CliError, ConfigError, PresetError, RenderError, TrainError) as err:
+    except (CliError, ConfigError, PresetError, RenderError, TrainError, ExportError) as err:
         print(f"vgviz: error: {err}", file=sys.stderr)
         return 2
     return 0  # pragma: no cover

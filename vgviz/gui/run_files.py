@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from ..core.files import WriteError
+from .model_views import ModelViews, is_user_model_run
 from .run_cache import new_run_path
 from .shortcuts import add_action
 
@@ -117,6 +118,7 @@ class RunFiles(QtCore.QObject):
         window.run.started.connect(self._on_started)
         window.run.ready.connect(self._on_ready)
         window.run.record_failed.connect(window.show_error)
+        self.model_views = ModelViews(window)   # a user's model's file (vgviz.watch): its own views
         self._on_started(None)
 
     # -- sources ---------------------------------------------------------------------
@@ -128,6 +130,10 @@ class RunFiles(QtCore.QObject):
     def open_path(self, path) -> bool:
         """Show the run file ``path`` (replayed; followed while written). A bad file: a message."""
         w = self.window
+        if is_user_model_run(path):
+            self.model_views.open(path)
+            self._remember(str(Path(path).resolve()))
+            return True
         error = w.run.open_file(path)
         if error:
             w.show_error(error)
