@@ -31,7 +31,7 @@ def test_a_user_models_file_opens_in_the_module_views(qtbot, cnn_file, repo_pres
     assert w.run.worker is None                        # no training was started behind it
     assert [b.as_units for b in views.diagram.blocks] == [True, True, False]
     with open_run(cnn_file) as run:
-        heat, (step, mean_abs, max_abs) = grad_norm_heatmap(run), grad_flow(run)
+        heat, (_, mean_abs, max_abs) = grad_norm_heatmap(run), grad_flow(run)
         edges = run.snapshot(7).edge_abs
     np.testing.assert_array_equal(views.heatmap.heat.image, heat.image)
     np.testing.assert_array_equal(views.diagram.blocks[1].edges, edges[1])
@@ -40,6 +40,7 @@ def test_a_user_models_file_opens_in_the_module_views(qtbot, cnn_file, repo_pres
     assert views.heatmap.text_at(3.5, 7) == ""
     heights = views.flow.max_bars.opts["height"]
     np.testing.assert_allclose(heights + views.flow.floor, np.log10(max_abs))
+    np.testing.assert_allclose(views.flow.mean_bars.opts["height"] + views.flow.floor, np.log10(mean_abs))
     assert "step 7" in views.flow.title.text()
     # hovering a box names it
     fc = views.diagram._rect(views.diagram.blocks[2]).center()

@@ -95,3 +95,8 @@ def names_text(names) -> str:
     if len(names) <= 4:
         return ", ".join(names)
     return f"{names[0]} … {names[-1]} ({len(names)} layers)"
+
+
+def layer_label(name: str) -> str:
+    """A layer's name for a sentence: a watched nn.Sequential's modules are named '0', '2', …"""
+    return f"layer {name}" if name.isdigit() else name

@@ -11,7 +11,7 @@ from .findings import (Finding, ablation_finding, error_signal_finding, forward_
                        performance_finding, plateau_finding, speed_finding, units_finding, with_short_and_rule)
 from .fixes import Fix, make_fix
 from .measures import AblationResult, ActivationStats, RunSummary, SeedSpread
-from .numbers import fold_text, relation_text
+from .numbers import fold_text, layer_label, relation_text
 from .thresholds import (CONVERGED_ACCURACY, CONVERGED_LOSS, DEAD_LAYER, EXPLODING_GRAD, EXPLODING_RATIO,
                          FORWARD_COLLAPSE, SATURATED_LAYER, VANISHING_RATIO)
 
@@ -66,7 +66,7 @@ def diagnose(history: History, *, activations: ActivationStats | None = None,
     """
     if len(history) == 0 or history.latest is None:
         raise ValueError("diagnose: the history holds no steps yet")
-    names = list(history.latest.layer_names)
+    names = [layer_label(name) for name in history.latest.layer_names]
     if n_classes is None:
         n_classes = len(history.latest.delta_mean_abs[-1]) if history.latest.delta_mean_abs else 2
     error = error_signal_finding(history, names)
