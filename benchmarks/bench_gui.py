@@ -16,7 +16,10 @@ Phases, interleaved: headless, live, headless, live, ..., headless.
   headless  the window's run is paused; a separate Trainer of the same config
             steps in the main thread (no Qt event processing) for --headless s,
             choosing full or light steps the way the worker does (full stats
-            at most every FULL_PERIOD_S, where vgviz has light steps)
+            at most every FULL_PERIOD_S, where vgviz has light steps) and
+            recording every step to a run file as the worker does — what
+            `vgviz train --out` does, so the ratio is the window's cost alone
+            (--headless-unrecorded leaves the recording out, as before run files)
   live      window.start(): the worker thread trains flat out while the main
             window runs its normal event loop (diagram at its 12.5 Hz display
             tick, plots every 6th tick, status bar) for --live s
@@ -132,9 +135,10 @@ def worker_full_period() -> float | None:
     return period if period is not None and "full" in inspect.signature(Trainer.step).parameters else None
 
 
-def headless_rate(trainer: Trainer, seconds: float) -> float:
+def headless_rate(trainer: Trainer, seconds: float, recorder=None) -> float:
     """Steps/s of the same work the worker does, without the window: full stats at most
-    every FULL_PERIOD_S and light steps in between, as TrainingWorker._loop decides."""
+    every FULL_PERIOD_S and light steps in between, as TrainingWorker._loop decides, each
+    step recorded when a RunRecorder is given."""
     period = worker_full_period()
     n, t0 = 0, time.perf_counter()
     end, last_full = t0 + seconds, -1e9
@@ -146,7 +150,9 @@ def headless_rate(trainer: Trainer, seconds: float) -> float:
             full = now - last_full >= period
             if full:
                 last_full = now
-            trainer.step(full=full)
+            stats = trainer.step(full=full)
+            if recorder is not None:
+                recorder.record(stats)
         n += 1
         if n % 10 == 0 and time.perf_counter() >= end:
             break
@@ -160,6 +166,8 @@ def main(argv=None) -> int:
     ap.add_argument("--live", type=float, default=4.0, help="seconds per live phase")
     ap.add_argument("--headless", type=float, default=2.0, help="seconds per headless phase")
     ap.add_argument("--cycles", type=int, default=6, help="live phases (each between two headless ones)")
+    ap.add_argument("--headless-unrecorded", action="store_true",
+                    help="headless phases do not record a run file (the live run always records, as the app does)")
     ap.add_argument("--theme", default="dark", help="the window's theme (vgviz.gui.theme: dark, lecture)")
     ap.add_argument("--size", default="1400x860",
                     help="window size WxH (default: the app's first-launch size, 1400x860)")
@@ -184,7 +192,9 @@ def main(argv=None) -> int:
     period = worker_full_period()
     print(f"phases: headless {args.headless:g} s / live {args.live:g} s, {args.cycles} live phases, interleaved; "
           + ("every step full" if period is None else
-             f"both sides: full stats at most every {period * 1e3:.0f} ms, light steps in between"))
+             f"both sides: full stats at most every {period * 1e3:.0f} ms, light steps in between")
+          + ("; live records its run, headless does not" if args.headless_unrecorded else
+             "; both sides record every step to a run file"))
 
     window = MainWindow()
     window.resize(width, height)
@@ -214,6 +224,13 @@ def main(argv=None) -> int:
     headless = make_trainer(config)
     for _ in range(50):
         headless.step()
+    recorder = None
+    if not args.headless_unrecorded:
+        from vgviz.core.runfile import RunRecorder
+        from vgviz.gui.worker import FULL_PERIOD_S
+
+        recorder = RunRecorder(headless, Path(tempfile.mkdtemp()) / "headless.vgviz", capture_hz=1 / FULL_PERIOD_S,
+                               surface_period_s=None)
 
     # warm the live path (first frames compute the layout, plots create items)
     window.start()
@@ -226,7 +243,7 @@ def main(argv=None) -> int:
     window.pause()
     wait_until(app, lambda: not window.run.worker.is_running, 5)
     run_loop(0.2)   # let the worker finish its step
-    h_rates.append(headless_rate(headless, args.headless))
+    h_rates.append(headless_rate(headless, args.headless, recorder))
     for _ in range(args.cycles):
         window.start()
         run_loop(0.3)                          # the worker is up to speed
@@ -251,7 +268,7 @@ def main(argv=None) -> int:
         window.pause()
         wait_until(app, lambda: not window.run.worker.is_running, 5)
         run_loop(0.2)
-        h_rates.append(headless_rate(headless, args.headless))
+        h_rates.append(headless_rate(headless, args.headless, recorder))
 
     rows = []
     ratios = []
@@ -283,6 +300,8 @@ def main(argv=None) -> int:
                   f"live / headless steps/s = {ratio:.2f} (target >= {RATIO_TARGET}; per phase "
                   + ", ".join(f"{r:.2f}" for r in ratios) + ")"))
     print(verdict("diagram redraw rate", fps >= FPS_TARGET, f"{fps:.1f} fps (target >= {FPS_TARGET:g})"))
+    if recorder is not None:
+        recorder.close()
     window.close()
     Path(toml_path).unlink(missing_ok=True)
     return 0
