@@ -1,4 +1,4 @@
-"""The control panel: preset, every RunConfig field, Start/Pause, Step, Reset."""
+"""The control panel: preset, every RunConfig field, Start/Pause, Step, Reset, the training speed."""
 from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
@@ -6,6 +6,14 @@ from PySide6 import QtCore, QtWidgets
 from ..core.config import (BOOL_FIELDS, CHOICES, FIELD_HELP, INT_RANGES, RECURRENT_MAX_DEPTH, RECURRENT_MODELS,
                            SEQUENCE_TASKS, ConfigError, RunConfig, unused_fields)
 from ..core.presets import Preset
+from .worker import SPEEDS
+
+
+def speed_text(rate: float | None) -> str:
+    """'1 step/s', '25 steps/s', 'as fast as possible'."""
+    if rate is None:
+        return "as fast as possible"
+    return f"{rate:g} step/s" if rate == 1 else f"{rate:g} steps/s"
 
 
 class ControlPanel(QtWidgets.QWidget):
@@ -79,6 +87,18 @@ class ControlPanel(QtWidgets.QWidget):
         buttons.addWidget(self.step_button, 1, 0)
         buttons.addWidget(self.reset_button, 1, 1)
         outer.addLayout(buttons)
+        speed_row = QtWidgets.QHBoxLayout()
+        speed_label = QtWidgets.QLabel("Speed")
+        self.speed_box = QtWidgets.QComboBox()
+        for rate in SPEEDS:
+            self.speed_box.addItem(speed_text(rate), rate)
+        self.speed_box.setCurrentIndex(len(SPEEDS) - 1)
+        self.speed_box.setToolTip("Training speed: slow enough to watch the network learn in class, "
+                                  "or as fast as possible (T: the next speed)")
+        speed_label.setBuddy(self.speed_box)
+        speed_row.addWidget(speed_label)
+        speed_row.addWidget(self.speed_box, 1)
+        outer.addLayout(speed_row)
         self.auto_range_box = QtWidgets.QCheckBox("Auto colour range")
         self.auto_range_box.setToolTip("Off: the colour scale is fixed at the first step of a run,\n"
                                        "so colours compare across steps. On: re-fit every frame.")
@@ -181,6 +201,14 @@ class ControlPanel(QtWidgets.QWidget):
     def set_pending(self, pending: bool) -> None:
         self.pending_label.setVisible(pending)
         self.reset_button.setText("Apply && reset" if pending else "Reset")
+
+    @property
+    def speed(self) -> float | None:
+        """The chosen training speed in steps per second; None: as fast as possible."""
+        return self.speed_box.currentData()
+
+    def next_speed(self) -> None:
+        self.speed_box.setCurrentIndex((self.speed_box.currentIndex() + 1) % self.speed_box.count())
 
     def set_running(self, running: bool) -> None:
         self.start_button.setText("Pause" if running else "Start")
