@@ -221,7 +221,7 @@ class NetworkScene(ColorScale):
             parts.append("nodes only (this run records no per-edge gradients)")
         return " · ".join(parts)
 
-    def legend(self, label_stride: int = 1) -> str:
+    def legend(self, label_stride: int = 1, short_labels: bool = False) -> str:
         """The second caption line: what the colours mean, and how the range was chosen."""
         if self.frame is not None:
             return self.frame.legend
@@ -233,6 +233,8 @@ class NetworkScene(ColorScale):
         if self.skip_pairs():
             what = what.replace("nodes:", "arcs below: skip paths by mean |dL/du|, nodes:")
         text = f"{what} log colour scale {lo:.0e} … {hi:.0e}, {self.how_fixed()}"
+        if short_labels:
+            text += "; h3 = hidden3"
         if label_stride > 1:
             text += f"; labels every {label_stride} layers, hover a column header for the rest"
         return text
