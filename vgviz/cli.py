@@ -1,4 +1,4 @@
-"""Command line: vgviz [gui] | open | presets | train | report | render.
+"""Command line: vgviz [gui] | open | presets | train | report | render | slides.
 
 Imports no Qt unless the GUI is asked for, and no torch until a run is trained.
 """
@@ -15,6 +15,7 @@ import textwrap
 from .core.config import FIELD_HELP, ConfigError, RunConfig, allowed_values, quote
 from .core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
 from .render import RenderError, add_render_parser  # neither imports Qt nor torch (run_render does)
+from .slides import SlidesError, add_slides_parser  # nor does this (run_slides does)
 from .run_commands import TrainError  # imports torch only in the functions that train
 
 
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "means, reporting the spread (deep plain nets move with the last bit); default 1")
 
     add_render_parser(sub, add_run_arguments)
+    add_slides_parser(sub, _positive_int)
     return parser
 
 
@@ -322,7 +324,10 @@ def _main(argv: list[str] | None) -> int:
             code = run_render(args)
             _write_out()  # the line it printed
             return code
-    except (CliError, ConfigError, PresetError, RenderError, TrainError) as err:
+        if args.command == "slides":
+            from .slides import run_slides  # Qt and torch are loaded here
+            return run_slides(args)
+    except (CliError, ConfigError, PresetError, RenderError, SlidesError, TrainError) as err:
         print(f"vgviz: error: {err}", file=sys.stderr)
         return 2
     return 0  # pragma: no cover
