@@ -19,7 +19,7 @@ from .plots import TrainingPlots
 from .run import Run
 from .run_files import RunFiles
 from .settings import WindowSettings, app_settings
-from .shortcuts import add_action, add_dock_toggle, show_about, show_shortcuts
+from .shortcuts import add_action, add_dock_toggle, add_speed_control, show_about, show_shortcuts
 from .status import RunStatus
 from .stepping import BackpropStepping
 from .theme import ThemeController
@@ -89,8 +89,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.panel.reset_button.clicked.connect(self.configs.reset_run)
         self.panel.preset_chosen.connect(self.configs.load_preset)
         self.panel.auto_range_box.toggled.connect(self._on_auto_range_toggled)
-        self.panel.speed_box.currentIndexChanged.connect(lambda _i: self.run.set_speed(self.panel.speed))
-
         self.display = LiveDisplay(self)
 
         # The diagram holds the keyboard focus, so Space/arrows reach the window's shortcuts
@@ -116,8 +114,7 @@ class MainWindow(QtWidgets.QMainWindow):
                    "Start or pause training (while stepping: play or pause the frames)", run_menu)
         add_action(self, "Step one training step", self.run.step_once, "S", "Run exactly one training step", run_menu)
         add_action(self, "Reset", self.configs.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
-        add_action(self, "Training speed", self.panel.next_speed, "T",
-                   "The next training speed: 1, 5, 25, 100 steps/s, as fast as possible", run_menu)
+        add_speed_control(self, run_menu)
 
         self.backprop.add_actions(bar.addMenu("&Backprop"))
 

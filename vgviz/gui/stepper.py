@@ -10,6 +10,7 @@ import html
 from PySide6 import QtCore, QtWidgets
 
 from ..core.backprop.frames import Trace
+from ..core.layout.labels import keep_formulas_whole
 
 CHAIN_ACTIVATIONS = ("identity", "sigmoid", "tanh")
 
@@ -258,6 +259,8 @@ class StepperPanel(QtWidgets.QWidget):
 
 
 def _rows_html(rows: list[tuple[str, str]], key_color: str = "#9aa0ab") -> str:
+    # a narrow panel wraps the chain rule between its parts, never inside its formula
     cells = "".join(f"<tr><td style='color:{key_color}; padding-right:10px'>{html.escape(k)}</td>"
-                    f"<td><b>{html.escape(v)}</b></td></tr>" for k, v in rows)
+                    f"<td><b>{html.escape(keep_formulas_whole(v) if k == 'rule' else v)}</b></td></tr>"
+                    for k, v in rows)
     return f"<table cellspacing='3'>{cells}</table>"
