@@ -6,7 +6,7 @@ import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core.layout.contrast import AA_TEXT, contrast_ratio
-from vgviz.core.layout.labels import LabelPlan, keep_formulas_whole, plan_labels, short_layer_name, wrap_text
+from vgviz.core.layout.labels import LabelPlan, plan_labels, rule_parts, short_layer_name, wrap_text
 
 from .conftest import WAIT_MS, has_stats
 
@@ -107,6 +107,7 @@ def test_wrapped_text_keeps_every_word_within_the_width():
 
 
 def test_a_rule_breaks_only_between_its_parts():
-    rule = keep_formulas_whole("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)   (l = hidden3, f = sigmoid)")
-    assert rule == "δˡ\u00a0=\u00a0(Wˡ⁺¹)ᵀ\u00a0δˡ⁺¹\u00a0⊙\u00a0f′(zˡ)   (l\u00a0=\u00a0hidden3, f\u00a0=\u00a0sigmoid)"
-    assert keep_formulas_whole("u = a + x, so dL/dx = b") == "u\u00a0=\u00a0a\u00a0+\u00a0x, so\u00a0dL/dx\u00a0=\u00a0b"
+    parts = rule_parts("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)   (l = hidden3, f = sigmoid)")
+    assert parts == [("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)", True), ("   ", False), ("(l = hidden3", True), (", ", False),
+                     ("f = sigmoid)", True)]
+    assert [p for p, formula in rule_parts("u = a + x, so dL/dx = b") if formula] == ["u = a + x", "so dL/dx = b"]

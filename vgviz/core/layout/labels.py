@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 Measure = Callable[[str], float]
 
@@ -78,17 +78,11 @@ def wrap_text(text: str, width: float, measure: Measure) -> list[str]:
     return lines
 
 
-def fit_lines(texts: Sequence[str], width: float, measure: Measure) -> list[list[str]]:
-    """Each non-empty text wrapped to ``width``: its lines."""
-    return [wrap_text(text, width, measure) for text in texts if text]
-
-
 _BREAKS = re.compile(r"( {2,}|[,;:] )")   # where a rule may wrap: between its parts, never inside one
-NBSP = "\u00a0"
 
 
-def keep_formulas_whole(text: str) -> str:
-    """``text`` with the spaces inside each formula made non-breaking, so a wrapped line breaks
-    only between parts ('δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)   (l = h3, f = sigmoid)' may break at the
-    gap and after the comma, not after 'δˡ =')."""
-    return "".join(part if _BREAKS.fullmatch(part) else part.replace(" ", NBSP) for part in _BREAKS.split(text))
+def rule_parts(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into (part, is_formula): a view keeps each formula part on one line and
+    wraps only at the separators between them ('δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)', '   ',
+    '(l = h3', ', ', 'f = sigmoid)')."""
+    return [(part, not _BREAKS.fullmatch(part)) for part in _BREAKS.split(text) if part]
