@@ -1,4 +1,4 @@
-"""Command line: vgviz [gui] | open | presets | train | report | render | export.
+"""Command line: vgviz [gui] | open | presets | train | report | render | slides | export.
 
 Imports no Qt unless the GUI is asked for, and no torch until a run is trained.
 """
@@ -16,6 +16,7 @@ from .core.config import FIELD_HELP, ConfigError, RunConfig, allowed_values, quo
 from .core.presets import DEFAULT_PRESET, PresetError, list_presets, load_config_file, load_preset
 from .export_commands import ExportError, add_export_parser  # imports neither Qt nor torch
 from .render import RenderError, add_render_parser  # neither imports Qt nor torch (run_render does)
+from .slides import SlidesError, add_slides_parser  # nor does this (run_slides does)
 from .run_commands import TrainError  # imports torch only in the functions that train
 
 
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_render_parser(sub, add_run_arguments)
     add_export_parser(sub)
+    add_slides_parser(sub, _positive_int)
     return parser
 
 
@@ -328,7 +330,10 @@ def _main(argv: list[str] | None) -> int:
             code = run_render(args)
             _write_out()  # the line it printed
             return code
-    except (CliError, ConfigError, PresetError, RenderError, TrainError, ExportError) as err:
+        if args.command == "slides":
+            from .slides import run_slides  # Qt and torch are loaded here
+            return run_slides(args)
+    except (CliError, ConfigError, PresetError, RenderError, SlidesError, TrainError, ExportError) as err:
         print(f"vgviz: error: {err}", file=sys.stderr)
         return 2
     return 0  # pragma: no cover

@@ -83,8 +83,8 @@ def add_render_parser(sub, add_run_arguments) -> argparse.ArgumentParser:
                    help="draw from a run file (vgviz train --out) instead of training: no --preset, --config, "
                         "--set, --steps or --seed")
     p.add_argument("--step", type=int, metavar="K",
-                   help="with --run: draw step K (default the last); --frame and the backprop animation need "
-                        "weights saved at K")
+                   help="with --run: draw the run after K training steps (default all of them); --frame and "
+                        "the backprop animation need weights saved at K")
     p.add_argument("--view", required=True, choices=VIEWS, help="what to draw")
     p.add_argument("--frame", type=int, metavar="K",
                    help="draw frame K (1 = first, as the stepper numbers them) of the backprop pass recorded "
@@ -197,11 +197,18 @@ def _render_run_file(args, fmt: str) -> int:
 
 
 class _RunSource:
-    """What render draws from a run file: the step, the config (None for a model that is
-    not built in) and, for the backprop pass, the step whose weights it needs."""
+    """What render draws from a run file: the step (steps completed, as every caption counts
+    them), the config (None for a model that is not built in) and, for the backprop pass, the
+    step whose weights it needs."""
 
     def __init__(self, run, config, step: int, weights_step: int | None):
         self.run, self.config, self.step, self.weights_step = run, config, step, weights_step
+
+    @property
+    def row(self) -> int:
+        """The file's step index of the training step that completed ``step`` steps (its stats
+        were taken before its update); step 0, the initial weights, has step 1's gradients."""
+        return max(self.step - 1, 0)
 
     @classmethod
     def checked(cls, run, args, fmt: str) -> "_RunSource":
@@ -214,9 +221,9 @@ class _RunSource:
             raise RenderError(f"{run.path}: holds no training steps yet")
         if len(run.capture_steps) == 0:
             raise RenderError(f"{run.path}: holds no full capture to draw")
-        last = int(run.step[-1])
-        if args.step is not None and not 0 <= args.step <= last:
-            raise RenderError(f"--step must be from 0 to {last} (the steps {run.path} holds); got {args.step}")
+        done = int(run.step[-1]) + 1
+        if args.step is not None and not 0 <= args.step <= done:
+            raise RenderError(f"--step must be from 0 to {done} (the steps {run.path} holds); got {args.step}")
         config = run_config(run)
         animated = fmt in ex.ANIMATION_FORMATS
         needs_model = args.frame is not None or (animated and args.every is None)
@@ -233,7 +240,7 @@ class _RunSource:
             if args.frame is not None and not 1 <= args.frame <= n_frames:
                 raise RenderError(f"--frame must be from 1 to {n_frames} (the frames of this backprop pass); "
                                   f"got {args.frame}")
-        source = cls(run, config, last if args.step is None else args.step, weights_step)
+        source = cls(run, config, done if args.step is None else args.step, weights_step)
         if fmt == "gif":
             count = len(source.timelapse_steps(args.every)) if args.every is not None else frame_count(config)
             width, height = args.size or DEFAULT_SIZES[args.view]
@@ -244,8 +251,8 @@ class _RunSource:
         return source
 
     def timelapse_steps(self, every: int) -> list[int]:
-        """Step 0, every `every`-th step and the last: the recorded steps a time-lapse draws."""
-        return sorted(set(range(0, self.step + 1, every)) | {self.step})
+        """Row 0, every `every`-th row and the last: the file's recorded steps a time-lapse draws."""
+        return sorted(set(range(0, self.row + 1, every)) | {self.row})
 
     def summary(self) -> str:
         return self.config.summary() if self.config is not None else self.run.path.name
@@ -390,13 +397,13 @@ def _draw_from_file(args, source: _RunSource, fmt: str) -> int:
             def frames():
                 for step in steps:
                     show_step(step)
-                    yield ex.render_image(widget, args.scale, ex.caption_text(source.summary(), step)
+                    yield ex.render_image(widget, args.scale, ex.caption_text(source.summary(), step + 1)
                                        if args.caption else None)
 
             n = aw.write_animation(frames(), args.out, fps=args.fps or 10.0, count=len(steps))
             print(f"wrote {args.out} ({n} frames of {run.path}, one every {args.every} steps)")
             return 0
-        show_step(source.step)
+        show_step(source.row)
         trace = None
         if source.weights_step is not None:
             use_one_thread()
@@ -455,10 +462,12 @@ def _write_view(args, fmt: str, *, views, trace, summary: str, trace_step, pictu
 
 def _capture_note(views, source: _RunSource, view: str) -> str:
     """The diagram draws full captures, a few a second of training: say which one it drew."""
+    from .core.measure.steps import step_label, step_text
+
     latest = views.history.latest
-    if view not in ("diagram", "window") or latest is None or latest.step == source.step:
+    if view not in ("diagram", "window") or latest is None or latest.step == source.row:
         return ""
-    return f"; the diagram shows step {latest.step}, the full capture nearest before step {source.step}"
+    return f"; the diagram shows {step_label(latest)}, the full capture nearest before {step_text(source.step)}"
 
 
 def _size_note(widget, size) -> str:

@@ -144,6 +144,26 @@ def test_settings_remember_config_and_geometry(qtbot):
     again.close()
 
 
+def test_the_training_speed_is_chosen_by_key_and_remembered(qtbot, repo_presets):
+    w = MainWindow(preset="deep-sigmoid")
+    qtbot.addWidget(w)
+    w.show()
+    w.activateWindow()
+    qtbot.waitUntil(lambda: has_stats(w), timeout=WAIT_MS)
+    assert w.panel.speed_box.currentText() == "as fast as possible" and w.run.worker.steps_per_second is None
+    qtbot.keyClick(w, QtCore.Qt.Key.Key_T)      # cycles round: the first speed
+    assert w.panel.speed_box.currentText() == "1 step/s" and w.run.worker.steps_per_second == 1
+    w.panel.speed_box.setCurrentIndex(w.panel.speed_box.findText("25 steps/s"))
+    assert w.run.worker.steps_per_second == 25
+    w.close()
+    again = MainWindow(preset="deep-sigmoid")
+    qtbot.addWidget(again)
+    assert again.panel.speed_box.currentText() == "25 steps/s"
+    qtbot.waitUntil(lambda: has_stats(again), timeout=WAIT_MS)
+    assert again.run.worker.steps_per_second == 25            # the new run trains at it
+    again.close()
+
+
 def test_corrupt_saved_settings_fall_back_to_default(qtbot):
     settings = app_settings()
     settings.setValue("last_config", "{not json")

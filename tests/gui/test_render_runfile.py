@@ -80,11 +80,33 @@ def test_an_earlier_step_plots_and_timelapse(capsys, tmp_path, recorded):
     assert len(frames) == 4 and all(name.endswith(".png") for name in frames)
 
 
+def test_step_k_is_the_run_after_k_steps_as_the_live_render_captions_it(capsys, tmp_path, recorded, monkeypatch):
+    """--step K draws the run after K steps: its caption says step K, as `render --steps K` would,
+    and the last one, K = 6, is the picture a live 6-step render draws."""
+    from vgviz.gui import export
+
+    captions = []
+    real = export.export_picture
+
+    def export_picture(widget, path, **kwargs):
+        captions.append(kwargs.get("caption"))
+        return real(widget, path, **kwargs)
+
+    monkeypatch.setattr(export, "export_picture", export_picture)
+    run = recorded(MLP)
+    ok(capsys, "render", "--run", run, "--step", "6", "--view", "diagram", "--caption", "--out", str(tmp_path / "f.png"))
+    ok(capsys, "render", *MLP, "--view", "diagram", "--caption", "--out", str(tmp_path / "live.png"))
+    ok(capsys, "render", "--run", run, "--step", "2", "--view", "loss", "--caption", "--out", str(tmp_path / "l.png"))
+    assert captions[0].endswith("step 6") and captions[0] == captions[1], captions
+    assert captions[2].endswith("step 2"), captions[2]
+    np.testing.assert_array_equal(pixels(tmp_path / "f.png"), pixels(tmp_path / "live.png"))
+
+
 def test_render_run_refusals_are_one_line_before_drawing(capsys, tmp_path, recorded):
     run = recorded(MLP)
     out = str(tmp_path / "x.png")
-    fails(capsys, tmp_path, ["render", "--run", run, "--step", "6", "--view", "diagram", "--out", out],
-          "--step must be from 0 to 5")
+    fails(capsys, tmp_path, ["render", "--run", run, "--step", "7", "--view", "diagram", "--out", out],
+          "--step must be from 0 to 6")
     fails(capsys, tmp_path, ["render", "--run", run, "--step", "3", "--frame", "1", "--view", "diagram", "--out", out],
           "weights at step 3", "0, 1, 4, 6")
     fails(capsys, tmp_path, ["render", "--run", run, "--frame", "99", "--view", "diagram", "--out", out],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from PySide6 import QtCore
 
@@ -86,4 +87,30 @@ def test_the_window_trains_the_numbers_report_gives(qtbot):
         run.resume()
     qtbot.waitUntil(lambda: (run.drain(), len(run.history))[1] == config.steps, timeout=WAIT_MS)
     assert run.history.loss.tolist() == run_report(config)["loss"]
+    run.stop()
+
+
+def test_a_paced_run_trains_at_its_speed_and_draws_every_step(qtbot):
+    """At 10 steps/s (slower than the diagram's rate) the worker waits between steps, in its
+    own thread, and every step is a full capture; set back to flat out, it races on."""
+    run = Run()
+    run.set_speed(10)
+    with qtbot.waitSignal(run.ready, timeout=WAIT_MS):
+        run.start(SMALL.replace(steps=100_000))
+    collected = []
+    run.resume()
+    started = time.monotonic()
+
+    def steps():
+        collected.extend(run.worker.drain())
+        return [s for s in collected if not s.measured_only]
+
+    qtbot.waitUntil(lambda: len(steps()) >= 8, timeout=WAIT_MS)
+    elapsed = time.monotonic() - started
+    steps = steps()
+    assert len(steps) >= 8 and all(s.is_full for s in steps)
+    assert elapsed >= (len(steps) - 1) / 10 * 0.9, (len(steps), elapsed)   # ~0.1 s a step, never faster
+    run.set_speed(None)
+    at = run.step_count
+    qtbot.waitUntil(lambda: run.step_count > at + 200, timeout=WAIT_MS)   # 20 s at the old pace
     run.stop()

@@ -196,6 +196,9 @@ def test_scrub_shows_the_step_and_returns_live(qtbot, run_file):
         expected = stats_at(run, k)
         np.testing.assert_allclose(drawn_edges(w), edges(expected))
         assert w.plots._raw_curve.getData()[0][-1] == history_from_run(run, k).steps[-1]
+        # the file's step index k completes k + 1 steps, and every view counts steps completed
+        assert w.runs.timeline.label.text() == f"step {k + 1} / {run.steps:,}"
+        assert w.status.state.startswith(f"step {k + 1}")
         w.runs.nudge(+1)
         assert w.runs.timeline.slider.value() == k + 1
         w.runs.timeline.go_to(run.steps - 1)

@@ -35,6 +35,8 @@ def test_keys_move_the_cursor_and_the_panel_explains_the_frame(window, qtbot):
     text = window.stepper.explanation.text()
     assert f"×{last.shrink:.4g}" in text
     assert f"×{last.cumulative:.4g}" in text
+    # the chain rule wraps between its parts, never inside the formula 
+    assert "<span style='white-space:nowrap'>δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)</span>" in text
     assert last.label in window.stepper.frame_label.text()
     _press(qtbot, window, Key.Key_Home)
     assert window.stepper.cursor == 0

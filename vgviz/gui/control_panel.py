@@ -1,11 +1,21 @@
-"""The control panel: preset, every RunConfig field, Start/Pause, Step, Reset."""
+"""The control panel: preset, every RunConfig field, Start/Pause, Step, Reset, the training speed."""
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+import html
+
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.config import (BOOL_FIELDS, CHOICES, FIELD_HELP, INT_RANGES, RECURRENT_MAX_DEPTH, RECURRENT_MODELS,
                            SEQUENCE_TASKS, ConfigError, RunConfig, unused_fields)
 from ..core.presets import Preset
+from .worker import SPEEDS
+
+
+def speed_text(rate: float | None) -> str:
+    """'1 step/s', '25 steps/s', 'as fast as possible'."""
+    if rate is None:
+        return "as fast as possible"
+    return f"{rate:g} step/s" if rate == 1 else f"{rate:g} steps/s"
 
 
 class ControlPanel(QtWidgets.QWidget):
@@ -17,17 +27,35 @@ class ControlPanel(QtWidgets.QWidget):
         self.presets = {p.name: p for p in presets}
         outer = QtWidgets.QVBoxLayout(self)
 
+        # The box shows the preset's short name (as `vgviz --preset NAME` takes it), which fits
+        # the panel at lecture size; its list shows each name with its title, and the label
+        # under it the whole title and description, wrapped: nothing is cut off.
         self.preset_box = QtWidgets.QComboBox()
+        model = QtGui.QStandardItemModel(self.preset_box)
         for p in presets:
-            self.preset_box.addItem(p.title, p.name)
-            self.preset_box.setItemData(self.preset_box.count() - 1, p.description, QtCore.Qt.ItemDataRole.ToolTipRole)
+            name, title = QtGui.QStandardItem(p.name), QtGui.QStandardItem(p.title)
+            name.setData(p.name, QtCore.Qt.ItemDataRole.UserRole)
+            for item in (name, title):
+                item.setToolTip(p.description)
+                item.setEditable(False)
+            model.appendRow([name, title])
+        popup = QtWidgets.QTreeView()
+        popup.setHeaderHidden(True)
+        popup.setRootIsDecorated(False)
+        popup.setAllColumnsShowFocus(True)
+        popup.header().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.preset_box.setModel(model)
+        self.preset_box.setView(popup)
+        self.preset_box.setModelColumn(0)
         self.preset_box.setToolTip("Load a preset: fills every field and starts a fresh run.")
         self.preset_box.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.preset_box.setMinimumContentsLength(16)
         self.preset_box.activated.connect(self._on_preset_activated)
         self.preset_text = QtWidgets.QLabel()
         self.preset_text.setWordWrap(True)
-        self.preset_text.setStyleSheet("color: palette(mid); font-size: 11px;")
+        self.preset_text.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        # the theme's Mid colour and font (a style sheet would take the application's instead)
+        self.preset_text.setForegroundRole(QtGui.QPalette.ColorRole.Mid)
         outer.addWidget(QtWidgets.QLabel("<b>Preset</b>"))
         outer.addWidget(self.preset_box)
         outer.addWidget(self.preset_text)
@@ -60,13 +88,14 @@ class ControlPanel(QtWidgets.QWidget):
         self._fields, self._fields_scroll = box, scroll
 
         self.pending_label = QtWidgets.QLabel("Changed: press Reset to apply.")
-        self.pending_label.setStyleSheet("color: #f0b429;")
         self.pending_label.hide()
         outer.addWidget(self.pending_label)
 
         self.error_label = QtWidgets.QLabel()
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #ff6b6b; font-weight: bold;")
+        bold = QtGui.QFont()
+        bold.setBold(True)   # only the weight: the size follows the theme's font
+        self.error_label.setFont(bold)
         self.error_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.hide()
         outer.addWidget(self.error_label)
@@ -79,11 +108,24 @@ class ControlPanel(QtWidgets.QWidget):
         buttons.addWidget(self.step_button, 1, 0)
         buttons.addWidget(self.reset_button, 1, 1)
         outer.addLayout(buttons)
+        speed_row = QtWidgets.QHBoxLayout()
+        speed_label = QtWidgets.QLabel("Speed")
+        self.speed_box = QtWidgets.QComboBox()
+        for rate in SPEEDS:
+            self.speed_box.addItem(speed_text(rate), rate)
+        self.speed_box.setCurrentIndex(len(SPEEDS) - 1)
+        self.speed_box.setToolTip("Training speed: slow enough to watch the network learn in class, "
+                                  "or as fast as possible (T: the next speed)")
+        speed_label.setBuddy(self.speed_box)
+        speed_row.addWidget(speed_label)
+        speed_row.addWidget(self.speed_box, 1)
+        outer.addLayout(speed_row)
         self.auto_range_box = QtWidgets.QCheckBox("Auto colour range")
         self.auto_range_box.setToolTip("Off: the colour scale is fixed at the first step of a run,\n"
                                        "so colours compare across steps. On: re-fit every frame.")
         outer.addWidget(self.auto_range_box)
         self._loading = False
+        self._color_messages()
         self._fit_width()
 
     # The panel never scrolls sideways: it is as wide as its fields need in the current
@@ -94,6 +136,8 @@ class ControlPanel(QtWidgets.QWidget):
         margins = self.layout().contentsMargins()
         needed = (self._fields.sizeHint().width() + self._fields_scroll.verticalScrollBar().sizeHint().width()
                   + margins.left() + margins.right())
+        popup = self.preset_box.view()   # the list is as wide as its names and titles
+        popup.setMinimumWidth(popup.sizeHintForColumn(0) + popup.sizeHintForColumn(1) + 40)
         self.setMinimumWidth(max(self.MIN_WIDTH, needed))
         self.setMaximumWidth(max(self.MAX_WIDTH, needed))
 
@@ -102,8 +146,20 @@ class ControlPanel(QtWidgets.QWidget):
         # the views' room
         return QtCore.QSize(self.minimumWidth(), super().sizeHint().height())
 
+    # (dark theme, light theme) colours of the messages: contrast ≥ 4.5:1 on either window
+    PENDING_COLORS, ERROR_COLORS = ("#f0b429", "#8a5a00"), ("#ff6b6b", "#b42318")
+
+    def _color_messages(self) -> None:
+        light = self.palette().color(QtGui.QPalette.ColorRole.Window).lightnessF() > 0.5
+        for label, colors in ((self.pending_label, self.PENDING_COLORS), (self.error_label, self.ERROR_COLORS)):
+            palette = QtGui.QPalette()
+            palette.setColor(QtGui.QPalette.ColorRole.WindowText, QtGui.QColor(colors[light]))
+            label.setPalette(palette)   # only this role: the rest follows the theme
+
     def changeEvent(self, event: QtCore.QEvent) -> None:
         super().changeEvent(event)
+        if event.type() == QtCore.QEvent.Type.PaletteChange:
+            self._color_messages()
         if event.type() == QtCore.QEvent.Type.FontChange:
             # after the children have their new font too
             QtCore.QTimer.singleShot(0, self._fit_width)
@@ -170,8 +226,9 @@ class ControlPanel(QtWidgets.QWidget):
     def select_preset(self, name: str | None) -> None:
         index = self.preset_box.findData(name) if name else -1
         self.preset_box.setCurrentIndex(index)
-        self.preset_text.setText(self.presets[name].description if name in self.presets else
-                                 "Custom configuration.")
+        preset = self.presets.get(name)
+        self.preset_text.setText(f"<b>{html.escape(preset.title)}</b><br>{html.escape(preset.description)}"
+                                 if preset is not None else "Custom configuration.")
 
     # -- feedback ------------------------------------------------------------
     def show_error(self, message: str | None) -> None:
@@ -181,6 +238,14 @@ class ControlPanel(QtWidgets.QWidget):
     def set_pending(self, pending: bool) -> None:
         self.pending_label.setVisible(pending)
         self.reset_button.setText("Apply && reset" if pending else "Reset")
+
+    @property
+    def speed(self) -> float | None:
+        """The chosen training speed in steps per second; None: as fast as possible."""
+        return self.speed_box.currentData()
+
+    def next_speed(self) -> None:
+        self.speed_box.setCurrentIndex((self.speed_box.currentIndex() + 1) % self.speed_box.count())
 
     def set_running(self, running: bool) -> None:
         self.start_button.setText("Pause" if running else "Start")

@@ -267,7 +267,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         self.table.itemSelectionChanged.connect(self._show_selected_detail)
         self.detail_label = QtWidgets.QLabel()
         self.detail_label.setWordWrap(True)
-        self.detail_label.setStyleSheet("color: palette(mid);")
+        self.detail_label.setForegroundRole(QtGui.QPalette.ColorRole.Mid)   # the theme's, not the application's
         self.detail_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.detail_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
 
@@ -288,7 +288,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         self.spread_heat = HeatStrip("spread")
         self.heat_caption = QtWidgets.QLabel()
         self.heat_caption.setWordWrap(True)
-        self.heat_caption.setStyleSheet("color: palette(mid);")
+        self.heat_caption.setForegroundRole(QtGui.QPalette.ColorRole.Mid)   # the theme's, not the application's
         heat_box = QtWidgets.QWidget()
         hb = QtWidgets.QVBoxLayout(heat_box)
         hb.setContentsMargins(0, 0, 0, 0)

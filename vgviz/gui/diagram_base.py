@@ -14,6 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from vgviz.core.layout.labels import wrap_text
 from vgviz.core.layout.scene import ColorScale
 from vgviz.gui.colorbar import draw_log_colorbar
 from vgviz.gui.hover import HoverTooltip
@@ -164,16 +165,26 @@ class DiagramView(HoverTooltip, QtWidgets.QWidget):
         p.drawText(QtCore.QPointF(min(title_x, self.width() - tw - 4), title_y), title)
         draw_log_colorbar(p, self._bar_rect, image, *self.scene.range, small, self._text, self._outline)
 
+    def caption_lines(self, caption: str, legend: str) -> list[tuple[str, bool]]:
+        """The caption band's lines, (text, dim): what is drawn, then the legend, each wrapped to
+        the band's width; as many as the band holds, the last one elided if more were needed."""
+        _, small = self._fonts()
+        fm = QtGui.QFontMetricsF(small)
+        w = self._caption_rect.width()
+        lines = [(line, dim) for text, dim in ((caption, False), (legend, True)) if text
+                 for line in wrap_text(text, w, fm.horizontalAdvance)]
+        room = max(1, int((self._caption_rect.height() + 4) // fm.height()))
+        if len(lines) > room:
+            rest = " ".join(line for line, _ in lines[room - 1:])
+            lines = lines[:room - 1] + [(fm.elidedText(rest, QtCore.Qt.TextElideMode.ElideRight, w), lines[room - 1][1])]
+        return lines
+
     def _paint_caption(self, p: QtGui.QPainter, caption: str, legend: str) -> None:
-        """The two caption lines, elided to the view's width: what is drawn, then the legend (dim)."""
+        """The caption lines under the view: what is drawn, then the legend (dim), wrapped."""
         _, small = self._fonts()
         fm = QtGui.QFontMetricsF(small)
         p.setFont(small)
         rect = self._caption_rect
-        w = rect.width()
-        p.setPen(self._text)
-        p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.ascent()),
-                   fm.elidedText(caption, QtCore.Qt.TextElideMode.ElideRight, w))
-        p.setPen(self._dim)
-        p.drawText(QtCore.QPointF(rect.left(), rect.top() + fm.height() + fm.ascent()),
-                   fm.elidedText(legend, QtCore.Qt.TextElideMode.ElideRight, w))
+        for i, (line, dim) in enumerate(self.caption_lines(caption, legend)):
+            p.setPen(self._dim if dim else self._text)
+            p.drawText(QtCore.QPointF(rect.left(), rect.top() + i * fm.height() + fm.ascent()), line)

@@ -20,7 +20,7 @@ from .plots import TrainingPlots
 from .run import Run
 from .run_files import RunFiles
 from .settings import WindowSettings, app_settings
-from .shortcuts import add_action, add_dock_toggle, show_about, show_shortcuts
+from .shortcuts import add_action, add_dock_toggle, add_speed_control, show_about, show_shortcuts
 from .status import RunStatus
 from .stepping import BackpropStepping
 from .theme import ThemeController
@@ -116,6 +116,7 @@ class MainWindow(QtWidgets.QMainWindow):
                    "Start or pause training (while stepping: play or pause the frames)", run_menu)
         add_action(self, "Step one training step", self.run.step_once, "S", "Run exactly one training step", run_menu)
         add_action(self, "Reset", self.configs.reset_run, "Ctrl+R", "Apply the fields and start a fresh run", run_menu)
+        add_speed_control(self, run_menu)
 
         self.backprop.add_actions(bar.addMenu("&Backprop"))
 

@@ -20,6 +20,7 @@ import shiboken6
 from PySide6 import QtCore, QtGui
 
 from vgviz.core.layout import network_diagram as topo
+from vgviz.core.layout.labels import LabelPlan, plan_labels, short_layer_name
 from vgviz.gui.diagram_base import ANTIALIAS_MAX_EDGES, HIGHLIGHT
 
 ANTIALIAS_MAX_NODES = 600
@@ -63,21 +64,29 @@ class NetworkPainting:
         right = self._bar_w + bar_label_w + 14
         ncols = max(len(self.scene.sizes), 1)
         avail = max(w - 12 - right, 10.0)
-        label_w = max(fm.horizontalAdvance(f"hidden{max(ncols, 10)}"), fm.horizontalAdvance("‖∇W‖ 8.8e-88")) + 10
-        # inset the columns so the first and last labels, centred on their columns, fit
-        inset = 0.0
-        if ncols > 1:
-            for _ in range(3):
-                inset = max(0.0, label_w / 2 - (avail - 2 * inset) / ncols / 2)
-        gap = (avail - 2 * inset) / ncols
-        # column labels: thin out (and stagger on two rows) so they never overlap
-        stride, rows = 1, 1
-        if label_w > gap:
-            rows = 2
-            stride = max(1, math.ceil(label_w / (2 * gap)))
-        self._label_stride, self._label_rows = stride, rows
-        top = 6 + rows * 2 * line_h + 8
-        caption_h = 2 * sfm.height() + 10
+        widest = (lambda texts: max(fm.horizontalAdvance(t) for t in texts) + 10)
+        names = list(self.scene.stats.layer_names) if self.scene.stats is not None else [f"hidden{max(ncols, 10)}"]
+        full_w = widest((*names, "‖∇W‖ 8.8e-88", "mean |a| 0.88", "88 features"))
+        short_w = widest((*map(short_layer_name, names), "8.8e-88", "88 feat."))
+
+        def column_gap(label_w: float) -> tuple[float, float]:
+            """(inset, gap): the columns inset so the first and last labels, centred on them, fit."""
+            inset = 0.0
+            if ncols > 1:
+                for _ in range(3):
+                    inset = max(0.0, label_w / 2 - (avail - 2 * inset) / ncols / 2)
+            return inset, (avail - 2 * inset) / ncols
+
+        # column labels never overlap: staggered on two rows, abbreviated, thinned out last
+        inset, gap = column_gap(full_w)
+        plan = plan_labels(gap, full_w, short_w)
+        if plan.short:
+            inset, gap = column_gap(short_w)   # short labels need less inset: the columns spread out
+            plan = LabelPlan(True, 2, max(1, math.ceil(short_w / (2 * gap))))
+        self._label_plan = plan
+        self._label_stride, self._label_rows = plan.stride, plan.rows
+        top = 6 + plan.rows * 2 * line_h + 8
+        caption_h = 3 * sfm.height() + 10   # the caption, and the legend wrapped on up to two lines
         self._diagram = QtCore.QRectF(6, top, avail, max(h - top - caption_h, 10))
         self._label_band = QtCore.QRectF(6, 4, avail, top - 6)
         self._caption_rect = QtCore.QRectF(8, h - caption_h + 2, w - 16, caption_h - 4)

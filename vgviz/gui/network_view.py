@@ -22,6 +22,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from vgviz.core.backprop.frames import FrameDisplay
 from vgviz.core.layout import network_diagram as topo
+from vgviz.core.layout.labels import input_label, short_label
 from vgviz.core.layout.scene import LIVE_EDGE_BUDGET, N_BUCKETS, NetworkScene  # noqa: F401 (LIVE_EDGE_BUDGET: the tests')
 from vgviz.core.measure.stats import StepStats
 # DiagramStyle, layer_colors, diagram_fonts and the antialiasing limits are imported from here by
@@ -262,6 +263,20 @@ class NetworkView(NetworkPainting, DiagramView):
         n = len(self.scene.sizes)
         return [c for c in range(n) if (n - 1 - c) % self._label_stride == 0]
 
+    def column_label(self, col: int, stats: StepStats) -> tuple[str, str]:
+        """The two lines above column ``col``, abbreviated where the columns are too close."""
+        layer = self.scene.layer_of_column(col)
+        short = self._label_plan.short
+        if layer < 0:
+            return input_label(self.scene.sizes[0], short)
+        lines = self.scene.layer_label(layer, stats)
+        return short_label(lines) if short else lines
+
+    def labelled_columns(self) -> list[int]:
+        """The columns that get a label (all of them unless the network is too deep for that)."""
+        self._ensure_layout()
+        return self._column_labels()
+
     def _paint_labels(self, p: QtGui.QPainter, stats: StepStats | None = None) -> None:
         scene = self.scene
         label_font, _ = self._fonts()
@@ -279,12 +294,10 @@ class NetworkView(NetworkPainting, DiagramView):
             x = float(self._layout.x[col])
             top = band.top() + row * 2 * line_h
             layer = scene.layer_of_column(col)
+            lines = self.column_label(col, stats)
             if layer < 0:
                 p.setPen(self._dim)
-                n = scene.sizes[0]
-                lines = ("input", f"{n} feature{'s' if n != 1 else ''}")
             else:
-                lines = scene.layer_label(layer, stats)
                 p.setPen(self._dim if scene.frame is not None and not lines[1] else colors[layer])
             for i, text in enumerate(lines):
                 wdt = fm.horizontalAdvance(text)
@@ -306,7 +319,7 @@ class NetworkView(NetworkPainting, DiagramView):
         return self.scene.caption(stats, strips)
 
     def _legend_text(self) -> str:
-        return self.scene.legend(self._label_stride)
+        return self.scene.legend(self._label_stride, short_labels=self._label_plan.short)
 
     # -- hover ----------------------------------------------------------------------
     def _hit(self, pos: QtCore.QPointF):

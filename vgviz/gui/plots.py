@@ -100,13 +100,18 @@ def _plot(title: str, left: str, bottom: str, shorter: tuple[str, ...] = (), **k
     small screens), longest first."""
     w = pg.PlotWidget(**kw)
     w.setTitle(title, size="10pt")
+    # the title spans the axes' columns too, not only the plot area's: a narrow plot keeps
+    # its whole title (pyqtgraph puts it over the plot area alone)
+    layout = w.plotItem.layout
+    layout.removeItem(w.plotItem.titleLabel)
+    layout.addItem(w.plotItem.titleLabel, 0, 0, 1, 3)
     w.setLabel("left", left)
     w.setLabel("bottom", bottom)
     # re-set with a theme's colours and sizes
     w.texts = {"title": title, "shorter": (title, *shorter), "left": left, "bottom": bottom}
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
-    w.setMinimumSize(130, 120)
+    w.setMinimumSize(115, 120)   # four side by side, the panel and a dock fit a 1024-wide projector
     w.getAxis("left").enableAutoSIPrefix(False)
     w.getAxis("bottom").enableAutoSIPrefix(False)
     return w
@@ -191,8 +196,8 @@ class TrainingPlots(QtWidgets.QWidget):
         font.setPointSizeF(size)
         fm = QtGui.QFontMetricsF(font)
         for w in self.plot_widgets.values():
-            # the title sits above the plot area, beside the left axis' column
-            avail = max(w.width() - w.getAxis("left").width() - 10, 40)
+            # the title spans the plot's width (see _plot)
+            avail = max(w.width() - 10, 40)
             text = _fit_title(w.texts["shorter"], fm, avail)
             if text != w.plotItem.titleLabel.text:
                 w.setTitle(text, color=color, size=f"{size:.1f}pt")

@@ -44,6 +44,7 @@ class Run(QtCore.QObject):
         self.view_step: int | None = None       # the step the timeline shows; None: the latest
         self._model_jobs = None                 # a file's FileModelJobs, made when first asked for
         self.trace_step: int | None = None      # a file's trace: the step of the weights it was recorded at
+        self.speed: float | None = None         # steps per second a worker trains at (None: flat out)
         self._file_trace_done.connect(self._on_file_trace)
 
     # -- lifecycle -------------------------------------------------------------
@@ -71,6 +72,7 @@ class Run(QtCore.QObject):
                              (worker.trace_ready, self.trace_ready.emit),
                              (worker.trace_failed, self.trace_failed.emit)):
             signal.connect(self._from_current(worker, slot))
+        worker.set_speed(self.speed)
         self.worker = worker
         worker.start()
         if train:
@@ -172,6 +174,12 @@ class Run(QtCore.QObject):
     def pause(self) -> None:
         if self.is_running:
             self.worker.pause()
+
+    def set_speed(self, steps_per_second: float | None) -> None:
+        """The training speed of this run and of the next ones (None: as fast as possible)."""
+        self.speed = steps_per_second
+        if self.worker is not None:
+            self.worker.set_speed(steps_per_second)
 
     def step_once(self) -> None:
         if self.has_model and not self.worker.is_running:

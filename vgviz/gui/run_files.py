@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from ..core.files import WriteError
+from ..core.measure.steps import step_label, step_text
 from .model_views import ModelViews, is_user_model_run
 from .run_cache import new_run_path
 from .shortcuts import add_action
@@ -31,7 +32,7 @@ class Timeline(QtWidgets.QWidget):
         self.slider.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)   # the diagram keeps the keys
         self.slider.setToolTip("Drag to any recorded step; release at the end to follow the run live ([ / ])")
         self.label = QtWidgets.QLabel("step –")
-        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("step 10000000 / 10000000 · live"))
+        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("step 10,000,000 / 10,000,000 · live"))
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(6, 0, 6, 0)
         layout.addWidget(QtWidgets.QLabel("Timeline"))
@@ -79,8 +80,9 @@ class Timeline(QtWidgets.QWidget):
             self.go_live()
 
     def _label(self) -> None:
-        end = self.slider.maximum()
-        self.label.setText(f"step {self.slider.value()} / {end}" + ("" if self.pinned else " · live"))
+        # the slider runs over the file's step indices; step index K completes K + 1 steps
+        end = self.slider.maximum() + 1
+        self.label.setText(f"{step_text(self.slider.value() + 1)} / {end:,}" + ("" if self.pinned else " · live"))
 
 
 class RunFiles(QtCore.QObject):
@@ -225,9 +227,10 @@ class RunFiles(QtCore.QObject):
         if stats is not None:
             (w.recurrent if w.run.config.recurrent else w.network).show_stats(stats)
         w.plots.update_from(history)
-        drawn = f" (diagram: step {stats.step}, the nearest recorded)" if stats is not None and stats.step != step else ""
+        drawn = (f" (diagram: {step_label(stats)}, the nearest recorded)"
+                 if stats is not None and stats.step != step else "")
         paused = " — live view paused, training goes on" if w.run.is_running else ""
-        w.status.set_state(f"step {step}{drawn}{paused}")
+        w.status.set_state(f"{step_text(step + 1)}{drawn}{paused}")   # step index K completes K + 1 steps
 
     def show_live(self) -> None:
         w, run = self.window, self.window.run

@@ -59,6 +59,7 @@ class WindowSettings:
             else:
                 self.ignored.append("window_state")
         w.panel.auto_range_box.setChecked(self.flag("auto_range"))
+        self.restore_speed()
         config, name, problem = self.initial_config(preset)
         w.preset_name = name
         w.panel.set_config(config)
@@ -67,6 +68,18 @@ class WindowSettings:
         if self.ignored and not problem:
             problem = f"Ignored saved settings that could not be used ({', '.join(self.ignored)}); using the defaults."
         w.show_error(problem)
+
+    def restore_speed(self) -> None:
+        """The training speed saved as its text ('25 steps/s'); one that is not offered is ignored."""
+        saved = self.store.value("training_speed")
+        if saved is None:
+            return
+        box = self.window.panel.speed_box
+        index = box.findText(saved) if isinstance(saved, str) else -1
+        if index < 0:
+            self.ignored.append("training_speed")
+            return
+        box.setCurrentIndex(index)
 
     def value(self, key: str, kind: type):
         """The saved value of `key` if it is a `kind`; None if there is none or it is not (noted in `ignored`)."""
@@ -112,6 +125,7 @@ class WindowSettings:
         store.setValue("splitter", w.splitter.saveState())
         store.setValue("centre_splitter", w.centre_splitter.saveState())
         store.setValue("auto_range", w.panel.auto_range_box.isChecked())
+        store.setValue("training_speed", w.panel.speed_box.currentText())
         store.setValue("decision_put_away", w.decision_dock.put_away)
         if w.run.config is not None:
             store.setValue("last_config", json.dumps(w.run.config.to_dict()))

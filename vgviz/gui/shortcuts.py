@@ -31,6 +31,14 @@ def add_dock_toggle(dock: QtWidgets.QDockWidget, shortcut: str, menu: QtWidgets.
     return a
 
 
+def add_speed_control(window: QtWidgets.QMainWindow, menu: QtWidgets.QMenu) -> QtGui.QAction:
+    """T: the next training speed of the panel's speed box, which the window's run follows."""
+    panel = window.panel
+    panel.speed_box.currentIndexChanged.connect(lambda _index: window.run.set_speed(panel.speed))
+    return add_action(window, "Training speed", panel.next_speed, "T",
+                      "The next training speed: 1, 5, 25, 100 steps/s, as fast as possible", menu)
+
+
 def shortcut_actions(window: QtWidgets.QMainWindow) -> list[QtGui.QAction]:
     """Every action with a shortcut that the window answers to: the menus' (in menu order) and
     the window's own."""

@@ -10,6 +10,7 @@ import html
 from PySide6 import QtCore, QtWidgets
 
 from ..core.backprop.frames import Trace
+from ..core.layout.labels import rule_parts
 
 CHAIN_ACTIVATIONS = ("identity", "sigmoid", "tanh")
 
@@ -257,7 +258,13 @@ class StepperPanel(QtWidgets.QWidget):
         self.chain_error.show()
 
 
+def _rule_html(rule: str) -> str:
+    """A narrow panel wraps the chain rule between its parts, never inside a formula."""
+    return "".join(f"<span style='white-space:nowrap'>{html.escape(part)}</span>" if formula else html.escape(part)
+                   for part, formula in rule_parts(rule))
+
+
 def _rows_html(rows: list[tuple[str, str]], key_color: str = "#9aa0ab") -> str:
     cells = "".join(f"<tr><td style='color:{key_color}; padding-right:10px'>{html.escape(k)}</td>"
-                    f"<td><b>{html.escape(v)}</b></td></tr>" for k, v in rows)
+                    f"<td><b>{_rule_html(v) if k == 'rule' else html.escape(v)}</b></td></tr>" for k, v in rows)
     return f"<table cellspacing='3'>{cells}</table>"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ..core.layout.contrast import AA_TEXT, contrast_ratio
 from .network_view import DiagramStyle
 
 THEMES = ("dark", "lecture")
@@ -71,7 +72,20 @@ class Theme:
             return []
         hues = [0.08] if n == 1 else list(np.linspace(0.08, 0.88, n) % 1.0)
         sat = 0.85 if self.light else 0.80
-        return [QtGui.QColor.fromHslF(float(h), sat, self.layer_lightness) for h in hues]
+        return [self._readable(float(h), sat) for h in hues]
+
+    def _readable(self, hue: float, sat: float) -> QtGui.QColor:
+        """The layer colour of ``hue``, made darker (light theme) or lighter (dark theme) than
+        layer_lightness where needed for text contrast ≥ 4.5:1 on the diagram and plots:
+        yellow and green at one lightness are far brighter than blue."""
+        backgrounds = [QtGui.QColor(c).getRgb()[:3] for c in (self.diagram.background, self.plot_background)]
+        lightness, step = self.layer_lightness, (-0.01 if self.light else 0.01)
+        color = QtGui.QColor.fromHslF(hue, sat, lightness)
+        while (min(contrast_ratio(color.getRgb()[:3], bg) for bg in backgrounds) < AA_TEXT
+               and 0.0 < lightness + step < 1.0):
+            lightness += step
+            color = QtGui.QColor.fromHslF(hue, sat, lightness)
+        return color
 
     def palette(self) -> QtGui.QPalette:
         p = QtGui.QPalette()

@@ -37,6 +37,10 @@ SURFACE_PERIOD_S = 1.0
 # other step is light (loss, accuracy, per-layer norms for the plots), which keeps the probe's
 # cost off most steps.
 FULL_PERIOD_S = 1 / 12.5
+# The training speeds a lecture can choose, in steps per second; None: as fast as possible.
+# At a rate no faster than 1 / FULL_PERIOD_S every step is a full capture, so the diagram
+# moves with each step.
+SPEEDS: tuple[float | None, ...] = (1, 5, 25, 100, None)
 
 
 class TrainingWorker(QtCore.QThread):
@@ -70,6 +74,8 @@ class TrainingWorker(QtCore.QThread):
         self._surface_time = 0.0
         self._jobs: collections.deque = collections.deque()
         self._jobs_closed = False
+        self.steps_per_second: float | None = None   # the pace while running; None: flat out
+        self._next_step_time = 0.0
 
     def start(self, *args) -> None:
         _keeper().hold(self)
@@ -84,6 +90,13 @@ class TrainingWorker(QtCore.QThread):
     def pause(self) -> None:
         self._running.clear()
         self.state_changed.emit(False)
+
+    def set_speed(self, steps_per_second: float | None) -> None:
+        """Train at most this many steps a second while running (None: as fast as possible).
+        The thread paces itself by waiting on its wake event, so control stays immediate."""
+        self.steps_per_second = steps_per_second
+        self._next_step_time = 0.0
+        self._wake.set()
 
     def step_once(self, n: int = 1) -> None:
         with self._lock:
@@ -179,6 +192,7 @@ class TrainingWorker(QtCore.QThread):
             while self._jobs:
                 self._run_job(*self._jobs.popleft())
             if not (take_one or self._running.is_set()):
+                self._next_step_time = 0.0   # a resumed run takes its first step at once
                 if not self._last_full:
                     # just paused after a light step: draw the weights where training stopped
                     self._log.append(trainer.measure())
@@ -192,7 +206,19 @@ class TrainingWorker(QtCore.QThread):
                 self._stop_running()
                 continue
             now = time.monotonic()
+            rate = self.steps_per_second
+            if rate is not None and not take_one:
+                if now < self._next_step_time:
+                    self._wake.wait(self._next_step_time - now)   # woken early by pause, stop or a job
+                    self._wake.clear()
+                    continue
+                # the next step is due one period after this one was due (no drift), or after
+                # now where this one came more than a period late (a slow step, a resume)
+                period = 1 / rate
+                due = self._next_step_time if now - self._next_step_time < period else now
+                self._next_step_time = due + period
             full = (take_one or now - self._full_time >= self.full_period_s
+                    or (rate is not None and 1 / rate >= self.full_period_s)   # paced: every step drawn
                     or trainer.step_count + 1 >= trainer.config.steps)
             if full:
                 self._full_time = now

@@ -275,7 +275,7 @@ class NetworkScene(ColorScale):
                          + ("" if self.relative else " (R: relative to the output layer)"))
         return " · ".join(parts)
 
-    def legend(self, label_stride: int = 1) -> str:
+    def legend(self, label_stride: int = 1, short_labels: bool = False) -> str:
         """The second caption line: what the colours mean, and how the range was chosen."""
         if self.frame is not None:
             return self.frame.legend
@@ -289,6 +289,8 @@ class NetworkScene(ColorScale):
         text = f"{what} log colour scale {lo:.0e} … {hi:.0e}, {self.how_fixed()}"
         if self.relative:
             text = f"each layer ÷ the output layer's at this step · {text}"
+        if short_labels:
+            text += "; h3 = hidden3"
         if label_stride > 1:
             text += f"; labels every {label_stride} layers, hover a column header for the rest"
         return text

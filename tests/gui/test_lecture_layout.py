@@ -1,0 +1,112 @@
+"""Both themes at projector sizes (1280×720, 1024×768): every layer is labelled, no text is cut
+off, and every text has WCAG AA contrast (≥ 4.5:1) with its background."""
+from __future__ import annotations
+
+import pytest
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from vgviz.core.layout.contrast import AA_TEXT, contrast_ratio
+from vgviz.core.layout.labels import LabelPlan, plan_labels, rule_parts, short_layer_name, wrap_text
+
+
+SIZES = [(1280, 720), (1024, 768)]
+
+
+def rgb(color) -> tuple[int, int, int]:
+    return QtGui.QColor(color).getRgb()[:3]
+
+
+def fits(widget: QtWidgets.QWidget, text: str, width: float) -> bool:
+    """The text is drawn whole at ``width``: Qt's elided form of it is itself."""
+    fm = QtGui.QFontMetricsF(widget.font())
+    return fm.elidedText(text, QtCore.Qt.TextElideMode.ElideRight, width) == text
+
+
+@pytest.mark.parametrize("theme", ["lecture", "dark"])
+def test_every_label_shows_whole_with_aa_contrast(qtbot, window, theme):
+    for size in SIZES:
+        check_at(qtbot, window, theme, size)
+
+
+def check_at(qtbot, w, theme: str, size: tuple[int, int]) -> None:
+    w.themes.set_theme(theme)
+    w.resize(*size)
+    qtbot.waitUntil(lambda: w.width() == size[0] and w.height() == size[1], timeout=5000)
+    QtWidgets.QApplication.processEvents()
+    t = w.themes.theme
+
+    # the diagram: a label over every column, naming its layer (in full or as h3), none overlapping
+    view = w.network
+    stats = view.scene.stats
+    columns = list(range(len(view.scene.sizes)))
+    assert view.labelled_columns() == columns
+    names = [view.column_label(c, stats)[0] for c in columns]
+    expected = ["input", *stats.layer_names]
+    assert names in (expected, [short_layer_name(n) for n in expected]), names
+    fm = QtGui.QFontMetricsF(view._fonts()[0])
+    rows = view._label_rows
+    for row in range(rows):   # labels of one row sit `rows` columns apart: no two may overlap
+        xs = [(float(view._layout.x[c]), max(fm.horizontalAdvance(t) for t in view.column_label(c, stats)))
+              for c in columns[::-1][row::rows]]
+        for (x1, w1), (x2, w2) in zip(xs, xs[1:]):
+            assert x1 - x2 >= (w1 + w2) / 2, (theme, size, names)
+    # its caption and legend, wrapped, not cut off
+    caption, legend = view._caption_text(), view._legend_text()
+    lines = view.caption_lines(caption, legend)
+    assert " ".join(line for line, _ in lines) == f"{caption} {legend}", lines
+
+    # plot titles: one of each plot's titles, whole
+    for plot in w.plots.plot_widgets.values():
+        assert plot.plotItem.titleLabel.text in plot.texts["shorter"], plot.plotItem.titleLabel.text
+
+    # the control panel: the preset's name whole in its box, its title and description wrapped
+    box = w.panel.preset_box
+    option = QtWidgets.QStyleOptionComboBox()
+    box.initStyleOption(option)
+    field = box.style().subControlRect(QtWidgets.QStyle.ComplexControl.CC_ComboBox, option,
+                                       QtWidgets.QStyle.SubControl.SC_ComboBoxEditField, box)
+    assert fits(box, box.currentText(), field.width()), box.currentText()
+    assert w.panel.preset_text.wordWrap() and w.panel.preset_text.isVisible()
+    for button in (w.panel.start_button, w.panel.step_button, w.panel.reset_button, w.stepper.chain_button):
+        assert button.sizeHint().width() <= max(button.width(), button.minimumSizeHint().width()), button.text()
+
+    # contrast: layer colours on the diagram and plots, the dim texts, the panel's messages
+    backgrounds = [rgb(t.diagram.background), rgb(t.plot_background)]
+    for color in view._layer_colors:
+        for bg in backgrounds:
+            assert contrast_ratio(color.getRgb()[:3], bg) >= AA_TEXT, (theme, color.name())
+    style = view.diagram_style()
+    for fg in (style.text, style.dim_text):
+        assert contrast_ratio(rgb(fg), rgb(style.background)) >= AA_TEXT, (theme, fg)
+    assert contrast_ratio(rgb(t.key_text), rgb(t.plot_background)) >= AA_TEXT
+    assert contrast_ratio(rgb(t.plot_foreground), rgb(t.plot_background)) >= AA_TEXT
+    panel = w.panel
+    window_bg = panel.palette().color(QtGui.QPalette.ColorRole.Window).getRgb()[:3]
+    for label in (panel.preset_text, panel.pending_label, panel.error_label):
+        fg = label.palette().color(label.foregroundRole()).getRgb()[:3]
+        assert contrast_ratio(fg, window_bg) >= AA_TEXT, (theme, label.text())
+    assert panel.preset_text.font().pointSizeF() >= panel.font().pointSizeF()   # projection size
+
+
+def test_labels_are_abbreviated_then_staggered_before_any_is_dropped():
+    assert plan_labels(gap=120, full_width=100, short_width=60) == LabelPlan(False, 1, 1)
+    assert plan_labels(gap=60, full_width=100, short_width=60).rows == 2
+    plan = plan_labels(gap=40, full_width=100, short_width=60)
+    assert plan.short and plan.rows == 2 and plan.stride == 1
+    assert plan_labels(gap=10, full_width=100, short_width=60).stride == 3
+    assert [short_layer_name(n) for n in ("input", "hidden12", "output", "neuron3", "lstm")] == \
+        ["in", "h12", "out", "n3", "lstm"]
+
+
+def test_wrapped_text_keeps_every_word_within_the_width():
+    text = "edges: |dL/dW_ij|, nodes: batch-mean |δ_j|, one log colour scale 1e-09 … 1e-01"
+    lines = wrap_text(text, 20, len)
+    assert " ".join(lines) == text and all(len(line) <= 20 for line in lines)
+    assert wrap_text("a-very-long-word x", 5, len) == ["a-very-long-word", "x"]
+
+
+def test_a_rule_breaks_only_between_its_parts():
+    parts = rule_parts("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)   (l = hidden3, f = sigmoid)")
+    assert parts == [("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)", True), ("   ", False), ("(l = hidden3", True), (", ", False),
+                     ("f = sigmoid)", True)]
+    assert [p for p, formula in rule_parts("u = a + x, so dL/dx = b") if formula] == ["u = a + x", "so dL/dx = b"]
