@@ -93,6 +93,7 @@ def test_labels_are_abbreviated_then_staggered_before_any_is_dropped():
     assert plan_labels(gap=60, full_width=100, short_width=60).rows == 2
     plan = plan_labels(gap=40, full_width=100, short_width=60)
     assert plan.short and plan.rows == 2 and plan.stride == 1
+    assert plan_labels(gap=25, full_width=100, short_width=60) == LabelPlan(True, 3, 1)   # beside a dock
     assert plan_labels(gap=10, full_width=100, short_width=60).stride == 3
     assert [short_layer_name(n) for n in ("input", "hidden12", "output", "neuron3", "lstm")] == \
         ["in", "h12", "out", "n3", "lstm"]

@@ -159,7 +159,9 @@ class DecisionDock(QtWidgets.QDockWidget):
     brings it back, unless the user toggled it in between."""
 
     def __init__(self, parent: QtWidgets.QWidget):
-        super().__init__("Decision boundary", parent)
+        # one word: tabbed with the stepper in a narrow dock, neither tab's title is cut short
+        super().__init__("Boundary", parent)
+        self.toggleViewAction().setText("Decision boundary")
         self.setObjectName("decision_dock")
         self.view = DecisionView()
         self.view.setMinimumWidth(200)

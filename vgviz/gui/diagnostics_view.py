@@ -27,6 +27,8 @@ from .plots import SMOOTH_POINTS, TINY, Log10Axis, smooth, style_plot
 
 WAITING = "Diagnostics appear after the first training step."
 REFRESH_HZ = 2
+TAB_FONT_SCALE = 0.85
+MIN_WIDTH = 256               # the right dock beside the panel and the plots at 1024×768, lecture fonts
 POLL_MS = 100                 # while an ablation / counterpart runs
 ACTIVATION_BATCH = 256        # examples the live activation statistics are measured on
 VERDICT_COLORS = {"vanishing": "#ff6b6b", "exploding": "#ff9f43", "healthy": "#2ecc71",
@@ -52,7 +54,9 @@ def verdict_html(diagnosis, available: set[str] | None = None) -> str:
         items = []
         for fix in diagnosis.fixes:
             ok = fix.available if available is None else fix.preset in available
-            shown = html.escape(fix.preset).replace("-", "\u2011")   # non-breaking hyphens: one unbroken name
+            # a line may break only after a hyphen (non-breaking hyphen + zero-width space): the
+            # longest name wraps in the narrow dock rather than being cut at its edge
+            shown = html.escape(fix.preset).replace("-", "\u2011\u200b")
             if fix.preset and ok:
                 link = f" — preset <a href='preset:{fix.preset}' style='color:#7fb3ff'>{shown}</a>"
             elif fix.preset:
@@ -259,11 +263,13 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         self.table.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setSizeAdjustPolicy(QtWidgets.QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(3, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        # as wide as the dock, never wider: the columns share its width and a long cell wraps
+        # onto a taller row (the verdict above it wraps to the same width)
+        policy = self.table.sizePolicy()
+        policy.setHorizontalPolicy(QtWidgets.QSizePolicy.Policy.Ignored)
+        self.table.setSizePolicy(policy)
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._show_selected_detail)
         self.detail_label = QtWidgets.QLabel()
         self.detail_label.setWordWrap(True)
@@ -296,10 +302,13 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         hb.addWidget(self.spread_heat, 1)
         hb.addWidget(self.heat_caption)
         self.update_plot = UpdateRatioPlot()
+        # one word a tab, never elided: three fit the narrow dock beside the stepper at 1024×768
         self.tabs = QtWidgets.QTabWidget()
-        self.tabs.addTab(verdict_scroll, "Verdict && findings")
-        self.tabs.addTab(heat_box, "Neurons")
-        self.tabs.addTab(self.update_plot, "Speed of learning")
+        self.tabs.tabBar().setElideMode(QtCore.Qt.TextElideMode.ElideNone)
+        for page, name, tip in ((verdict_scroll, "Verdict", "Verdict and findings"),
+                                (heat_box, "Neurons", "Dead and saturated neurons by layer"),
+                                (self.update_plot, "Speed", "Speed of learning: update size ÷ weight size")):
+            self.tabs.setTabToolTip(self.tabs.addTab(page, name), tip)
 
         actions = QtWidgets.QGroupBox("Experiments")
         form = QtWidgets.QGridLayout(actions)
@@ -317,33 +326,34 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         self.ablate_button.setToolTip("Re-initialise the first k layers of a copy and measure the training-set "
                                       "accuracy before and after")
         self.ablate_button.clicked.connect(self.run_ablation)
-        # two rows for the ablation, and the comparisons in rows of three: a narrow dock with
+        # a row for each ablation control, and the comparisons in rows of two: a narrow dock with
         # the lecture theme's fonts must not clip a label or a button
         form.addWidget(QtWidgets.QLabel("Re-initialise first"), 0, 0)
         form.addWidget(self.ablate_k, 0, 1)
-        form.addWidget(self.ablate_mode, 1, 0, 1, 2)
-        form.addWidget(self.ablate_button, 1, 2, 1, 2)
+        form.addWidget(self.ablate_mode, 1, 0, 1, 4)
+        form.addWidget(self.ablate_button, 2, 0, 1, 4)
         self.ablation_label = QtWidgets.QLabel()
         self.ablation_label.setWordWrap(True)
-        form.addWidget(self.ablation_label, 2, 0, 1, 4)
+        form.addWidget(self.ablation_label, 3, 0, 1, 4)
         self.shallower_button = QtWidgets.QPushButton("Train shallower counterpart")
         self.shallower_button.setToolTip("Train the same config with fewer hidden layers, as many steps as this run, "
                                          "in a background thread; the training-performance finding compares them")
         self.shallower_button.clicked.connect(self.train_shallower)
         self.shallower_label = QtWidgets.QLabel()
         self.shallower_label.setWordWrap(True)
-        form.addWidget(self.shallower_button, 3, 0, 1, 2)
-        form.addWidget(self.shallower_label, 3, 2, 1, 2)
-        form.addWidget(QtWidgets.QLabel("Compare with:"), 4, 0, 1, 4)
+        form.addWidget(self.shallower_button, 4, 0, 1, 4)
+        form.addWidget(self.shallower_label, 5, 0, 1, 4)
+        form.addWidget(QtWidgets.QLabel("Compare with:"), 6, 0, 1, 4)
         self.compare_row = QtWidgets.QGridLayout()
         self.compare_buttons: dict[str, QtWidgets.QPushButton] = {}
-        form.addLayout(self.compare_row, 5, 0, 1, 4)
+        form.addLayout(self.compare_row, 7, 0, 1, 4)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(actions)
-        self.setMinimumWidth(420)
+        self.setMinimumWidth(MIN_WIDTH)
+        self._fit_tab_font()
         self._set_actions_enabled(False)
 
         self.timer = QtCore.QTimer(self)
@@ -352,6 +362,18 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         self.poll_timer = QtCore.QTimer(self)
         self.poll_timer.setInterval(POLL_MS)
         self.poll_timer.timeout.connect(self._poll_jobs)
+
+    def _fit_tab_font(self) -> None:
+        """The tab titles a little smaller than the panel's text: all three fit the narrow dock
+        whole in the lecture theme's large font."""
+        font = QtGui.QFont(self.font())
+        font.setPointSizeF(max(8.0, font.pointSizeF() * TAB_FONT_SCALE))
+        self.tabs.tabBar().setFont(font)
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:
+        if event.type() == QtCore.QEvent.Type.FontChange:   # a theme's font
+            self._fit_tab_font()
+        super().changeEvent(event)
 
     def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(470, 760)
@@ -614,7 +636,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         super().closeEvent(event)
 
 
-COMPARE_COLUMNS = 3
+COMPARE_COLUMNS = 2
 
 
 class DiagnosticsDock(QtWidgets.QDockWidget):
@@ -631,6 +653,7 @@ class DiagnosticsDock(QtWidgets.QDockWidget):
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.panel)
+        scroll.setMinimumWidth(MIN_WIDTH + scroll.verticalScrollBar().sizeHint().width())   # never cut sideways
         self.setWidget(scroll)
         parent.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self)
         self.hide()

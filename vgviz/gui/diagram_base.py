@@ -140,6 +140,9 @@ class DiagramView(HoverTooltip, QtWidgets.QWidget):
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:
         t0 = time.perf_counter()
         self._prepare_paint()
+        if self._caption_overflows():   # a longer caption (a backprop frame's) than the layout made room for
+            self._layout_dirty = True
+            self._prepare_paint()
         p = QtGui.QPainter(self)
         try:
             p.fillRect(self.rect(), self._bg)
@@ -164,6 +167,21 @@ class DiagramView(HoverTooltip, QtWidgets.QWidget):
         tw = QtGui.QFontMetricsF(title_font).horizontalAdvance(title)
         p.drawText(QtCore.QPointF(min(title_x, self.width() - tw - 4), title_y), title)
         draw_log_colorbar(p, self._bar_rect, image, *self.scene.range, small, self._text, self._outline)
+
+    def caption_rows(self, width: float, fewest: int) -> int:
+        """The caption band's height in lines at ``width``: what the view says now, wrapped, and
+        at least ``fewest`` (so that the diagram does not jump at every shorter caption)."""
+        _, small = self._fonts()
+        measure = QtGui.QFontMetricsF(small).horizontalAdvance
+        texts = (self._caption_text(), self._legend_text())
+        return max(fewest, sum(len(wrap_text(text, width, measure)) for text in texts if text))
+
+    def _caption_overflows(self) -> bool:
+        if not hasattr(self, "_caption_rect"):
+            return False
+        _, small = self._fonts()
+        room = int((self._caption_rect.height() + 4) // QtGui.QFontMetricsF(small).height())
+        return self.caption_rows(self._caption_rect.width(), 1) > room
 
     def caption_lines(self, caption: str, legend: str) -> list[tuple[str, bool]]:
         """The caption band's lines, (text, dim): what is drawn, then the legend, each wrapped to

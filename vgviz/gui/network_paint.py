@@ -20,7 +20,7 @@ import shiboken6
 from PySide6 import QtCore, QtGui
 
 from vgviz.core.layout import network_diagram as topo
-from vgviz.core.layout.labels import LabelPlan, plan_labels, short_layer_name
+from vgviz.core.layout.labels import plan_labels, plan_short_labels, short_layer_name
 from vgviz.gui.diagram_base import ANTIALIAS_MAX_EDGES, HIGHLIGHT
 
 ANTIALIAS_MAX_NODES = 600
@@ -82,11 +82,11 @@ class NetworkPainting:
         plan = plan_labels(gap, full_w, short_w)
         if plan.short:
             inset, gap = column_gap(short_w)   # short labels need less inset: the columns spread out
-            plan = LabelPlan(True, 2, max(1, math.ceil(short_w / (2 * gap))))
+            plan = plan_short_labels(gap, short_w)
         self._label_plan = plan
         self._label_stride, self._label_rows = plan.stride, plan.rows
         top = 6 + plan.rows * 2 * line_h + 8
-        caption_h = 3 * sfm.height() + 10   # the caption, and the legend wrapped on up to two lines
+        caption_h = self.caption_rows(w - 16, 3) * sfm.height() + 10   # the caption, then the legend, wrapped
         self._diagram = QtCore.QRectF(6, top, avail, max(h - top - caption_h, 10))
         self._label_band = QtCore.QRectF(6, 4, avail, top - 6)
         self._caption_rect = QtCore.QRectF(8, h - caption_h + 2, w - 16, caption_h - 4)

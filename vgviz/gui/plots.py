@@ -87,17 +87,19 @@ def smooth(values: np.ndarray, window: int, every: int = 1) -> np.ndarray:
         return np.where(count > 0, (csum[idx] - csum[start]) / count, np.nan)
 
 
-def _fit_title(titles: tuple[str, ...], metrics: QtGui.QFontMetricsF, width: float) -> str:
-    """The first of the titles (longest first) that fits the width, else the last with an ellipsis."""
+def _fit_title(titles: tuple[str, ...], metrics: QtGui.QFontMetricsF, width: float, elide: bool = True) -> str:
+    """The first of the titles (longest first) that fits the width, else the last with an
+    ellipsis (or, with ``elide`` False, nothing: a plot's tooltip names an axis no title fits)."""
     for text in titles:
         if metrics.horizontalAdvance(text) <= width:
             return text
-    return metrics.elidedText(titles[-1], QtCore.Qt.TextElideMode.ElideRight, width)
+    return metrics.elidedText(titles[-1], QtCore.Qt.TextElideMode.ElideRight, width) if elide else ""
 
 
-def _plot(title: str, left: str, bottom: str, shorter: tuple[str, ...] = (), **kw) -> pg.PlotWidget:
-    """A side plot; `shorter`: titles for a plot too narrow for the title (lecture fonts,
-    small screens), longest first."""
+def _plot(title: str, left: str, bottom: str, shorter: tuple[str, ...] = (), shorter_left: tuple[str, ...] = (),
+          shorter_bottom: tuple[str, ...] = (), **kw) -> pg.PlotWidget:
+    """A side plot; `shorter`, `shorter_left`, `shorter_bottom`: titles and axis titles for a plot
+    too small for them (lecture fonts, small screens), longest first."""
     w = pg.PlotWidget(**kw)
     w.setTitle(title, size="10pt")
     # the title spans the axes' columns too, not only the plot area's: a narrow plot keeps
@@ -108,10 +110,12 @@ def _plot(title: str, left: str, bottom: str, shorter: tuple[str, ...] = (), **k
     w.setLabel("left", left)
     w.setLabel("bottom", bottom)
     # re-set with a theme's colours and sizes
-    w.texts = {"title": title, "shorter": (title, *shorter), "left": left, "bottom": bottom}
+    w.texts = {"title": title, "shorter": (title, *shorter), "left": left, "bottom": bottom,
+               "left_shorter": (left, *shorter_left), "bottom_shorter": (bottom, *shorter_bottom)}
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
-    w.setMinimumSize(115, 120)   # four side by side, the panel and a dock fit a 1024-wide projector
+    # four side by side, the panel and a dock fit a 1024-wide projector; tall enough for an axis title
+    w.setMinimumSize(100, 170)
     w.getAxis("left").enableAutoSIPrefix(False)
     w.getAxis("bottom").enableAutoSIPrefix(False)
     return w
@@ -122,7 +126,7 @@ class TrainingPlots(QtWidgets.QWidget):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
-        self.loss_plot = _plot("Loss", "cross-entropy", "step", axisItems={"bottom": StepAxis("bottom")})
+        self.loss_plot = _plot("Loss", "cross-entropy", "step", shorter_left=("loss",), axisItems={"bottom": StepAxis("bottom")})
         self.legend = self.loss_plot.addLegend(offset=(-10, 10))
         self._raw_curve = self.loss_plot.plot(name="batch", pen=pg.mkPen((200, 200, 210, 70), width=1))
         self._train_curve = self.loss_plot.plot(name="smoothed", pen=pg.mkPen("#e0e0e0", width=2))
@@ -149,13 +153,15 @@ class TrainingPlots(QtWidgets.QWidget):
                                                symbolBrush="#ff5c5c", symbolPen=None)
 
         self.flow_plot = _plot("Gradient flow", "mean |dL/dW|", "layer", shorter=("Grad. flow", "Flow"),
+                               shorter_left=("|dL/dW|",),
                                axisItems={"left": Log10Axis("left")})
         self.flow_plot.setToolTip("Mean |dL/dW| of each layer at the latest step (log scale).\n"
                                   "Short bars on the left are the vanishing gradient.")
         self._bars: pg.BarGraphItem | None = None
 
         self.signal_plot = _plot("Forward signal", "std of activations", "hidden layer",
-                                 shorter=("Fwd. signal", "Signal"),
+                                 shorter=("Fwd. signal", "Signal"), shorter_left=("std of act.", "std"),
+                                 shorter_bottom=("layer",),
                                  axisItems={"left": Log10Axis("left"), "bottom": StepAxis("bottom", widest="00")})
         self.signal_plot.setToolTip("Standard deviation of each hidden layer's activations at the latest step\n"
                                     "(log scale). Xavier and He init are designed to keep it flat across depth.")
@@ -195,12 +201,26 @@ class TrainingPlots(QtWidgets.QWidget):
         font = QtGui.QFont(self.font())
         font.setPointSizeF(size)
         fm = QtGui.QFontMetricsF(font)
+        label_size = size / 1.1
+        label_font = QtGui.QFont(font)
+        label_font.setPointSizeF(label_size)
+        label_fm = QtGui.QFontMetricsF(label_font)
         for w in self.plot_widgets.values():
             # the title spans the plot's width (see _plot)
             avail = max(w.width() - 10, 40)
             text = _fit_title(w.texts["shorter"], fm, avail)
             if text != w.plotItem.titleLabel.text:
                 w.setTitle(text, color=color, size=f"{size:.1f}pt")
+            # axis titles likewise: the left one along the plot area's height; the bottom one is
+            # centred under the plot area and may reach as far to the left as the widget's edge on the right
+            box = w.getViewBox()
+            right_margin = max(0.0, w.width() - box.mapRectToScene(box.boundingRect()).right())
+            for side, length in (("left", box.height()), ("bottom", box.width() + 2 * right_margin)):
+                if length <= 0:
+                    continue
+                text = _fit_title(w.texts[f"{side}_shorter"], label_fm, length - 12, elide=False)   # its padding
+                if text != w.getAxis(side).labelText:
+                    w.setLabel(side, text, color=color, **{"font-size": f"{label_size:.1f}pt"})
         names = self._names
         if names:
             axis = self.flow_plot.getAxis("bottom")

@@ -13,6 +13,7 @@ from ..core.backprop.frames import Trace
 from ..core.layout.labels import rule_parts
 
 CHAIN_ACTIVATIONS = ("identity", "sigmoid", "tanh")
+MIN_WIDTH = 240
 
 
 class StepperPanel(QtWidgets.QWidget):
@@ -25,7 +26,9 @@ class StepperPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.trace: Trace | None = None
         self.cursor = 0
-        self.setMinimumWidth(300)
+        # narrow enough for the right dock beside the panel and the plots at 1024×768 (lecture
+        # fonts): rows wrap instead of scrolling sideways
+        self.setMinimumWidth(MIN_WIDTH)
         layout = QtWidgets.QVBoxLayout(self)
 
         source = QtWidgets.QHBoxLayout()
@@ -43,8 +46,8 @@ class StepperPanel(QtWidgets.QWidget):
         self.record_button.clicked.connect(self._on_record)
         source.addWidget(self.source_box, 1)
         source.addWidget(self.example_spin)
-        source.addWidget(self.record_button)
         layout.addLayout(source)
+        layout.addWidget(self.record_button)
 
         self.frame_label = QtWidgets.QLabel("No pass recorded: pause and press → (or Record pass).")
         self.frame_label.setWordWrap(True)
@@ -88,11 +91,11 @@ class StepperPanel(QtWidgets.QWidget):
         self.speed_spin.setSuffix(" frames/s")
         self.speed_spin.valueChanged.connect(self._on_speed)
         speed.addWidget(self.speed_spin, 1)
+        layout.addLayout(speed)
         self.leave_button = QtWidgets.QPushButton("Back to live view")
         self.leave_button.setToolTip("Leave stepping; the diagram shows training again (Esc)")
         self.leave_button.clicked.connect(self.leave_requested)
-        speed.addWidget(self.leave_button)
-        layout.addLayout(speed)
+        layout.addWidget(self.leave_button)
 
         self.explanation = QtWidgets.QLabel()
         self.explanation.setWordWrap(True)
@@ -136,8 +139,8 @@ class StepperPanel(QtWidgets.QWidget):
         self.chain_table.setHorizontalHeaderLabels(["z", "f′(z)", "w", "w·f′(z)", "running product"])
         self.chain_table.verticalHeader().setDefaultSectionSize(18)
         header = self.chain_table.horizontalHeader()
-        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)   # the dock's width, no sideways scroll
+        header.setMinimumSectionSize(30)
         self.chain_table.setHorizontalHeaderLabels(["z", "f′(z)", "w", "w·f′(z)", "product"])
         self.chain_table.horizontalHeaderItem(4).setToolTip(
             "running product of the factors from the output down to this layer = dL/da of the layer's input")
@@ -265,6 +268,12 @@ def _rule_html(rule: str) -> str:
 
 
 def _rows_html(rows: list[tuple[str, str]], key_color: str = "#9aa0ab") -> str:
-    cells = "".join(f"<tr><td style='color:{key_color}; padding-right:10px'>{html.escape(k)}</td>"
-                    f"<td><b>{_rule_html(v) if k == 'rule' else html.escape(v)}</b></td></tr>" for k, v in rows)
-    return f"<table cellspacing='3'>{cells}</table>"
+    """A key/value table; the rule gets a row of its own under its key, the panel's whole width,
+    so that its formula fits the narrow dock on one line."""
+    def row(k: str, v: str) -> str:
+        key = f"<td style='color:{key_color}; padding-right:10px'>{html.escape(k)}</td>"
+        if k == "rule":
+            return f"<tr>{key}<td></td></tr><tr><td colspan='2'><b>{_rule_html(v)}</b></td></tr>"
+        return f"<tr>{key}<td><b>{html.escape(v)}</b></td></tr>"
+
+    return f"<table cellspacing='3'>{''.join(row(k, v) for k, v in rows)}</table>"

@@ -9,7 +9,8 @@ from PySide6 import QtCore, QtWidgets
 from .shortcuts import add_action
 from .stepper import StepperPanel
 
-STEPPING_STATE = "stepping through one backpropagation — ← → Home End, Space plays, Esc returns"
+# short enough to show whole beside the status bar's read-outs at 1024 px in the lecture font
+STEPPING_STATE = "backprop stepping: ← → Home End · Space plays · Esc leaves"
 
 
 class BackpropStepping(QtCore.QObject):
@@ -18,12 +19,17 @@ class BackpropStepping(QtCore.QObject):
         self.window = window
         self.active = False
         self.panel = StepperPanel()
-        self.dock = QtWidgets.QDockWidget("Backprop stepper", window)
+        # one word: tabbed with the boundary in a narrow dock, neither tab's title is cut short
+        self.dock = QtWidgets.QDockWidget("Backprop", window)
+        self.dock.toggleViewAction().setText("Backprop stepper")
         self.dock.setObjectName("stepper_dock")
         scroll = QtWidgets.QScrollArea()
         scroll.setWidget(self.panel)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        # the panel wraps to the dock's width; the dock never gets narrower than the panel can wrap to
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.panel.minimumWidth() + scroll.verticalScrollBar().sizeHint().width())
         self.dock.setWidget(scroll)
         window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.panel.cursor_changed.connect(self.show_frame)

@@ -176,7 +176,7 @@ class UnrolledView(DiagramView):
         n = max(self.n_steps, 1)
         avail = max(w - left - right - 2 * box_w - 40, 40.0)
         row_w = min(avail, n * MAX_COLUMN_PX)
-        caption_h = 2 * sfm.height() + 10
+        caption_h = self.caption_rows(w - 16, 2) * sfm.height() + 10
         top = 8 + 2 * line + 10                   # the summary line, then the arrow
         ticks_h = sfm.height() + 2                # the t = 1 … T labels, between the arrow and the row
         body_h = max(h - top - ticks_h - caption_h - 3 * line - 8, 30.0)

@@ -2,8 +2,8 @@
 
 A projector at 1024×768 leaves a 10-column diagram about 55 px a column. Every column keeps
 a label: full names where they fit, else staggered on two rows, else abbreviated (h3 for
-hidden3, the bare number for ‖∇W‖) and staggered; only a network too deep even for that
-labels every few columns. Widths come from a ``measure(text) -> float`` (the painter's font
+hidden3, the bare number for ‖∇W‖) and staggered on two rows, then three (a narrow diagram
+beside the stepper dock); only a network too deep even for that labels every few columns. Widths come from a ``measure(text) -> float`` (the painter's font
 metrics), so this stays free of Qt.
 """
 from __future__ import annotations
@@ -45,18 +45,28 @@ def input_label(n_features: int, short: bool = False) -> tuple[str, str]:
 @dataclass(frozen=True)
 class LabelPlan:
     short: bool   # abbreviated labels
-    rows: int     # 1, or 2 staggered rows
+    rows: int     # 1, or 2 or 3 staggered rows
     stride: int   # label every stride-th column (1: all of them)
 
 
 def plan_labels(gap: float, full_width: float, short_width: float) -> LabelPlan:
     """How the column labels fit columns ``gap`` apart, given the widest full and short label
     (padding included): the first that fits of full on one row, full on two staggered rows,
-    short on two rows; else short on two rows every few columns."""
+    short on two rows, short on three; else short on two rows every few columns."""
     if full_width <= gap:
         return LabelPlan(False, 1, 1)
     if full_width <= 2 * gap:
         return LabelPlan(False, 2, 1)
+    return plan_short_labels(gap, short_width)
+
+
+def plan_short_labels(gap: float, short_width: float) -> LabelPlan:
+    """Abbreviated labels for columns ``gap`` apart: on two staggered rows, else three, else on
+    two rows every few columns."""
+    if short_width <= 2 * gap:
+        return LabelPlan(True, 2, 1)
+    if short_width <= 3 * gap:
+        return LabelPlan(True, 3, 1)
     return LabelPlan(True, 2, max(1, math.ceil(short_width / (2 * gap))))
 
 
