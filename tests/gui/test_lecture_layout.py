@@ -88,6 +88,62 @@ def check_at(qtbot, w, theme: str, size: tuple[int, int]) -> None:
     assert panel.preset_text.font().pointSizeF() >= panel.font().pointSizeF()   # projection size
 
 
+@pytest.mark.parametrize("theme", ["lecture", "dark"])
+def test_docks_open_on_a_backprop_frame_nothing_is_cut(qtbot, window, theme):
+    """The stepper and the diagnostics docks open beside the diagram, which shows a backward
+    frame (the longest caption): at both sizes every dock fits its panel, every tab title,
+    button, caption line and axis title shows whole."""
+    w = window
+    w.diagnostics_dock.show()
+    w.backprop.record(None)
+    qtbot.waitUntil(lambda: w.backprop.panel.trace is not None, timeout=10_000)
+    stepper = w.stepper
+    stepper.set_cursor(len(stepper.trace) - 3)
+    for size in SIZES:
+        w.themes.set_theme(theme)
+        w.resize(*size)
+        qtbot.waitUntil(lambda: w.width() == size[0] and w.height() == size[1], timeout=5000)
+        QtWidgets.QApplication.processEvents()
+        where = (theme, size)
+
+        # each dock's panel is as wide as the dock shows: nothing scrolls or is cut sideways
+        for panel in (stepper, w.diagnostics):
+            viewport = panel.parentWidget()
+            assert panel.width() <= viewport.width(), where
+        for button in (stepper.record_button, stepper.leave_button, stepper.chain_button):
+            assert button.isVisible() and button.sizeHint().width() <= button.width(), (where, button.text())
+            right = button.mapTo(stepper, QtCore.QPoint(button.width(), 0)).x()
+            assert right <= stepper.parentWidget().width(), (where, button.text())
+        # the diagnostics tabs: every title whole, all of them in the bar's width
+        bar = w.diagnostics.tabs.tabBar()
+        assert bar.elideMode() == QtCore.Qt.TextElideMode.ElideNone
+        assert max(bar.tabRect(i).right() for i in range(bar.count())) < w.diagnostics.tabs.width(), where
+        # dock tab titles (the stepper tabbed with the decision boundary) whole
+        for dock in (w.stepper_dock, w.decision_dock):
+            for dock_bar in w.findChildren(QtWidgets.QTabBar):
+                for i in range(dock_bar.count()):
+                    if dock_bar.tabText(i) == dock.windowTitle():
+                        assert fits(dock_bar, dock_bar.tabText(i), dock_bar.tabRect(i).width() - 8), where
+
+        # the frame's caption and legend, wrapped, not cut off
+        view = w.network
+        caption, legend = view._caption_text(), view._legend_text()
+        assert caption.startswith("B"), caption            # a backward frame's caption
+        lines = view.caption_lines(caption, legend)
+        assert " ".join(line for line, _ in lines) == f"{caption} {legend}", (where, lines)
+        # axis titles: one of each axis' titles, never an elided one (or none, where none fits)
+        for plot in w.plots.plot_widgets.values():
+            for side in ("left", "bottom"):
+                text = plot.getAxis(side).labelText
+                assert text in (*plot.texts[f"{side}_shorter"], ""), (where, text)
+            assert plot.getAxis("left").labelText, (where, plot.texts["left"])   # the quantity is named
+        # the status bar's state shows whole beside its read-outs
+        status = w.statusBar()
+        room = status.width() - sum(label.width() for label in (w.status.step_label, w.status.loss_label)
+                                    if label.isVisible()) - 30
+        assert fits(status, status.currentMessage(), room), (where, status.currentMessage())
+
+
 def test_labels_are_abbreviated_then_staggered_before_any_is_dropped():
     assert plan_labels(gap=120, full_width=100, short_width=60) == LabelPlan(False, 1, 1)
     assert plan_labels(gap=60, full_width=100, short_width=60).rows == 2
