@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from vgviz.core.layout.contrast import AA_TEXT, contrast_ratio
+from vgviz.core.layout.contrast import AA_TEXT, contrast_ratio, readable
 from vgviz.core.layout.labels import LabelPlan, plan_labels, rule_parts, short_layer_name, wrap_text
 
 
@@ -142,6 +142,27 @@ def test_docks_open_on_a_backprop_frame_nothing_is_cut(qtbot, window, theme):
         room = status.width() - sum(label.width() for label in (w.status.step_label, w.status.loss_label)
                                     if label.isVisible()) - 30
         assert fits(status, status.currentMessage(), room), (where, status.currentMessage())
+
+
+@pytest.mark.parametrize("window_preset", ["rnn-T50"])
+def test_the_unrolled_view_texts_have_aa_contrast_in_both_themes(qtbot, window):
+    """The recurrent view's coloured texts (the amber 'x_1' cue, the token letters and their
+    key) and its plain ones are readable on its background in both themes."""
+    view = window.recurrent.unrolled
+    for theme in ("lecture", "dark"):
+        window.themes.set_theme(theme)
+        style = view.diagram_style()
+        background = rgb(style.background)
+        for fg in (view._cue_text, *view._token_text, QtGui.QColor(style.text), QtGui.QColor(style.dim_text)):
+            assert contrast_ratio(rgb(fg), background) >= AA_TEXT, (theme, fg.name())
+
+
+def test_a_colour_is_made_readable_keeping_its_hue():
+    amber, white, black = (240, 180, 41), (255, 255, 255), (0, 0, 0)
+    assert contrast_ratio(amber, white) < AA_TEXT
+    on_white = readable(amber, white)
+    assert contrast_ratio(on_white, white) >= AA_TEXT and on_white[0] > on_white[1] > on_white[2]
+    assert readable(amber, black) == amber          # already readable: unchanged
 
 
 def test_labels_are_abbreviated_then_staggered_before_any_is_dropped():

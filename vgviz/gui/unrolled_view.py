@@ -27,6 +27,7 @@ from vgviz.core.backprop.recurrent_frames import TimeDisplay
 from vgviz.core.layout import unrolled_columns as timeline
 from vgviz.core.measure.stats import StepStats
 from vgviz.core.layout.scene import N_BUCKETS, TimelineScene
+from vgviz.core.layout.contrast import readable
 from vgviz.gui.diagram_base import NON_FINITE, DiagramStyle, DiagramView, colormap_lut
 
 ZERO = QtGui.QColor("#000000")          # exactly 0: the gradient underflowed (or met a saturated tanh)
@@ -58,6 +59,10 @@ class UnrolledView(DiagramView):
         lut = np.vstack([colormap_lut(style, N_BUCKETS).astype(np.uint32), extra])
         self._argb = (0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]).astype(np.uint32)
         self._colorbar = self._image(np.arange(N_BUCKETS)[::-1], vertical=True)
+        # the cue and token colours as text: darkened on white (or lightened on black) to AA contrast
+        background = self._bg.getRgb()[:3]
+        self._cue_text = QtGui.QColor(*readable(CUE.getRgb()[:3], background))
+        self._token_text = [QtGui.QColor(*readable(c.getRgb()[:3], background)) for c in TOKEN_COLORS]
         self._layout_dirty = True   # the row's cells are re-coloured
         self.update()
 
@@ -276,13 +281,14 @@ class UnrolledView(DiagramView):
             for c in range(cols):
                 x0, x1 = self._col_x(c), self._col_x(c + 1)
                 ch = self.scene.tokens[c]
-                p.setPen(CUE if c == 0 else TOKEN_COLORS["ABCD".index(ch)] if ch in "ABCD" else self._dim)
+                p.setPen(self._cue_text if c == 0 else self._token_text["ABCD".index(ch)] if ch in "ABCD"
+                         else self._dim)
                 p.drawText(QtCore.QRectF(x0, r.top(), x1 - x0, r.height()), QtCore.Qt.AlignmentFlag.AlignCenter, ch)
         else:
             band = QtCore.QRectF(r.left(), r.top() + r.height() * 0.3, r.width(), r.height() * 0.4)
             p.drawImage(band, self._token_strip)
         # what the inputs are: the cue at t = 1, noise after it
-        p.setPen(CUE)
+        p.setPen(self._cue_text)
         cue = "↑ x_1: the token to recall" if not self.scene.tokens else f"↑ x_1 = {self.scene.tokens[0]}: the token to recall"
         y = r.bottom() + fm.ascent() + 1
         p.drawText(QtCore.QPointF(r.left(), y), cue)
@@ -290,7 +296,7 @@ class UnrolledView(DiagramView):
         rest = "x_2 … x_T: noise (random tokens)"
         if self.scene.tokens:                 # the colours of the letters, as a key
             rest += "  "
-        key = [(s, TOKEN_COLORS[i]) for i, s in enumerate("ABCD")] if self.scene.tokens else []
+        key = [(s, self._token_text[i]) for i, s in enumerate("ABCD")] if self.scene.tokens else []
         key_w = sum(fm.horizontalAdvance(f"■{s} ") for s, _ in key)
         tw = fm.horizontalAdvance(rest) + key_w
         cue_w = fm.horizontalAdvance(cue)
