@@ -3,8 +3,9 @@
     the problem (deep sigmoid) · the fixes (ReLU/He, batch norm, residual) · frames of one
     backward pass · the scalar chain · the compare view · the recurrent case
 
-Every diagram of a feed-forward run is drawn on one colour range: the smallest and largest
-of the runs' own ranges (each the range `render` would lock for it), so one colour means
+Every diagram of a feed-forward run is drawn in the app's shared range mode, on one range
+(SharedRange.take_all): the smallest and largest of the runs' own ranges (each the range
+`render` would lock for it), so one colour means
 one |dL/dW| on every slide. The backward-pass and scalar-chain frames keep the pass's own
 range (they colour |δ| and |a|, not only |dL/dW|), and the recurrent slide colours ‖∂L/∂h_t‖.
 The pictures are drawn with `vgviz render`'s views (OffscreenViews) and written atomically.
@@ -92,6 +93,7 @@ def _draw_slides(out: str, steps: int) -> int:
     from PySide6 import QtWidgets
 
     from .core.backprop.scalar_chain import record_scalar_chain
+    from .core.layout.color_range import SharedRange
     from .core.layout.network_diagram import default_color_range
     from .core.measure.steps import steps_done
     from .core.presets import load_preset
@@ -121,8 +123,13 @@ def _draw_slides(out: str, steps: int) -> int:
         seen = []
         trainer = train(config, on_stats=lambda stats, seen=seen: seen.append(stats) if stats.is_full else None)
         runs.append((name, config, title, seen[0], seen[-1], trainer))
-    ranges = [default_color_range(last.edge_abs) for _, config, _, _, last, _ in runs if not config.recurrent]
-    shared = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges))
+    shared = SharedRange()     # the app's shared mode, set once over every feed-forward run
+    shared.take_all(default_color_range(last.edge_abs) for _, config, _, _, last, _ in runs if not config.recurrent)
+
+    def on_shared_range(view) -> None:
+        view.scene.set_mode("shared")
+        view.scene.shared = shared
+        view.reapply_range()
 
     views = OffscreenViews(LECTURE, diagram_size=SLIDE_SIZE)
     try:
@@ -130,7 +137,7 @@ def _draw_slides(out: str, steps: int) -> int:
             views.start(first, config)
             views.add(last)
             if not config.recurrent:
-                views.network.set_color_range(shared)
+                on_shared_range(views.network)
             save(views.widget("diagram"), name, f"{title} · {config.summary()} · {_step(steps_done(last))}")
 
         # frames of one backward pass of the deep sigmoid run: the output layer, the middle, the first
@@ -166,7 +173,7 @@ def _draw_slides(out: str, steps: int) -> int:
             view.set_layer_colors(LECTURE.layer_colors(first.n_layers))
             view.show_stats(first)
             view.show_stats(last)
-            view.set_color_range(shared)
+            on_shared_range(view)
             sides.append(config.summary())
         pair.setPalette(LECTURE.palette())
         offscreen(pair, SLIDE_SIZE)

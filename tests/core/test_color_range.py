@@ -140,3 +140,13 @@ def test_relative_view_keeps_vanishing_visible_after_convergence_and_the_caption
                            [[[1e-9, 1e-9], [1e-9, 1e-9]], [[1e-5, 1e-5]]], loss=0.69, accuracy=0.5)
     absolute.update(not_converged)
     assert "converged" not in absolute.caption()
+
+
+def test_a_range_shared_by_several_runs_covers_them_all():
+    from vgviz.core.layout.color_range import SharedRange, union_range
+
+    assert union_range([(1e-9, 1e-3), (1e-6, 1e-1)]) == (1e-9, 1e-1)
+    shared = SharedRange()
+    assert shared.take_all(iter([(1e-5, 1e-2), (1e-7, 1e-3)])) == (1e-7, 1e-2) == shared.range
+    with pytest.raises(ValueError):
+        union_range([])

@@ -14,13 +14,13 @@ from tests.cli_errors import one_line_error
 
 def test_slides_writes_the_set_on_one_colour_range(capsys, tmp_path, repo_presets, monkeypatch):
     ranges = []
-    real = NetworkView.set_color_range
+    real = NetworkView.reapply_range
 
-    def set_color_range(self, lo_hi):
-        ranges.append(tuple(lo_hi))
-        return real(self, lo_hi)
+    def reapply_range(self):                      # the range each diagram is drawn on, once chosen
+        real(self)
+        ranges.append((self.scene.mode, self.color_range()))
 
-    monkeypatch.setattr(NetworkView, "set_color_range", set_color_range)
+    monkeypatch.setattr(NetworkView, "reapply_range", reapply_range)
     out = tmp_path / "slides"                      # made by the command
     assert main(["slides", "--out", str(out), "--steps", "2"]) == 0
     _, err = capsys.readouterr()
@@ -34,7 +34,8 @@ def test_slides_writes_the_set_on_one_colour_range(capsys, tmp_path, repo_preset
     assert len(written) == len(names) and written[-1].startswith(f"vgviz: slides: {len(names)}/{len(names)} ")
     # every feed-forward diagram and both sides of the compare slide: one range
     assert len(ranges) == len(RUNS) + 2 and len(set(ranges)) == 1, ranges
-    lo, hi = ranges[0]
+    mode, (lo, hi) = ranges[0]
+    assert mode == "shared"                        # the app's shared range mode, one code path
     assert 0 < lo < hi
 
 

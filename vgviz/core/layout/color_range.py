@@ -64,6 +64,15 @@ def format_range(lo_hi: tuple[float, float]) -> str:
     return f"{lo_hi[0]:.0e}:{lo_hi[1]:.0e}"
 
 
+def union_range(ranges) -> tuple[float, float]:
+    """One range over several fitted ones (runs, or the two sides of a compare window): the
+    lowest low and the highest high."""
+    ranges = [tuple(r) for r in ranges]
+    if not ranges:
+        raise ValueError("a shared range needs at least one fitted range")
+    return min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
+
+
 class SharedRange:
     """The one range every run of a session (and both sides of a compare window) keeps in the
     ``shared`` mode: set by the first fit, kept until ``reset``."""
@@ -78,6 +87,10 @@ class SharedRange:
         """Keep ``fitted`` as the shared range from now on."""
         self.range = tuple(fitted)
         return self.range
+
+    def take_all(self, fitted_ranges) -> tuple[float, float]:
+        """Keep one range over all of ``fitted_ranges`` (``union_range``) from now on."""
+        return self.take(union_range(fitted_ranges))
 
 
 def choose_range(mode: str, current: tuple[float, float] | None, fit, *, fixed=None, shared=None,
