@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from vgviz.core.layout.color_range import RangeError, SharedRange, parse_range, relative_to_output
+from vgviz.core.layout.color_range import RangeError, SharedRange, parse_range, relative_to_output, union_range
 from vgviz.core.layout.scene import NetworkScene, TimelineScene
 from vgviz.core.measure.stats import StepStats
 from vgviz.core.presets import PresetError, _parse_preset, load_preset, preset_range
@@ -143,8 +143,6 @@ def test_relative_view_keeps_vanishing_visible_after_convergence_and_the_caption
 
 
 def test_a_range_shared_by_several_runs_covers_them_all():
-    from vgviz.core.layout.color_range import SharedRange, union_range
-
     assert union_range([(1e-9, 1e-3), (1e-6, 1e-1)]) == (1e-9, 1e-1)
     shared = SharedRange()
     assert shared.take_all(iter([(1e-5, 1e-2), (1e-7, 1e-3)])) == (1e-7, 1e-2) == shared.range
