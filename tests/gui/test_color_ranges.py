@@ -8,6 +8,8 @@ import sys
 import pytest
 from PySide6 import QtCore, QtGui
 
+from vgviz.core.layout.color_range import relative_to_output, union_range
+from vgviz.core.layout.network_diagram import default_color_range
 from vgviz.gui.network_view import NetworkView
 from vgviz.gui.theme import COLORMAPS, DARK, LECTURE
 from vgviz.gui.unrolled_view import UnrolledView
@@ -114,3 +116,35 @@ def test_render_refuses_a_bad_range_in_one_line():
     assert proc.returncode == 2 and proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("vgviz: error: argument --range:") and "0 < LO < HI" in lines[0]
+
+
+def first_fit(side, relative: bool = False) -> tuple[float, float]:
+    stats = side.history.first
+    return default_color_range((relative_to_output(stats) if relative else stats).edge_abs)
+
+
+@pytest.mark.parametrize("window_preset", ["deep-sigmoid"])   # its He variant's range reaches higher
+def test_a_compare_window_with_no_shared_range_yet_takes_both_sides_fit(qtbot, window):
+    window.ranges.mode_actions["shared"].trigger()
+    window.ranges.shared.reset()                   # no range shared yet when the window opens
+    compare = window.open_compare("he")
+    qtbot.addWidget(compare)
+    qtbot.waitUntil(lambda: all(s.network.scene.range is not None for s in (compare.a, compare.b)), timeout=WAIT_MS)
+    both = union_range([first_fit(compare.a), first_fit(compare.b)])
+    assert both != first_fit(compare.a)            # the sides differ: A's alone would not do
+    assert compare.a.network.scene.range == compare.b.network.scene.range == window.ranges.shared.range == both
+    compare.close()
+
+
+@pytest.mark.parametrize("window_preset", ["deep-sigmoid"])
+def test_a_compare_window_in_the_relative_view_has_one_range_over_both_sides(qtbot, window):
+    window.ranges.relative_action.setChecked(True)
+    compare = window.open_compare("relu")
+    qtbot.addWidget(compare)
+    sides = (compare.a, compare.b)
+    qtbot.waitUntil(lambda: all(s.network.scene.stats is not None for s in sides), timeout=WAIT_MS)
+    both = union_range([first_fit(side, relative=True) for side in sides])
+    assert first_fit(compare.a, True) != first_fit(compare.b, True)
+    qtbot.waitUntil(lambda: all(s.network.scene.range == both for s in sides), timeout=WAIT_MS)
+    assert compare.a.network.scene.relative and compare.b.network.scene.relative
+    compare.close()

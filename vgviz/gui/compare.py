@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.config import RunConfig
 from ..core.layout import network_diagram
+from ..core.layout.color_range import relative_to_output, union_range
 from ..core.measure.history import History
 from ..core.memory import MemoryCheckError, check_fits
 from .diagnostics_view import ACTIVATION_BATCH, VERDICT_COLORS
@@ -206,6 +207,7 @@ class CompareWindow(QtWidgets.QWidget):
         for side in (self.a, self.b):
             ranges.configure(side.network.scene)
             side.network.reapply_range()
+        self._shared_range = False     # the next frame fits one range over both sides again
 
     def set_theme(self, theme, colormap: str) -> None:
         """A vgviz.gui.theme.Theme (the main window's): palette, fonts, diagrams, plots, side colours."""
@@ -338,11 +340,18 @@ class CompareWindow(QtWidgets.QWidget):
         for side in (self.a, self.b):
             changed = bool(side.run.drain()) or changed
         self._keep_in_step()
-        if not self._shared_range and self.a.history is not None and self.b.history is not None:
-            self._share_color_range()
-        for side in (self.a, self.b):
-            if side.history is not None and side.history.latest is not None:
+        sides = (self.a, self.b)
+        ready = all(s.history is not None and s.history.latest is not None for s in sides)
+        both = self._fit_both() if ready and not self._shared_range else None
+        if both is not None:
+            self._take_shared(both)
+        for side in sides:
+            scene = side.network.scene
+            waiting = scene.mode == "shared" and scene.shared.range is None   # for both sides' first stats
+            if side.history is not None and side.history.latest is not None and not waiting:
                 side.network.show_stats(side.history.latest)
+        if both is not None:
+            self._keep_both(both)
         if changed:
             self._update_plots()
         if self._tick % DIAGNOSE_EVERY_N_TICKS == 0 or not any(s.run.is_running for s in (self.a, self.b)):
@@ -353,15 +362,34 @@ class CompareWindow(QtWidgets.QWidget):
             + (" (not recorded)" if s.record_error else "") for s in (self.a, self.b)))
         self.status.setToolTip("\n".join(s.record_error for s in (self.a, self.b) if s.record_error))
 
-    def _share_color_range(self) -> None:
-        """One log colour scale for both diagrams, from both runs' first stats."""
-        arrays = []
+    def _fit_both(self) -> tuple[float, float]:
+        """One log colour range over both runs' first stats as drawn (÷ the output layer's in
+        the relative view), as the per-run mode fits one run's at its first step."""
+        fits = []
         for side in (self.a, self.b):
-            latest = side.history.latest
-            arrays += list(latest.edge_abs) if latest.edge_abs is not None else list(latest.delta_mean_abs)
-        shared = network_diagram.default_color_range(arrays)
+            stats = side.history.first
+            if side.network.scene.relative:
+                stats = relative_to_output(stats)
+            fits.append(network_diagram.default_color_range(
+                stats.edge_abs if stats.edge_abs is not None else stats.delta_mean_abs))
+        return union_range(fits)
+
+    def _take_shared(self, both: tuple[float, float]) -> None:
+        """The shared mode: the session's range, if none is set yet, is both sides' (before either draws)."""
         for side in (self.a, self.b):
-            side.network.set_color_range(shared)
+            scene = side.network.scene
+            if scene.mode == "shared" and scene.shared.range is None:
+                scene.shared.take(both)
+
+    def _keep_both(self, both: tuple[float, float]) -> None:
+        """The per-run mode (relative too, where a preset's range does not apply): both sides keep
+        both sides' range, once each has drawn its first frame (which fits its own). A typed or
+        auto range is the mode's own."""
+        for side in (self.a, self.b):
+            scene = side.network.scene
+            if scene.mode == "run" and (scene.relative or scene.preset_range is None):
+                scene.range, scene.range_step = both, side.history.first.step
+                side.network.reapply_range()
         self._shared_range = True
 
     def _update_plots(self) -> None:
