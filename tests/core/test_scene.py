@@ -94,6 +94,26 @@ def test_timeline_buckets_match_numpy_and_mark_zero_nan_and_unreached():
     np.testing.assert_array_equal(buckets[1:5], log_buckets(values[1:5], lo, hi, 64))
     assert buckets[0] == scene.zero_bucket == 64 and buckets[5] == 65
     assert scene.range_step == 5 and "fixed for this run at step 5" in scene.legend(any_zero=True)
-    assert "black = exactly 0" in scene.legend(any_zero=True)
+    assert "green = exactly 0" in scene.legend(any_zero=True)
     scene.frame = object()            # a stepper frame: NaN means not reached yet
     assert scene.bin(np.array([np.nan]))[0] == scene.unlit_bucket == 66
+
+
+def test_the_timeline_relative_to_its_last_step_and_its_converged_note():
+    scene = TimelineScene(n_buckets=64)
+    values = np.array([1e-9, 1e-6, 1e-3])
+    stats = StepStats(step=5000, loss=1e-4, accuracy=1.0, diverged=False, layer_names=("rnn",),
+                      grad_mean_abs=np.ones(1), grad_l2=np.ones(1), delta_l2=np.ones(1),
+                      delta_mean_abs=(np.ones(1),), edge_abs=None, timestep_grad=values)
+    scene.update(stats)
+    absolute = scene.range
+    assert "converged: small gradients everywhere mean convergence, not vanishing (R: " in scene.caption(1)
+    scene.relative = True
+    scene.update(stats)                              # each step ÷ the last one's, on a range fitted again
+    np.testing.assert_allclose(scene.values, [1e-6, 1e-3, 1.0])
+    assert scene.range != absolute and scene.range[0] <= 1e-6 and scene.range[1] >= 1.0
+    assert "÷ the last one's" in scene.legend(any_zero=False) and "÷ last" in scene.colorbar_title()
+    assert "(R: " not in scene.caption(1)
+    zero_last = StepStats(**{**stats.__dict__, "timestep_grad": np.array([1e-3, 0.0])})
+    scene.update(zero_last)
+    assert np.isnan(scene.values).all()              # nothing to divide by

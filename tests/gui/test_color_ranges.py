@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui
 
@@ -148,3 +149,19 @@ def test_a_compare_window_in_the_relative_view_has_one_range_over_both_sides(qtb
     qtbot.waitUntil(lambda: all(s.network.scene.range == both for s in sides), timeout=WAIT_MS)
     assert compare.a.network.scene.relative and compare.b.network.scene.relative
     compare.close()
+
+
+@pytest.mark.parametrize("window_preset", ["rnn-T50"])
+def test_r_applies_to_the_unrolled_view_and_zero_has_its_own_colour(qtbot, window):
+    view = window.recurrent.unrolled
+    qtbot.waitUntil(lambda: view.scene.values is not None, timeout=WAIT_MS)
+    raw = window.run.history.latest.timestep_grad
+    window.ranges.relative_action.setChecked(True)
+    qtbot.waitUntil(lambda: view.scene.relative and abs(view.scene.values[-1] - 1.0) < 1e-12, timeout=5000)
+    np.testing.assert_allclose(view.scene.values, raw / raw[-1])
+    assert "÷ the last one's" in view.legend()
+    for theme in ("dark", "lecture"):            # exactly 0: not black, nor any colour of the map
+        window.themes.set_theme(theme)
+        zero = view.bucket_color(view.scene.zero_bucket).getRgb()[:3]
+        ramp = {view.bucket_color(b).getRgb()[:3] for b in range(view.scene.n_buckets)}
+        assert zero != (0, 0, 0) and min(sum(abs(a - b) for a, b in zip(zero, c)) for c in ramp) > 60, theme

@@ -86,7 +86,7 @@ def test_large_T_is_grouped_and_says_so(shown):
     view.show_stats(stats)
     k = view.per_column
     assert k > 1 and f"columns of {k}" in view.caption() and "geometric mean" in view.caption()
-    assert "black = exactly 0" in view.legend()
+    assert "green = exactly 0" in view.legend()
     assert view.column_bucket(1) == N_BUCKETS                        # the zero colour
     text = view.tooltip_at(view.column_center(700))
     assert "t = 700 of 1000" in text and f"{values[699]:.3e}" in text and "column t = " in text

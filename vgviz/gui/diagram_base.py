@@ -63,6 +63,7 @@ class DiagramStyle:
     input_node: str = INPUT_NODE.name()
     highlight: str = HIGHLIGHT.name()
     unlit: str = UNLIT.name()
+    zero: str = "#3cb371"   # exactly 0 in the unrolled view: green, in no colour map family, not the weakest colour
     colormap: str = "CET-L4"                    # a pyqtgraph colour map name, weakest → strongest
     edge_width: float = 1.0                     # multiplies every edge width
     antialias_max_edges: int = ANTIALIAS_MAX_EDGES

@@ -114,7 +114,7 @@ LECTURE = Theme(
     name="lecture", light=True, font_scale=1.35,
     window="#f2f2f4", base="#ffffff", text="#151518", button="#e6e6ea", mid="#6e6e78",
     diagram=DiagramStyle(background="#ffffff", text="#151518", dim_text="#5a5f6a", node_outline="#3c4048",
-                         input_node="#8c9099", highlight="#e0245e", unlit="#dcdee3", edge_width=1.6,
+                         input_node="#8c9099", highlight="#e0245e", unlit="#dcdee3", zero="#2e8b57", edge_width=1.6,
                          antialias_max_edges=6000),
     plot_background="#ffffff", plot_foreground="#151518",
     raw_loss=(60, 60, 70, 60), smooth_loss="#151518", test_loss="#d35400", signal="#0b6aa8",

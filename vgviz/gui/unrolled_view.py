@@ -30,7 +30,6 @@ from vgviz.core.layout.scene import N_BUCKETS, TimelineScene
 from vgviz.core.layout.contrast import readable
 from vgviz.gui.diagram_base import NON_FINITE, DiagramStyle, DiagramView, colormap_lut
 
-ZERO = QtGui.QColor("#000000")          # exactly 0: the gradient underflowed (or met a saturated tanh)
 CUE = QtGui.QColor("#f0b429")           # the token to recall
 TOKEN_COLORS = [QtGui.QColor(c) for c in ("#e07a5f", "#81b29a", "#7aa6e0", "#c9a0dc")]   # A B C D
 NOISE = QtGui.QColor("#4a4f5c")
@@ -54,7 +53,10 @@ class UnrolledView(DiagramView):
         bg, fg = self._bg, self._text
         self._box_fill = QtGui.QColor(*(round(0.88 * a + 0.12 * b) for a, b in
                                         ((bg.red(), fg.red()), (bg.green(), fg.green()), (bg.blue(), fg.blue()))))
-        extra = np.array([[c.red(), c.green(), c.blue()] for c in (ZERO, NON_FINITE, self._unlit)],
+        # exactly 0 (the gradient underflowed, or met a saturated tanh): the theme's own colour, not
+        # the map's weakest, so that it is not read as "small"
+        self._zero = QtGui.QColor(style.zero)
+        extra = np.array([[c.red(), c.green(), c.blue()] for c in (self._zero, NON_FINITE, self._unlit)],
                          dtype=np.uint32)
         lut = np.vstack([colormap_lut(style, N_BUCKETS).astype(np.uint32), extra])
         self._argb = (0xFF000000 | (lut[:, 0] << 16) | (lut[:, 1] << 8) | lut[:, 2]).astype(np.uint32)
@@ -395,7 +397,7 @@ class UnrolledView(DiagramView):
         # the special colours, below the bar
         y = bar.bottom() + 6
         if self._any_zero():
-            p.fillRect(QtCore.QRectF(bar.left(), y, bar.width(), 8), ZERO)
+            p.fillRect(QtCore.QRectF(bar.left(), y, bar.width(), 8), self._zero)
             p.setPen(QtGui.QPen(self._outline, 1.0))
             p.drawRect(QtCore.QRectF(bar.left(), y, bar.width(), 8))
             p.setPen(self._text)
@@ -421,7 +423,7 @@ class UnrolledView(DiagramView):
         return self.scene.caption(self._bins.per_column if self._bins else 1)
 
     def _legend_text(self) -> str:
-        return self.scene.legend(self._any_zero())
+        return self.scene.legend(self._any_zero(), "green")   # both themes' zero colour (DiagramStyle.zero)
 
     # -- hover ---------------------------------------------------------------------------
     def _hit(self, pos: QtCore.QPointF):

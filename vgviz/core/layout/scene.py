@@ -361,6 +361,15 @@ class NetworkScene(ColorScale):
         return text
 
 
+def relative_to_last(values: np.ndarray) -> np.ndarray:
+    """Every time step's ‖∂L/∂h_t‖ ÷ the last one's (NaN where that is 0 or not finite): how far
+    the gradient has shrunk going back in time, however small the loss has made them all."""
+    last = float(values[-1]) if len(values) else float("nan")
+    if not (last > 0 and math.isfinite(last)):
+        return np.full(len(values), np.nan)
+    return values / last
+
+
 def is_converged(stats: StepStats) -> bool:
     """The step's loss and accuracy meet the diagnosis' 'converged' thresholds (the gradients are
     small because little is left to learn)."""
@@ -381,6 +390,8 @@ class TimelineScene(ColorScale):
         super().__init__(n_buckets)
         self.kind = ""
         self.depth = 1
+        self.relative = False   # every step's ‖∂L/∂h_t‖ ÷ the last step's (R, as the layers ÷ the output's)
+        self._relative_shown = False
         self.reset()
 
     @property
@@ -413,8 +424,11 @@ class TimelineScene(ColorScale):
         """The live values of one training step (``stats.timestep_grad``)."""
         self.stats = stats
         values = np.asarray(stats.timestep_grad, dtype=np.float64)
-        if len(values) != self.n_steps:     # a different sequence length: a new run
+        if len(values) != self.n_steps or self.relative != self._relative_shown:   # a new run, or other numbers
             self.live_range = None
+            self._relative_shown = self.relative
+        if self.relative:
+            values = relative_to_last(values)
         self.range = self.live_range
         self.choose(lambda: timeline.color_range(values), stats.step)
         self.values, self.live_range = values, self.range
@@ -446,7 +460,7 @@ class TimelineScene(ColorScale):
     def colorbar_title(self) -> str:
         if self.frame is not None:
             return "mean |h_t|" if self.frame.quantity == "activation" else "‖∂L/∂h_t‖"
-        return f"‖∂L/∂h_t‖ · {self.range_tag()}"
+        return f"‖∂L/∂h_t‖{' ÷ last' if self.relative else ''} · {self.range_tag()}"
 
     def summary(self) -> str:
         """The line above the row: the network, T, and how fast the gradient decays."""
@@ -464,17 +478,25 @@ class TimelineScene(ColorScale):
         if self.values is None:
             return ""
         columns = timeline.describe_columns(self.n_steps, per_column)
-        return f"{self.frame.caption} · {columns}" if self.frame is not None else columns
+        if self.frame is not None:
+            return f"{self.frame.caption} · {columns}"
+        if self.stats is not None and is_converged(self.stats):
+            columns += (" · converged: small gradients everywhere mean convergence, not vanishing"
+                        + ("" if self.relative else " (R: relative to the last time step)"))
+        return columns
 
-    def legend(self, any_zero: bool) -> str:
+    def legend(self, any_zero: bool, zero_name: str = "green") -> str:
+        """The second caption line; ``zero_name``: the colour exactly 0 is drawn in."""
         if self.frame is not None:
             return self.frame.legend
         if self.range is None:
             return ""
         lo, hi = self.range
         text = f"colour: ‖∂L/∂h_t‖ over the batch, log scale {lo:.0e} … {hi:.0e}, {self.how_fixed()}"
+        if self.relative:
+            text = f"each time step ÷ the last one's (‖∂L/∂h_T‖) · {text}"
         if any_zero:
-            text += "; black = exactly 0 (float underflow, or a saturated tanh)"
+            text += f"; {zero_name} = exactly 0 (float underflow, or a saturated tanh)"
         return text
 
     def describe_step(self, t: int, bins: timeline.StepBins | None) -> str:
@@ -486,6 +508,8 @@ class TimelineScene(ColorScale):
         if self.frame is not None and math.isnan(v):
             return f"{where} · not reached yet in this frame"
         what = "mean |h_t|" if self.frame is not None and self.frame.quantity == "activation" else "‖∂L/∂h_t‖"
+        if self.frame is None and self.relative:
+            return f"{where} · ‖∂L/∂h_t‖ ÷ ‖∂L/∂h_T‖ = {_fmt_time(v)}"
         text = f"{where} · {what} = {_fmt_time(v)}"
         last = float(self.values[-1])
         if what == "‖∂L/∂h_t‖" and last > 0 and math.isfinite(last) and t < n and v > 0:
