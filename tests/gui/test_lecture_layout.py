@@ -188,3 +188,5 @@ def test_a_rule_breaks_only_between_its_parts():
     assert parts == [("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)", True), ("   ", False), ("(l = hidden3", True), (", ", False),
                      ("f = sigmoid)", True)]
     assert [p for p, formula in rule_parts("u = a + x, so dL/dx = b") if formula] == ["u = a + x", "so dL/dx = b"]
+    assert rule_parts("∂L/∂h_t = W_hhᵀ ∂L/∂h_(t+1): one factor W_hh·tanh′ per step")[-1] == \
+        ("one factor W_hh·tanh′ per step", False)   # words, not a formula: they may wrap

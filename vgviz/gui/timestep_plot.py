@@ -149,8 +149,8 @@ class RecurrentPanel(QtWidgets.QSplitter):
         self.timesteps = TimestepPlot()
         self.addWidget(self.unrolled)
         self.addWidget(self.timesteps)
-        self.setStretchFactor(0, 3)
-        self.setStretchFactor(1, 2)
+        self.setStretchFactor(0, 2)
+        self.setStretchFactor(1, 1)
         self.setChildrenCollapsible(False)
 
     def reset(self, model: str = "", depth: int = 1) -> None:

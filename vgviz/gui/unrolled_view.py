@@ -30,6 +30,9 @@ from vgviz.core.layout.scene import N_BUCKETS, TimelineScene
 from vgviz.core.layout.contrast import readable
 from vgviz.gui.diagram_base import NON_FINITE, DiagramStyle, DiagramView, colormap_lut
 
+ARROW_TEXTS = ("the gradient ∂L/∂h_t flows back from the loss, one factor per step",
+               "∂L/∂h_t flows back, one factor per step", "backprop through time")
+
 CUE = QtGui.QColor("#f0b429")           # the token to recall
 TOKEN_COLORS = [QtGui.QColor(c) for c in ("#e07a5f", "#81b29a", "#7aa6e0", "#c9a0dc")]   # A B C D
 NOISE = QtGui.QColor("#4a4f5c")
@@ -40,7 +43,7 @@ class UnrolledView(DiagramView):
     """Views only read: ``show_stats(stats)`` (live) or ``show_frame(display, tokens)`` (stepping)."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, colormap: str = "CET-L4"):
-        super().__init__(parent, TimelineScene(N_BUCKETS), (360, 200))
+        super().__init__(parent, TimelineScene(N_BUCKETS), (360, 280))   # the row, tokens and a 4-line caption
         self.scene: TimelineScene
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)   # Space and the arrows reach the window
         self._clear()
@@ -372,8 +375,10 @@ class UnrolledView(DiagramView):
             p.drawLine(QtCore.QLineF(x0, ay, x0 + 7, ay - 4))
             p.drawLine(QtCore.QLineF(x0, ay, x0 + 7, ay + 4))
             p.setFont(small)
-            text = "  the gradient ∂L/∂h_t flows back from the loss, one factor per step  "
-            tw = QtGui.QFontMetricsF(small).horizontalAdvance(text)
+            sfm = QtGui.QFontMetricsF(small)
+            # the longest wording that fits between the arrow's ends (a narrow view takes a shorter one)
+            text = next((f"  {t}  " for t in ARROW_TEXTS if sfm.horizontalAdvance(f"  {t}  ") <= x1 - x0 - 16), "")
+            tw = sfm.horizontalAdvance(text)
             mid = (x0 + x1) / 2
             box = QtCore.QRectF(mid - tw / 2, ay - fm.height() / 2, tw, fm.height())
             p.fillRect(box, self._bg)
@@ -386,8 +391,11 @@ class UnrolledView(DiagramView):
         p.setFont(label_font)
         p.setPen(self._text)
         r = self._summary_rect
-        p.drawText(QtCore.QPointF(r.left(), r.top() + fm.ascent()),
-                   fm.elidedText(self.scene.summary(), QtCore.Qt.TextElideMode.ElideRight, r.width()))
+        # whole parts only: a narrow view drops the last (the decay, which the plot below states too)
+        parts = self.scene.summary().split(" · ")
+        while len(parts) > 1 and fm.horizontalAdvance(" · ".join(parts)) > r.width():
+            parts.pop()
+        p.drawText(QtCore.QPointF(r.left(), r.top() + fm.ascent()), " · ".join(parts))
 
     def _paint_timeline_colorbar(self, p: QtGui.QPainter) -> None:
         if self.scene.range is None:

@@ -92,7 +92,7 @@ _BREAKS = re.compile(r"( {2,}|[,;:] )")   # where a rule may wrap: between its p
 
 
 def rule_parts(text: str) -> list[tuple[str, bool]]:
-    """``text`` cut into (part, is_formula): a view keeps each formula part on one line and
-    wraps only at the separators between them ('δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)', '   ',
-    '(l = h3', ', ', 'f = sigmoid)')."""
-    return [(part, not _BREAKS.fullmatch(part)) for part in _BREAKS.split(text) if part]
+    """``text`` cut into (part, is_formula): a view keeps each formula part (one with an '=')
+    on one line and wraps only at the separators between them ('δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)',
+    '   ', '(l = h3', ', ', 'f = sigmoid)'); words around them ('one factor per step') wrap freely."""
+    return [(part, not _BREAKS.fullmatch(part) and "=" in part) for part in _BREAKS.split(text) if part]
