@@ -43,7 +43,7 @@ class UnrolledView(DiagramView):
     """Views only read: ``show_stats(stats)`` (live) or ``show_frame(display, tokens)`` (stepping)."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, colormap: str = "CET-L4"):
-        super().__init__(parent, TimelineScene(N_BUCKETS), (360, 280))   # the row, tokens and a 4-line caption
+        super().__init__(parent, TimelineScene(N_BUCKETS), (360, 260))   # the row, tokens and a 4-line caption
         self.scene: TimelineScene
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)   # Space and the arrows reach the window
         self._clear()
