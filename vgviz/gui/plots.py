@@ -96,6 +96,9 @@ def _fit_title(titles: tuple[str, ...], metrics: QtGui.QFontMetricsF, width: flo
     return metrics.elidedText(titles[-1], QtCore.Qt.TextElideMode.ElideRight, width) if elide else ""
 
 
+PLOT_MIN_HEIGHT = 125
+
+
 def _plot(title: str, left: str, bottom: str, shorter: tuple[str, ...] = (), shorter_left: tuple[str, ...] = (),
           shorter_bottom: tuple[str, ...] = (), **kw) -> pg.PlotWidget:
     """A side plot; `shorter`, `shorter_left`, `shorter_bottom`: titles and axis titles for a plot
@@ -114,8 +117,7 @@ def _plot(title: str, left: str, bottom: str, shorter: tuple[str, ...] = (), sho
                "left_shorter": (left, *shorter_left), "bottom_shorter": (bottom, *shorter_bottom)}
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
-    # four side by side, the panel and a dock fit a 1024-wide projector; tall enough for an axis title
-    w.setMinimumSize(100, 170)
+    w.setMinimumSize(100, 120)   # four side by side, the panel and a dock fit a 1024-wide projector
     w.getAxis("left").enableAutoSIPrefix(False)
     w.getAxis("bottom").enableAutoSIPrefix(False)
     return w
@@ -136,6 +138,7 @@ class TrainingPlots(QtWidgets.QWidget):
                                   "over 1/100 of the steps shown; orange: test-set loss (dots while there are few).")
 
         self.norm_plot = _plot("Gradient norms", "‖dL/dW‖", "step", shorter=("Grad. norms", "Norms"),
+                               shorter_left=("‖∇W‖",),
                                axisItems={"left": Log10Axis("left"), "bottom": StepAxis("bottom")})
         self.norm_plot.setToolTip("‖dL/dW‖ of every Linear layer over training (log scale), as a moving\n"
                                   "average over 1/100 of the steps shown (in log space).\n"
@@ -153,7 +156,7 @@ class TrainingPlots(QtWidgets.QWidget):
                                                symbolBrush="#ff5c5c", symbolPen=None)
 
         self.flow_plot = _plot("Gradient flow", "mean |dL/dW|", "layer", shorter=("Grad. flow", "Flow"),
-                               shorter_left=("|dL/dW|",),
+                               shorter_left=("|dL/dW|", "|∇W|"),
                                axisItems={"left": Log10Axis("left")})
         self.flow_plot.setToolTip("Mean |dL/dW| of each layer at the latest step (log scale).\n"
                                   "Short bars on the left are the vanishing gradient.")
@@ -218,7 +221,7 @@ class TrainingPlots(QtWidgets.QWidget):
             for side, length in (("left", box.height()), ("bottom", box.width() + 2 * right_margin)):
                 if length <= 0:
                     continue
-                text = _fit_title(w.texts[f"{side}_shorter"], label_fm, length - 12, elide=False)   # its padding
+                text = _fit_title(w.texts[f"{side}_shorter"], label_fm, length - 8, elide=False)   # its padding
                 if text != w.getAxis(side).labelText:
                     w.setLabel(side, text, color=color, **{"font-size": f"{label_size:.1f}pt"})
         names = self._names
@@ -259,6 +262,8 @@ class TrainingPlots(QtWidgets.QWidget):
         tick_font = QtGui.QFont(font)
         for w in self.plot_widgets.values():
             w.setBackground(QtGui.QColor(theme.plot_background))
+            # tall enough for the left axis title in the theme's font (the lecture theme's is larger)
+            w.setMinimumHeight(round(PLOT_MIN_HEIGHT * theme.font_scale))
             w.setTitle(w.texts["title"], color=fg.name(), size=f"{size * 1.1:.1f}pt")
         self._title_style = (fg.name(), size * 1.1)
         for w in self.plot_widgets.values():
