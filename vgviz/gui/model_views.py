@@ -133,4 +133,4 @@ class ModelViews(QtCore.QObject):
         self.flow.show_flow(step, names, mean_abs, max_abs)
         if path == self.path:
             self.diagram.show_blocks(blocks, step)
-            self.window.status.set_state(f"{path.name}: {seen[0]} steps — your model: no trainer")
+            self.window.status.set_state(f"{path.name}: {seen[0]:,} steps — your model: no trainer")
