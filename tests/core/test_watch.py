@@ -121,6 +121,12 @@ def test_conv_lstm_attention_and_functional_activations_match_autograd(tmp_path)
             expected[t] += float(h.grad.double().square().sum())
         np.testing.assert_allclose(snap.timestep_grad, np.sqrt(expected), rtol=1e-4)
         assert expected[0] > 0 and snap.timestep_grad[0] < snap.timestep_grad[-1]
+        # the module diagram's edges: conv's out × in channel kernel-gradient norms, the Linear's
+        # |dL/dW|; the other kinds have none
+        conv_edges, *others, fc_edges = snap.edge_abs
+        np.testing.assert_allclose(conv_edges, grads["conv.weight"].flatten(2).norm(dim=2), rtol=RTOL)
+        np.testing.assert_allclose(fc_edges, grads["fc.weight"].abs(), rtol=RTOL)
+        assert conv_edges.shape == (3, 1) and [e.shape for e in others] == [(0, 0)] * 3
 
 
 def test_a_module_used_twice_sums_delta_over_its_uses(tmp_path):
@@ -145,6 +151,17 @@ def test_a_module_used_twice_sums_delta_over_its_uses(tmp_path):
         assert snap.delta_l2[0] > norm_of(uses[1:]) * (1 + 1e-3)      # not just the one use
         assert snap.activation_std[0] == pytest.approx(std_of(uses), rel=RTOL)
         np.testing.assert_allclose(snap.delta_mean_abs[0], torch.cat([u.grad for u in uses]).abs().mean(0), rtol=RTOL)
+        np.testing.assert_allclose(snap.edge_abs[0], shared.weight.grad.abs(), rtol=RTOL)   # both uses
+
+
+def test_layers_too_large_to_draw_record_no_edges(tmp_path):
+    """Edges only for Linear/Conv layers of at most MAX_UNITS inputs and outputs, ungrouped."""
+    model = nn.Sequential(nn.Conv1d(4, 4, 3, groups=2), nn.Flatten(), nn.Linear(8, 33), nn.Linear(33, 2))
+    with vgviz.watch(model, out=tmp_path / "big.vgrun") as w:
+        model(torch.randn(3, 4, 4)).sum().backward()
+        w.step(0.0)
+    with vgviz.open_run(tmp_path / "big.vgrun") as run:
+        assert [e.shape for e in run.snapshot(0).edge_abs] == [(0, 0), (0, 0), (0, 0)]
 
 
 def test_nested_containers_name_each_layer_by_its_path(tmp_path):

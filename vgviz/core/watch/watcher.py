@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..layout.module_diagram import MAX_UNITS
 from ..measure.stats import StepStats
 from ..runfile import RunWriter, StoragePolicy, describe_model
 from .layers import LayerCapture, find_layers
@@ -21,6 +22,8 @@ from .layers import LayerCapture, find_layers
 # Full captures take at most this share of the training time (besides capture_hz).
 CAPTURE_SHARE = 0.02
 _WRAPPER_PREFIX = "module."
+# layers whose weight is drawn as units and edges (the module diagram's UNIT_KINDS)
+_EDGE_KINDS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -177,10 +180,38 @@ class Watch:
         return StepStats(
             step=step, loss=loss, accuracy=accuracy, diverged=not math.isfinite(loss),
             layer_names=self.layer_names, grad_mean_abs=np.array(mean_abs), grad_l2=np.array(l2),
-            delta_l2=numbers["delta_l2"], delta_mean_abs=numbers["delta_mean_abs"], edge_abs=None,
+            delta_l2=numbers["delta_l2"], delta_mean_abs=numbers["delta_mean_abs"], edge_abs=self._edges(),
             activation_std=numbers["activation_std"], timestep_grad=numbers["timestep_grad"],
             grad_norm_total=float(np.sqrt(np.nansum(stats[0] ** 2))), grad_zero_fraction=np.array(zero),
             param_stats=stats.copy(), param_names=self.param_names, layer_uses=numbers["uses"])
+
+    def _edges(self) -> tuple[np.ndarray, ...]:
+        """Per layer, the (out, in) edge magnitudes the module diagram draws: |dL/dW| of a
+        Linear layer, the norm of each (out, in) channel pair's kernel gradient of a Conv layer,
+        for layers of at most MAX_UNITS inputs and outputs; an empty (0, 0) array for the
+        others (too large, another kind, grouped, no gradient). One transfer."""
+        shapes, parts = [], []
+        with torch.no_grad():
+            for layer in self.layers:
+                module = layer.module
+                grad = getattr(getattr(module, "weight", None), "grad", None)
+                drawable = (type(module) in _EDGE_KINDS and grad is not None and getattr(module, "groups", 1) == 1
+                            and max(grad.shape[:2]) <= MAX_UNITS)
+                if not drawable:
+                    shapes.append((0, 0))
+                    continue
+                edges = grad.abs() if grad.dim() == 2 else grad.flatten(2).norm(dim=2)
+                shapes.append(tuple(edges.shape))
+                parts.append(edges.reshape(-1).float())
+            if not parts:
+                return tuple(np.zeros((0, 0), np.float32) for _ in shapes)
+            values = torch.cat([p.to(parts[0].device) for p in parts]).cpu().numpy()
+        out, at = [], 0
+        for shape in shapes:
+            size = shape[0] * shape[1]
+            out.append(values[at:at + size].reshape(shape))
+            at += size
+        return tuple(out)
 
     # -- closing -----------------------------------------------------------------------------------
     def _check_open(self) -> None:
