@@ -1,5 +1,5 @@
 """The layer × step heat map: log10 ‖g‖ of every layer (rows, input side at the top) over the
-run's steps (columns: buckets of steps, downsampled in the core), in the app's colour map.
+run's steps (columns: buckets of steps, downsampled in the core), in the window's theme and colour map.
 Hovering names the layer, the steps and the value."""
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .diagram_base import DiagramStyle
 
 if TYPE_CHECKING:   # the run file package imports torch: not before the window paints
     from ..core.runfile.per_layer import HeatMap
 
 
 class HeatMapView(QtWidgets.QWidget):
-    def __init__(self, parent: QtWidgets.QWidget | None = None, colormap: str = "viridis"):
+    def __init__(self, parent: QtWidgets.QWidget | None = None, colormap: str = DiagramStyle.colormap):
         super().__init__(parent)
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(False)
@@ -34,8 +36,15 @@ class HeatMapView(QtWidgets.QWidget):
         self.layer_names: tuple[str, ...] = ()
         self.plot.scene().sigMouseMoved.connect(self._on_mouse)
 
-    def set_colormap(self, name: str) -> None:
-        self.colorbar.setColorMap(pg.colormap.get(name))
+    def set_theme(self, theme, colormap: str) -> None:
+        """A vgviz.gui.theme.Theme's plot colours and its map of the family ``colormap``."""
+        from .plots import style_plot
+
+        style_plot(self.plot, theme)
+        self.colorbar.setColorMap(pg.colormap.get(theme.diagram_style(colormap).colormap))
+        fg = QtGui.QColor(theme.plot_foreground)
+        self.colorbar.axis.setPen(fg)
+        self.colorbar.axis.setTextPen(fg)
 
     def show_heatmap(self, heat: HeatMap, layer_names) -> None:
         self.heat, self.layer_names = heat, tuple(layer_names)
