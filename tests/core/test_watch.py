@@ -226,6 +226,35 @@ def test_frozen_parameters_are_described_not_listed_and_unused_ones_read_nan(tmp
         assert run.snapshot(2).step == 0          # the only capture
 
 
+def test_every_step_has_gradient_norms_and_captures_add_weight_norms_and_update_ratios(tmp_path):
+    """‖g‖ and mean |g| every step; ‖W‖ only at a capture step (here step 0) and the step after it,
+    whose weights give the capture's ‖ΔW‖/‖W‖ (‖W‖ after the update, as the built-in trainer)."""
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    grads, weights = [], []
+    with vgviz.watch(model, out=tmp_path / "w.vgrun", capture_hz=0) as w:
+        for _ in range(4):
+            opt.zero_grad()
+            loss = model(torch.randn(5, 3)).square().mean()
+            loss.backward()
+            w.step(loss)
+            grads.append([p.grad.clone() for p in model.parameters()])
+            weights.append([p.detach().clone() for p in model.parameters()])
+            opt.step()
+    tol = dict(rtol=1e-2)    # the per-step numbers are bfloat16 in the file
+    with vgviz.open_run(tmp_path / "w.vgrun") as run:
+        np.testing.assert_allclose(run.series("grad_l2"), [[float(g.norm()) for g in gs] for gs in grads], **tol)
+        np.testing.assert_allclose(run.series("grad_mean_abs"), [[float(g.abs().mean()) for g in gs] for gs in grads], **tol)
+        weight_l2 = run.series("weight_l2")
+        np.testing.assert_allclose(weight_l2[:2], [[float(p.norm()) for p in ws] for ws in weights[:2]], **tol)
+        assert np.isnan(weight_l2[2:]).all()
+        ratio = run.series("update_ratio")
+        expected = [float((after - before).norm() / after.norm()) for before, after in zip(weights[0], weights[1])]
+        np.testing.assert_allclose(ratio[0], expected, **tol)
+        assert np.isnan(ratio[1:]).all()
+
+
 def test_an_exception_in_the_loop_keeps_the_steps_and_says_interrupted(tmp_path):
     model = nn.Linear(2, 1)
     with pytest.raises(KeyError):
