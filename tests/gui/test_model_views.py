@@ -120,3 +120,27 @@ def test_a_watched_models_diagram_draws_its_edges_and_uses_and_follows_the_theme
     win.themes.set_colormap("blue")
     assert not np.array_equal(looks()[1], light[1])
     win.close()
+
+
+def test_the_heat_map_names_only_the_rows_that_fit(qtbot):
+    """62 layers in a short plot: every k-th row named, no two names overlapping; all when tall."""
+    from PySide6 import QtGui
+
+    from vgviz.core.runfile.per_layer import downsample_log
+    from vgviz.gui.heatmap_view import HeatMapView
+
+    names = [f"encoder.layers.{i}.linear" for i in range(62)]
+    view = HeatMapView()
+    qtbot.addWidget(view)
+    view.resize(800, 260)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_heatmap(downsample_log(np.random.default_rng(0).random((50, 62)) + 0.1, np.arange(50)), names)
+
+    def named():
+        return [label for _, label in view.plot.getAxis("left")._tickLevels[0]]
+
+    line = QtGui.QFontMetrics(view.font()).height()
+    assert 1 < len(named()) <= view.plot.getViewBox().height() / line < len(names)
+    view.resize(800, 62 * line * 1.3 + 120)
+    qtbot.waitUntil(lambda: len(named()) == len(names))
