@@ -29,6 +29,12 @@ class GradFlowView(QtWidgets.QWidget):
         layout.addWidget(self.plot, 1)
         self.floor = 0.0
 
+    def set_theme(self, theme) -> None:
+        """A vgviz.gui.theme.Theme's plot background, text and grid."""
+        from .plots import style_plot
+
+        style_plot(self.plot, theme)
+
     def show_flow(self, step: int, layer_names, mean_abs: np.ndarray, max_abs: np.ndarray) -> None:
         """Bars of log10 mean and max |g| per layer, rising from one floor below the smallest."""
         logs = [np.log10(np.where(v > 0, v, np.nan)) for v in (mean_abs, max_abs)]

@@ -51,7 +51,9 @@ def compute_views(path, seen: tuple[int, int] | None):
         captured = run.capture_steps
         capture = run.snapshot(int(captured[-1])) if len(captured) else None
         edges = dict(zip(capture.layer_names, capture.edge_abs or ())) if capture is not None else {}
-        blocks = module_diagram(run.model, dict(zip(layers.names, norms)), edges) if run.model else []
+        uses = ({name: int(k) for name, k in zip(capture.layer_names, capture.layer_uses)}
+                if capture is not None and capture.layer_uses is not None else None)
+        blocks = module_diagram(run.model, dict(zip(layers.names, norms)), edges, uses=uses) if run.model else []
         return now, layers.names, heat, (step, mean_abs, max_abs), blocks
 
 
@@ -81,8 +83,17 @@ class ModelViews(QtCore.QObject):
         self._computed.connect(self._on_computed)
         self.timer = QtCore.QTimer(self, interval=POLL_MS, timeout=self.refresh)
         self.timer.start()
+        window.themes.changed.connect(self.apply_theme)
+        self.apply_theme()
         window.run.started.connect(self.leave)
         window.destroyed.connect(lambda: self._executor.shutdown(wait=False, cancel_futures=True))
+
+    def apply_theme(self) -> None:
+        """The window's theme and colour map (View ▸ Lecture theme, Colour map), as the network diagram has them."""
+        theme, colormap = self.window.themes.theme, self.window.themes.colormap
+        self.diagram.set_style(theme.diagram_style(colormap))
+        self.heatmap.set_theme(theme, colormap)
+        self.flow.set_theme(theme)
 
     def open(self, path) -> None:
         """Show the user's model's run file ``path``: no trainer; the module diagram and the dock."""
