@@ -30,6 +30,16 @@ def test_a_user_models_file_opens_in_the_module_views(qtbot, cnn_file, repo_pres
     qtbot.waitUntil(lambda: len(views.diagram.blocks) == 3, timeout=20_000)
     assert w.diagram_stack.currentWidget() is views.diagram and views.dock.isVisible()
     assert w.run.worker is None                        # no training was started behind it
+    # nothing of the built-in preset it replaced is left to mislead
+    assert not w.decision_dock.isVisible() and w.panel.preset_box.currentIndex() == -1
+    assert "Your model" in w.panel.preset_text.text() and "Deep sigmoid" not in w.panel.preset_text.text()
+    # the training plots draw the file's loss, step for step
+    with open_run(cnn_file) as run:
+        loss = run.loss.astype(float)
+    raw = w.plots._raw_curve
+    qtbot.waitUntil(lambda: raw.getData()[1] is not None and len(raw.getData()[1]) == len(loss), timeout=20_000)
+    np.testing.assert_allclose(raw.getData()[1], loss, rtol=1e-6)
+    assert len(w.plots._norm_curves) == 3              # one gradient-norm curve per layer of the file
     assert [b.as_units for b in views.diagram.blocks] == [True, True, False]
     with open_run(cnn_file) as run:
         heat, (_, mean_abs, max_abs) = grad_norm_heatmap(run), grad_flow(run)
@@ -42,7 +52,7 @@ def test_a_user_models_file_opens_in_the_module_views(qtbot, cnn_file, repo_pres
     heights = views.flow.max_bars.opts["height"]
     np.testing.assert_allclose(heights + views.flow.floor, np.log10(max_abs))
     np.testing.assert_allclose(views.flow.mean_bars.opts["height"] + views.flow.floor, np.log10(mean_abs))
-    assert "step 7" in views.flow.title.text()
+    assert "step 8" in views.flow.title.text()           # the 8th recorded step (0 … 7): 8 steps completed
     # hovering a box names it
     fc = views.diagram._rect(views.diagram.blocks[2]).center()
     assert views.diagram._hit_text(views.diagram.block_at(fc)).startswith("fc · Linear · 128→10")

@@ -7,6 +7,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
+from ..core.measure.steps import step_text
+
 MAX_COLOUR = (90, 160, 220)
 MEAN_COLOUR = (240, 170, 60)
 
@@ -48,4 +50,4 @@ class GradFlowView(QtWidgets.QWidget):
         self.plot.setYRange(self.floor, float(finite.max()) + 0.5 if finite.size else 0.0, padding=0)
         weakest = int(np.nanargmin(logs[0])) if np.isfinite(logs[0]).any() else None
         note = f" — weakest mean |g|: {layer_names[weakest]}" if weakest is not None else ""
-        self.title.setText(f"gradient flow at step {step}{note}")
+        self.title.setText(f"gradient flow at {step_text(step + 1)}{note}")   # N steps completed

@@ -7,6 +7,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.layout.module_diagram import ModuleBlock, log_range
+from ..core.measure.steps import step_text
 from .diagram_base import DiagramStyle, colormap_lut
 from .hover import HoverTooltip
 
@@ -86,7 +87,8 @@ class ModuleDiagramView(HoverTooltip, QtWidgets.QWidget):
             p.drawText(label, QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignTop, "\n".join(lines))
         p.setPen(self.text)
         lo, hi = self.range
-        step = f"step {self.step} · " if self.step is not None else ""
+        # the step's update is applied once it is recorded: "step N" = N steps completed
+        step = f"{step_text(self.step + 1)} · " if self.step is not None else ""
         p.drawText(QtCore.QRectF(MARGIN, self.height() - 22, self.width() - 2 * MARGIN, 20),
                    QtCore.Qt.AlignmentFlag.AlignLeft,
                    f"{step}colour: log10 ‖g‖ (boxes) and |dL/dW| (edges), {lo:.1f} … {hi:.1f}; grey: no gradient")
