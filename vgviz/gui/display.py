@@ -5,10 +5,12 @@ from PySide6 import QtCore, QtWidgets
 
 # Every paint holds the GIL, so drawing is training time lost (docs/performance.md#paint-cost-is-training-cost):
 # the diagram (two thirds of the GUI thread's time while training at 25 Hz) is redrawn at 12.5 Hz,
-# still smooth, and the trend plots, whose cost grows with the history, at about 1 Hz (a trend
+# still smooth, and the trend plots, whose cost grows with the history, every 2 s (a trend
 # needs no more; they catch up at once when training pauses or ends).
 DISPLAY_HZ = 12.5
-PLOT_EVERY_N_TICKS = 12  # ~1 Hz: each update repaints four plots (~40 % of the GUI thread's time at 2 Hz)
+# every 2 s: each update repaints four plots, ~8 ms each; at ~1 Hz they were a quarter of the GUI
+# thread's CPU time while training flat out (docs/performance.md#the-live-windows-gui-thread)
+PLOT_EVERY_N_TICKS = 25
 
 
 def on_screen(widget: QtWidgets.QWidget) -> bool:
