@@ -288,3 +288,35 @@ def test_views_that_cannot_be_seen_are_not_updated_while_training_and_catch_up_w
     w.decision_dock.raise_()
     qtbot.waitUntil(lambda: calls["plots"] > 0 and calls["surface"] > 0, timeout=5000)
     w.pause()
+
+
+def test_while_training_the_gui_thread_leaves_choosing_the_drawn_edges_to_the_training_thread(
+        window, qtbot, monkeypatch):
+    """Choosing the strongest edges of a full capture is ~1.5 ms of numpy, GIL the trainer waits
+    for at every frame: the training thread chooses them when it publishes the capture
+    (scene.prepare_edges), and the diagram's frames find them chosen."""
+    import threading
+
+    from vgviz.core.layout import network_diagram as topo
+
+    in_gui_thread: list[bool] = []
+    choose = topo.reduce_edges
+
+    def recording(*args, **kwargs):
+        in_gui_thread.append(threading.current_thread() is threading.main_thread())
+        return choose(*args, **kwargs)
+
+    monkeypatch.setattr(topo, "reduce_edges", recording)
+    w = window
+    w.start()
+    def draws_new_steps(n: int) -> None:
+        drawn = []
+        qtbot.waitUntil(lambda: (drawn.append(w.network.scene.stats.step), len(set(drawn)) > n)[1], timeout=WAIT_MS)
+
+    draws_new_steps(2)              # live (going live re-chose the edges shown, in the GUI thread)
+    in_gui_thread.clear()
+    draws_new_steps(5)
+    while_live = list(in_gui_thread)     # (pausing re-chooses, in the GUI thread, for the paused budget)
+    w.pause()
+    assert while_live.count(False) >= 3      # the new captures drawn were chosen by the worker ...
+    assert not any(while_live)               # ... and never again by the GUI thread
