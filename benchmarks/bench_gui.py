@@ -22,7 +22,7 @@ Phases, interleaved: headless, live, headless, live, ..., headless.
             (--headless-unrecorded leaves the recording out, as before run files)
   live      window.start(): the worker thread trains flat out while the main
             window runs its normal event loop (diagram at its 12.5 Hz display
-            tick, plots every 6th tick, status bar) for --live s
+            tick, plots every 25th, status bar and timeline every 5th) for --live s
 
 Measured in live phases:
   (a) lateness of a 10 ms PreciseTimer in the GUI thread: every interval

@@ -1,6 +1,6 @@
 """DistributedDataParallel on two CPU processes (gloo), recorded by vgviz.watch on rank 0.
 
-    torchrun --nproc_per_node=2 examples/ddp_gloo.py  # then: vgviz open runs/ddp.vgviz
+    torchrun --standalone --nproc_per_node=2 examples/ddp_gloo.py    # then: vgviz open runs/ddp.vgviz
 
 vgviz.watch records on rank 0 only and does nothing on the other ranks; after backward the
 DDP gradients are the average over both processes' batches, so the recorded numbers equal
@@ -39,6 +39,7 @@ def main() -> None:
             opt.step()
     if rank == 0:
         print(f"rank 0 of {world}: {vgviz.diagnose(path).headline}")
+    dist.barrier()                 # gloo aborts at exit now and then unless every rank gets here first
     dist.destroy_process_group()
 
 

@@ -93,3 +93,22 @@ def test_bad_shallower_depth_is_one_line_exit_2(capsys):
     assert main(["report", "--shallower", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vgviz: error: depth") and len(err.splitlines()) == 1
+
+
+def test_report_compares_with_a_shallower_net_over_seeds(capsys):
+    doc = report(capsys, "--preset", "deep-relu-he", "--set", "depth=4", "width=8", "--steps", "30",
+                 "--shallower", "1", "--seeds", "3")
+    d = doc["diagnostics"]
+    assert d["seeds"]["seeds"] == [0, 1, 2] and len(d["seeds"]["deeper"]) == len(d["seeds"]["shallower"]) == 3
+    perf = finding(d, "training_performance")["numbers"]
+    accuracies = [run["train_accuracy"] for run in d["seeds"]["deeper"]]
+    assert perf["seed_train_accuracy"] == pytest.approx(accuracies)
+    assert perf["accuracy_spread"] == pytest.approx(max(accuracies) - min(accuracies))
+    assert d["baseline"]["train_accuracy"] == pytest.approx(
+        sum(run["train_accuracy"] for run in d["seeds"]["shallower"]) / 3)
+
+
+@pytest.mark.parametrize("value, needle", [("0", "must be at least 1"), ("x", "not a whole number")])
+def test_report_refuses_a_bad_seed_count_in_one_line(capsys, value, needle):
+    from tests.cli_errors import one_line_error
+    one_line_error(capsys, ["report", "--seeds", value], "--seeds", needle)

@@ -20,7 +20,7 @@ def run_example(args: list[str], tmp_path: Path) -> str:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     done = subprocess.run([*args, "--steps", str(STEPS), "--out", str(tmp_path)], cwd=EXAMPLES, env=env,
                           capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[:2000] + " … " + done.stderr[-1000:]
     return done.stdout
 
 
@@ -40,7 +40,8 @@ def test_example_records_a_run_per_model(script, files, param, tmp_path):
 
 
 def test_ddp_example_under_torchrun_records_on_rank_0_only(tmp_path):
-    out = run_example([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "ddp_gloo.py"], tmp_path)
+    out = run_example([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                       "ddp_gloo.py"], tmp_path)
     assert out.startswith("rank 0 of 2:") and len(out.splitlines()) == 1
     with open_run(tmp_path / "ddp.vgviz") as run:
         assert run.steps == STEPS

@@ -254,3 +254,17 @@ def test_readme_table_of_findings_matches_the_thresholds():
     for name, row in rows.items():
         for threshold, value in findings[README_ROWS[name]].thresholds.items():
             assert any(s in row for s in spellings(float(value))), (name, threshold, value)
+
+
+def test_a_net_healthy_now_whose_signal_collapsed_at_step_0_names_the_init():
+    """relu30-xavier trained long enough: δ has recovered, the loss is still at chance, and
+    the cause is the init's collapse at step 0 — neither 'look at the learning rate' nor
+    degradation."""
+    start = stats(0, [1.0, 1.0, 1.0, 1.0], [1.0, 1e-2, 1e-4])
+    now = [stats(i, [0.5, 1.0, 1.0, 1.0], [1.0, 0.5, 0.2]) for i in range(1, 300)]
+    history = history_of(start, *now)
+    base = summarize(synthetic_history([[1e-3] * 3] * 300, accuracies=np.full(300, 0.99)))
+    d = diagnose(history, baseline=base)
+    assert d.finding("forward_signal").label == "collapsed at step 0"
+    assert d.verdict == "healthy" and "at step 0 the forward signal collapsed" in d.headline
+    assert d.fixes[0].key == "init" and "learning rate" not in d.headline

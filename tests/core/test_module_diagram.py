@@ -42,6 +42,15 @@ def test_shared_modules_say_their_uses_and_frozen_ones_are_marked():
     assert blocks["frozen"].frozen and "frozen" in blocks["frozen"].label and np.isnan(blocks["frozen"].grad_l2)
 
 
+def test_a_captures_uses_count_calls_not_names():
+    """A capture's layer_uses (how often each module ran) wins over the description's names."""
+    model = describe_model(SharedTwice())
+    blocks = {b.name: b for b in module_diagram(model, {}, uses={"first": 3, "frozen": 0})}
+    assert blocks["first"].label.endswith("· 3 uses") and blocks["frozen"].label.endswith("· not run · frozen")
+    no_edges = module_diagram(model, {}, {"first": np.zeros((0, 0))})     # a watched layer too large to draw
+    assert not no_edges[0].as_units
+
+
 def test_a_layer_without_edges_is_a_box_with_its_shape():
     blocks = {b.name: b for b in module_diagram(describe_model(TinyTransformer()), {})}
     attention = blocks["block.self_attn"]

@@ -117,3 +117,31 @@ def test_the_timeline_relative_to_its_last_step_and_its_converged_note():
     zero_last = StepStats(**{**stats.__dict__, "timestep_grad": np.array([1e-3, 0.0])})
     scene.update(zero_last)
     assert np.isnan(scene.values).all()              # nothing to divide by
+
+def test_the_drawn_edges_are_chosen_once_per_stats_and_budget_and_forgotten_with_the_stats():
+    """The training thread chooses a full capture's edges (prepare_edges) and the GUI thread's
+    frame finds them: the same object, equal to choosing them again, until the stats are gone."""
+    import gc
+
+    from vgviz.core.layout import network_diagram as topo
+    from vgviz.core.layout import scene as scenes
+
+    stats = make_stats(0, sizes=[2, 64, 64, 64, 4])    # 8,448 edges: more than the live budget
+    scenes.prepare_edges(stats)
+    scene = NetworkScene()
+    scene.live = True
+    scene.update(stats)
+    prepared = scenes.drawn_edges(stats, LIVE_EDGE_BUDGET)
+    assert scene.drawn is prepared and scene.edge_values is prepared.values
+    again = topo.reduce_edges(stats.edge_abs, LIVE_EDGE_BUDGET)
+    assert all(np.array_equal(a, b) for a, b in zip(prepared.selection.indices, again.indices))
+    assert prepared.selection.kept == LIVE_EDGE_BUDGET
+    pair_of_edge = np.repeat(np.arange(4), [len(i) for i in again.indices])
+    assert np.array_equal(prepared.pair, pair_of_edge)
+    assert np.array_equal(prepared.flat, np.concatenate(again.indices))
+    paused = scenes.drawn_edges(stats, 4000)           # another budget: chosen again
+    assert paused.selection.kept == 4000 and scenes.drawn_edges(stats, 4000) is paused
+    key = id(stats)
+    del stats, scene
+    gc.collect()
+    assert key not in scenes._DRAWN

@@ -121,6 +121,12 @@ def test_conv_lstm_attention_and_functional_activations_match_autograd(tmp_path)
             expected[t] += float(h.grad.double().square().sum())
         np.testing.assert_allclose(snap.timestep_grad, np.sqrt(expected), rtol=1e-4)
         assert expected[0] > 0 and snap.timestep_grad[0] < snap.timestep_grad[-1]
+        # the module diagram's edges: conv's out × in channel kernel-gradient norms, the Linear's
+        # |dL/dW|; the other kinds have none
+        conv_edges, *others, fc_edges = snap.edge_abs
+        np.testing.assert_allclose(conv_edges, grads["conv.weight"].flatten(2).norm(dim=2), rtol=RTOL)
+        np.testing.assert_allclose(fc_edges, grads["fc.weight"].abs(), rtol=RTOL)
+        assert conv_edges.shape == (3, 1) and [e.shape for e in others] == [(0, 0)] * 3
 
 
 def test_a_module_used_twice_sums_delta_over_its_uses(tmp_path):
@@ -145,6 +151,17 @@ def test_a_module_used_twice_sums_delta_over_its_uses(tmp_path):
         assert snap.delta_l2[0] > norm_of(uses[1:]) * (1 + 1e-3)      # not just the one use
         assert snap.activation_std[0] == pytest.approx(std_of(uses), rel=RTOL)
         np.testing.assert_allclose(snap.delta_mean_abs[0], torch.cat([u.grad for u in uses]).abs().mean(0), rtol=RTOL)
+        np.testing.assert_allclose(snap.edge_abs[0], shared.weight.grad.abs(), rtol=RTOL)   # both uses
+
+
+def test_layers_too_large_to_draw_record_no_edges(tmp_path):
+    """Edges only for Linear/Conv layers of at most MAX_UNITS inputs and outputs, ungrouped."""
+    model = nn.Sequential(nn.Conv1d(4, 4, 3, groups=2), nn.Flatten(), nn.Linear(8, 33), nn.Linear(33, 2))
+    with vgviz.watch(model, out=tmp_path / "big.vgrun") as w:
+        model(torch.randn(3, 4, 4)).sum().backward()
+        w.step(0.0)
+    with vgviz.open_run(tmp_path / "big.vgrun") as run:
+        assert [e.shape for e in run.snapshot(0).edge_abs] == [(0, 0), (0, 0), (0, 0)]
 
 
 def test_nested_containers_name_each_layer_by_its_path(tmp_path):
@@ -207,6 +224,35 @@ def test_frozen_parameters_are_described_not_listed_and_unused_ones_read_nan(tmp
         assert (ratio[0, 1:] > 0).all() and np.isnan(ratio[1:]).all()
         assert np.isnan(run.series("grad_max_abs")[1:]).all()
         assert run.snapshot(2).step == 0          # the only capture
+
+
+def test_every_step_has_gradient_norms_and_captures_add_weight_norms_and_update_ratios(tmp_path):
+    """‖g‖ and mean |g| every step; ‖W‖ only at a capture step (here step 0) and the step after it,
+    whose weights give the capture's ‖ΔW‖/‖W‖ (‖W‖ after the update, as the built-in trainer)."""
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    grads, weights = [], []
+    with vgviz.watch(model, out=tmp_path / "w.vgrun", capture_hz=0) as w:
+        for _ in range(4):
+            opt.zero_grad()
+            loss = model(torch.randn(5, 3)).square().mean()
+            loss.backward()
+            w.step(loss)
+            grads.append([p.grad.clone() for p in model.parameters()])
+            weights.append([p.detach().clone() for p in model.parameters()])
+            opt.step()
+    tol = dict(rtol=1e-2)    # the per-step numbers are bfloat16 in the file
+    with vgviz.open_run(tmp_path / "w.vgrun") as run:
+        np.testing.assert_allclose(run.series("grad_l2"), [[float(g.norm()) for g in gs] for gs in grads], **tol)
+        np.testing.assert_allclose(run.series("grad_mean_abs"), [[float(g.abs().mean()) for g in gs] for gs in grads], **tol)
+        weight_l2 = run.series("weight_l2")
+        np.testing.assert_allclose(weight_l2[:2], [[float(p.norm()) for p in ws] for ws in weights[:2]], **tol)
+        assert np.isnan(weight_l2[2:]).all()
+        ratio = run.series("update_ratio")
+        expected = [float((after - before).norm() / after.norm()) for before, after in zip(weights[0], weights[1])]
+        np.testing.assert_allclose(ratio[0], expected, **tol)
+        assert np.isnan(ratio[1:]).all()
 
 
 def test_an_exception_in_the_loop_keeps_the_steps_and_says_interrupted(tmp_path):

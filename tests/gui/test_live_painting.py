@@ -288,3 +288,67 @@ def test_views_that_cannot_be_seen_are_not_updated_while_training_and_catch_up_w
     w.decision_dock.raise_()
     qtbot.waitUntil(lambda: calls["plots"] > 0 and calls["surface"] > 0, timeout=5000)
     w.pause()
+
+
+def test_while_training_the_gui_thread_leaves_choosing_the_drawn_edges_to_the_training_thread(
+        window, qtbot, monkeypatch):
+    """Choosing the strongest edges of a full capture is ~1.5 ms of numpy, GIL the trainer waits
+    for at every frame: the training thread chooses them when it publishes the capture
+    (scene.prepare_edges), and the diagram's frames find them chosen."""
+    import threading
+
+    from vgviz.core.layout import network_diagram as topo
+
+    in_gui_thread: list[bool] = []
+    choose = topo.reduce_edges
+
+    def recording(*args, **kwargs):
+        in_gui_thread.append(threading.current_thread() is threading.main_thread())
+        return choose(*args, **kwargs)
+
+    monkeypatch.setattr(topo, "reduce_edges", recording)
+    w = window
+    w.start()
+    def draws_new_steps(n: int) -> None:
+        drawn = []
+        qtbot.waitUntil(lambda: (drawn.append(w.network.scene.stats.step), len(set(drawn)) > n)[1], timeout=WAIT_MS)
+
+    draws_new_steps(2)              # live (going live re-chose the edges shown, in the GUI thread)
+    in_gui_thread.clear()
+    draws_new_steps(5)
+    while_live = list(in_gui_thread)     # (pausing re-chooses, in the GUI thread, for the paused budget)
+    w.pause()
+    assert while_live.count(False) >= 3      # the new captures drawn were chosen by the worker ...
+    assert not any(while_live)               # ... and never again by the GUI thread
+
+
+def test_while_training_the_status_bar_and_timeline_update_a_few_times_a_second_and_catch_up_on_pause(
+        window, qtbot):
+    """Relaying out and repainting the status bar and the timeline at every display tick was ~2 %
+    of the wall clock in the GUI thread, for a step count too fast to read: while training they
+    follow every STATUS_EVERY_N_TICKS ticks; paused, they show the last step at once."""
+    from vgviz.core.measure.steps import step_text
+    from vgviz.gui.display import STATUS_EVERY_N_TICKS
+
+    w = window
+    calls = {"status": 0, "timeline": 0}
+
+    def counting(name, method):
+        def call(*args):
+            calls[name] += 1
+            return method(*args)
+        return call
+
+    w.status.show_stats = counting("status", w.status.show_stats)
+    w.runs.timeline.set_end = counting("timeline", w.runs.timeline.set_end)
+    w.start()
+    qtbot.waitUntil(lambda: w.run.step_count > 20, timeout=WAIT_MS)
+    ticks = w.display.ticks
+    calls.update(status=0, timeline=0)
+    qtbot.waitUntil(lambda: w.display.ticks >= ticks + 4 * STATUS_EVERY_N_TICKS, timeout=WAIT_MS)
+    seen, n_ticks = dict(calls), w.display.ticks - ticks
+    w.pause()
+    assert 1 <= seen["status"] <= n_ticks // STATUS_EVERY_N_TICKS + 1, (seen, n_ticks)
+    assert 1 <= seen["timeline"] <= n_ticks // STATUS_EVERY_N_TICKS + 1, (seen, n_ticks)
+    qtbot.waitUntil(lambda: w.runs.timeline.slider.maximum() == w.run.step_count - 1
+                    and w.status.step_label.text() == step_text(w.run.step_count), timeout=WAIT_MS)

@@ -572,7 +572,7 @@ class DiagnosticsPanel(QtWidgets.QWidget):
         worker.start()
         worker.start_training()
         self.shallower_button.setEnabled(False)
-        self.shallower_label.setText(f"training depth {depth} for {steps} steps …")
+        self.shallower_label.setText(f"training depth {depth} for {steps:,} steps …")
         self.poll_timer.start()
 
     def _stop_counterpart(self) -> None:

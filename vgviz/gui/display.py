@@ -5,10 +5,16 @@ from PySide6 import QtCore, QtWidgets
 
 # Every paint holds the GIL, so drawing is training time lost (docs/performance.md#paint-cost-is-training-cost):
 # the diagram (two thirds of the GUI thread's time while training at 25 Hz) is redrawn at 12.5 Hz,
-# still smooth, and the trend plots, whose cost grows with the history, at about 1 Hz (a trend
+# still smooth, and the trend plots, whose cost grows with the history, every 2 s (a trend
 # needs no more; they catch up at once when training pauses or ends).
 DISPLAY_HZ = 12.5
-PLOT_EVERY_N_TICKS = 12  # ~1 Hz: each update repaints four plots (~40 % of the GUI thread's time at 2 Hz)
+# every 2 s: each update repaints four plots, ~8 ms each; at ~1 Hz they were a quarter of the GUI
+# thread's CPU time while training flat out (docs/performance.md#the-live-windows-gui-thread)
+PLOT_EVERY_N_TICKS = 25
+# ~2.5 Hz while training: the status bar's step, loss and speed and the timeline's end (a step count
+# that changes at every tick cannot be read anyway); each update relays out and repaints them, ~2 %
+# of the wall clock in the GUI thread at 12.5 Hz
+STATUS_EVERY_N_TICKS = 5
 
 
 def on_screen(widget: QtWidgets.QWidget) -> bool:
@@ -26,7 +32,7 @@ class LiveDisplay(QtCore.QObject):
         super().__init__(window)
         self.window = window
         self.ticks = 0
-        self._diagram_behind = self._plots_behind = False  # new steps these views have not drawn yet
+        self._diagram_behind = self._plots_behind = self._status_behind = False  # new steps these views have not shown yet
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(round(1000 / DISPLAY_HZ))
         self.timer.timeout.connect(self.tick)
@@ -56,7 +62,9 @@ class LiveDisplay(QtCore.QObject):
             w.decision.show_surface(surface)
         self._diagram_behind = self._diagram_behind or bool(new)
         self._plots_behind = self._plots_behind or bool(new)
-        if new:
+        self._status_behind = self._status_behind or bool(new)
+        status_now = self.ticks % STATUS_EVERY_N_TICKS == 0 or not run.is_running
+        if self._status_behind and status_now:
             w.runs.timeline.set_end(run.step_count)
         # scrubbed back: the live views wait (the training does not) and catch up on release
         live = not w.runs.timeline.pinned
@@ -68,6 +76,8 @@ class LiveDisplay(QtCore.QObject):
                 and (self.ticks % PLOT_EVERY_N_TICKS == 0 or not run.is_running)):
             w.plots.update_from(run.history)
             self._plots_behind = False
-        if new:
+        if self._status_behind and status_now:
             w.status.show_stats(run.step_count, run.history)
-        w.status.show_rate(run.steps_per_s() if run.is_running else None)
+            self._status_behind = False
+        if status_now:
+            w.status.show_rate(run.steps_per_s() if run.is_running else None)

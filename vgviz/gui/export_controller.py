@@ -265,7 +265,7 @@ class ExportController(QtCore.QObject):
             frames = timelapse_frames(w.run.config, steps, every, view, views, scale,
                                       (lambda s: ex.caption_text(summary, s)) if use_caption else None)
             return self._write_with_progress(frames, path, fps, timelapse_frame_count(steps, every),
-                                             f"Training {steps} steps and drawing the time-lapse…", scale)
+                                             f"Training {steps:,} steps and drawing the time-lapse…", scale)
         finally:
             views.close()
 

@@ -7,6 +7,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
+from ..core.measure.steps import step_text
+
 MAX_COLOUR = (90, 160, 220)
 MEAN_COLOUR = (240, 170, 60)
 
@@ -29,6 +31,12 @@ class GradFlowView(QtWidgets.QWidget):
         layout.addWidget(self.plot, 1)
         self.floor = 0.0
 
+    def set_theme(self, theme) -> None:
+        """A vgviz.gui.theme.Theme's plot background, text and grid."""
+        from .plots import style_plot
+
+        style_plot(self.plot, theme)
+
     def show_flow(self, step: int, layer_names, mean_abs: np.ndarray, max_abs: np.ndarray) -> None:
         """Bars of log10 mean and max |g| per layer, rising from one floor below the smallest."""
         logs = [np.log10(np.where(v > 0, v, np.nan)) for v in (mean_abs, max_abs)]
@@ -42,4 +50,4 @@ class GradFlowView(QtWidgets.QWidget):
         self.plot.setYRange(self.floor, float(finite.max()) + 0.5 if finite.size else 0.0, padding=0)
         weakest = int(np.nanargmin(logs[0])) if np.isfinite(logs[0]).any() else None
         note = f" — weakest mean |g|: {layer_names[weakest]}" if weakest is not None else ""
-        self.title.setText(f"gradient flow at step {step}{note}")
+        self.title.setText(f"gradient flow at {step_text(step + 1)}{note}")   # N steps completed

@@ -1,5 +1,5 @@
 """The layer × step heat map: log10 ‖g‖ of every layer (rows, input side at the top) over the
-run's steps (columns: buckets of steps, downsampled in the core), in the app's colour map.
+run's steps (columns: buckets of steps, downsampled in the core), in the window's theme and colour map.
 Hovering names the layer, the steps and the value."""
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .diagram_base import DiagramStyle
 
 if TYPE_CHECKING:   # the run file package imports torch: not before the window paints
     from ..core.runfile.per_layer import HeatMap
 
 
 class HeatMapView(QtWidgets.QWidget):
-    def __init__(self, parent: QtWidgets.QWidget | None = None, colormap: str = "viridis"):
+    def __init__(self, parent: QtWidgets.QWidget | None = None, colormap: str = DiagramStyle.colormap):
         super().__init__(parent)
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(False)
@@ -34,8 +36,17 @@ class HeatMapView(QtWidgets.QWidget):
         self.layer_names: tuple[str, ...] = ()
         self.plot.scene().sigMouseMoved.connect(self._on_mouse)
 
-    def set_colormap(self, name: str) -> None:
-        self.colorbar.setColorMap(pg.colormap.get(name))
+    def set_theme(self, theme, colormap: str) -> None:
+        """A vgviz.gui.theme.Theme's plot colours and its map of the family ``colormap``."""
+        from .plots import style_plot
+
+        style_plot(self.plot, theme)
+        self.plot.showGrid(x=False, y=False)     # grid lines would stripe the image
+        self.colorbar.setColorMap(pg.colormap.get(theme.diagram_style(colormap).colormap))
+        fg = QtGui.QColor(theme.plot_foreground)
+        self.colorbar.axis.setPen(fg)
+        self.colorbar.axis.setTextPen(fg)
+        self.colorbar.axis.setLabel(self.colorbar.axis.labelText, color=fg.name())
 
     def show_heatmap(self, heat: HeatMap, layer_names) -> None:
         self.heat, self.layer_names = heat, tuple(layer_names)
@@ -46,10 +57,20 @@ class HeatMapView(QtWidgets.QWidget):
         self.colorbar.setLevels((lo, hi))
         first, last = float(heat.first_step[0]), float(heat.last_step[-1]) + 1
         self.image.setRect(QtCore.QRectF(first, 0, last - first, len(self.layer_names)))
-        axis = self.plot.getAxis("left")
-        every = max(1, len(self.layer_names) // 30)   # at most ~30 names fit beside the rows
-        axis.setTicks([[(i + 0.5, n) for i, n in enumerate(self.layer_names) if i % every == 0]])
+        self._name_rows()
         self.plot.getViewBox().autoRange(padding=0)
+
+    def _name_rows(self) -> None:
+        """Name every row whose label fits in the plot's height without overlapping the next."""
+        n = len(self.layer_names)
+        line = QtGui.QFontMetrics(self.plot.getAxis("left").style.get("tickFont") or self.font()).height()
+        fits = max(1, int(self.plot.getViewBox().height() // (line * 1.1)))
+        every = max(1, -(-n // fits))
+        self.plot.getAxis("left").setTicks([[(i + 0.5, name) for i, name in enumerate(self.layer_names) if i % every == 0]])
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._name_rows()
 
     def text_at(self, step: float, row: float) -> str:
         """What hovering at (step, layer row) says; '' outside the image."""

@@ -77,7 +77,7 @@ class MainWindow(QtWidgets.QMainWindow):
         run = self.run
         for signal, slot in ((run.started, self._on_started), (run.ready, self._on_ready), (run.failed, self._on_failed),
                              (run.diverged, self._on_diverged), (run.history_replaced, self.diagnostics.follow),
-                             (run.finished, lambda steps: self.status.set_state(f"finished {steps} steps")),
+                             (run.finished, lambda steps: self.status.set_state(f"finished {steps:,} steps")),
                              (run.running_changed, self._on_running_changed), (run.trace_failed, self.show_error)):
             signal.connect(slot)
 
@@ -183,7 +183,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if run.is_running:
             run.pause()
         elif run.is_finished:
-            self.status.set_state(f"finished {run.step_count} steps — raise 'steps' or Reset")
+            self.status.set_state(f"finished {run.step_count:,} steps — raise 'steps' or Reset")
         elif run.is_diverged:
             self.status.set_state("diverged — Reset to start again")
         else:

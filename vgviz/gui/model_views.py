@@ -9,6 +9,7 @@ grows (a training still writing it), it is read again every POLL_MS.
 from __future__ import annotations
 
 import concurrent.futures
+import html
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
@@ -51,8 +52,21 @@ def compute_views(path, seen: tuple[int, int] | None):
         captured = run.capture_steps
         capture = run.snapshot(int(captured[-1])) if len(captured) else None
         edges = dict(zip(capture.layer_names, capture.edge_abs or ())) if capture is not None else {}
-        blocks = module_diagram(run.model, dict(zip(layers.names, norms)), edges) if run.model else []
-        return now, layers.names, heat, (step, mean_abs, max_abs), blocks
+        uses = ({name: int(k) for name, k in zip(capture.layer_names, capture.layer_uses)}
+                if capture is not None and capture.layer_uses is not None else None)
+        blocks = module_diagram(run.model, dict(zip(layers.names, norms)), edges, uses=uses) if run.model else []
+        return now, layers.names, heat, (step, mean_abs, max_abs), blocks, _plots_history(run)
+
+
+def _plots_history(run):
+    """The training plots' History of the file (loss, gradient norms by layer, …), or None
+    when its layers cannot be matched to its parameters."""
+    from ..core.runfile.replay import ReplayError, history_from_run
+
+    try:
+        return history_from_run(run)
+    except ReplayError:
+        return None
 
 
 class ModelViews(QtCore.QObject):
@@ -76,13 +90,23 @@ class ModelViews(QtCore.QObject):
         add_dock_toggle(self.dock, "Ctrl+H", window.view_menu)
         self.path: Path | None = None         # a user's model's run file shown, or None
         self._shown: tuple[Path | None, tuple[int, int] | None] = (None, None)
+        self._plot_layers: list[str] | None = None   # the layers the window's plots were set up for
         self._job: concurrent.futures.Future | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vgviz-model-views")
         self._computed.connect(self._on_computed)
         self.timer = QtCore.QTimer(self, interval=POLL_MS, timeout=self.refresh)
         self.timer.start()
+        window.themes.changed.connect(self.apply_theme)
+        self.apply_theme()
         window.run.started.connect(self.leave)
         window.destroyed.connect(lambda: self._executor.shutdown(wait=False, cancel_futures=True))
+
+    def apply_theme(self) -> None:
+        """The window's theme and colour map (View ▸ Lecture theme, Colour map), as the network diagram has them."""
+        theme, colormap = self.window.themes.theme, self.window.themes.colormap
+        self.diagram.set_style(theme.diagram_style(colormap))
+        self.heatmap.set_theme(theme, colormap)
+        self.flow.set_theme(theme)
 
     def open(self, path) -> None:
         """Show the user's model's run file ``path``: no trainer; the module diagram and the dock."""
@@ -93,9 +117,23 @@ class ModelViews(QtCore.QObject):
         self.path = Path(path)
         w.diagram_stack.setCurrentWidget(self.diagram)
         self.dock.show()
+        # what belongs to a built-in run says nothing about this model: no preset, no boundary
+        w.panel.preset_box.setCurrentIndex(-1)
+        w.panel.preset_text.setText(f"<b>Your model</b><br>{html.escape(self.path.name)}, recorded by "
+                                    "vgviz.watch: the config fields below are not used.")
+        w.decision_dock.hide()
         w.status.set_state(f"reading {self.path.name} — your model: no trainer")
         w.setWindowTitle(f"vgviz — {self.path.name} · your model")
         self.refresh()
+
+    def _show_plots(self, history) -> None:
+        """The window's training plots draw the file's loss and per-layer numbers."""
+        w = self.window
+        names = list(history.latest.layer_names)
+        if self._plot_layers != names:
+            self._plot_layers = names
+            w.plots.set_layers(names, w.themes.layer_colors(len(names)))
+        w.plots.update_from(history)
 
     def leave(self, *_args) -> None:
         """A built-in run replaced the user's model's file."""
@@ -127,10 +165,12 @@ class ModelViews(QtCore.QObject):
             return
         if result is None or path != self._source():
             return
-        seen, names, heat, (step, mean_abs, max_abs), blocks = result
+        seen, names, heat, (step, mean_abs, max_abs), blocks, history = result
         self._shown = (path, seen)
         self.heatmap.show_heatmap(heat, names)
         self.flow.show_flow(step, names, mean_abs, max_abs)
         if path == self.path:
             self.diagram.show_blocks(blocks, step)
-            self.window.status.set_state(f"{path.name}: {seen[0]} steps — your model: no trainer")
+            if history is not None and history.latest is not None:
+                self._show_plots(history)
+            self.window.status.set_state(f"{path.name}: {seen[0]:,} steps — your model: no trainer")

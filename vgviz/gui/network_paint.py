@@ -126,13 +126,9 @@ class NetworkPainting:
         # edges: gather line coordinates, then sort by bucket (weak first) into one buffer
         if self.scene.selection is not None and len(self.scene.edge_buckets):
             # all layer pairs at once: flat index out * n_in + in → the two end points
-            counts = np.diff(self.scene.edge_pair_start)
-            pair = np.repeat(np.arange(len(counts)), counts)
-            n_in = np.asarray(self.scene.sizes[:-1])[pair]
-            flat = np.concatenate(self.scene.selection.indices)
-            y_start = np.concatenate([[0], np.cumsum(self.scene.sizes)[:-1]])
-            y_all = np.concatenate(lay.y)
-            xs = np.asarray(lay.x, dtype=np.float64)
+            pair, flat = self.scene.drawn.pair, self.scene.drawn.flat
+            xs, y_all, y_start, n_in_of_pair = self._node_coords()
+            n_in = n_in_of_pair[pair]
             lines = np.empty((len(flat), 4))
             lines[:, 0] = xs[pair]
             lines[:, 1] = y_all[y_start[pair] + flat % n_in]
@@ -175,6 +171,17 @@ class NetworkPainting:
         else:
             self._point_buf = np.zeros((0, 2))
             self._point_slices = []
+
+    def _node_coords(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(column x, every node's y, where each column starts in it, inputs per layer pair),
+        kept with the layout they were computed for."""
+        lay = self._layout
+        if self._coords_layout is not lay:
+            sizes = np.asarray(self.scene.sizes)
+            self._coords = (np.asarray(lay.x, dtype=np.float64), np.concatenate(lay.y),
+                            np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes[:-1])
+            self._coords_layout = lay
+        return self._coords
 
     def _draw_order_key(self, buckets: np.ndarray) -> np.ndarray:
         """Weak first so strong edges sit on top; unlit (grey) below everything."""

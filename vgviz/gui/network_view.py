@@ -46,6 +46,7 @@ class NetworkView(NetworkPainting, DiagramView):
         self._text_time = 0.0  # while live: when the text layer's numbers last changed (see _clear)
         self._circle_key = None  # the layout and layers _circle_pos (node centres, concatenated) is for
         self._circle_pos = np.zeros((0, 2))
+        self._coords_layout = None  # the layout _coords (node coordinates for the edge lines) is for
         self.set_style(DiagramStyle(colormap=colormap))
         self._layer_colors: list[QtGui.QColor] = []
         self._clear()

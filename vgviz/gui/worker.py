@@ -24,6 +24,7 @@ import traceback
 from PySide6 import QtCore
 
 from ..core.config import RunConfig
+from ..core.layout.scene import prepare_edges
 from ..core.memory import memory_error_message
 
 # At 30 Hz draining and thousands of steps/s this is far more than one frame
@@ -224,6 +225,8 @@ class TrainingWorker(QtCore.QThread):
                 self._full_time = now
             stats = trainer.step(full=full)
             self._last_full = stats.is_full
+            if stats.is_full:
+                prepare_edges(stats)    # here, not in the GUI thread's frame
             self._log.append(stats)
             self._record(stats)
             # while paused (single steps) every new state is shown; while training, once a second

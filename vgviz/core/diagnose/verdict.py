@@ -122,7 +122,7 @@ def diagnose(history: History, *, activations: ActivationStats | None = None,
         fix_keys = signal_fixes + fix_keys
         if plateau.label == "plateau":
             headline += f" The loss is stuck at {plateau.numbers['loss_now']:.3g}."
-    elif worse:
+    elif worse and not signal_causes:
         verdict = "degradation"
         b = perf.numbers
         e, f = error.numbers.get("ratio_first_to_last_hidden"), forward.numbers.get("ratio_last_to_first_hidden")
@@ -146,11 +146,22 @@ def diagnose(history: History, *, activations: ActivationStats | None = None,
                         f"at or below {VANISHING_RATIO:g}, exploding at or above {EXPLODING_RATIO:g})")
             e = error.numbers.get("ratio_first_to_last_hidden")
             headline += f" and its error signal δ reaches it (ratio {e:.2g})." if e is not None else "."
+        if signal_causes:
+            # healthy now, but the init collapsed (or blew up) the signal at step 0: a net stuck
+            # since then has not recovered from its start, and the init is what to change
+            f = forward.numbers
+            headline += (f" But at step 0 the forward signal {forward.label.split(' at ')[0]} across depth (ratio "
+                         f"{f['initial_ratio']:.2g}): the init.")
+            causes += signal_causes
+            fix_keys = signal_fixes
         if plateau.label == "plateau":
             headline += (f" The loss is flat at {plateau.numbers['loss_now']:.3g} with training-batch accuracy "
-                         f"{plateau.numbers['accuracy_now']:.0%}, but not because of vanishing gradients: "
-                         "look at the learning rate, the width or the data.")
-            causes.append("a plateau with healthy gradients: learning rate, capacity or the task, not depth")
+                         f"{plateau.numbers['accuracy_now']:.0%}"
+                         + (", not because of vanishing gradients now." if signal_causes else
+                            ", but not because of vanishing gradients: look at the learning rate, the width or "
+                            "the data."))
+            if not signal_causes:
+                causes.append("a plateau with healthy gradients: learning rate, capacity or the task, not depth")
             causes += _unit_notes(activations)
     fixes = tuple(make_fix(k, presets) for k in dict.fromkeys(fix_keys))
     return Diagnosis(verdict, headline, tuple(causes), fixes, findings, baseline, seeds)

@@ -5,7 +5,8 @@ A Linear or Conv layer small enough is drawn as units and edges: its inputs on t
 outputs on the right, each edge coloured by |dL/dW_ij| (a Linear layer) or by the norm of the
 kernel gradient of output channel i from input channel j (a conv layer), as the capture holds
 them. Any other layer is a box coloured by its gradient norm ‖g‖, labelled with its name,
-kind and shape, "k uses" for a module registered under k names, and marked when frozen.
+kind and shape, "k uses" for a module that ran k times in the captured step (without a
+capture: registered under k names), and marked when frozen.
 Geometry is in unit coordinates (x, y in [0, 1]); the view scales it. Plain numpy.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ class ModuleBlock:
     name: str
     kind: str
     shape: str                 # "128→10", "(32,)" …
-    uses: int                  # 1 + the other names the module is registered under
+    uses: int                  # how often it ran in the captured step (else how many names it has)
     frozen: bool               # no trainable parameter
     grad_l2: float             # ‖g‖ of its parameters; NaN if none measured (frozen, unused)
     edges: np.ndarray | None   # (out, in) edge magnitudes when drawn as units, else None
@@ -40,7 +41,7 @@ class ModuleBlock:
 
     @property
     def label(self) -> str:
-        extra = [f"{self.uses} uses"] if self.uses > 1 else []
+        extra = [f"{self.uses} uses"] if self.uses > 1 else ["not run"] if self.uses == 0 else []
         extra += ["frozen"] if self.frozen else []
         return " · ".join([self.name or "(model)", self.kind, self.shape, *extra])
 
@@ -74,13 +75,15 @@ def _uses(model: ModelDescription) -> dict[str, int]:
 
 
 def module_diagram(model: ModelDescription, grad_l2: dict[str, float],
-                   edges: dict[str, np.ndarray] | None = None, max_units: int = MAX_UNITS) -> list[ModuleBlock]:
+                   edges: dict[str, np.ndarray] | None = None, max_units: int = MAX_UNITS,
+                   uses: dict[str, int] | None = None) -> list[ModuleBlock]:
     """The blocks of ``model``'s layers in registration order, with each layer's gradient norm
     (``grad_l2`` by layer name) and, for Linear and Conv layers of at most ``max_units`` inputs
-    and outputs, their (out, in) edges (``edges`` by layer name, from a capture)."""
+    and outputs, their (out, in) edges (``edges`` by layer name, from a capture). ``uses``: how
+    often each layer ran (a capture's layer_uses by name); a layer it lacks counts its names."""
     edges = edges or {}
     frozen = dict(zip(model.param_names, model.frozen))
-    uses = _uses(model)
+    uses = {**_uses(model), **(uses or {})}
     layers = model.layers
     n = len(layers)
     width = 1.0 / max(n + (n - 1) * GAP, 1)
@@ -89,7 +92,7 @@ def module_diagram(model: ModelDescription, grad_l2: dict[str, float],
         x0 = i * width * (1 + GAP)
         e = edges.get(layer.name)
         small = (layer.kind in UNIT_KINDS and e is not None and e.ndim == 2
-                 and max(e.shape) <= max_units and e.shape != (1, 1))
+                 and e.size > 1 and max(e.shape) <= max_units)
         tall = min(1.0, 0.25 + 0.75 * (max(e.shape) / max_units)) if small else 0.5
         y0 = (1.0 - tall) / 2
         blocks.append(ModuleBlock(

@@ -11,6 +11,8 @@ tests read them here.
 from __future__ import annotations
 
 import math
+import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +30,55 @@ N_BUCKETS = 64
 #: pair); paused, and in pictures, its edge budget. Line drawing is most of a frame, and every
 #: frame holds the GIL.
 LIVE_EDGE_BUDGET = 2000
+
+
+@dataclass(frozen=True)
+class DrawnEdges:
+    """The edges a diagram draws of one step, at one edge budget: the selection, and per drawn
+    edge (pair by pair, flat index order) its value, its layer pair and its flat index."""
+
+    budget: int
+    selection: topo.EdgeSelection
+    values: np.ndarray
+    pair: np.ndarray
+    flat: np.ndarray
+
+
+# One DrawnEdges per StepStats (by id; StepStats is not hashable), for as long as the stats live.
+# The training thread fills it when it publishes a full capture (prepare_edges), so the GUI
+# thread's frame finds its edges chosen: choosing them (argpartition) is milliseconds of numpy a
+# frame, and every millisecond the GUI thread holds the GIL is training time lost
+# (docs/performance.md#paint-cost-is-training-cost).
+_DRAWN: dict[int, tuple[weakref.ref, DrawnEdges]] = {}
+
+
+def drawn_edges(stats: StepStats, budget: int) -> DrawnEdges:
+    """The strongest edges of each layer pair of ``stats`` within ``budget``
+    (vgviz.core.layout.network_diagram.reduce_edges), computed once per stats and budget."""
+    key = id(stats)
+    entry = _DRAWN.get(key)
+    if entry is not None and entry[0]() is stats and entry[1].budget == budget:
+        return entry[1]
+    sel = topo.reduce_edges(stats.edge_abs, budget)
+    values = [e.ravel()[i] for e, i in zip(stats.edge_abs, sel.indices)]
+    counts = [len(i) for i in sel.indices]
+    done = DrawnEdges(budget, sel,
+                      np.concatenate(values).astype(np.float64) if values else np.zeros(0),
+                      np.repeat(np.arange(len(counts)), counts),
+                      np.concatenate(sel.indices) if counts else np.zeros(0, dtype=np.intp))
+    for arr in (done.values, done.pair, done.flat):
+        arr.flags.writeable = False     # shared by every view that draws these stats
+    if entry is None or entry[0]() is not stats:
+        weakref.finalize(stats, _DRAWN.pop, key, None)   # gone with the stats, before its id is reused
+    _DRAWN[key] = (weakref.ref(stats), done)
+    return done
+
+
+def prepare_edges(stats: StepStats) -> None:
+    """Choose the edges a live diagram draws of ``stats`` now, in the thread that publishes it,
+    so that the GUI thread does not (see _DRAWN)."""
+    if stats.edge_abs:
+        drawn_edges(stats, max(LIVE_EDGE_BUDGET, len(stats.edge_abs)))
 
 
 def _fmt(v: float) -> str:
@@ -118,6 +169,7 @@ class NetworkScene(ColorScale):
         self.sizes: list[int] = []              # neurons per column (input first when has_input)
         self.has_input = False                  # False: no per-edge gradients, nodes only
         self.selection: topo.EdgeSelection | None = None
+        self.drawn: DrawnEdges | None = None     # the selection with each drawn edge's pair and flat index
         self.edge_values = np.zeros(0)          # the drawn edges' values, pair by pair, flat index order
         self.edge_pair_start = np.zeros(1, dtype=np.intp)
         self.edge_buckets = np.zeros(0, dtype=np.intp)
@@ -152,12 +204,13 @@ class NetworkScene(ColorScale):
                         stats.step)
         # edges: which are drawn, and their buckets, in fixed order (pair-major, flat index)
         if has_input:
-            sel = topo.reduce_edges(stats.edge_abs, max(self.drawn_budget, len(stats.edge_abs)))
-            self.selection = sel
-            values = [e.ravel()[i] for e, i in zip(stats.edge_abs, sel.indices)]
-            self.edge_values = np.concatenate(values).astype(np.float64) if values else np.zeros(0)
-            self.edge_pair_start = np.concatenate([[0], np.cumsum([len(i) for i in sel.indices])])
+            drawn = drawn_edges(stats, max(self.drawn_budget, len(stats.edge_abs)))
+            self.drawn = drawn
+            self.selection = drawn.selection
+            self.edge_values = drawn.values
+            self.edge_pair_start = np.concatenate([[0], np.cumsum([len(i) for i in drawn.selection.indices])])
         else:
+            self.drawn = None
             self.selection = None
             self.edge_values = np.zeros(0)
             self.edge_pair_start = np.zeros(1, dtype=np.intp)

@@ -1,6 +1,7 @@
-"""Watch: every step's six numbers per trainable parameter, computed on the parameters'
-device and fetched in one transfer, and full captures of every layer (vgviz.core.watch.layers)
-at most capture_hz times a second, written to a run file (vgviz.core.runfile)."""
+"""Watch: every step's gradient norms per trainable parameter (the other PARAM_STATS at
+capture steps), computed on the parameters' device and fetched in one transfer, and full
+captures of every layer (vgviz.core.watch.layers) at most capture_hz times a second, written
+to a run file (vgviz.core.runfile)."""
 from __future__ import annotations
 
 import math
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..layout.module_diagram import MAX_UNITS
 from ..measure.stats import StepStats
 from ..runfile import RunWriter, StoragePolicy, describe_model
 from .layers import LayerCapture, find_layers
@@ -21,6 +23,8 @@ from .layers import LayerCapture, find_layers
 # Full captures take at most this share of the training time (besides capture_hz).
 CAPTURE_SHARE = 0.02
 _WRAPPER_PREFIX = "module."
+# layers whose weight is drawn as units and edges (the module diagram's UNIT_KINDS)
+_EDGE_KINDS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -126,41 +130,42 @@ class Watch:
 
     def _param_stats(self, loss, full: bool) -> tuple[np.ndarray, float]:
         """(6, P) PARAM_STATS of this step and the loss, in a few batched calls on the
-        parameters' device and one transfer. Every step: ‖g‖, mean |g| and ‖W‖; a capture step
-        (full) adds max |g| and the zero fraction, and keeps the weights so that the next
-        call fills in its update_ratio (NaN on the other steps)."""
+        parameters' device and one transfer. Every step: ‖g‖ and mean |g|. A capture step
+        (full) adds max |g|, the zero fraction and ‖W‖, and keeps the weights, so that the next
+        call fills in the capture's update_ratio (‖ΔW‖/‖W‖ after the update, as the built-in
+        trainer has it) and its own ‖W‖; the other steps read NaN there (‖W‖ changes slowly,
+        and skipping it halves the every-step work)."""
         params = self.params
-        has_grad = [i for i, p in enumerate(params) if p.grad is not None]
+        grads = [p.grad for p in params]
+        has_grad = [i for i, g in enumerate(grads) if g is not None]
         update = self._snapshot is not None
+        weigh = full or update
         with torch.no_grad():
-            grads = [params[i].grad for i in has_grad]
-            weights = params               # read under no_grad: no detach() needed
+            grads = [grads[i] for i in has_grad] if len(has_grad) < len(grads) else grads
+            norms = [*torch._foreach_norm(grads, 2), *torch._foreach_norm(grads, 1)] if grads else []
+            if full and grads:
+                norms += [*torch._foreach_norm(grads, float("inf")), *torch._foreach_norm(grads, 0)]
             if update:
-                torch._foreach_sub_(self._snapshot, weights)
-            parts = [torch.stack(torch._foreach_norm(grads + weights + (self._snapshot or []), 2)).double()]
-            if grads:
-                # on the CPU _foreach_norm(·, 1) is 3-5× slower than a loop of abs().sum()
-                parts.append(torch.stack(torch._foreach_norm(grads, 1) if grads[0].is_cuda
-                                         else [g.abs().sum() for g in grads]).to(parts[0]))
-                if full:
-                    parts += [torch.stack(torch._foreach_norm(grads, ord)).to(parts[0])
-                              for ord in (float("inf"), 0)]
+                torch._foreach_sub_(self._snapshot, params)
+            if weigh:     # weights read under no_grad: no detach() needed
+                norms += torch._foreach_norm(params + (self._snapshot or []), 2)
             if isinstance(loss, torch.Tensor):
-                parts.append(loss.detach().reshape(1).to(parts[0]))
-            values = torch.cat(parts).double().cpu().numpy()
-            self._snapshot = [w.detach().clone() for w in weights] if full and self._update_ratio else None
+                norms.append(loss.detach().reshape(()))
+            values = torch.stack(norms).cpu().double().numpy() if norms else np.zeros(0)
+            self._snapshot = [p.detach().clone() for p in params] if full and self._update_ratio else None
         k, P = len(grads), len(params)
         loss_value = float(values[-1]) if isinstance(loss, torch.Tensor) else float(loss)
         stats = np.full((6, P), np.nan)
-        stats[4] = values[k:k + P]
         if k:
-            tail = values[k + 2 * P if update else k + P:]
             sizes = self._sizes[has_grad]
-            stats[0, has_grad], stats[1, has_grad] = values[:k], tail[:k] / sizes
+            stats[0, has_grad], stats[1, has_grad] = values[:k], values[k:2 * k] / sizes
             if full:
-                stats[2, has_grad], stats[3, has_grad] = tail[k:2 * k], 1.0 - tail[2 * k:3 * k] / sizes
+                stats[2, has_grad], stats[3, has_grad] = values[2 * k:3 * k], 1.0 - values[3 * k:4 * k] / sizes
+        if weigh:
+            at = 4 * k if full else 2 * k
+            stats[4] = values[at:at + P]
         if update:
-            delta = values[k + P:k + 2 * P]
+            delta = values[at + P:at + 2 * P]
             with np.errstate(divide="ignore", invalid="ignore"):
                 self._pending[3][5] = np.where(stats[4] > 0, delta / stats[4], np.where(delta > 0, np.inf, 0.0))
         return stats, loss_value
@@ -177,10 +182,38 @@ class Watch:
         return StepStats(
             step=step, loss=loss, accuracy=accuracy, diverged=not math.isfinite(loss),
             layer_names=self.layer_names, grad_mean_abs=np.array(mean_abs), grad_l2=np.array(l2),
-            delta_l2=numbers["delta_l2"], delta_mean_abs=numbers["delta_mean_abs"], edge_abs=None,
+            delta_l2=numbers["delta_l2"], delta_mean_abs=numbers["delta_mean_abs"], edge_abs=self._edges(),
             activation_std=numbers["activation_std"], timestep_grad=numbers["timestep_grad"],
             grad_norm_total=float(np.sqrt(np.nansum(stats[0] ** 2))), grad_zero_fraction=np.array(zero),
             param_stats=stats.copy(), param_names=self.param_names, layer_uses=numbers["uses"])
+
+    def _edges(self) -> tuple[np.ndarray, ...]:
+        """Per layer, the (out, in) edge magnitudes the module diagram draws: |dL/dW| of a
+        Linear layer, the norm of each (out, in) channel pair's kernel gradient of a Conv layer,
+        for layers of at most MAX_UNITS inputs and outputs; an empty (0, 0) array for the
+        others (too large, another kind, grouped, no gradient). One transfer."""
+        shapes, parts = [], []
+        with torch.no_grad():
+            for layer in self.layers:
+                module = layer.module
+                grad = getattr(getattr(module, "weight", None), "grad", None)
+                drawable = (type(module) in _EDGE_KINDS and grad is not None and getattr(module, "groups", 1) == 1
+                            and max(grad.shape[:2]) <= MAX_UNITS)
+                if not drawable:
+                    shapes.append((0, 0))
+                    continue
+                edges = grad.abs() if grad.dim() == 2 else grad.flatten(2).norm(dim=2)
+                shapes.append(tuple(edges.shape))
+                parts.append(edges.reshape(-1).float())
+            if not parts:
+                return tuple(np.zeros((0, 0), np.float32) for _ in shapes)
+            values = torch.cat([p.to(parts[0].device) for p in parts]).cpu().numpy()
+        out, at = [], 0
+        for shape in shapes:
+            size = shape[0] * shape[1]
+            out.append(values[at:at + size].reshape(shape))
+            at += size
+        return tuple(out)
 
     # -- closing -----------------------------------------------------------------------------------
     def _check_open(self) -> None:
