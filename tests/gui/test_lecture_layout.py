@@ -114,6 +114,9 @@ def test_docks_open_on_a_backprop_frame_nothing_is_cut(qtbot, window, theme):
             assert button.isVisible() and button.sizeHint().width() <= button.width(), (where, button.text())
             right = button.mapTo(stepper, QtCore.QPoint(button.width(), 0)).x()
             assert right <= stepper.parentWidget().width(), (where, button.text())
+        # group box titles cannot wrap: each whole within its box
+        for box in stepper.findChildren(QtWidgets.QGroupBox):
+            assert fits(box, box.title(), box.width() - 16), (where, box.title())
         # the diagnostics tabs: every title whole, all of them in the bar's width
         bar = w.diagnostics.tabs.tabBar()
         assert bar.elideMode() == QtCore.Qt.TextElideMode.ElideNone

@@ -114,8 +114,12 @@ class StepperPanel(QtWidgets.QWidget):
         self._update_buttons()
 
     def _build_chain_box(self) -> QtWidgets.QGroupBox:
-        box = QtWidgets.QGroupBox("Scalar chain: one neuron per layer, L = y")
+        # a group box's title cannot wrap: the short title, and the rest as a wrapped line
+        box = QtWidgets.QGroupBox("Scalar chain")
         form = QtWidgets.QFormLayout(box)
+        about = QtWidgets.QLabel("One neuron per layer, L = y.")
+        about.setWordWrap(True)
+        form.addRow(about)
         self.chain_layers = QtWidgets.QSpinBox()
         self.chain_layers.setRange(1, 20)
         self.chain_layers.setValue(10)
