@@ -36,7 +36,8 @@ def test_keys_move_the_cursor_and_the_panel_explains_the_frame(window, qtbot):
     assert f"×{last.shrink:.4g}" in text
     assert f"×{last.cumulative:.4g}" in text
     # the chain rule wraps between its parts, never inside the formula 
-    assert "<span style='white-space:nowrap'>δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ f′(zˡ)</span>" in text
+    # the formula breaks, if at all, only before an operator: its terms are held whole
+    assert "δˡ =\u00a0(Wˡ⁺¹)ᵀ\u00a0δˡ⁺¹ ⊙\u00a0f′(zˡ)" in text
     assert last.label in window.stepper.frame_label.text()
     _press(qtbot, window, Key.Key_Home)
     assert window.stepper.cursor == 0
@@ -128,3 +129,15 @@ def test_scalar_chain_bad_input_shows_a_message(window, qtbot):
     panel.chain_layers.setValue(3)
     qtbot.mouseClick(panel.chain_button, QtCore.Qt.MouseButton.LeftButton)
     assert "weights: need 3 values" in panel.chain_error.text()
+
+
+def test_a_recurrent_rule_breaks_only_before_an_operator():
+    """'∂L/∂h_(t+1)' is held whole (Qt would break after its slash); the formula may break
+    only before =, ⊙, +, · or −, as typeset equations do."""
+    from vgviz.core.backprop.recurrent_frames import BACK_RULES
+    from vgviz.gui.stepper import _hold_terms
+
+    held = _hold_terms(BACK_RULES["rnn"].split(":")[0])
+    assert "∂L/\u2060∂h_(t+1)" in held
+    breaks = [i for i, c in enumerate(held) if c == " "]
+    assert breaks and all(held[i + 1] in "=⊙+·−" for i in breaks)

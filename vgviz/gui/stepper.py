@@ -6,6 +6,7 @@ vgviz.core.backprop.trace, and the diagram draws `trace.display(cursor)`.
 from __future__ import annotations
 
 import html
+import re
 
 from PySide6 import QtCore, QtWidgets
 
@@ -265,9 +266,20 @@ class StepperPanel(QtWidgets.QWidget):
         self.chain_error.show()
 
 
+# Inside a formula a line may break only before a binary operator (=, ⊙, +, ·, −), as typeset
+# equations do; every other space is a no-break space, and a word joiner after each '/' holds
+# ∂L/∂h whole (Unicode's line-break rules allow a break after a slash)
+_TERM_SPACE = re.compile(r" (?![=⊙+·−] )")
+
+
+def _hold_terms(formula: str) -> str:
+    return _TERM_SPACE.sub("\u00a0", formula).replace("/", "/\u2060")
+
+
 def _rule_html(rule: str) -> str:
-    """A narrow panel wraps the chain rule between its parts, never inside a formula."""
-    return "".join(f"<span style='white-space:nowrap'>{html.escape(part)}</span>" if formula else html.escape(part)
+    """A narrow panel wraps the chain rule between its parts, and inside a formula only before
+    an operator: never inside a term."""
+    return "".join(html.escape(_hold_terms(part)) if formula else html.escape(part)
                    for part, formula in rule_parts(rule))
 
 
