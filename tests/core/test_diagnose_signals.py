@@ -22,14 +22,6 @@ from vgviz.core.tasks import make_trainer
 from vgviz.core.tasks.trainer import make_loss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def independent_signals(trainer) -> tuple[np.ndarray, np.ndarray]:
     """‖∂L/∂z‖ of every Linear layer and the std of every hidden activation's output on the
     batch of the trainer's next step, by a layer-by-layer forward pass with retain_grad."""
