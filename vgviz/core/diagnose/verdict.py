@@ -126,9 +126,8 @@ def diagnose(history: History, *, activations: ActivationStats | None = None,
         verdict = "degradation"
         b = perf.numbers
         e, f = error.numbers.get("ratio_first_to_last_hidden"), forward.numbers.get("ratio_last_to_first_hidden")
-        healthy = [f"δ ratio {e:.2g}" for _ in [0] if e is not None] + \
-                  [f"forward-signal ratio {f:.2g}" for _ in [0] if f is not None] + \
-                  [f"|dL/dW| ratio {ratio:.2g}" for _ in [0] if ratio is not None]
+        healthy = [f"{name} ratio {value:.2g}" for name, value in
+                   (("δ", e), ("forward-signal", f), ("|dL/dW|", ratio)) if value is not None]
         headline = (f"Degradation, not vanishing: this {b['n_layers']}-layer network trains worse than its "
                     f"{b['baseline_n_layers']}-layer counterpart ({perf.summary}) although its error signal and "
                     f"forward signal reach every layer ({', '.join(healthy)}; all healthy).")
@@ -151,7 +150,7 @@ def diagnose(history: History, *, activations: ActivationStats | None = None,
             # since then has not recovered from its start, and the init is what to change
             f = forward.numbers
             headline += (f" But at step 0 the forward signal {forward.label.split(' at ')[0]} across depth (ratio "
-                         f"{f['initial_ratio']:.2g}): the init.")
+                         f"{f['initial_ratio']:.2g}); see the likely cause.")
             causes += signal_causes
             fix_keys = signal_fixes
         if plateau.label == "plateau":
