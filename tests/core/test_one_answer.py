@@ -42,3 +42,28 @@ def test_report_and_train_give_identical_numbers(tmp_path, capsys):
         assert run.loss.tolist() == [float(torch.tensor(v, dtype=torch.float32)) for v in losses]
         assert run.evals[-1, 1:].tolist() == [float(torch.tensor(v, dtype=torch.float32))
                                               for v in (test_loss, test_acc)]
+
+
+def test_models_built_in_two_threads_at_once_are_the_models_of_their_seed():
+    """torch's generator is shared by the process's threads: two runs building their models at
+    the same time (the compare window's two sides) must each get their own seed's weights."""
+    import threading
+
+    from vgviz.core.tasks.mlp.model import build_model
+
+    config = CONFIG.replace(depth=6, width=32)
+    reference = [p.detach().clone() for p in build_model(config, 2, 2).parameters()]
+    bad = []
+
+    def build_many():
+        for _ in range(30):
+            model = build_model(config, 2, 2)
+            if not all(torch.equal(p, r) for p, r in zip(model.parameters(), reference)):
+                bad.append(1)
+
+    threads = [threading.Thread(target=build_many) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad

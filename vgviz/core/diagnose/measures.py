@@ -12,6 +12,7 @@ from torch import nn
 
 from ..layers import layer_labels, linear_layers
 from ..measure.history import History
+from ..tasks.seeding import seeded
 from .numbers import json_ready, nanmean
 from .thresholds import GRADIENT_WINDOW, SIGMOID_HIGH, SIGMOID_LOW, SPREAD_FLOOR, TANH_LIMIT
 
@@ -236,8 +237,7 @@ def ablate(model: nn.Module, k: int, x: torch.Tensor, y: torch.Tensor, *,
                 for pname, p in ablated[name].named_parameters(recurse=False):
                     p.copy_(initial_state[f"{name}.{pname}" if name else pname])
         else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+            with seeded(seed):
                 for name in names:
                     ablated[name].reset_parameters()
     acc_before, loss_before = _score(before_model, x, y)

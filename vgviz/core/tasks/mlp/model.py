@@ -8,6 +8,7 @@ from torch import nn
 
 from ...config import RunConfig
 from ...layers import ResidualNet, ResidualSum, linear_layers
+from ..seeding import seeded
 
 SMALL_INIT_STD = 0.01  # the default of RunConfig.init_std
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
@@ -108,8 +109,7 @@ class ResidualMLP(ResidualNet):
 
 def build_model(config: RunConfig, n_inputs: int, n_outputs: int) -> nn.Module:
     """The MLP of a config, initialised from config.seed alone (the caller's RNG is untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    with seeded(config.seed):
         if config.residual:
             model: nn.Module = ResidualMLP(n_inputs, n_outputs, config)
         else:

@@ -52,6 +52,7 @@ from torch import nn
 
 from ...config import RECURRENT_MODELS, RunConfig
 from ..mlp.model import DTYPES, init_linear
+from ..seeding import seeded
 
 CELL_FUNCTIONS = {"rnn": torch.rnn_tanh_cell, "lstm": torch.lstm_cell, "gru": torch.gru_cell}
 MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -194,8 +195,7 @@ def init_recurrent(model: RecurrentNet, config: RunConfig) -> None:
 
 def build_recurrent_model(config: RunConfig, n_inputs: int, n_outputs: int) -> RecurrentNet:
     """The recurrent model of a config, initialised from config.seed alone."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    with seeded(config.seed):
         model = RecurrentNet(config.model, n_inputs, config.width, config.depth, n_outputs)
         init_recurrent(model, config)
     return model.to(DTYPES[config.dtype])
