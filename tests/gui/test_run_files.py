@@ -231,6 +231,8 @@ def test_scrubbing_a_training_run_pauses_the_view_not_the_training(qtbot, window
     window.start()
     with open_run(window.run.path) as recorded:   # the writer commits every half second
         qtbot.waitUntil(lambda: recorded.refresh() and recorded.steps > 5, timeout=WAIT_MS)
+    # the timeline's range follows at ~2.5 Hz while training: step 3 must be on it first
+    qtbot.waitUntil(lambda: window.runs.timeline.slider.maximum() > 3, timeout=WAIT_MS)
     window.runs.timeline.slider.setValue(3)
     qtbot.waitUntil(lambda: window.runs.timeline.pinned, timeout=5000)
     shown = window.network.scene.stats.step
