@@ -85,6 +85,7 @@ class DiagramView(HoverTooltip, QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None, scene: ColorScale, minimum: tuple[int, int]):
         super().__init__(parent)
         self.scene = scene
+        self._wraps: dict[tuple[str, float, str], list[str]] = {}   # (text, width, font) -> its lines
         self.setMouseTracking(True)
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setMinimumSize(*minimum)
@@ -173,9 +174,9 @@ class DiagramView(HoverTooltip, QtWidgets.QWidget):
         """The caption band's height in lines at ``width``: what the view says now, wrapped, and
         at least ``fewest`` (so that the diagram does not jump at every shorter caption)."""
         _, small = self._fonts()
-        measure = QtGui.QFontMetricsF(small).horizontalAdvance
+        fm = QtGui.QFontMetricsF(small)
         texts = (self._caption_text(), self._legend_text())
-        return max(fewest, sum(len(wrap_text(text, width, measure)) for text in texts if text))
+        return max(fewest, sum(len(self._wrapped(text, width, fm, small.key())) for text in texts if text))
 
     def _caption_overflows(self) -> bool:
         if not hasattr(self, "_caption_rect"):
@@ -184,6 +185,17 @@ class DiagramView(HoverTooltip, QtWidgets.QWidget):
         room = int((self._caption_rect.height() + 4) // QtGui.QFontMetricsF(small).height())
         return self.caption_rows(self._caption_rect.width(), 1) > room
 
+    def _wrapped(self, text: str, width: float, fm: QtGui.QFontMetricsF, font: str) -> list[str]:
+        """wrap_text, remembered: the legend changes rarely, and measuring its words every
+        frame was ~1 % of the wall clock while training."""
+        key = (text, width, font)
+        lines = self._wraps.get(key)
+        if lines is None:
+            if len(self._wraps) >= 32:      # the caption changes every frame: keep the cache small
+                self._wraps.clear()
+            lines = self._wraps[key] = wrap_text(text, width, fm.horizontalAdvance)
+        return lines
+
     def caption_lines(self, caption: str, legend: str) -> list[tuple[str, bool]]:
         """The caption band's lines, (text, dim): what is drawn, then the legend, each wrapped to
         the band's width; as many as the band holds, the last one elided if more were needed."""
@@ -191,7 +203,7 @@ class DiagramView(HoverTooltip, QtWidgets.QWidget):
         fm = QtGui.QFontMetricsF(small)
         w = self._caption_rect.width()
         lines = [(line, dim) for text, dim in ((caption, False), (legend, True)) if text
-                 for line in wrap_text(text, w, fm.horizontalAdvance)]
+                 for line in self._wrapped(text, w, fm, small.key())]
         room = max(1, int((self._caption_rect.height() + 4) // fm.height()))
         if len(lines) > room:
             rest = " ".join(line for line, _ in lines[room - 1:])
