@@ -100,3 +100,19 @@ def layout_requests():
         return counter.requests
 
     yield watch
+
+
+@pytest.fixture
+def captions(monkeypatch):
+    """The caption of every picture exported from now on (export_picture is spied on)."""
+    from vgviz.gui import export
+
+    seen = []
+    real = export.export_picture
+
+    def export_picture(widget, path, **kwargs):
+        seen.append(kwargs.get("caption"))
+        return real(widget, path, **kwargs)
+
+    monkeypatch.setattr(export, "export_picture", export_picture)
+    return seen

@@ -194,18 +194,8 @@ def test_a_full_disk_keeps_the_old_file(tmp_path, name):
     assert os.listdir(tmp_path) == [name]                      # and no temporary file left
 
 
-def test_the_caption_names_the_steps_completed(capsys, tmp_path, monkeypatch):
+def test_the_caption_names_the_steps_completed(capsys, tmp_path, captions):
     """`render --steps 200` trains 200 steps: its caption says step 200 (not the last stats' index 199)."""
-    from vgviz.gui import export
-
-    captions = []
-    real = export.export_picture
-
-    def export_picture(widget, path, **kwargs):
-        captions.append(kwargs.get("caption"))
-        return real(widget, path, **kwargs)
-
-    monkeypatch.setattr(export, "export_picture", export_picture)
     out = tmp_path / "d.png"
     assert main(["render", "--set", "depth=2", "--set", "width=4", "--steps", "200", "--view", "diagram",
                  "--size", "400x300", "--caption", "--out", str(out)]) == 0, capsys.readouterr().err

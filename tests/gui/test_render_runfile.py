@@ -80,19 +80,9 @@ def test_an_earlier_step_plots_and_timelapse(capsys, tmp_path, recorded):
     assert len(frames) == 4 and all(name.endswith(".png") for name in frames)
 
 
-def test_step_k_is_the_run_after_k_steps_as_the_live_render_captions_it(capsys, tmp_path, recorded, monkeypatch):
+def test_step_k_is_the_run_after_k_steps_as_the_live_render_captions_it(capsys, tmp_path, recorded, captions):
     """--step K draws the run after K steps: its caption says step K, as `render --steps K` would,
     and the last one, K = 6, is the picture a live 6-step render draws."""
-    from vgviz.gui import export
-
-    captions = []
-    real = export.export_picture
-
-    def export_picture(widget, path, **kwargs):
-        captions.append(kwargs.get("caption"))
-        return real(widget, path, **kwargs)
-
-    monkeypatch.setattr(export, "export_picture", export_picture)
     run = recorded(MLP)
     ok(capsys, "render", "--run", run, "--step", "6", "--view", "diagram", "--caption", "--out", str(tmp_path / "f.png"))
     ok(capsys, "render", *MLP, "--view", "diagram", "--caption", "--out", str(tmp_path / "live.png"))
