@@ -114,3 +114,23 @@ def test_a_paced_run_trains_at_its_speed_and_draws_every_step(qtbot):
     at = run.step_count
     qtbot.waitUntil(lambda: run.step_count > at + 200, timeout=WAIT_MS)   # 20 s at the old pace
     run.stop()
+
+
+def test_a_step_limit_holds_a_running_run_exactly_there_until_it_moves(qtbot):
+    """The compare window's lockstep: the worker checks the limit before every step, so a
+    fast run stops exactly at it however late the GUI's frames are, and goes on when it moves."""
+    run = Run()
+    run.set_step_limit(7)
+    with qtbot.waitSignal(run.ready, timeout=WAIT_MS):
+        run.start(SMALL)
+    run.resume()
+    qtbot.waitUntil(lambda: run.step_count == 7, timeout=WAIT_MS)
+    time.sleep(0.3)                       # hundreds of steps' time at this size
+    assert run.step_count == 7 and run.is_running
+    run.set_step_limit(30)
+    qtbot.waitUntil(lambda: run.step_count == 30, timeout=WAIT_MS)
+    time.sleep(0.2)
+    assert run.step_count == 30
+    run.set_step_limit(None)
+    qtbot.waitUntil(lambda: run.step_count > 60, timeout=WAIT_MS)
+    run.stop()

@@ -104,6 +104,12 @@ class _Side:
         return run.has_model and not (run.is_finished or run.is_diverged)
 
     @property
+    def going(self) -> bool:
+        """Training or about to (its model may still be building): lockstep waits for it."""
+        run = self.run
+        return run.worker is not None and not self.error and not (run.is_finished or run.is_diverged)
+
+    @property
     def steps_done(self) -> int:
         return self.run.step_count
 
@@ -131,7 +137,6 @@ class CompareWindow(QtWidgets.QWidget):
         self._tick = 0
         self._shared_range = False
         self._paused = False              # by the user (Pause button)
-        self._held: set[str] = set()      # sides waiting for the other (lockstep)
         self.closed = False
 
         self.variant_box = QtWidgets.QComboBox()
@@ -266,6 +271,8 @@ class CompareWindow(QtWidgets.QWidget):
             return
         recorded: set = set()
         for side in (self.a, self.b):
+            # both start held LOCKSTEP_LEAD steps in: no side can run ahead before the first frame
+            side.run.set_step_limit(LOCKSTEP_LEAD if self.lockstep_box.isChecked() else None)
             side.activations = side.acts_future = side.diagnosis = None
             side.acts_step = -1
             side.error = side.record_error = ""
@@ -283,7 +290,6 @@ class CompareWindow(QtWidgets.QWidget):
                 self._on_failed(side, error)
         self.pause_button.setText("Pause")
         self._paused = False
-        self._held.clear()
         self.timer.start()
 
     def toggle_pause(self) -> None:
@@ -294,29 +300,18 @@ class CompareWindow(QtWidgets.QWidget):
             self.pause_button.setText("Resume")
         else:
             self._paused = False
-            self._held.clear()
             for s in (self.a, self.b):
                 if s.can_train:
                     s.run.resume()
             self.pause_button.setText("Pause")
 
     def _keep_in_step(self) -> None:
-        """Lockstep: hold the run that is LOCKSTEP_LEAD steps ahead until the other catches up."""
-        if self._paused:
-            return
+        """Lockstep: each run may train at most LOCKSTEP_LEAD steps past the other's count. The
+        worker checks its limit before each step, so the lead never exceeds it, however
+        late a frame comes; a finished, diverged or failed run no longer holds the other back."""
         for side, other in ((self.a, self.b), (self.b, self.a)):
-            if side.worker is None:
-                continue
-            lead = side.steps_done - other.steps_done
-            if self.lockstep_box.isChecked() and other.can_train and lead >= LOCKSTEP_LEAD:
-                if side.name not in self._held:
-                    self._held.add(side.name)
-                    side.run.pause()
-            elif side.name in self._held and (lead <= LOCKSTEP_LEAD // 4 or not other.can_train
-                                              or not self.lockstep_box.isChecked()):
-                self._held.discard(side.name)
-                if side.can_train:
-                    side.run.resume()
+            keep = self.lockstep_box.isChecked() and other.going
+            side.run.set_step_limit(other.steps_done + LOCKSTEP_LEAD if keep else None)
 
     def _on_failed(self, side: _Side, message: str) -> None:
         side.error = message

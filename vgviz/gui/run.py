@@ -45,6 +45,7 @@ class Run(QtCore.QObject):
         self._model_jobs = None                 # a file's FileModelJobs, made when first asked for
         self.trace_step: int | None = None      # a file's trace: the step of the weights it was recorded at
         self.speed: float | None = None         # steps per second a worker trains at (None: flat out)
+        self.step_limit: int | None = None      # no training past this step (lockstep); None: no limit
         self._file_trace_done.connect(self._on_file_trace)
 
     # -- lifecycle -------------------------------------------------------------
@@ -73,6 +74,7 @@ class Run(QtCore.QObject):
                              (worker.trace_failed, self.trace_failed.emit)):
             signal.connect(self._from_current(worker, slot))
         worker.set_speed(self.speed)
+        worker.set_step_limit(self.step_limit)
         self.worker = worker
         worker.start()
         if train:
@@ -180,6 +182,12 @@ class Run(QtCore.QObject):
         self.speed = steps_per_second
         if self.worker is not None:
             self.worker.set_speed(steps_per_second)
+
+    def set_step_limit(self, limit: int | None) -> None:
+        """Train no further than ``limit`` steps done, in this run and the next ones (None: no limit)."""
+        self.step_limit = limit
+        if self.worker is not None:
+            self.worker.set_step_limit(limit)
 
     def step_once(self) -> None:
         if self.has_model and not self.worker.is_running:

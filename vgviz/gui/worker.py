@@ -76,6 +76,7 @@ class TrainingWorker(QtCore.QThread):
         self._jobs: collections.deque = collections.deque()
         self._jobs_closed = False
         self.steps_per_second: float | None = None   # the pace while running; None: flat out
+        self.step_limit: int | None = None   # train no further than this step (lockstep); None: no limit
         self._next_step_time = 0.0
 
     def start(self, *args) -> None:
@@ -97,6 +98,13 @@ class TrainingWorker(QtCore.QThread):
         The thread paces itself by waiting on its wake event, so control stays immediate."""
         self.steps_per_second = steps_per_second
         self._next_step_time = 0.0
+        self._wake.set()
+
+    def set_step_limit(self, limit: int | None) -> None:
+        """While running, take no step past ``limit`` steps done (the compare window's lockstep
+        moves it as the other run goes on). Checked here, before each step, so the bound holds
+        exactly, whatever the GUI's frame rate."""
+        self.step_limit = limit
         self._wake.set()
 
     def step_once(self, n: int = 1) -> None:
@@ -205,6 +213,11 @@ class TrainingWorker(QtCore.QThread):
                 continue
             if trainer.finished or trainer.diverged:
                 self._stop_running()
+                continue
+            limit = self.step_limit
+            if not take_one and limit is not None and trainer.step_count >= limit:
+                self._wake.wait(0.05)   # held at the limit: woken when it moves
+                self._wake.clear()
                 continue
             now = time.monotonic()
             rate = self.steps_per_second
