@@ -293,7 +293,7 @@ def main(argv=None) -> int:
           f"window title: {window.windowTitle()}")
     print(f"GUI thread CPU time while live: {gui_cpu_s / live_s:.1%} of the wall clock")
     if profile is not None:
-        pstats.Stats(profile, stream=sys.stdout).sort_stats("tottime").print_stats(args.profile)
+        pstats.Stats(profile, stream=sys.stdout).sort_stats(*__import__("os").environ.get("PROFILE_SORT", "tottime").split(",")).print_stats(args.profile)
     print(verdict("GUI responsiveness", p95 <= LATENESS_TARGET_MS,
                   f"p95 lateness of a 10 ms timer = {p95:.1f} ms (target <= {LATENESS_TARGET_MS:g})"))
     print(verdict("training with the window live", ratio >= RATIO_TARGET,

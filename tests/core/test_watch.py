@@ -331,3 +331,19 @@ def test_ddp_records_on_rank_0_the_gradients_of_the_whole_batch(tmp_path):
         assert run.param_names == ("0.weight", "0.bias", "2.weight", "2.bias")  # no "module." prefix
         np.testing.assert_allclose(run.snapshot(0).param_stats[0], [float(p.grad.norm()) for p in single.parameters()],
                                    rtol=1e-5)
+
+
+def test_cpu_gradient_sums_match_torch_with_empty_and_half_precision_tensors():
+    """The CPU path's numpy sums (one concatenated copy, reduced per tensor) against torch's
+    norms, with an empty tensor between two others and at the end, and a bfloat16 one."""
+    g = torch.Generator().manual_seed(3)
+    grads = [torch.randn(30_000, generator=g) * 1e-3, torch.zeros(0), torch.randn(7, 5, generator=g),
+             torch.randn(64, generator=g).bfloat16(), torch.zeros(0, 3)]
+    sums = watcher._CpuSums()
+    l2, l1 = sums(grads)
+    np.testing.assert_allclose(l2, [float(t.float().norm()) for t in grads], rtol=1e-6)
+    np.testing.assert_allclose(l1, [float(t.float().abs().sum()) for t in grads], rtol=1e-6)
+    assert l2[1] == l1[1] == l2[4] == 0.0
+    grads[1] = torch.ones(4)                   # new shapes: new offsets
+    l2, l1 = sums(grads)
+    assert l2[1] == 2.0 and l1[1] == 4.0 and l1[2] == pytest.approx(float(grads[2].abs().sum()), rel=1e-6)

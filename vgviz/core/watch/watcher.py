@@ -20,8 +20,10 @@ from ..measure.stats import StepStats
 from ..runfile import RunWriter, StoragePolicy, describe_model
 from .layers import LayerCapture, find_layers
 
-# Full captures take at most this share of the training time (besides capture_hz).
-CAPTURE_SHARE = 0.02
+# Full captures take at most this share of the training time (besides capture_hz): on a
+# LeNet step of ~5 ms a capture costs about one step, so one in ~100 steps is captured
+# (~2 a second); the every-step sums take the rest of the 5 % budget.
+CAPTURE_SHARE = 0.01
 _WRAPPER_PREFIX = "module."
 # layers whose weight is drawn as units and edges (the module diagram's UNIT_KINDS)
 _EDGE_KINDS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -46,6 +48,39 @@ def _unwrap(model: nn.Module) -> nn.Module:
 def _rank() -> int:
     dist = torch.distributed
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+class _CpuSums:
+    """(‖g‖, Σ|g|) of each CPU gradient, float64: the gradients copied in one call into one
+    float32 buffer, squared into a second and reduced per tensor by numpy (pairwise sums:
+    rounding stays near 1e-7 relative). The buffers are kept while the shapes stay: a fresh
+    allocation of this size page-faults at every step. In a training loop right after
+    backward, where every operation runs from cold caches, this took about half the time of
+    two torch reductions per tensor (benchmarks/bench_watch.py, docs/watch.md)."""
+
+    def __init__(self):
+        self._shapes: list[torch.Size] | None = None
+
+    def __call__(self, grads: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+        shapes = [g.shape for g in grads]
+        if shapes != self._shapes:
+            sizes = [g.numel() for g in grads]
+            starts = np.cumsum((0, *sizes[:-1]))
+            self._flat = torch.empty(sum(sizes), dtype=torch.float32)
+            self._views = [self._flat[a:a + n].view(shape) for a, n, shape in zip(starts, sizes, shapes)]
+            self._squares = np.empty(sum(sizes), dtype=np.float32)
+            # reduceat reads an empty tensor's start as one element: those are left at 0
+            self._nonempty = np.asarray(sizes) > 0
+            self._starts = starts[self._nonempty]
+            self._shapes = shapes
+        torch._foreach_copy_(self._views, grads)      # half precision and float64 converted on the way
+        values = self._flat.numpy()
+        l2, l1 = np.zeros(len(grads)), np.zeros(len(grads))
+        if len(self._starts):
+            l2[self._nonempty] = np.sqrt(np.add.reduceat(np.square(values, out=self._squares), self._starts),
+                                         dtype=np.float64)
+            l1[self._nonempty] = np.add.reduceat(np.abs(values, out=values), self._starts)
+        return l2, l1
 
 
 class Watch:
@@ -75,13 +110,16 @@ class Watch:
         self.capture_hz = float(capture_hz)
         self._capture = LayerCapture(self.layers)
         self._sizes = np.array([p.numel() for p in self.params], dtype=np.float64)
+        self._blank = np.full((6, len(self.params)), np.nan)   # a step's PARAM_STATS before any is known
         self._update_ratio = update_ratio
+        self._cpu_sums = _CpuSums()      # the CPU's every-step sums, with buffers kept between steps
         self._snapshot: list[torch.Tensor] | None = None   # the weights at the last capture step
         self._last_call = time.perf_counter()
         self._plain_interval = 0.0       # moving average of a step's period without a capture
         self._pending: tuple[int, float, float, np.ndarray] | None = None
-        self._last_capture: float | None = None
-        self._capture_cost = 0.0
+        self._since_capture = 0          # steps since the last capture step
+        self._capture_cost = 0.0         # the last capture's cost in seconds (_account)
+        self._collect_s = 0.0            # its collecting, timed directly
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.writer = RunWriter(self.path, config=None, model=describe_model(inner),
@@ -104,8 +142,7 @@ class Watch:
         now = time.perf_counter()
         interval, self._last_call = now - self._last_call, now
         captured = self._capture.armed
-        if not captured and step > 1:    # a plain step's period (step 1 follows the capture of step 0)
-            self._plain_interval += 0.1 * (interval - self._plain_interval) if self._plain_interval else interval
+        self._account(interval, captured)
         stats, loss_value = self._param_stats(loss, full=captured)
         acc = float("nan") if accuracy is None else float(accuracy)
         if self._pending is not None:
@@ -114,19 +151,40 @@ class Watch:
         if captured:
             self.writer.append_capture(step, self._full_capture(step, loss_value, acc, stats))
             self._capture.disarm()
-            # what the capture cost: its step's hooks (the step took longer than a plain one)
-            # and collecting its numbers
-            slower = max(0.0, interval - self._plain_interval) if self._plain_interval else 0.0
-            self._capture_cost = slower + time.perf_counter() - now
-            self._last_capture = time.monotonic()
+            self._collect_s = time.perf_counter() - now
+            self._capture_cost += self._collect_s if not self._plain_interval else 0.0
         if self._capture_due():
             self._capture.arm()
 
+    def _account(self, interval: float, captured: bool) -> None:
+        """What captures cost, measured in the loop itself: the time between two calls of
+        step() over a plain one's, at the capture step (its hooks), the next (the collecting,
+        and caches the capture filled with its numbers) and the one after (the update ratio's
+        weights). Each excess is capped at two plain steps beyond the collecting, so that a
+        pause in the user's loop (an evaluation) is not taken for a capture's cost."""
+        plain = self._plain_interval
+        if captured:
+            self._since_capture = 0
+            self._capture_cost = 0.0
+        else:
+            self._since_capture += 1
+        if self._since_capture <= 2 and self.step_count > 1:
+            if plain:
+                cap = 2 * plain + (self._collect_s if self._since_capture == 1 else 0.0)
+                self._capture_cost += min(max(0.0, interval - plain), cap)
+        elif self.step_count > 1:
+            # a pause in the loop (an evaluation) moves the average by at most 10 %
+            self._plain_interval = plain + 0.1 * (min(interval, 2 * plain) - plain) if plain else interval
+
     def _capture_due(self) -> bool:
-        if self.capture_hz <= 0:
+        """Whether the next step is captured: counted in steps of the plain step's period, so
+        that time the loop spends elsewhere (another model, an evaluation) is not training
+        time between captures; at most capture_hz a second and CAPTURE_SHARE of the steps' time."""
+        plain = self._plain_interval
+        if self.capture_hz <= 0 or not plain:
             return False
         wait = max(1.0 / self.capture_hz, self._capture_cost / CAPTURE_SHARE)
-        return time.monotonic() - self._last_capture >= wait
+        return self._since_capture + 1 >= wait / plain
 
     def _param_stats(self, loss, full: bool) -> tuple[np.ndarray, float]:
         """(6, P) PARAM_STATS of this step and the loss, in a few batched calls on the
@@ -137,12 +195,22 @@ class Watch:
         and skipping it halves the every-step work)."""
         params = self.params
         grads = [p.grad for p in params]
+        if not full and self._snapshot is None and all(g is not None and g.is_cpu for g in grads):
+            # the common step on the CPU: the two sums and the loss, nothing else
+            l2, l1 = self._cpu_sums(grads)
+            stats = self._blank.copy()
+            stats[0], stats[1] = l2, l1 / self._sizes
+            return stats, loss.item() if isinstance(loss, torch.Tensor) else float(loss)
         has_grad = [i for i, g in enumerate(grads) if g is not None]
         update = self._snapshot is not None
         weigh = full or update
         with torch.no_grad():
             grads = [grads[i] for i in has_grad] if len(has_grad) < len(grads) else grads
-            norms = [*torch._foreach_norm(grads, 2), *torch._foreach_norm(grads, 1)] if grads else []
+            on_cpu = bool(grads) and all(g.is_cpu for g in grads)
+            # CPU: both sums from one copy of the gradients, in numpy (half the time of two
+            # torch reductions per tensor); elsewhere on the device, fetched with the rest
+            sums = self._cpu_sums(grads) if on_cpu else None
+            norms = [*torch._foreach_norm(grads, 2), *torch._foreach_norm(grads, 1)] if grads and not on_cpu else []
             if full and grads:
                 norms += [*torch._foreach_norm(grads, float("inf")), *torch._foreach_norm(grads, 0)]
             if update:
@@ -150,11 +218,16 @@ class Watch:
             if weigh:     # weights read under no_grad: no detach() needed
                 norms += torch._foreach_norm(params + (self._snapshot or []), 2)
             if isinstance(loss, torch.Tensor):
-                norms.append(loss.detach().reshape(()))
+                if norms:
+                    norms.append(loss.detach().reshape(()))
+                else:
+                    loss = loss.item()
             values = torch.stack(norms).cpu().double().numpy() if norms else np.zeros(0)
             self._snapshot = [p.detach().clone() for p in params] if full and self._update_ratio else None
         k, P = len(grads), len(params)
         loss_value = float(values[-1]) if isinstance(loss, torch.Tensor) else float(loss)
+        if sums is not None:     # the numpy sums first, as the device path has them
+            values = np.concatenate([*sums, values])
         stats = np.full((6, P), np.nan)
         if k:
             sizes = self._sizes[has_grad]
