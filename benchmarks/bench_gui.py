@@ -173,6 +173,8 @@ def main(argv=None) -> int:
                     help="window size WxH (default: the app's first-launch size, 1400x860)")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="also print the GUI thread's N most costly functions during the live phases (cProfile)")
+    ap.add_argument("--profile-sort", default="tottime", choices=("tottime", "cumulative"),
+                    help="--profile's order: time in the function itself, or with what it calls")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -293,7 +295,7 @@ def main(argv=None) -> int:
           f"window title: {window.windowTitle()}")
     print(f"GUI thread CPU time while live: {gui_cpu_s / live_s:.1%} of the wall clock")
     if profile is not None:
-        pstats.Stats(profile, stream=sys.stdout).sort_stats(*__import__("os").environ.get("PROFILE_SORT", "tottime").split(",")).print_stats(args.profile)
+        pstats.Stats(profile, stream=sys.stdout).sort_stats(args.profile_sort).print_stats(args.profile)
     print(verdict("GUI responsiveness", p95 <= LATENESS_TARGET_MS,
                   f"p95 lateness of a 10 ms timer = {p95:.1f} ms (target <= {LATENESS_TARGET_MS:g})"))
     print(verdict("training with the window live", ratio >= RATIO_TARGET,
