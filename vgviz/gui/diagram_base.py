@@ -170,20 +170,25 @@ class DiagramView(HoverTooltip, QtWidgets.QWidget):
         p.drawText(QtCore.QPointF(min(title_x, self.width() - tw - 4), title_y), title)
         draw_log_colorbar(p, self._bar_rect, image, *self.scene.range, small, self._text, self._outline)
 
-    def caption_rows(self, width: float, fewest: int) -> int:
-        """The caption band's height in lines at ``width``: what the view says now, wrapped, and
-        at least ``fewest`` (so that the diagram does not jump at every shorter caption)."""
+    def caption_rows(self, width: float, fewest: int, caption: str | None = None) -> int:
+        """The caption band's height in lines at ``width``: ``caption`` (default: what the view
+        says now) and the legend, wrapped, and at least ``fewest`` (so that the diagram does not
+        jump at every shorter caption)."""
         _, small = self._fonts()
         fm = QtGui.QFontMetricsF(small)
-        texts = (self._caption_text(), self._legend_text())
+        texts = (self._caption_text() if caption is None else caption, self._legend_text())
         return max(fewest, sum(len(self._wrapped(text, width, fm, small.key())) for text in texts if text))
+
+    def _shown_caption(self) -> str:
+        """The caption the next paint draws."""
+        return self._caption_text()
 
     def _caption_overflows(self) -> bool:
         if not hasattr(self, "_caption_rect"):
             return False
         _, small = self._fonts()
         room = int((self._caption_rect.height() + 4) // QtGui.QFontMetricsF(small).height())
-        return self.caption_rows(self._caption_rect.width(), 1) > room
+        return self.caption_rows(self._caption_rect.width(), 1, self._shown_caption()) > room
 
     def _wrapped(self, text: str, width: float, fm: QtGui.QFontMetricsF, font: str) -> list[str]:
         """wrap_text, remembered: the legend changes rarely, and measuring its words every

@@ -312,6 +312,13 @@ class NetworkView(NetworkPainting, DiagramView):
         self._paint_colorbar(p, self.scene.colorbar_title(), self._bar_rect.left() - 4,
                              self._diagram.top() + QtGui.QFontMetricsF(small).ascent(), self._colorbar_img)
 
+    def _shown_caption(self) -> str:
+        # while training, the text layer's caption: its numbers change every TEXT_PERIOD_S, so
+        # its wrapped lines come from the cache instead of measuring every word at every frame
+        if self.scene.live and self.scene.frame is None and self._text_stats is not None:
+            return self._caption_text(self._text_stats)
+        return self._caption_text()
+
     def _caption_text(self, stats: StepStats | None = None) -> str:
         strips: tuple[int, ...] = ()
         if self.scene.frame is None and self.scene.selection is not None:

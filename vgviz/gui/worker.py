@@ -30,9 +30,11 @@ from ..core.memory import memory_error_message
 # At 30 Hz draining and thousands of steps/s this is far more than one frame
 # needs; it only bounds memory if the GUI stalls.
 LOG_LIMIT = 20_000
-# The decision boundary is recomputed at most this often while training: its forward pass over
-# a 64×64 grid is training time, and a boundary moves slowly.
-SURFACE_PERIOD_S = 1.0
+# The decision boundary is recomputed at most this often while training flat out: its forward
+# pass over a 64×64 grid (~10 ms for a 20×64 MLP) is training time, and a boundary moves slowly.
+# At a chosen pace (a lecture) the thread waits between steps anyway: then twice a second.
+SURFACE_PERIOD_S = 2.0
+PACED_SURFACE_PERIOD_S = 0.5
 # Full stats (δ, |dL/dW| per edge, the forward signal) are what the diagram draws; they are
 # taken at most at the diagram's rate (display.DISPLAY_HZ) while training flat out. Every
 # other step is light (loss, accuracy, per-layer norms for the plots), which keeps the probe's
@@ -292,7 +294,8 @@ class TrainingWorker(QtCore.QThread):
         if not (self.surface_wanted or record) and self.surface is not None:
             return
         now = time.monotonic()
-        if force or record or now - self._surface_time >= SURFACE_PERIOD_S:
+        period = SURFACE_PERIOD_S if self.steps_per_second is None else PACED_SURFACE_PERIOD_S
+        if force or record or now - self._surface_time >= period:
             self._surface_time = now
             self.surface = self.trainer.decision_surface()
             if recorder is not None and (record or force):
