@@ -333,6 +333,46 @@ def test_ddp_records_on_rank_0_the_gradients_of_the_whole_batch(tmp_path):
                                    rtol=1e-5)
 
 
+def _fsdp_worker(rank: int, folder: str, port: int) -> None:
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)
+        inner = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+        model = FullyShardedDataParallel(inner, device_id=torch.device("cpu"), use_orig_params=True)
+        x, y = torch.randn(8, 3, generator=torch.Generator().manual_seed(1)), torch.arange(8) % 2
+        part = slice(4 * rank, 4 * rank + 4)
+        with vgviz.watch(model, out=f"{folder}/rank{rank}.vgrun") as w:
+            loss = nn.functional.cross_entropy(model(x[part]), y[part])
+            loss.backward()
+            w.step(loss)
+            if rank == 0:     # the shard of each gradient this rank holds (None: none of it)
+                torch.save([None if p.grad is None else p.grad.clone() for p in inner.parameters()],
+                           f"{folder}/shards.pt")
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_fsdp_names_lose_the_wrapper_and_rank_0_records_the_shards_it_holds(tmp_path):
+    """Sharded FSDP keeps a flat piece of each parameter per rank: rank 0 records the norms
+    of its pieces (NaN where it holds none) under the model's own names, and draws no edges
+    for a weight it holds no (out, in) layout of (docs/watch.md)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_fsdp_worker, args=(str(tmp_path), port), nprocs=2, join=True)
+    shards = torch.load(tmp_path / "shards.pt")
+    with vgviz.open_run(tmp_path / "rank0.vgrun") as run:
+        assert run.param_names == ("0.weight", "0.bias", "2.weight", "2.bias")
+        snap = run.snapshot(0)
+        expected = [np.nan if g is None else float(g.norm()) for g in shards]
+        np.testing.assert_allclose(snap.param_stats[0], expected, rtol=1e-5)
+        assert all(e.size == 0 for e in snap.edge_abs)
+
+
 def test_cpu_gradient_sums_match_torch_with_empty_and_half_precision_tensors():
     """The CPU path's numpy sums (one concatenated copy, reduced per tensor) against torch's
     norms, with an empty tensor between two others and at the end, and a bfloat16 one."""

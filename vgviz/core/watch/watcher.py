@@ -270,8 +270,10 @@ class Watch:
             for layer in self.layers:
                 module = layer.module
                 grad = getattr(getattr(module, "weight", None), "grad", None)
+                # a sharded weight (FSDP) holds a flat piece of it: no (out, in) layout to draw
                 drawable = (type(module) in _EDGE_KINDS and grad is not None and getattr(module, "groups", 1) == 1
-                            and max(grad.shape[:2]) <= MAX_UNITS)
+                            and grad.dim() == (2 if isinstance(module, nn.Linear) else module.weight.dim())
+                            and grad.dim() >= 2 and max(grad.shape[:2]) <= MAX_UNITS)
                 if not drawable:
                     shapes.append((0, 0))
                     continue
