@@ -31,7 +31,9 @@ from vgviz.gui.diagram_base import (ANTIALIAS_MAX_EDGES, NON_FINITE, DiagramStyl
                                     colormap_lut, diagram_fonts, layer_colors)
 from vgviz.gui.network_paint import ANTIALIAS_MAX_NODES, NetworkPainting  # noqa: F401
 
-TEXT_PERIOD_S = 0.25   # while training, the labels' numbers and the caption change at most this often
+# while training, the labels' numbers and the caption change at most this often: each change
+# redraws the text layer (~4 ms of GIL), and numbers read at 2 Hz as well as at 4
+TEXT_PERIOD_S = 0.5
 EDGE_HIT_PX = 4.0
 
 
@@ -83,6 +85,7 @@ class NetworkView(NetworkPainting, DiagramView):
         if bool(on) != scene.live:
             scene.live = bool(on)
             self._text_stats = self._text_key = self._text_pixmap = None
+            self._overflow_memo = None
             if scene.source is not None and scene.frame is None:   # re-select the edges for the budget
                 stats, scene.source = scene.source, None
                 self.show_stats(stats)
@@ -196,6 +199,7 @@ class NetworkView(NetworkPainting, DiagramView):
     def _clear(self) -> None:
         self.scene.reset()
         self._text_stats = self._text_key = self._text_pixmap = None
+        self._overflow_memo = None
         self._skips_drawn: tuple = ()
         self._layout = topo.layout_nodes([], (0, 0, 1, 1))
         self._layout_dirty = True
@@ -311,6 +315,17 @@ class NetworkView(NetworkPainting, DiagramView):
         _, small = self._fonts()
         self._paint_colorbar(p, self.scene.colorbar_title(), self._bar_rect.left() - 4,
                              self._diagram.top() + QtGui.QFontMetricsF(small).ascent(), self._colorbar_img)
+
+    def _caption_overflows(self) -> bool:
+        # while training, the answer changes only with the text layer's stats or the layout:
+        # kept between frames (finding it builds and wraps the caption, ~0.5 ms a frame)
+        if not (self.scene.live and self.scene.frame is None and self._text_stats is not None):
+            return super()._caption_overflows()
+        key = (self._text_stats, self._layout, self.scene.selection)
+        memo = self._overflow_memo
+        if memo is None or any(a is not b for a, b in zip(memo[0], key)):
+            self._overflow_memo = memo = (key, super()._caption_overflows())
+        return memo[1]
 
     def _shown_caption(self) -> str:
         # while training, the text layer's caption: its numbers change every TEXT_PERIOD_S, so
