@@ -387,3 +387,13 @@ def test_cpu_gradient_sums_match_torch_with_empty_and_half_precision_tensors():
     grads[1] = torch.ones(4)                   # new shapes: new offsets
     l2, l1 = sums(grads)
     assert l2[1] == 2.0 and l1[1] == 4.0 and l1[2] == pytest.approx(float(grads[2].abs().sum()), rel=1e-6)
+
+
+def test_a_model_with_nothing_to_train_records_the_loss_alone(tmp_path):
+    model = nn.Linear(2, 2).requires_grad_(False)
+    with vgviz.watch(model, out=tmp_path / "frozen.vgrun") as w:
+        for i in range(3):
+            w.step(torch.tensor(float(i)))
+    with vgviz.open_run(tmp_path / "frozen.vgrun") as run:
+        assert run.steps == 3 and run.param_names == ()
+        np.testing.assert_allclose(run.loss, [0.0, 1.0, 2.0])
