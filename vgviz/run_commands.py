@@ -204,6 +204,11 @@ def report_from_run(run, shallower_depth: int | None = None, loss_points: int | 
     }
     if first.timestep_grad is not None:
         report["timesteps"] = _timesteps(first.timestep_grad, last.timestep_grad)
+    if first.layer_timestep_grad is not None and last.layer_timestep_grad is not None:
+        # a watched model: every recurrent module's, by layer name ("timesteps" is the first's)
+        report["timesteps_by_layer"] = {
+            name: _timesteps(a, b) for name, a, b in zip(first.layer_names, first.layer_timestep_grad,
+                                                         last.layer_timestep_grad) if len(a) and len(a) == len(b)}
     return report
 
 

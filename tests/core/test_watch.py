@@ -397,3 +397,62 @@ def test_a_model_with_nothing_to_train_records_the_loss_alone(tmp_path):
     with vgviz.open_run(tmp_path / "frozen.vgrun") as run:
         assert run.steps == 3 and run.param_names == ()
         np.testing.assert_allclose(run.loss, [0.0, 1.0, 2.0])
+
+
+class GruThenRnn(nn.Module):
+    """GRU(3→4) → RNN(4→5) → Linear on the last step. manual=True runs both with cells sharing
+    their weights, keeping every h_t of each (the reference)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru, self.rnn, self.fc = nn.GRU(3, 4, batch_first=True), nn.RNN(4, 5, batch_first=True), nn.Linear(5, 2)
+        self.hidden: dict[str, list] = {}
+
+    def forward(self, x, manual=False):
+        if not manual:
+            return self.fc(self.rnn(self.gru(x)[0])[0][:, -1])
+        gru_cell, rnn_cell = nn.GRUCell(3, 4), nn.RNNCell(4, 5)
+        for cell, module in ((gru_cell, self.gru), (rnn_cell, self.rnn)):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                setattr(cell, name, getattr(module, f"{name}_l0"))
+        self.hidden = {"gru": [], "rnn": []}
+        h1, h2 = torch.zeros(x.shape[0], 4), torch.zeros(x.shape[0], 5)
+        for t in range(x.shape[1]):
+            h1 = gru_cell(x[:, t], h1)
+            h2 = rnn_cell(h1, h2)
+            for name, h in (("gru", h1), ("rnn", h2)):
+                h.retain_grad()
+                self.hidden[name].append(h)
+        return self.fc(h2)
+
+
+def test_every_recurrent_module_gets_its_own_timestep_gradients(tmp_path, capsys):
+    """Two recurrent modules in a row: each layer's ‖∂L/∂h_t‖ (through the output and the
+    recurrence) against cells sharing the weights; timestep_grad stays the first module's."""
+    torch.manual_seed(0)
+    model = GruThenRnn()
+    reference = copy.deepcopy(model)
+    x = torch.randn(3, 5, 3, generator=torch.Generator().manual_seed(2))
+    y = torch.tensor([0, 1, 1])
+    with vgviz.watch(model, out=tmp_path / "r.vgrun") as w:
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        w.step(loss)
+    nn.functional.cross_entropy(reference(x, manual=True), y).backward()
+    with vgviz.open_run(tmp_path / "r.vgrun") as run:
+        assert run.layer_names == ("gru", "rnn", "fc")
+        snap = run.snapshot(0)
+        gru, rnn, fc = snap.layer_timestep_grad
+        np.testing.assert_allclose(gru, [float(h.grad.norm()) for h in reference.hidden["gru"]], rtol=1e-4)
+        np.testing.assert_allclose(rnn, [float(h.grad.norm()) for h in reference.hidden["rnn"]], rtol=1e-4)
+        assert fc.shape == (0,) and len(gru) == len(rnn) == 5
+        np.testing.assert_allclose(snap.timestep_grad, gru)
+    # report --run names each recurrent module's; one step: initial and final are that step's
+    import json
+
+    from vgviz.cli import main
+    assert main(["report", "--run", str(tmp_path / "r.vgrun")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(report["timesteps_by_layer"]) == ["gru", "rnn"]
+    np.testing.assert_allclose(report["timesteps_by_layer"]["rnn"]["initial"], rnn, rtol=1e-6)
+    assert report["timesteps"]["initial"] == report["timesteps_by_layer"]["gru"]["initial"]

@@ -37,6 +37,9 @@ class StepStats:
     param_names: tuple[str, ...] = ()
     measured_only: bool = False  # Trainer.measure(): no update follows (steps.steps_done counts on it)
     layer_uses: np.ndarray | None = None  # (L,) how often each layer ran in the step (vgviz.watch: "k uses")
+    # vgviz.watch: per layer, (T,) ‖∂L/∂h_t‖ of a recurrent module (all its layers), (0,) for the others;
+    # timestep_grad is the first recurrent module's
+    layer_timestep_grad: tuple[np.ndarray, ...] | None = None
 
     def __post_init__(self) -> None:
         for arr in self._arrays():
@@ -52,6 +55,7 @@ class StepStats:
                       self.layer_uses):
             if extra is not None:
                 yield extra
+        yield from self.layer_timestep_grad or ()
         if self.update_ratio is not None:
             yield self.update_ratio
         if self.param_stats is not None:

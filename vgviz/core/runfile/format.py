@@ -147,7 +147,7 @@ def encode_capture(stats: StepStats, edges_per_layer: int) -> tuple[str, bytes]:
 def decode_capture(header_text: str, blob: bytes) -> StepStats:
     header = json.loads(header_text)
     scalars, known = header["scalars"], {f.name for f in fields(StepStats)}
-    tuple_fields = {"delta_mean_abs", "edge_abs"}
+    tuple_fields = {"delta_mean_abs", "edge_abs", "layer_timestep_grad"}
     values: dict[str, Any] = {}
     sequences: dict[str, list] = {}
     for name, value in scalars.items():

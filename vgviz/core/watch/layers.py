@@ -115,7 +115,8 @@ class LayerCapture:
         the k uses of a layer count as one output k times as large (like GradientProbe.delta):
         delta_l2 (L,) ‖δ‖ over all uses (the root of the summed squares), delta_mean_abs per
         layer (units,) mean |δ_j| over all uses, activation_std (L,) std of all its outputs,
-        timestep_grad (T,) ‖∂L/∂h_t‖ of the first recurrent module (all its layers) or None."""
+        layer_timestep_grad per layer (T,) ‖∂L/∂h_t‖ of a recurrent module (all its layers), (0,) for
+        the others, and timestep_grad the first recurrent module's, or None."""
         L = len(self.layers)
         with torch.no_grad():
             scalars, per_unit, slots = [], [], []
@@ -143,20 +144,19 @@ class LayerCapture:
                 if unit is not None:
                     slots.append((i, unit.numel()))
                     per_unit.append(unit)
-            recurrent = next((i for i in range(L) if self._hidden[i]), None)
-            steps = None
-            if recurrent is not None:
-                pairs = self._hidden[recurrent]
-                T = max(t for t, _ in pairs) + 1
-                squares = [torch.zeros((), dtype=torch.float64, device=pairs[0][1].device)] * T
-                for t, g in pairs:
-                    squares[t] = squares[t] + g.double().square().sum()
-                steps = torch.stack(squares)
+            recurrent = []      # (layer, T, Σ over batch and units of (∂L/∂h_t)² per t)
+            for i in range(L):
+                pairs = self._hidden[i]
+                if pairs:
+                    T = max(t for t, _ in pairs) + 1
+                    squares = [torch.zeros((), dtype=torch.float64, device=pairs[0][1].device)] * T
+                    for t, g in pairs:
+                        squares[t] = squares[t] + g.double().square().sum()
+                    recurrent.append((i, T, torch.stack(squares)))
             device = scalars[0].device if scalars else torch.device("cpu")
             pieces = [torch.stack(scalars).reshape(-1).to(device)] if scalars else []
             pieces += [u.to(device) for u in per_unit]
-            if steps is not None:
-                pieces.append(steps.to(device))
+            pieces += [steps.to(device) for _, _, steps in recurrent]
             values = torch.cat(pieces).cpu().numpy() if pieces else np.zeros(0)
         head = values[:2 * L].reshape(L, 2) if L else np.zeros((0, 2))
         at = 2 * L
@@ -164,10 +164,14 @@ class LayerCapture:
         for i, width in slots:
             delta_mean_abs[i] = values[at:at + width].copy()
             at += width
-        timestep = np.sqrt(values[at:]) if steps is not None else None
+        per_layer = [np.zeros(0) for _ in range(L)]
+        for i, T, _ in recurrent:
+            per_layer[i] = np.sqrt(values[at:at + T])
+            at += T
         return {"delta_l2": head[:, 0].copy(), "activation_std": head[:, 1].copy(),
-                "delta_mean_abs": tuple(delta_mean_abs), "timestep_grad": timestep,
-                "uses": self.uses()}
+                "delta_mean_abs": tuple(delta_mean_abs),
+                "timestep_grad": per_layer[recurrent[0][0]] if recurrent else None,
+                "layer_timestep_grad": tuple(per_layer) if recurrent else None, "uses": self.uses()}
 
 
 def _unit_abs_sum(d: torch.Tensor, channel: int) -> tuple[torch.Tensor, int]:

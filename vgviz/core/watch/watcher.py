@@ -262,6 +262,7 @@ class Watch:
             layer_names=self.layer_names, grad_mean_abs=np.array(mean_abs), grad_l2=np.array(l2),
             delta_l2=numbers["delta_l2"], delta_mean_abs=numbers["delta_mean_abs"], edge_abs=self._edges(),
             activation_std=numbers["activation_std"], timestep_grad=numbers["timestep_grad"],
+            layer_timestep_grad=numbers["layer_timestep_grad"],
             grad_norm_total=float(np.sqrt(np.nansum(stats[0] ** 2))), grad_zero_fraction=np.array(zero),
             param_stats=stats.copy(), param_names=self.param_names, layer_uses=numbers["uses"])
 
