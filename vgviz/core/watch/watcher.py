@@ -53,10 +53,10 @@ def _rank() -> int:
 class _CpuSums:
     """(‖g‖, Σ|g|) of each CPU gradient, float64: the gradients copied in one call into one
     float32 buffer, whose absolute values and then squares are summed per tensor by numpy in
-    place (pairwise sums: rounding stays near 1e-7 relative). The buffers are kept while the shapes stay: a fresh
-    allocation of this size page-faults at every step. In a training loop right after
-    backward, where every operation runs from cold caches, this took about half the time of
-    two torch reductions per tensor (benchmarks/bench_watch.py, docs/watch.md)."""
+    place (pairwise sums: rounding stays near 1e-7 relative). The buffer is kept while the
+    shapes stay: a fresh allocation of this size page-faults at every step. In a training
+    loop right after backward, where every call runs from cold caches, this costs about half
+    of two torch reductions per tensor (docs/performance.md#run-files-and-watch)."""
 
     def __init__(self):
         self._shapes: list[torch.Size] | None = None
