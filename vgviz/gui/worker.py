@@ -104,8 +104,8 @@ class TrainingWorker(QtCore.QThread):
 
     def set_step_limit(self, limit: int | None) -> None:
         """While running, take no step past ``limit`` steps done (the compare window's lockstep
-        moves it as the other run goes on). Checked here, before each step, so the bound holds
-        exactly, whatever the GUI's frame rate."""
+        moves it as the other run goes on). The thread checks it before each step, so the
+        bound holds exactly, whatever the GUI's frame rate."""
         self.step_limit = limit
         self._wake.set()
 
