@@ -29,7 +29,7 @@ N_BUCKETS = 64
 #: While training, the network diagram draws at most this many edges (the strongest of each layer
 #: pair); paused, and in pictures, its edge budget. Line drawing is most of a frame, and every
 #: frame holds the GIL the trainer needs: bench_gui's live ÷ headless was 0.81-0.91 (mean 0.86)
-#: at 2,000 edges and 0.91, 0.92, 0.91 at 1,200 (docs/performance.md).
+#: at 2,000 edges and 0.88-0.92 (mean 0.90) at 1,200 (docs/performance.md).
 LIVE_EDGE_BUDGET = 1200
 
 
