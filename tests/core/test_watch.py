@@ -300,6 +300,13 @@ def test_window_starts_vgviz_open_in_another_process(tmp_path, monkeypatch):
     assert done.returncode == 2 and done.stderr.startswith("vgviz: error:") and done.stderr.count("\n") == 1
 
 
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _exit_without_teardown() -> None:
     """End a spawned rank that finished its work: even after a barrier and
     destroy_process_group, gloo's threads sometimes abort the interpreter's teardown
@@ -329,10 +336,7 @@ def _ddp_worker(rank: int, folder: str, port: int) -> None:
 
 
 def test_ddp_records_on_rank_0_the_gradients_of_the_whole_batch(tmp_path):
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     mp.spawn(_ddp_worker, args=(str(tmp_path), port), nprocs=2, join=True)
     assert not (tmp_path / "rank1.vgrun").exists()
     torch.manual_seed(0)
@@ -372,10 +376,7 @@ def test_fsdp_names_lose_the_wrapper_and_rank_0_records_the_shards_it_holds(tmp_
     """Sharded FSDP keeps a flat piece of each parameter per rank: rank 0 records the norms
     of its pieces (NaN where it holds none) under the model's own names, and draws no edges
     for a weight it holds no (out, in) layout of (docs/watch.md)."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     mp.spawn(_fsdp_worker, args=(str(tmp_path), port), nprocs=2, join=True)
     shards = torch.load(tmp_path / "shards.pt")
     with vgviz.open_run(tmp_path / "rank0.vgrun") as run:
