@@ -254,6 +254,14 @@ def test_a_live_diagram_draws_fewer_edges_and_all_of_them_when_paused(shown):
     assert view.drawn_edge_count() == 4000
 
 
+def counting(calls: dict, name: str, method):
+    """``method``, counting its calls in ``calls[name]``."""
+    def call(*args):
+        calls[name] += 1
+        return method(*args)
+    return call
+
+
 def test_views_that_cannot_be_seen_are_not_updated_while_training_and_catch_up_when_shown(window, qtbot):
     """Updating a view nobody sees is training time lost: a zero-size splitter pane (the plots),
     and the decision boundary's dock tabbed behind the stepper's, are left alone while training,
@@ -263,14 +271,8 @@ def test_views_that_cannot_be_seen_are_not_updated_while_training_and_catch_up_w
     w = window
     calls = {"plots": 0, "surface": 0}
 
-    def counting(name, method):
-        def call(*args):
-            calls[name] += 1
-            return method(*args)
-        return call
-
-    w.plots.update_from = counting("plots", w.plots.update_from)
-    w.decision.show_surface = counting("surface", w.decision.show_surface)
+    w.plots.update_from = counting(calls, "plots", w.plots.update_from)
+    w.decision.show_surface = counting(calls, "surface", w.decision.show_surface)
     sizes = w.centre_splitter.sizes()
     w.centre_splitter.setSizes([sum(sizes), 0])
     w.stepper_dock.show()         # tabbed with the decision boundary's dock, and in front of it
@@ -333,14 +335,8 @@ def test_while_training_the_status_bar_and_timeline_update_a_few_times_a_second_
     w = window
     calls = {"status": 0, "timeline": 0}
 
-    def counting(name, method):
-        def call(*args):
-            calls[name] += 1
-            return method(*args)
-        return call
-
-    w.status.show_stats = counting("status", w.status.show_stats)
-    w.runs.timeline.set_end = counting("timeline", w.runs.timeline.set_end)
+    w.status.show_stats = counting(calls, "status", w.status.show_stats)
+    w.runs.timeline.set_end = counting(calls, "timeline", w.runs.timeline.set_end)
     w.start()
     qtbot.waitUntil(lambda: w.run.step_count > 20, timeout=WAIT_MS)
     ticks = w.display.ticks
